@@ -1,0 +1,160 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
+)
+
+// Kind names a kind of check.
+type Kind string
+
+// The kinds of check.
+const (
+	HTTP     Kind = "http"
+	TCP      Kind = "tcp"
+	Postgres Kind = "postgres"
+)
+
+// Roles a PostgreSQL check can expect.
+const (
+	RolePrimary = "primary"
+	RoleReplica = "replica"
+)
+
+// DefaultTimeout bounds one attempt when a check sets no timeout.
+const DefaultTimeout = 5 * time.Second
+
+// Check describes one health check. Fields apply to the kinds named in their comments; Validate reports
+// fields that do not fit the kind.
+type Check struct {
+	// Name identifies the check in results; defaults to the kind and target.
+	Name string `json:"name,omitempty"`
+	// Kind is http, tcp or postgres.
+	Kind Kind `json:"kind"`
+	// Optional checks are reported but do not make the probe unhealthy.
+	Optional bool `json:"optional,omitempty"`
+	// Timeout bounds one attempt (default 5s).
+	Timeout units.Duration `json:"timeout,omitempty"`
+	// MaxLatency fails an attempt that succeeds more slowly than this.
+	MaxLatency units.Duration `json:"max_latency,omitempty"`
+
+	// URL to request (http).
+	URL string `json:"url,omitempty"`
+	// Method is the HTTP method (http, default GET).
+	Method string `json:"method,omitempty"`
+	// Headers are sent with the request (http). Put no credentials here: inputs are stored in history.
+	Headers map[string]string `json:"headers,omitempty"`
+	// ExpectStatus lists the status codes that pass (http, default any 2xx or 3xx).
+	ExpectStatus []int `json:"expect_status,omitempty"`
+	// BodyContains must appear in the first 64 KiB of the response body (http).
+	BodyContains string `json:"body_contains,omitempty"`
+	// InsecureSkipVerify accepts any TLS certificate (http).
+	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty"`
+
+	// Address is host:port to connect to (tcp).
+	Address string `json:"address,omitempty"`
+
+	// DSNSecret names the worker secret that holds the connection string (postgres).
+	DSNSecret string `json:"dsn_secret,omitempty"`
+	// Query runs on each attempt and must return without error (postgres, default "SELECT 1").
+	Query string `json:"query,omitempty"`
+	// ExpectRole is primary or replica; the server's pg_is_in_recovery() must match (postgres).
+	ExpectRole string `json:"expect_role,omitempty"`
+	// MaxReplicationLag fails a replica whose replay lags further behind (postgres).
+	MaxReplicationLag units.Duration `json:"max_replication_lag,omitempty"`
+}
+
+// DisplayName is the check's name, or its kind and target when it has none.
+func (c Check) DisplayName() string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return string(c.Kind) + " " + c.Target()
+}
+
+// Target is what the check looks at, safe to show: the URL, the address, or the secret's name.
+func (c Check) Target() string {
+	switch c.Kind {
+	case HTTP:
+		return c.URL
+	case TCP:
+		return c.Address
+	case Postgres:
+		return "secret " + c.DSNSecret
+	}
+	return ""
+}
+
+// Validate returns every problem with the check, joined, or nil. Field names in messages are the JSON
+// names, prefixed with path (such as "checks[2]").
+func (c Check) Validate(path string) error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s.%s: %s", path, field, fmt.Sprintf(format, args...)))
+	}
+	if c.MaxLatency != 0 && c.MaxLatency.D() > c.Timeout.Or(DefaultTimeout) {
+		bad("max_latency", "%s is longer than the attempt timeout %s", c.MaxLatency, c.Timeout.Or(DefaultTimeout))
+	}
+	notFor := func(field string, set bool) {
+		if set {
+			bad(field, "does not apply to a %s check", c.Kind)
+		}
+	}
+	switch c.Kind {
+	case HTTP:
+		u, err := url.Parse(c.URL)
+		switch {
+		case c.URL == "":
+			bad("url", "required for an http check")
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			bad("url", "%q is not an absolute http(s) URL", c.URL)
+		}
+		for _, s := range c.ExpectStatus {
+			if s < 100 || s > 599 {
+				bad("expect_status", "%d is not an HTTP status code", s)
+			}
+		}
+		notFor("address", c.Address != "")
+		notFor("dsn_secret", c.DSNSecret != "")
+	case TCP:
+		if c.Address == "" {
+			bad("address", "required for a tcp check")
+		} else if _, port, err := net.SplitHostPort(c.Address); err != nil || port == "" {
+			bad("address", "%q is not host:port", c.Address)
+		}
+		notFor("url", c.URL != "")
+		notFor("dsn_secret", c.DSNSecret != "")
+	case Postgres:
+		if c.DSNSecret == "" {
+			bad("dsn_secret", "required for a postgres check: name a secret configured on the worker")
+		}
+		switch c.ExpectRole {
+		case "", RolePrimary, RoleReplica:
+		default:
+			bad("expect_role", "%q is neither %q nor %q", c.ExpectRole, RolePrimary, RoleReplica)
+		}
+		if c.MaxReplicationLag != 0 && c.ExpectRole == RolePrimary {
+			bad("max_replication_lag", "applies to replicas, but expect_role is primary")
+		}
+		notFor("url", c.URL != "")
+		notFor("address", c.Address != "")
+	case "":
+		bad("kind", "required: one of http, tcp, postgres")
+	default:
+		bad("kind", "%q is not one of http, tcp, postgres", c.Kind)
+	}
+	if c.Kind != HTTP {
+		notFor("expect_status", len(c.ExpectStatus) > 0)
+		notFor("body_contains", c.BodyContains != "")
+	}
+	if strings.ContainsAny(c.Name, "\n\r") {
+		bad("name", "must be a single line")
+	}
+	return errors.Join(errs...)
+}

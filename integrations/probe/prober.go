@@ -1,0 +1,231 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
+)
+
+// ErrMisconfigured marks errors that retrying cannot fix: an invalid check or a missing secret.
+var ErrMisconfigured = errors.New("check misconfigured")
+
+// Outcome is the result of one attempt. A target that is down is an outcome with OK false, not an error.
+type Outcome struct {
+	OK bool `json:"ok"`
+	// Latency is how long the attempt took.
+	Latency units.Duration `json:"latency"`
+	// Detail says what was observed on success ("HTTP 200", "primary, lag 0s").
+	Detail string `json:"detail,omitempty"`
+	// Reason says why the attempt failed.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Prober runs check attempts. The zero value is usable; it resolves no secrets.
+type Prober struct {
+	// Secrets resolves postgres DSNs by name.
+	Secrets secrets.Resolver
+	// Now is the clock, for tests; defaults to time.Now.
+	Now func() time.Time
+}
+
+const maxBodyRead = 64 << 10
+
+// Run makes one attempt at c. It returns an error wrapping ErrMisconfigured when the check cannot be
+// attempted at all; every failure of the target itself is reported in the Outcome.
+func (p *Prober) Run(ctx context.Context, c Check) (Outcome, error) {
+	if err := c.Validate("check"); err != nil {
+		return Outcome{}, fmt.Errorf("%w: %w", ErrMisconfigured, err)
+	}
+	now := p.Now
+	if now == nil {
+		now = time.Now
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout.Or(DefaultTimeout))
+	defer cancel()
+
+	start := now()
+	var detail string
+	var err error
+	switch c.Kind {
+	case HTTP:
+		detail, err = p.http(ctx, c)
+	case TCP:
+		detail, err = p.tcp(ctx, c)
+	case Postgres:
+		detail, err = p.postgres(ctx, c)
+	}
+	latency := now().Sub(start)
+	out := Outcome{Latency: units.Duration(latency)}
+	if errors.Is(err, ErrMisconfigured) {
+		return Outcome{}, err
+	}
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no answer within %s", c.Timeout.Or(DefaultTimeout))
+		}
+		out.Reason = err.Error()
+		return out, nil
+	}
+	if c.MaxLatency != 0 && latency > c.MaxLatency.D() {
+		out.Reason = fmt.Sprintf("answered in %s, slower than max_latency %s (%s)", latency.Round(time.Millisecond), c.MaxLatency, detail)
+		return out, nil
+	}
+	out.OK, out.Detail = true, detail
+	return out, nil
+}
+
+func (p *Prober) http(ctx context.Context, c Check) (string, error) {
+	method := c.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.URL, nil)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrMisconfigured, err)
+	}
+	req.Header.Set("User-Agent", "lifeboat-probe")
+	for k, v := range c.Headers {
+		req.Header.Set(k, v)
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DisableKeepAlives = true // each attempt measures a fresh connection
+	if c.InsecureSkipVerify {
+		transport.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // opted into per check
+	}
+	client := &http.Client{
+		Transport: transport,
+		// Report redirects as they are: a health endpoint that redirects is worth seeing.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyRead))
+	if err != nil {
+		return "", fmt.Errorf("HTTP %d, reading body: %w", resp.StatusCode, err)
+	}
+	okStatus := resp.StatusCode >= 200 && resp.StatusCode < 400
+	if len(c.ExpectStatus) > 0 {
+		okStatus = slices.Contains(c.ExpectStatus, resp.StatusCode)
+	}
+	if !okStatus {
+		return "", fmt.Errorf("HTTP %d, want %s", resp.StatusCode, wantStatus(c.ExpectStatus))
+	}
+	if c.BodyContains != "" && !bytes.Contains(body, []byte(c.BodyContains)) {
+		return "", fmt.Errorf("HTTP %d, body does not contain %q", resp.StatusCode, c.BodyContains)
+	}
+	return fmt.Sprintf("HTTP %d", resp.StatusCode), nil
+}
+
+func wantStatus(codes []int) string {
+	if len(codes) == 0 {
+		return "2xx or 3xx"
+	}
+	s := make([]string, len(codes))
+	for i, c := range codes {
+		s[i] = fmt.Sprint(c)
+	}
+	return strings.Join(s, " or ")
+}
+
+func (p *Prober) tcp(ctx context.Context, c Check) (string, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", c.Address)
+	if err != nil {
+		return "", err
+	}
+	remote := conn.RemoteAddr().String()
+	_ = conn.Close()
+	return "connected to " + remote, nil
+}
+
+func (p *Prober) postgres(ctx context.Context, c Check) (string, error) {
+	if p.Secrets == nil {
+		return "", fmt.Errorf("%w: secret %q: the worker has no secrets configured", ErrMisconfigured, c.DSNSecret)
+	}
+	dsn, err := p.Secrets.Secret(ctx, c.DSNSecret)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrMisconfigured, err)
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// The parse error may quote the DSN, password included: name the secret instead.
+		return "", fmt.Errorf("%w: secret %q does not hold a valid PostgreSQL connection string", ErrMisconfigured, c.DSNSecret)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return "", fmt.Errorf("connect to %s:%d: %w", cfg.Host, cfg.Port, unwrapPG(err))
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	query := c.Query
+	if query == "" {
+		query = "SELECT 1"
+	}
+	rows, err := conn.Query(ctx, query)
+	if err != nil {
+		return "", fmt.Errorf("query: %w", err)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("query: %w", err)
+	}
+
+	var inRecovery bool
+	var lagSeconds *float64
+	err = conn.QueryRow(ctx, `SELECT pg_is_in_recovery(),
+		CASE WHEN NOT pg_is_in_recovery() THEN NULL
+		     WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+		     ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8 END`).Scan(&inRecovery, &lagSeconds)
+	if err != nil {
+		return "", fmt.Errorf("read role: %w", err)
+	}
+	role := RolePrimary
+	if inRecovery {
+		role = RoleReplica
+	}
+	if c.ExpectRole != "" && role != c.ExpectRole {
+		return "", fmt.Errorf("server is a %s, want %s", role, c.ExpectRole)
+	}
+	if !inRecovery {
+		return role, nil
+	}
+	if lagSeconds == nil {
+		if c.MaxReplicationLag != 0 {
+			return "", fmt.Errorf("replica has replayed no transaction yet: lag unknown")
+		}
+		return role + ", lag unknown", nil
+	}
+	lag := time.Duration(*lagSeconds * float64(time.Second)).Round(time.Millisecond)
+	if c.MaxReplicationLag != 0 && lag > c.MaxReplicationLag.D() {
+		return "", fmt.Errorf("replication lag %s exceeds max_replication_lag %s", lag, c.MaxReplicationLag)
+	}
+	return fmt.Sprintf("%s, lag %s", role, lag), nil
+}
+
+// unwrapPG shortens pgx connect errors, which repeat the DSN's host and user, to their cause.
+func unwrapPG(err error) error {
+	var last error
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		last = e
+	}
+	if last != nil && last != err {
+		return last
+	}
+	return err
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifeboat-dr/lifeboat/worker/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+// Exit codes, documented in the root command's help.
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitBadOutcome  = 3
+	exitUnreachable = 4
+)
+
+const exitCodesHelp = `Exit codes:
+  0  success
+  1  the command failed
+  2  bad flags, input or configuration
+  3  the workflow finished with a bad outcome (an unhealthy probe, a failed workflow)
+  4  Temporal could not be reached`
+
+// exitError carries an exit code with an error.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return exitError{exitUsage, fmt.Errorf(format, args...)}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.LookupEnv, os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run is the whole program, so tests can call it: it returns the exit code.
+func run(ctx context.Context, args []string, env config.Env, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := &app{env: env, stdin: stdin, stdout: stdout, stderr: stderr}
+	root := app.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "lifeboat:", err)
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	if app.flagError {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// app holds what every command shares: global flags and the process's environment.
+type app struct {
+	env            config.Env
+	stdin          io.Reader
+	stdout, stderr io.Writer
+
+	configPath string
+	output     string
+	address    string
+	namespace  string
+	flagError  bool
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "lifeboat",
+		Short: "Disaster-recovery orchestration on Temporal",
+		Long: `lifeboat starts, watches and steers Lifeboat's disaster-recovery workflows on Temporal.
+
+It reads the same configuration file as lifeboat-worker (--config or LIFEBOAT_CONFIG) to reach
+Temporal and to encrypt and decrypt workflow payloads with the same keys. TEMPORAL_ADDRESS,
+TEMPORAL_NAMESPACE, TEMPORAL_API_KEY and the other TEMPORAL_* variables override it.
+
+` + exitCodesHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if a.output != "text" && a.output != "json" {
+				return usageErr("--output %q: use text or json", a.output)
+			}
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		a.flagError = true
+		return exitError{exitUsage, fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())}
+	})
+	defaultConfig, _ := a.env("LIFEBOAT_CONFIG")
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.configPath, "config", defaultConfig, "Lifeboat configuration file (env LIFEBOAT_CONFIG)")
+	pf.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
+	pf.StringVar(&a.address, "address", "", "Temporal frontend host:port (overrides the configuration and TEMPORAL_ADDRESS)")
+	pf.StringVarP(&a.namespace, "namespace", "n", "", "Temporal namespace (overrides the configuration and TEMPORAL_NAMESPACE)")
+
+	root.AddGroup(
+		&cobra.Group{ID: "run", Title: "Workflows:"},
+		&cobra.Group{ID: "local", Title: "Local stack and tools:"},
+	)
+	for _, c := range []*cobra.Command{a.probeCommand(), a.statusCommand()} {
+		c.GroupID = "run"
+		root.AddCommand(c)
+	}
+	for _, c := range []*cobra.Command{a.devCommand(), a.keyCommand(), a.versionCommand()} {
+		c.GroupID = "local"
+		root.AddCommand(c)
+	}
+	root.SetHelpCommandGroupID("local")
+	root.SetCompletionCommandGroupID("local")
+	return root
+}
+
+func (a *app) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.print(map[string]string{"version": buildVersion()}, func(w io.Writer) {
+				fmt.Fprintln(w, "lifeboat", buildVersion())
+			})
+		},
+	}
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+func (a *app) statusCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status WORKFLOW-ID",
+		Short: "Show a Lifeboat workflow's state and what it is doing now",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, cfg, err := a.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			desc, err := c.DescribeWorkflowExecution(ctx, args[0], "")
+			if err != nil {
+				return notFound(err, args[0])
+			}
+			info := desc.GetWorkflowExecutionInfo()
+			out := struct {
+				WorkflowID string          `json:"workflow_id"`
+				RunID      string          `json:"run_id"`
+				Type       string          `json:"type"`
+				Status     string          `json:"status"`
+				StartedAt  time.Time       `json:"started_at"`
+				ClosedAt   *time.Time      `json:"closed_at,omitempty"`
+				URL        string          `json:"url,omitempty"`
+				Details    string          `json:"details,omitempty"`
+				State      json.RawMessage `json:"state,omitempty"`
+			}{
+				WorkflowID: info.GetExecution().GetWorkflowId(),
+				RunID:      info.GetExecution().GetRunId(),
+				Type:       info.GetType().GetName(),
+				Status:     info.GetStatus().String(),
+				StartedAt:  info.GetStartTime().AsTime(),
+			}
+			if info.GetCloseTime() != nil {
+				t := info.GetCloseTime().AsTime()
+				out.ClosedAt = &t
+			}
+			out.URL = workflowURL(cfg, out.WorkflowID, out.RunID)
+			// Queries need a worker; without one the description alone is still shown.
+			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if v, err := c.QueryWorkflow(qctx, out.WorkflowID, out.RunID, "__temporal_workflow_metadata"); err == nil {
+				var md sdkpb.WorkflowMetadata
+				if v.Get(&md) == nil {
+					out.Details = md.GetCurrentDetails()
+				}
+			}
+			if v, err := c.QueryWorkflow(qctx, out.WorkflowID, out.RunID, workflows.QueryStatus); err == nil {
+				var raw json.RawMessage
+				if v.Get(&raw) == nil {
+					out.State = raw
+				}
+			}
+			return a.print(out, func(w io.Writer) {
+				fmt.Fprintf(w, "%s  %s  %s\n", out.WorkflowID, out.Type, out.Status)
+				fmt.Fprintf(w, "  started %s", out.StartedAt.Local().Format(time.RFC3339))
+				if out.ClosedAt != nil {
+					fmt.Fprintf(w, ", closed %s (%s)", out.ClosedAt.Local().Format(time.RFC3339), out.ClosedAt.Sub(out.StartedAt).Round(time.Millisecond))
+				}
+				fmt.Fprintln(w)
+				if out.URL != "" {
+					fmt.Fprintf(w, "  Web UI: %s\n", out.URL)
+				}
+				if out.Details != "" {
+					fmt.Fprintf(w, "\n%s\n", out.Details)
+				}
+			})
+		},
+	}
+}
+
+// watch waits for run to finish into result, printing progress from the status query to stderr as
+// it changes (text output only).
+func (a *app) watch(ctx context.Context, c client.Client, run client.WorkflowRun, result *workflows.HealthProbeResult, progress func(workflows.HealthProbeResult) string) error {
+	done := make(chan error, 1)
+	go func() { done <- run.Get(ctx, result) }()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	last := ""
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			if a.output != "text" {
+				continue
+			}
+			v, err := c.QueryWorkflow(ctx, run.GetID(), run.GetRunID(), workflows.QueryStatus)
+			if err != nil {
+				continue
+			}
+			var st workflows.HealthProbeResult
+			if v.Get(&st) != nil {
+				continue
+			}
+			if line := progress(st); line != last {
+				fmt.Fprintf(a.stderr, "  … %s\n", line)
+				last = line
+			}
+		}
+	}
+}

@@ -1,0 +1,357 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
+)
+
+// Config is the whole worker configuration. Field comments are the configuration reference.
+type Config struct {
+	Temporal   Temporal   `yaml:"temporal"`
+	Worker     Worker     `yaml:"worker"`
+	HTTP       HTTP       `yaml:"http"`
+	Encryption Encryption `yaml:"encryption"`
+	Log        Log        `yaml:"log"`
+	// Secrets maps names, as used in workflow inputs (dsn_secret), to values. Write values as
+	// ${ENV_VAR} or "file:/path" so that the file holds no secret itself.
+	Secrets map[string]string `yaml:"secrets"`
+}
+
+// Temporal says how to reach Temporal. TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY and the
+// other TEMPORAL_* variables of Temporal's environment configuration override these fields.
+type Temporal struct {
+	// Address is the frontend's host:port (default localhost:7233).
+	Address string `yaml:"address"`
+	// Namespace (default "default").
+	Namespace string `yaml:"namespace"`
+	// APIKey authenticates to Temporal Cloud; setting it turns TLS on.
+	APIKey string `yaml:"api_key"`
+	TLS    TLS    `yaml:"tls"`
+	// UIURL is the Web UI's base URL, for links printed by the CLI (default http://localhost:8233).
+	UIURL string `yaml:"ui_url"`
+	// ManageSearchAttributes registers Lifeboat's search attributes at start when they are missing
+	// (default true). Turn it off where the worker lacks operator rights, and register them once by hand.
+	ManageSearchAttributes bool `yaml:"manage_search_attributes"`
+}
+
+// TLS configures the connection to Temporal.
+type TLS struct {
+	// Enabled turns TLS on; it is implied by an API key or a client certificate.
+	Enabled bool `yaml:"enabled"`
+	// CAFile verifies the server with this CA bundle instead of the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the client certificate for mTLS.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name verified in the server's certificate.
+	ServerName string `yaml:"server_name"`
+}
+
+// Worker tunes the Temporal worker.
+type Worker struct {
+	// TaskQueue the worker polls (default "lifeboat").
+	TaskQueue string `yaml:"task_queue"`
+	// MaxConcurrentActivities bounds activities running at once (default 50).
+	MaxConcurrentActivities int `yaml:"max_concurrent_activities"`
+	// MaxConcurrentLocalActivities bounds short local activities, such as probe attempts (default 500).
+	MaxConcurrentLocalActivities int `yaml:"max_concurrent_local_activities"`
+	// ShutdownTimeout is how long running activities get to finish on SIGTERM (default 30s).
+	ShutdownTimeout units.Duration `yaml:"shutdown_timeout"`
+}
+
+// HTTP is the worker's one listener: /healthz, /readyz, /metrics and the codec endpoint.
+type HTTP struct {
+	// Listen is host:port (default 127.0.0.1:8091). Empty host listens on every interface.
+	Listen string `yaml:"listen"`
+	Codec  Codec  `yaml:"codec"`
+}
+
+// Codec is the endpoint through which the Web UI and CLI decrypt payloads. It is served only when
+// encryption keys are configured.
+type Codec struct {
+	// Tokens accepted as "Authorization: Bearer <token>" or as the path segment before /decode.
+	// Required unless the listener is on loopback.
+	Tokens []string `yaml:"tokens"`
+	// AllowOrigins are the browser origins allowed to call it (default http://localhost:8233 and
+	// http://127.0.0.1:8233, the dev server's Web UI).
+	AllowOrigins []string `yaml:"allow_origins"`
+}
+
+// Encryption configures payload encryption. Without keys, payloads are stored as plain JSON.
+type Encryption struct {
+	// ActiveKey is the id of the key new payloads are encrypted with (default: the only key).
+	ActiveKey string `yaml:"active_key"`
+	// Keys lists every key that may be needed to read existing histories. Never reuse an id.
+	Keys []Key `yaml:"keys"`
+	// EncodeFailures also encrypts failure messages and stack traces (default true with keys).
+	EncodeFailures bool `yaml:"encode_failures"`
+}
+
+// Key is one encryption key: 32 bytes in base64 or hex, given inline (from ${ENV}) or in a file.
+type Key struct {
+	ID     string `yaml:"id"`
+	Secret string `yaml:"secret"`
+	File   string `yaml:"file"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	// Level is debug, info, warn or error (default info).
+	Level string `yaml:"level"`
+	// Format is json or text (default json).
+	Format string `yaml:"format"`
+}
+
+// Default returns the configuration used where nothing else is said.
+func Default() Config {
+	return Config{
+		Temporal: Temporal{
+			Address:                "localhost:7233",
+			Namespace:              "default",
+			UIURL:                  "http://localhost:8233",
+			ManageSearchAttributes: true,
+		},
+		Worker: Worker{
+			TaskQueue:                    "lifeboat",
+			MaxConcurrentActivities:      50,
+			MaxConcurrentLocalActivities: 500,
+			ShutdownTimeout:              units.Duration(30 * time.Second),
+		},
+		HTTP: HTTP{
+			Listen: "127.0.0.1:8091",
+			Codec:  Codec{AllowOrigins: []string{"http://localhost:8233", "http://127.0.0.1:8233"}},
+		},
+		Encryption: Encryption{EncodeFailures: true},
+		Log:        Log{Level: "info", Format: "json"},
+	}
+}
+
+// Env looks up environment variables; os.LookupEnv in production, a map in tests.
+type Env func(key string) (string, bool)
+
+// MapEnv is an Env over a map.
+func MapEnv(m map[string]string) Env {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// Load returns the defaults overlaid with the file at path (if path is not empty) and then with the
+// environment. It fails on a file that cannot be read or parsed, on unknown keys and on ${VAR}
+// references to unset variables; call Validate for everything else.
+func Load(path string, env Env) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		if err := cfg.decode(b, env); err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+		cfg.resolvePaths(filepath.Dir(path))
+	}
+	cfg.applyEnv(env)
+	return cfg, nil
+}
+
+func (c *Config) decode(b []byte, env Env) error {
+	expanded, err := Expand(string(b), env)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader([]byte(expanded)))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if len(c.Encryption.Keys) > 0 && c.Encryption.ActiveKey == "" && len(c.Encryption.Keys) == 1 {
+		c.Encryption.ActiveKey = c.Encryption.Keys[0].ID
+	}
+	return nil
+}
+
+// resolvePaths makes key file paths relative to the config file's folder.
+func (c *Config) resolvePaths(dir string) {
+	for i, k := range c.Encryption.Keys {
+		if k.File != "" && !filepath.IsAbs(k.File) {
+			c.Encryption.Keys[i].File = filepath.Join(dir, k.File)
+		}
+	}
+}
+
+// Environment variables read by applyEnv, for the reference in --help.
+var EnvVars = map[string]string{
+	"LIFEBOAT_TASK_QUEUE":  "worker.task_queue",
+	"LIFEBOAT_HTTP_LISTEN": "http.listen",
+	"LIFEBOAT_LOG_LEVEL":   "log.level",
+	"LIFEBOAT_LOG_FORMAT":  "log.format",
+	"LIFEBOAT_UI_URL":      "temporal.ui_url",
+	"LIFEBOAT_CODEC_TOKEN": "an extra entry in http.codec.tokens",
+}
+
+func (c *Config) applyEnv(env Env) {
+	set := func(key string, dst *string) {
+		if v, ok := env(key); ok && v != "" {
+			*dst = v
+		}
+	}
+	set("LIFEBOAT_TASK_QUEUE", &c.Worker.TaskQueue)
+	set("LIFEBOAT_HTTP_LISTEN", &c.HTTP.Listen)
+	set("LIFEBOAT_LOG_LEVEL", &c.Log.Level)
+	set("LIFEBOAT_LOG_FORMAT", &c.Log.Format)
+	set("LIFEBOAT_UI_URL", &c.Temporal.UIURL)
+	if v, ok := env("LIFEBOAT_CODEC_TOKEN"); ok && v != "" && !slices.Contains(c.HTTP.Codec.Tokens, v) {
+		c.HTTP.Codec.Tokens = append(c.HTTP.Codec.Tokens, v)
+	}
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// Expand replaces ${VAR} with the variable's value and ${VAR:-default} with the value or, when unset
+// or empty, the default. "$${" writes a literal "${". Lines that are YAML comments are left alone.
+// Every reference to an unset variable without a
+// default is reported, with its line number.
+func Expand(s string, env Env) (string, error) {
+	var errs []error
+	lines := strings.Split(s, "\n")
+	for i, line := range lines {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue // comments may mention ${VAR} as an example
+		}
+		escaped := strings.Split(line, "$${")
+		for j, part := range escaped {
+			escaped[j] = envRef.ReplaceAllStringFunc(part, func(ref string) string {
+				m := envRef.FindStringSubmatch(ref)
+				v, ok := env(m[1])
+				if m[2] != "" {
+					if !ok || v == "" {
+						return m[3]
+					}
+					return v
+				}
+				if !ok {
+					errs = append(errs, fmt.Errorf("line %d: ${%s} is not set (write ${%s:-} to allow it to be empty)", i+1, m[1], m[1]))
+				}
+				return v
+			})
+		}
+		lines[i] = strings.Join(escaped, "${")
+	}
+	return strings.Join(lines, "\n"), errors.Join(errs...)
+}
+
+// Validate returns every problem with the configuration, joined, or nil.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Temporal.Address); err != nil {
+		bad("temporal.address", "%q is not host:port", c.Temporal.Address)
+	}
+	if c.Temporal.Namespace == "" {
+		bad("temporal.namespace", "required")
+	}
+	if c.Temporal.UIURL != "" {
+		if u, err := url.Parse(c.Temporal.UIURL); err != nil || u.Scheme == "" || u.Host == "" {
+			bad("temporal.ui_url", "%q is not an absolute URL", c.Temporal.UIURL)
+		}
+	}
+	if (c.Temporal.TLS.CertFile == "") != (c.Temporal.TLS.KeyFile == "") {
+		bad("temporal.tls", "cert_file and key_file go together")
+	}
+	for field, path := range map[string]string{"temporal.tls.ca_file": c.Temporal.TLS.CAFile, "temporal.tls.cert_file": c.Temporal.TLS.CertFile, "temporal.tls.key_file": c.Temporal.TLS.KeyFile} {
+		if path != "" {
+			if _, err := os.Stat(path); err != nil {
+				bad(field, "%v", err)
+			}
+		}
+	}
+	if c.Worker.TaskQueue == "" {
+		bad("worker.task_queue", "required")
+	}
+	if c.Worker.MaxConcurrentActivities < 1 {
+		bad("worker.max_concurrent_activities", "%d: must be at least 1", c.Worker.MaxConcurrentActivities)
+	}
+	if c.Worker.MaxConcurrentLocalActivities < 1 {
+		bad("worker.max_concurrent_local_activities", "%d: must be at least 1", c.Worker.MaxConcurrentLocalActivities)
+	}
+	host, _, err := net.SplitHostPort(c.HTTP.Listen)
+	if err != nil {
+		bad("http.listen", "%q is not host:port", c.HTTP.Listen)
+	}
+	if _, err := c.Keys(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(c.Encryption.Keys) > 0 && err == nil && !isLoopback(host) && len(nonEmpty(c.HTTP.Codec.Tokens)) == 0 {
+		bad("http.codec.tokens", "the codec endpoint decrypts payloads for whoever calls it: set a token (LIFEBOAT_CODEC_TOKEN) or listen on loopback only")
+	}
+	for _, o := range c.HTTP.Codec.AllowOrigins {
+		if o == "*" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			bad("http.codec.allow_origins", "%q is not an origin such as https://temporal.example.com", o)
+		}
+	}
+	if _, err := c.Log.SlogLevel(); err != nil {
+		bad("log.level", "%v", err)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		bad("log.format", "%q is neither json nor text", c.Log.Format)
+	}
+	for name, v := range c.Secrets {
+		if name == "" {
+			bad("secrets", "a secret has an empty name")
+		}
+		if v == "" {
+			bad("secrets."+name, "empty value")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func nonEmpty(s []string) []string {
+	return slices.DeleteFunc(slices.Clone(s), func(v string) bool { return v == "" })
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// SlogLevel parses the level.
+func (l Log) SlogLevel() (slog.Level, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(l.Level)); err != nil {
+		return 0, fmt.Errorf("%q is not one of debug, info, warn, error", l.Level)
+	}
+	return lvl, nil
+}
+
+// NewLogger returns the logger the configuration describes, writing to w.
+func (l Log) NewLogger(w io.Writer) *slog.Logger {
+	lvl, _ := l.SlogLevel()
+	opts := &slog.HandlerOptions{Level: lvl}
+	if l.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

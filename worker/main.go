@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/integrations/probe"
+	"github.com/lifeboat-dr/lifeboat/integrations/searchattr"
+	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+	"github.com/lifeboat-dr/lifeboat/worker/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the worker failed while running
+	exitUsage   = 2 // bad flags or an invalid configuration
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
+}
+
+// usageError marks errors that exit with exitUsage.
+type usageError struct{ error }
+
+// run is the whole program, so tests can call it: it returns the exit code.
+func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.Writer) int {
+	if err := serve(ctx, args, env, stdout, stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintln(stderr, "lifeboat-worker:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitFailure
+	}
+	return exitOK
+}
+
+func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io.Writer) error {
+	cfg, check, err := loadConfig(args, env, stderr)
+	if err != nil {
+		return err
+	}
+	if check {
+		fmt.Fprintln(stdout, "configuration is valid")
+		return nil
+	}
+	logger := cfg.Log.NewLogger(stderr).With("service", "lifeboat-worker")
+	opts, encrypted, err := cfg.ClientOptions(env)
+	if err != nil {
+		return usageError{err}
+	}
+	if !encrypted {
+		logger.Warn("payload encryption is off: workflow inputs and results are stored in Temporal as plain JSON; configure encryption.keys to encrypt them")
+	}
+
+	m, err := newMetrics(buildVersion(), logger)
+	if err != nil {
+		return err
+	}
+	opts.Logger = sdklog.NewStructuredLogger(logger)
+	opts.MetricsHandler = m.sdk
+	opts.Identity = identity()
+
+	srv, err := newServer(cfg, m, logger)
+	if err != nil {
+		return err
+	}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.serve() }()
+	defer srv.shutdown()
+	logger.Info("http listening", "addr", srv.addr(), "codec", encrypted)
+
+	c, err := dial(ctx, opts, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	srv.setClient(c)
+
+	if cfg.Temporal.ManageSearchAttributes {
+		added, err := searchattr.Ensure(ctx, c, opts.Namespace, workflows.SearchAttributes)
+		if err != nil {
+			return err
+		}
+		if len(added) > 0 {
+			logger.Info("registered search attributes", "names", added, "namespace", opts.Namespace)
+		}
+	}
+
+	w := worker.New(c, cfg.Worker.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize:      cfg.Worker.MaxConcurrentActivities,
+		MaxConcurrentLocalActivityExecutionSize: cfg.Worker.MaxConcurrentLocalActivities,
+		WorkerStopTimeout:                       cfg.Worker.ShutdownTimeout.D(),
+	})
+	workflows.Register(w, workflows.Activities{
+		Probes: &activities.Probes{Prober: &probe.Prober{Secrets: secrets.Static(cfg.Secrets)}},
+	})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker on task queue %q: %w", cfg.Worker.TaskQueue, err)
+	}
+	srv.setReady(true)
+	m.ready.Set(1)
+	logger.Info("worker started", "task_queue", cfg.Worker.TaskQueue, "namespace", opts.Namespace, "address", opts.HostPort, "version", buildVersion())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down: waiting for running activities", "timeout", cfg.Worker.ShutdownTimeout.D())
+	case runErr = <-srvErr:
+		runErr = fmt.Errorf("http server: %w", runErr)
+	}
+	srv.setReady(false)
+	m.ready.Set(0)
+	w.Stop()
+	logger.Info("worker stopped")
+	return runErr
+}
+
+func loadConfig(args []string, env config.Env, stderr io.Writer) (cfg config.Config, check bool, err error) {
+	fs := flag.NewFlagSet("lifeboat-worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	defaultPath, _ := env("LIFEBOAT_CONFIG")
+	path := fs.String("config", defaultPath, "configuration file (YAML); env LIFEBOAT_CONFIG")
+	listen := fs.String("http-listen", "", "HTTP listen address, overrides http.listen")
+	taskQueue := fs.String("task-queue", "", "task queue, overrides worker.task_queue")
+	level := fs.String("log-level", "", "debug, info, warn or error, overrides log.level")
+	checkOnly := fs.Bool("check", false, "validate the configuration and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: lifeboat-worker [flags]\n\nRuns Lifeboat's Temporal worker and its HTTP endpoints (/healthz, /readyz, /metrics, /codec).\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, "\nEnvironment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS* override the temporal section;\n")
+		for _, k := range sortedKeys(config.EnvVars) {
+			fmt.Fprintf(stderr, "  %s sets %s\n", k, config.EnvVars[k])
+		}
+		fmt.Fprint(stderr, "\nExit codes: 0 clean shutdown, 1 failure while running, 2 bad flags or invalid configuration.\n")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, false, err
+		}
+		return cfg, false, usageError{err}
+	}
+	if *showVersion {
+		fmt.Fprintln(stderr, "lifeboat-worker", buildVersion())
+		return cfg, false, flag.ErrHelp
+	}
+	if fs.NArg() > 0 {
+		return cfg, false, usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	}
+	cfg, err = config.Load(*path, env)
+	if err != nil {
+		return cfg, false, usageError{err}
+	}
+	for dst, v := range map[*string]string{&cfg.HTTP.Listen: *listen, &cfg.Worker.TaskQueue: *taskQueue, &cfg.Log.Level: *level} {
+		if v != "" {
+			*dst = v
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, false, usageError{fmt.Errorf("invalid configuration:\n  - %s", strings.ReplaceAll(err.Error(), "\n", "\n  - "))}
+	}
+	return cfg, *checkOnly, nil
+}
+
+// dial connects to Temporal, retrying with backoff until it answers or ctx ends, so the worker can
+// start before the server (as under docker compose).
+func dial(ctx context.Context, opts client.Options, logger *slog.Logger) (client.Client, error) {
+	wait := 500 * time.Millisecond
+	for {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		c, err := client.DialContext(dctx, opts)
+		cancel()
+		if err == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("connect to temporal at %s: %w", opts.HostPort, err)
+		}
+		logger.Warn("waiting for temporal", "address", opts.HostPort, "namespace", opts.Namespace, "error", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to temporal at %s: %w", opts.HostPort, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 15*time.Second)
+	}
+}
+
+func identity() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("lifeboat-worker@%s:%d", host, os.Getpid())
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

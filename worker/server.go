@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.temporal.io/sdk/client"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/codec"
+	"github.com/lifeboat-dr/lifeboat/worker/config"
+)
+
+// server is the worker's one HTTP listener.
+type server struct {
+	ln     net.Listener
+	http   *http.Server
+	ready  atomic.Bool
+	mu     sync.Mutex
+	client client.Client
+}
+
+func newServer(cfg config.Config, m *metrics, logger *slog.Logger) (*server, error) {
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("http listen on %s: %w", cfg.HTTP.Listen, err)
+	}
+	s := &server{ln: ln}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}))
+
+	keys, err := cfg.Keys()
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	if keys != nil {
+		h := codec.NewHandler(codec.New(keys), codec.HandlerOptions{
+			Tokens:       cfg.HTTP.Codec.Tokens,
+			AllowOrigins: cfg.HTTP.Codec.AllowOrigins,
+			Observe: func(op, outcome string) {
+				m.codecRequests.WithLabelValues(op, outcome).Inc()
+				if outcome == "unauthorized" || outcome == "forbidden_origin" {
+					logger.Warn("codec request refused", "op", op, "outcome", outcome)
+				}
+			},
+		})
+		mux.Handle("/codec/", http.StripPrefix("/codec", h))
+	}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+func (s *server) addr() string { return s.ln.Addr().String() }
+
+func (s *server) serve() error {
+	if err := s.http.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *server) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.http.Shutdown(ctx)
+}
+
+func (s *server) setReady(v bool) { s.ready.Store(v) }
+
+func (s *server) setClient(c client.Client) {
+	s.mu.Lock()
+	s.client = c
+	s.mu.Unlock()
+}
+
+// readyz answers 200 once the worker polls its task queue and Temporal answers a health check.
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	c := s.client
+	s.mu.Unlock()
+	problems := map[string]string{}
+	if !s.ready.Load() {
+		problems["worker"] = "not polling yet"
+	}
+	if c == nil {
+		problems["temporal"] = "not connected yet"
+	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			problems["temporal"] = err.Error()
+		}
+	}
+	if len(problems) == 0 {
+		fmt.Fprintln(w, "ready")
+		return
+	}
+	w.WriteHeader(http.StatusServiceUnavailable)
+	names := make([]string, 0, len(problems))
+	for n := range problems {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "%s: %s\n", n, problems[n])
+	}
+}

@@ -1,0 +1,30 @@
+package workflows
+
+import "go.temporal.io/sdk/temporal"
+
+// DefaultTaskQueue is the task queue Lifeboat's workers poll unless configured otherwise.
+const DefaultTaskQueue = "lifeboat"
+
+// Workflow type names, as given to `temporal workflow start --type`.
+const (
+	HealthProbeWorkflow = "HealthProbe"
+)
+
+// QueryStatus is the query every long-running Lifeboat workflow answers with its current state.
+const QueryStatus = "status"
+
+// Search attributes Lifeboat workflows set, so operators can filter in the Web UI and with
+// `temporal workflow list --query`.
+var (
+	// KindKey says what a workflow does: probe, backup, restore, verify, recovery, drill.
+	KindKey = temporal.NewSearchAttributeKeyKeyword("LifeboatKind")
+	// AssetKey names the asset, service or target the workflow acts on.
+	AssetKey = temporal.NewSearchAttributeKeyKeyword("LifeboatAsset")
+	// PhaseKey is the workflow's current phase.
+	PhaseKey = temporal.NewSearchAttributeKeyKeyword("LifeboatPhase")
+	// ResultKey is the outcome once known: healthy, unhealthy, succeeded, failed.
+	ResultKey = temporal.NewSearchAttributeKeyKeyword("LifeboatResult")
+)
+
+// SearchAttributes lists every search attribute Lifeboat needs registered in its namespace.
+var SearchAttributes = []temporal.SearchAttributeKey{KindKey, AssetKey, PhaseKey, ResultKey}
