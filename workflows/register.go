@@ -12,10 +12,16 @@ type Activities struct {
 	Probes *activities.Probes
 }
 
-// Register registers every Lifeboat workflow, under its stable type name, and the given activities on w.
+// Register registers every Lifeboat workflow and the given activities on w.
 func Register(w worker.Registry, acts Activities) {
-	w.RegisterWorkflowWithOptions(HealthProbe, workflow.RegisterOptions{Name: HealthProbeWorkflow})
+	RegisterWorkflows(w)
 	if acts.Probes != nil {
 		w.RegisterActivity(acts.Probes)
 	}
+}
+
+// RegisterWorkflows registers every Lifeboat workflow under its stable type name; replayers need
+// only this.
+func RegisterWorkflows(w worker.WorkflowRegistry) {
+	w.RegisterWorkflowWithOptions(HealthProbe, workflow.RegisterOptions{Name: HealthProbeWorkflow})
 }

@@ -1,0 +1,80 @@
+# Lifeboat — `make` lists the targets.
+
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+GO       ?= go
+BIN      := $(CURDIR)/bin
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+export GOTOOLCHAIN := local
+
+# Pinned tools, built from the Go module proxy into ./bin.
+TEMPORAL_CLI_VERSION  := v1.5.1
+MINIO_VERSION         := v0.0.0-20260212201848-7aac2a2c5b7c
+STATICCHECK_VERSION   := v0.8.2
+WORKFLOWCHECK_VERSION := v0.6.0
+
+CONFIG ?= examples/lifeboat.yaml
+
+# Packages whose tests run under the race detector; the end-to-end suites under testsuite/ start
+# real servers and run without it.
+RACE_PKGS := ./activities/... ./integrations/... ./workflows/... ./worker/... ./starter/...
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/lifeboat and bin/lifeboat-worker
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/lifeboat ./starter
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/lifeboat-worker ./worker
+
+.PHONY: run
+run: build $(BIN)/.temporal-$(TEMPORAL_CLI_VERSION) ## run the local stack: Temporal dev server + Web UI on :8233 + worker (Ctrl-C stops it)
+	$(BIN)/lifeboat --config $(CONFIG) dev
+
+.PHONY: test
+test: build tools ## run every test: unit, scenario (-race) and integration against real services
+	$(GO) test -race -count=1 $(RACE_PKGS)
+	$(GO) test -count=1 ./testsuite/...
+
+.PHONY: lint
+lint: $(BIN)/.staticcheck-$(STATICCHECK_VERSION) $(BIN)/.workflowcheck-$(WORKFLOWCHECK_VERSION) ## gofmt, go vet, staticcheck, workflowcheck
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(BIN)/staticcheck ./...
+	$(BIN)/workflowcheck ./workflows/...
+
+.PHONY: tools
+tools: $(BIN)/.temporal-$(TEMPORAL_CLI_VERSION) $(BIN)/.minio-$(MINIO_VERSION) ## build the pinned Temporal CLI and MinIO into ./bin
+
+$(BIN)/.temporal-$(TEMPORAL_CLI_VERSION):
+	@echo "building temporal CLI $(TEMPORAL_CLI_VERSION) into bin/ (several minutes the first time)"
+	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+	@rm -f $(BIN)/.temporal-* && touch $@
+
+$(BIN)/.minio-$(MINIO_VERSION):
+	@echo "building MinIO $(MINIO_VERSION) into bin/ (a few minutes the first time)"
+	GOBIN=$(BIN) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
+	@rm -f $(BIN)/.minio-* && touch $@
+
+$(BIN)/.staticcheck-$(STATICCHECK_VERSION):
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@rm -f $(BIN)/.staticcheck-* && touch $@
+
+$(BIN)/.workflowcheck-$(WORKFLOWCHECK_VERSION):
+	GOBIN=$(BIN) $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
+	@rm -f $(BIN)/.workflowcheck-* && touch $@
+
+.PHONY: bench
+bench: build tools ## run the benchmarks against a real dev server (figures, not pass/fail)
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./testsuite/bench/...
+
+.PHONY: clean
+clean: ## remove build output (keeps .data/, the local stack's state)
+	rm -rf $(BIN)/lifeboat $(BIN)/lifeboat-worker
+
+.PHONY: clean-data
+clean-data: ## delete the local stack's state in .data/
+	rm -rf .data

@@ -1,0 +1,349 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/codec"
+	"github.com/lifeboat-dr/lifeboat/testsuite/devserver"
+	"github.com/lifeboat-dr/lifeboat/testsuite/pgtest"
+	"github.com/lifeboat-dr/lifeboat/testsuite/repo"
+	"github.com/lifeboat-dr/lifeboat/worker/config"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// binDir holds the binaries built for this test run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lifeboat-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for name, pkg := range map[string]string{"lifeboat": "../../starter", "lifeboat-worker": "../../worker"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", name, err, out)
+			os.Exit(1)
+		}
+	}
+	binDir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// stack is a running dev server, PostgreSQL primary with a replica, and a lifeboat-worker process
+// configured with an encryption key, a codec token and secrets for both databases.
+type stack struct {
+	temporal   *devserver.Server
+	pg         *pgtest.Cluster
+	worker     *repo.Process
+	configPath string
+	httpBase   string
+	token      string
+	env        []string
+}
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	s := &stack{temporal: devserver.Start(t), pg: pgtest.Start(t, pgtest.WithReplica()), token: "e2e-token"}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "k1.key"), []byte(codec.GenerateKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", repo.FreePort(t))
+	s.httpBase = "http://" + httpAddr
+	s.configPath = filepath.Join(dir, "lifeboat.yaml")
+	writeFile(t, s.configPath, fmt.Sprintf(`
+temporal:
+  address: ${TEMPORAL_ADDRESS}
+http:
+  listen: %s
+encryption:
+  keys:
+    - id: k1
+      file: k1.key
+secrets:
+  orders-primary: %s
+  orders-replica: %s
+log:
+  format: text
+`, httpAddr, s.pg.DSN("postgres"), s.pg.Replica.DSN("postgres")))
+	s.env = append(os.Environ(), "TEMPORAL_ADDRESS="+s.temporal.HostPort, "LIFEBOAT_CODEC_TOKEN="+s.token)
+
+	cmd := exec.Command(filepath.Join(binDir, "lifeboat-worker"), "--config", s.configPath)
+	cmd.Env = s.env
+	s.worker = repo.StartProcess(t, "lifeboat-worker", cmd, syscall.SIGTERM)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(s.httpBase + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case <-s.worker.Done():
+			t.Fatalf("worker exited before it was ready: %v\n%s", s.worker.Err(), s.worker.Tail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker not ready after 60s:\n%s", s.worker.Tail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return s
+}
+
+// lifeboat runs the CLI and returns its stdout, stderr and exit code.
+func (s *stack) lifeboat(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "lifeboat"), append([]string{"--config", s.configPath}, args...)...)
+	cmd.Env = s.env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		t.Fatalf("run lifeboat: %v", err)
+	}
+	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+}
+
+// temporalCLI runs the real temporal CLI against the dev server.
+func (s *stack) temporalCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(repo.Bin(t, "temporal"), append(args, "--address", s.temporal.HostPort)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("temporal %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestProbeStartedByTheTemporalCLI starts a probe the way the README shows, with plain JSON from the
+// temporal CLI, and checks that the worker accepts it, encrypts what it writes, and shows progress.
+func TestProbeStartedByTheTemporalCLI(t *testing.T) {
+	s := startStack(t)
+	input := fmt.Sprintf(`{
+	  "target": "orders",
+	  "checks": [
+	    {"name": "primary", "kind": "postgres", "dsn_secret": "orders-primary", "expect_role": "primary"},
+	    {"name": "replica", "kind": "postgres", "dsn_secret": "orders-replica", "expect_role": "replica", "max_replication_lag": "30s"},
+	    {"name": "db-port", "kind": "tcp", "address": "127.0.0.1:%d"},
+	    {"name": "worker", "kind": "http", "url": "%s/healthz", "body_contains": "ok"}
+	  ],
+	  "interval": "500ms",
+	  "success_threshold": 2
+	}`, s.pg.Port, s.httpBase)
+	s.temporalCLI(t, "workflow", "start", "--type", workflows.HealthProbeWorkflow, "--task-queue", "lifeboat",
+		"--workflow-id", "e2e-cli-probe", "--static-summary", "Health probe of orders", "--input", input)
+
+	// The result through the codec endpoint, as the README shows it.
+	out := s.temporalCLI(t, "workflow", "result", "--workflow-id", "e2e-cli-probe", "--output", "json",
+		"--codec-endpoint", s.httpBase+"/codec", "--codec-auth", "Bearer "+s.token)
+	var res struct {
+		Result workflows.HealthProbeResult `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("result is not JSON: %v\n%s", err, out)
+	}
+	if !res.Result.Healthy || len(res.Result.Checks) != 4 {
+		t.Fatalf("probe result = %+v", res.Result)
+	}
+	for _, c := range res.Result.Checks {
+		if c.Status != workflows.StatusHealthy || c.Attempts != 2 {
+			t.Errorf("check %s: %s after %d attempts (%s %s)", c.Name, c.Status, c.Attempts, c.LastReason, c.Verdict)
+		}
+	}
+	if got := res.Result.Checks[1].LastDetail; !strings.HasPrefix(got, "replica, lag") {
+		t.Errorf("replica detail = %q", got)
+	}
+
+	// In history the CLI's input is plain JSON and the worker's result is encrypted.
+	raw := s.temporal.Dial(t, client.Options{})
+	ctx := context.Background()
+	var inputEnc, resultEnc string
+	it := raw.GetWorkflowHistory(ctx, "e2e-cli-probe", "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := e.GetWorkflowExecutionStartedEventAttributes(); a != nil {
+			inputEnc = string(a.GetInput().GetPayloads()[0].GetMetadata()["encoding"])
+		}
+		if a := e.GetWorkflowExecutionCompletedEventAttributes(); a != nil {
+			p := a.GetResult().GetPayloads()[0]
+			resultEnc = string(p.GetMetadata()["encoding"])
+			if bytes.Contains(p.GetData(), []byte("orders")) {
+				t.Error("encrypted result contains plaintext")
+			}
+		}
+	}
+	if inputEnc != "json/plain" || resultEnc != codec.EncodingEncrypted {
+		t.Fatalf("input encoding %q (want json/plain), result encoding %q (want %s)", inputEnc, resultEnc, codec.EncodingEncrypted)
+	}
+
+	// A client with the shared configuration reads the current details and finds the workflow by
+	// its search attributes.
+	cfg, err := config.Load(s.configPath, config.MapEnv(map[string]string{"TEMPORAL_ADDRESS": s.temporal.HostPort}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, _, err := cfg.ClientOptions(config.MapEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.temporal.Dial(t, opts)
+	v, err := c.QueryWorkflow(ctx, "e2e-cli-probe", "", "__temporal_workflow_metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md sdkpb.WorkflowMetadata
+	if err := v.Get(&md); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.GetCurrentDetails(), "**Healthy: orders**: 4 of 4 checks decided") {
+		t.Fatalf("current details = %q", md.GetCurrentDetails())
+	}
+	waitListed(t, c, `LifeboatKind = "probe" AND LifeboatAsset = "orders" AND LifeboatResult = "healthy"`, "e2e-cli-probe")
+}
+
+func waitListed(t *testing.T, c client.Client, query, id string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query})
+		if err != nil {
+			t.Fatalf("list %q: %v", query, err)
+		}
+		for _, e := range resp.GetExecutions() {
+			if e.GetExecution().GetWorkflowId() == id {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workflow %s not listed by %q", id, query)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestLifeboatCLI drives the probe through lifeboat itself: exit codes, JSON output and status.
+func TestLifeboatCLI(t *testing.T) {
+	s := startStack(t)
+
+	stdout, stderr, code := s.lifeboat(t, "probe", "run", "--target", "orders-db", "--postgres", "orders-primary",
+		"--id", "e2e-lifeboat-healthy", "--wait", "-o", "json")
+	if code != 0 {
+		t.Fatalf("healthy probe: exit %d\n%s%s", code, stdout, stderr)
+	}
+	var out struct {
+		WorkflowID string                      `json:"workflow_id"`
+		URL        string                      `json:"url"`
+		Result     workflows.HealthProbeResult `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatalf("--output json is not JSON: %v\n%s", err, stdout)
+	}
+	if out.WorkflowID != "e2e-lifeboat-healthy" || !out.Result.Healthy || !strings.Contains(out.URL, "/workflows/e2e-lifeboat-healthy/") {
+		t.Fatalf("output = %+v", out)
+	}
+
+	closed := closedPort(t)
+	stdout, stderr, code = s.lifeboat(t, "probe", "run", "--target", "orders", "--tcp", closed,
+		"--failure-threshold", "2", "--interval", "200ms", "--wait")
+	if code != 3 {
+		t.Fatalf("unhealthy probe: exit %d, want 3\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "orders is unhealthy") || !strings.Contains(stdout, "failed 2 in a row") {
+		t.Fatalf("unhealthy output:\n%s", stdout)
+	}
+
+	stdout, _, code = s.lifeboat(t, "status", "e2e-lifeboat-healthy")
+	if code != 0 || !strings.Contains(stdout, "Completed") || !strings.Contains(stdout, "| postgres secret orders-primary | healthy | 1 |") {
+		t.Fatalf("status: exit %d\n%s", code, stdout)
+	}
+
+	_, stderr, code = s.lifeboat(t, "probe", "run", "--target", "x")
+	if code != 2 || !strings.Contains(stderr, "at least one check is required") {
+		t.Fatalf("probe without checks: exit %d\n%s", code, stderr)
+	}
+	_, stderr, code = s.lifeboat(t, "status", "no-such-workflow")
+	if code != 1 || !strings.Contains(stderr, `no workflow with id "no-such-workflow"`) {
+		t.Fatalf("status of a missing workflow: exit %d\n%s", code, stderr)
+	}
+	_, stderr, code = s.lifeboat(t, "--address", closed, "status", "x")
+	if code != 4 {
+		t.Fatalf("unreachable Temporal: exit %d, want 4\n%s", code, stderr)
+	}
+
+	// SIGTERM stops the worker cleanly.
+	if err := s.worker.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.worker.Err(); err != nil {
+		t.Fatalf("worker exit after SIGTERM: %v\n%s", err, s.worker.Tail())
+	}
+	if !strings.Contains(s.worker.Tail(), "worker stopped") {
+		t.Fatalf("worker did not log a clean stop:\n%s", s.worker.Tail())
+	}
+}
+
+// TestWorkerBinaryRejectsInvalidConfig checks the exit code and that every problem is listed.
+func TestWorkerBinaryRejectsInvalidConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	writeFile(t, path, "temporal:\n  address: nowhere\nhttp:\n  listen: bad\nlog:\n  format: xml\n")
+	cmd := exec.Command(filepath.Join(binDir, "lifeboat-worker"), "--config", path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 2 {
+		t.Fatalf("exit = %v, want code 2\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"temporal.address", "http.listen", "log.format"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr does not list %s:\n%s", want, stderr.String())
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}

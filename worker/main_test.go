@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/codec"
+	"github.com/lifeboat-dr/lifeboat/integrations/probe"
+	"github.com/lifeboat-dr/lifeboat/testsuite/devserver"
+	"github.com/lifeboat-dr/lifeboat/testsuite/repo"
+	"github.com/lifeboat-dr/lifeboat/worker/config"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// syncBuffer is a bytes.Buffer safe for the worker's logger and the test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestInvalidConfigExitsListingEveryProblem(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(path, []byte(`
+temporal:
+  address: nowhere
+worker:
+  task_queue: ""
+  max_concurrent_activities: -1
+http:
+  listen: "0.0.0.0:8091"
+encryption:
+  keys:
+    - id: k1
+      secret: not-a-key
+log:
+  level: chatty
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	code := run(context.Background(), []string{"--config", path}, config.MapEnv(nil), io.Discard, &stderr)
+	if code != exitUsage {
+		t.Fatalf("exit code %d, want %d; stderr:\n%s", code, exitUsage, stderr.String())
+	}
+	for _, want := range []string{"invalid configuration", "temporal.address", "worker.task_queue", "worker.max_concurrent_activities", "encryption.keys[0] (k1)", "log.level"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr does not mention %q:\n%s", want, stderr.String())
+		}
+	}
+}
+
+func TestFlagsAndCheck(t *testing.T) {
+	var stdout, stderr syncBuffer
+	if code := run(context.Background(), []string{"--check", "--task-queue", "q"}, config.MapEnv(nil), &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "configuration is valid") {
+		t.Fatalf("--check: code %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	if code := run(context.Background(), []string{"--no-such-flag"}, config.MapEnv(nil), io.Discard, io.Discard); code != exitUsage {
+		t.Fatalf("unknown flag: code %d", code)
+	}
+	if code := run(context.Background(), []string{"stray"}, config.MapEnv(nil), io.Discard, io.Discard); code != exitUsage {
+		t.Fatalf("stray argument: code %d", code)
+	}
+}
+
+// TestWorkerServesAndStopsCleanly runs the whole worker in-process against a real dev server: it
+// registers the search attributes, becomes ready, runs a probe with encrypted payloads, exposes
+// metrics and the codec endpoint, and stops cleanly when its context ends.
+func TestWorkerServesAndStopsCleanly(t *testing.T) {
+	srv := devserver.Start(t)
+	key := codec.GenerateKey()
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", repo.FreePort(t))
+	env := config.MapEnv(map[string]string{
+		"TEMPORAL_ADDRESS":     srv.HostPort,
+		"LIFEBOAT_HTTP_LISTEN": httpAddr,
+		"LIFEBOAT_TASK_QUEUE":  "worker-test",
+		"LIFEBOAT_CODEC_TOKEN": "tok",
+		"TEST_KEY":             key,
+	})
+	cfgPath := filepath.Join(t.TempDir(), "lifeboat.yaml")
+	if err := os.WriteFile(cfgPath, []byte("encryption:\n  keys:\n    - id: t1\n      secret: ${TEST_KEY}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs syncBuffer
+	exited := make(chan int, 1)
+	go func() { exited <- run(ctx, []string{"--config", cfgPath}, env, io.Discard, &logs) }()
+
+	base := "http://" + httpAddr
+	waitFor(t, "readyz", func() error { return expectHTTP(base+"/readyz", http.StatusOK, "ready") }, exited, &logs)
+	if err := expectHTTP(base+"/healthz", http.StatusOK, "ok"); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg, err := config.Load(cfgPath, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, _, err := cfg.ClientOptions(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := srv.Dial(t, opts)
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "worker-test"}, workflows.HealthProbeWorkflow, workflows.HealthProbeInput{
+		Target: "worker", Checks: []probe.Check{{Kind: probe.HTTP, URL: base + "/healthz"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var result workflows.HealthProbeResult
+	if err := run.Get(ctx, &result); err != nil {
+		t.Fatal(err)
+	}
+	if !result.Healthy {
+		t.Fatalf("probe of the worker's own health endpoint: %+v", result)
+	}
+
+	metrics := get(t, base+"/metrics")
+	for _, want := range []string{"lifeboat_build_info{", "lifeboat_worker_ready 1", `lifeboat_probe_attempts_total{`, `result="pass"`, "temporal_workflow_completed"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// The codec endpoint refuses callers without the token.
+	resp, err := http.Post(base+"/codec/decode", "application/json", strings.NewReader(`{"payloads":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("codec without token: %s", resp.Status)
+	}
+
+	cancel()
+	select {
+	case code := <-exited:
+		if code != exitOK {
+			t.Fatalf("exit code %d after cancel; logs:\n%s", code, logs.String())
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatal("worker did not stop within 45s of its context ending")
+	}
+	if !strings.Contains(logs.String(), "worker stopped") {
+		t.Fatalf("no clean stop in logs:\n%s", logs.String())
+	}
+}
+
+func waitFor(t *testing.T, what string, check func() error, exited <-chan int, logs *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		select {
+		case code := <-exited:
+			t.Fatalf("worker exited with %d before %s; logs:\n%s", code, what, logs.String())
+		default:
+		}
+		if err = check(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: %v; logs:\n%s", what, err, logs.String())
+}
+
+func expectHTTP(url string, status int, body string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != status || !strings.Contains(string(b), body) {
+		return fmt.Errorf("GET %s: %s %q", url, resp.Status, b)
+	}
+	return nil
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,114 @@
+package workflows
+
+import (
+	"context"
+	"flag"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/integrations/probe"
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
+	"github.com/lifeboat-dr/lifeboat/testsuite/devserver"
+)
+
+var record = flag.Bool("record", false, "run the released workflows on a real dev server and rewrite testdata/histories")
+
+// TestReplayReleasedHistories replays every recorded history against today's workflow code: a change
+// that would break running workflows fails here and must go behind workflow.GetVersion.
+func TestReplayReleasedHistories(t *testing.T) {
+	if *record {
+		recordHistories(t)
+	}
+	files, err := filepath.Glob("testdata/histories/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no histories in testdata/histories: run go test ./workflows -run TestReplay -record")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			r := worker.NewWorkflowReplayer()
+			RegisterWorkflows(r)
+			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
+				t.Fatalf("replay %s: %v", f, err)
+			}
+		})
+	}
+}
+
+// recordHistories runs each released workflow on a real dev server and writes its history.
+func recordHistories(t *testing.T) {
+	srv := devserver.Start(t, devserver.WithSearchAttributes(map[string]string{
+		"LifeboatKind": "Keyword", "LifeboatAsset": "Keyword", "LifeboatPhase": "Keyword", "LifeboatResult": "Keyword",
+	}))
+	c := srv.Dial(t, client.Options{})
+	w := worker.New(c, "replay-record", worker.Options{})
+	Register(w, Activities{Probes: &activities.Probes{Prober: &probe.Prober{}}})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	defer up.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	_ = ln.Close()
+
+	runs := map[string]HealthProbeInput{
+		"health_probe_v1.json": {
+			Target: "recorded",
+			Checks: []probe.Check{
+				{Name: "api", Kind: probe.HTTP, URL: up.URL},
+				{Name: "db-port", Kind: probe.TCP, Address: closed, Optional: true},
+			},
+			Interval:         units.Duration(200 * time.Millisecond),
+			SuccessThreshold: 2,
+			FailureThreshold: 2,
+		},
+	}
+	ctx := context.Background()
+	for file, in := range runs {
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "replay-record", ID: "record-" + strings.TrimSuffix(file, ".json")}, HealthProbeWorkflow, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := run.Get(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		var h historypb.History
+		it := c.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Events = append(h.Events, e)
+		}
+		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join("testdata/histories", file), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("recorded %s: %d events", file, len(h.Events))
+	}
+}
