@@ -235,6 +235,6 @@ func printProbeResult(w io.Writer, r workflows.HealthProbeResult) {
 		if c.Status != workflows.StatusHealthy {
 			last = c.LastReason
 		}
-		fmt.Fprintf(w, "  %-9s %s%s: %s; %d attempts, last %s (%s)\n", c.Status, c.Name, opt, c.Verdict, c.Attempts, last, c.LastLatency.D().Round(time.Millisecond))
+		fmt.Fprintf(w, "  %-9s %s%s: %s; %d attempts, last %s (%s)\n", c.Status, c.Name, opt, c.Verdict, c.Attempts, last, c.LastLatency.Human())
 	}
 }

@@ -22,8 +22,8 @@ import (
 	"github.com/lifeboat-dr/lifeboat/integrations/probe"
 	"github.com/lifeboat-dr/lifeboat/integrations/searchattr"
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
-	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
+	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

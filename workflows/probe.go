@@ -267,8 +267,8 @@ func setProbeDetails(ctx workflow.Context, st *HealthProbeResult, in HealthProbe
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "**%s %s**: %d of %d checks decided (healthy after %d passes in a row, unhealthy after %d failures, every %s)\n\n",
-		titleStatus(st.Status), st.Target, decided, len(st.Checks), in.SuccessThreshold, in.FailureThreshold, in.Interval)
+	b.WriteString(fmt.Sprintf("**%s %s**: %d of %d checks decided (healthy after %d passes in a row, unhealthy after %d failures, every %s)\n\n",
+		titleStatus(st.Status), st.Target, decided, len(st.Checks), in.SuccessThreshold, in.FailureThreshold, in.Interval))
 	b.WriteString("| check | status | attempts | last |\n|---|---|---|---|\n")
 	for _, c := range st.Checks {
 		last := c.LastDetail
@@ -278,13 +278,13 @@ func setProbeDetails(ctx workflow.Context, st *HealthProbeResult, in HealthProbe
 			last = c.LastReason
 		}
 		if c.LastLatency > 0 {
-			last += fmt.Sprintf(" (%s)", c.LastLatency.D().Round(time.Millisecond))
+			last += " (" + c.LastLatency.Human() + ")"
 		}
 		opt := ""
 		if c.Optional {
 			opt = " (optional)"
 		}
-		fmt.Fprintf(&b, "| %s%s | %s | %d | %s |\n", mdCell(c.Name), opt, c.Status, c.Attempts, mdCell(last))
+		b.WriteString(fmt.Sprintf("| %s%s | %s | %d | %s |\n", mdCell(c.Name), opt, c.Status, c.Attempts, mdCell(last)))
 	}
 	workflow.SetCurrentDetails(ctx, b.String())
 }

@@ -79,3 +79,17 @@ func parse(v any) (Duration, error) {
 		return 0, fmt.Errorf("invalid duration %v: want a string such as \"30s\"", v)
 	}
 }
+
+// Human rounds d for people to read: to the microsecond below a millisecond, to the millisecond below
+// a minute, and to the second above.
+func (d Duration) Human() string {
+	td := time.Duration(d)
+	switch {
+	case td < time.Millisecond:
+		return td.Round(time.Microsecond).String()
+	case td < time.Minute:
+		return td.Round(time.Millisecond).String()
+	default:
+		return td.Round(time.Second).String()
+	}
+}

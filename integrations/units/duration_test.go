@@ -66,3 +66,15 @@ func TestDurationRoundTrip(t *testing.T) {
 		t.Fatalf("Or on zero = %v", got)
 	}
 }
+
+func TestHuman(t *testing.T) {
+	for in, want := range map[time.Duration]string{
+		379271 * time.Nanosecond:              "379µs",
+		12345678 * time.Nanosecond:            "12ms",
+		90*time.Second + 400*time.Millisecond: "1m30s",
+	} {
+		if got := Duration(in).Human(); got != want {
+			t.Errorf("Human(%v) = %q, want %q", in, got, want)
+		}
+	}
+}

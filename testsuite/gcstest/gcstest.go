@@ -58,5 +58,5 @@ func (s *Server) Client(t testing.TB) *storage.Client {
 
 // CreateBucket creates an empty bucket.
 func (s *Server) CreateBucket(name string) {
-	s.fake.CreateBucket(name)
+	s.fake.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: name})
 }

@@ -113,7 +113,7 @@ func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{bin: binDir()}
 	if e.bin == "" {
-		t.Fatalf(missingBinaries)
+		t.Fatal(missingBinaries)
 	}
 	base, err := os.MkdirTemp("", "pgtest-")
 	if err != nil {
