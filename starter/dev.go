@@ -51,7 +51,7 @@ func (a *app) devCommand() *cobra.Command {
 On first start it writes a development encryption key (dev.key) and a codec token (codec.token)
 into --data-dir. Temporal's own log goes to temporal.log there.`,
 		Example: `  lifeboat dev --config examples/lifeboat.yaml`,
-		Args:    cobra.NoArgs,
+		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if a.configPath == "" {
 				return usageErr("lifeboat dev needs --config (for example examples/lifeboat.yaml)")

@@ -21,7 +21,7 @@ func (a *app) keyCommand() *cobra.Command {
 
 To rotate: add the new key with a new id, make it active_key, and keep the old key listed for as
 long as histories encrypted with it are kept.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			k := codec.GenerateKey()
 			return a.print(map[string]string{"key": k}, func(w io.Writer) { fmt.Fprintln(w, k) })

@@ -52,7 +52,7 @@ connection string itself never leaves the worker.`,
 		Example: `  lifeboat probe run --target orders --http https://orders.internal/healthz --tcp db.internal:5432 --wait
   lifeboat probe run --target orders-db --postgres orders-primary --failure-threshold 5
   lifeboat probe run --file examples/probe.json -o json`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var in workflows.HealthProbeInput
 			if file != "" {

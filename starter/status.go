@@ -18,7 +18,7 @@ func (a *app) statusCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "status WORKFLOW-ID",
 		Short: "Show a Lifeboat workflow's state and what it is doing now",
-		Args:  cobra.ExactArgs(1),
+		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			c, cfg, err := a.dial(ctx)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -62,13 +64,16 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 }
 
 func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io.Writer) error {
-	cfg, check, err := loadConfig(args, env, stderr)
+	cfg, mode, err := loadConfig(args, env, stderr)
 	if err != nil {
 		return err
 	}
-	if check {
+	switch mode {
+	case modeCheck:
 		fmt.Fprintln(stdout, "configuration is valid")
 		return nil
+	case modeHealthcheck:
+		return healthcheck(ctx, cfg, stdout)
 	}
 	logger := cfg.Log.NewLogger(stderr).With("service", "lifeboat-worker")
 	opts, encrypted, err := cfg.ClientOptions(env)
@@ -142,7 +147,16 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 	return runErr
 }
 
-func loadConfig(args []string, env config.Env, stderr io.Writer) (cfg config.Config, check bool, err error) {
+// What the process was asked to do.
+type mode int
+
+const (
+	modeServe mode = iota
+	modeCheck
+	modeHealthcheck
+)
+
+func loadConfig(args []string, env config.Env, stderr io.Writer) (cfg config.Config, m mode, err error) {
 	fs := flag.NewFlagSet("lifeboat-worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	defaultPath, _ := env("LIFEBOAT_CONFIG")
@@ -151,6 +165,7 @@ func loadConfig(args []string, env config.Env, stderr io.Writer) (cfg config.Con
 	taskQueue := fs.String("task-queue", "", "task queue, overrides worker.task_queue")
 	level := fs.String("log-level", "", "debug, info, warn or error, overrides log.level")
 	checkOnly := fs.Bool("check", false, "validate the configuration and exit")
+	healthOnly := fs.Bool("healthcheck", false, "ask the running worker's /readyz and exit 0 when ready, 1 otherwise (for container health checks)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: lifeboat-worker [flags]\n\nRuns Lifeboat's Temporal worker and its HTTP endpoints (/healthz, /readyz, /metrics, /codec).\n\nFlags:\n")
@@ -163,20 +178,20 @@ func loadConfig(args []string, env config.Env, stderr io.Writer) (cfg config.Con
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return cfg, false, err
+			return cfg, modeServe, err
 		}
-		return cfg, false, usageError{err}
+		return cfg, modeServe, usageError{err}
 	}
 	if *showVersion {
 		fmt.Fprintln(stderr, "lifeboat-worker", buildVersion())
-		return cfg, false, flag.ErrHelp
+		return cfg, modeServe, flag.ErrHelp
 	}
 	if fs.NArg() > 0 {
-		return cfg, false, usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+		return cfg, modeServe, usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
 	}
 	cfg, err = config.Load(*path, env)
 	if err != nil {
-		return cfg, false, usageError{err}
+		return cfg, modeServe, usageError{err}
 	}
 	for dst, v := range map[*string]string{&cfg.HTTP.Listen: *listen, &cfg.Worker.TaskQueue: *taskQueue, &cfg.Log.Level: *level} {
 		if v != "" {
@@ -184,9 +199,41 @@ func loadConfig(args []string, env config.Env, stderr io.Writer) (cfg config.Con
 		}
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, false, usageError{fmt.Errorf("invalid configuration:\n  - %s", strings.ReplaceAll(err.Error(), "\n", "\n  - "))}
+		return cfg, modeServe, usageError{fmt.Errorf("invalid configuration:\n  - %s", strings.ReplaceAll(err.Error(), "\n", "\n  - "))}
 	}
-	return cfg, *checkOnly, nil
+	switch {
+	case *healthOnly:
+		return cfg, modeHealthcheck, nil
+	case *checkOnly:
+		return cfg, modeCheck, nil
+	}
+	return cfg, modeServe, nil
+}
+
+// healthcheck asks a running worker, at the configured listen address, whether it is ready.
+func healthcheck(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+	host, port, _ := net.SplitHostPort(cfg.HTTP.Listen)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	url := "http://" + net.JoinHostPort(host, port) + "/readyz"
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("not ready: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("not ready: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	fmt.Fprint(stdout, string(body))
+	return nil
 }
 
 // dial connects to Temporal, retrying with backoff until it answers or ctx ends, so the worker can

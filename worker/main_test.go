@@ -111,6 +111,10 @@ func TestWorkerServesAndStopsCleanly(t *testing.T) {
 	if err := expectHTTP(base+"/healthz", http.StatusOK, "ok"); err != nil {
 		t.Fatal(err)
 	}
+	var hc syncBuffer
+	if code := run(ctx, []string{"--config", cfgPath, "--healthcheck"}, env, &hc, &hc); code != exitOK || !strings.Contains(hc.String(), "ready") {
+		t.Fatalf("--healthcheck on a ready worker: exit %d, %q", code, hc.String())
+	}
 
 	cfg, err := config.Load(cfgPath, env)
 	if err != nil {
@@ -121,14 +125,14 @@ func TestWorkerServesAndStopsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := srv.Dial(t, opts)
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "worker-test"}, workflows.HealthProbeWorkflow, workflows.HealthProbeInput{
+	wfRun, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "worker-test"}, workflows.HealthProbeWorkflow, workflows.HealthProbeInput{
 		Target: "worker", Checks: []probe.Check{{Kind: probe.HTTP, URL: base + "/healthz"}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var result workflows.HealthProbeResult
-	if err := run.Get(ctx, &result); err != nil {
+	if err := wfRun.Get(ctx, &result); err != nil {
 		t.Fatal(err)
 	}
 	if !result.Healthy {
@@ -136,7 +140,7 @@ func TestWorkerServesAndStopsCleanly(t *testing.T) {
 	}
 
 	metrics := get(t, base+"/metrics")
-	for _, want := range []string{"lifeboat_build_info{", "lifeboat_worker_ready 1", `lifeboat_probe_attempts_total{`, `result="pass"`, "temporal_workflow_completed"} {
+	for _, want := range []string{"lifeboat_build_info{", "lifeboat_worker_ready 1", `lifeboat_probe_attempts_total{`, `result="pass"`, "temporal_worker_start", "temporal_local_activity_total"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
@@ -159,6 +163,9 @@ func TestWorkerServesAndStopsCleanly(t *testing.T) {
 		}
 	case <-time.After(45 * time.Second):
 		t.Fatal("worker did not stop within 45s of its context ending")
+	}
+	if code := run(context.Background(), []string{"--config", cfgPath, "--healthcheck"}, env, io.Discard, io.Discard); code != exitFailure {
+		t.Fatalf("--healthcheck on a stopped worker: exit %d, want %d", code, exitFailure)
 	}
 	if !strings.Contains(logs.String(), "worker stopped") {
 		t.Fatalf("no clean stop in logs:\n%s", logs.String())

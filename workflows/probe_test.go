@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,14 +93,17 @@ func TestHealthProbeAgainstRealTargets(t *testing.T) {
 
 // scripted returns attempt outcomes from a script per check name; "p" passes, "f" fails.
 func scripted(t *testing.T, env *testsuite.TestWorkflowEnvironment, scripts map[string]string) {
+	var mu sync.Mutex // local activities run concurrently
 	calls := map[string]int{}
 	var a *activities.Probes
 	env.OnActivity(a.ProbeCheck, mockAny, mockAny).Return(
 		func(_ context.Context, in activities.ProbeCheckInput) (activities.ProbeCheckResult, error) {
 			name := in.Check.DisplayName()
 			script := scripts[name]
+			mu.Lock()
 			n := calls[name]
 			calls[name]++
+			mu.Unlock()
 			if n >= len(script) {
 				t.Errorf("check %q attempted %d times, script has %d", name, n+1, len(script))
 				return activities.ProbeCheckResult{}, errors.New("script exhausted")

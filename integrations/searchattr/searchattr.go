@@ -64,11 +64,23 @@ func Command(namespace string, keys []temporal.SearchAttributeKey) string {
 	return b.String()
 }
 
-// typeName spells the key's type as the temporal CLI does: Keyword, KeywordList, Datetime.
+// typeName spells the key's type as the temporal CLI does.
 func typeName(k temporal.SearchAttributeKey) string {
-	words := strings.Split(strings.TrimPrefix(enumspb.IndexedValueType(k.GetValueType()).String(), "INDEXED_VALUE_TYPE_"), "_")
-	for i, w := range words {
-		words[i] = w[:1] + strings.ToLower(w[1:])
+	switch enumspb.IndexedValueType(k.GetValueType()) {
+	case enumspb.INDEXED_VALUE_TYPE_TEXT:
+		return "Text"
+	case enumspb.INDEXED_VALUE_TYPE_KEYWORD:
+		return "Keyword"
+	case enumspb.INDEXED_VALUE_TYPE_INT:
+		return "Int"
+	case enumspb.INDEXED_VALUE_TYPE_DOUBLE:
+		return "Double"
+	case enumspb.INDEXED_VALUE_TYPE_BOOL:
+		return "Bool"
+	case enumspb.INDEXED_VALUE_TYPE_DATETIME:
+		return "Datetime"
+	case enumspb.INDEXED_VALUE_TYPE_KEYWORD_LIST:
+		return "KeywordList"
 	}
-	return strings.Join(words, "")
+	return enumspb.IndexedValueType(k.GetValueType()).String()
 }

@@ -34,6 +34,7 @@ type Server struct {
 type Option func(*config)
 
 type config struct {
+	inMemory         bool
 	searchAttributes map[string]string
 	uiPort           int
 	args             []string
@@ -50,6 +51,11 @@ func WithSearchAttributes(attrs map[string]string) Option {
 			c.searchAttributes[name] = typ
 		}
 	}
+}
+
+// InMemory keeps the server's state in memory instead of a SQLite file: faster, for benchmarks.
+func InMemory() Option {
+	return func(c *config) { c.inMemory = true }
 }
 
 // WithUI serves the web UI on port instead of running headless.
@@ -85,9 +91,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 		"--ip", "127.0.0.1",
 		"--port", strconv.Itoa(port),
 		"--http-port", strconv.Itoa(httpPort),
-		"--db-filename", filepath.Join(t.TempDir(), "temporal.db"),
 		"--namespace", s.Namespace,
 		"--log-level", "error",
+	}
+	if !cfg.inMemory {
+		args = append(args, "--db-filename", filepath.Join(t.TempDir(), "temporal.db"))
 	}
 	if cfg.uiPort != 0 {
 		args = append(args, "--ui-port", strconv.Itoa(cfg.uiPort))

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/codec"
+	"github.com/lifeboat-dr/lifeboat/worker/config"
+)
+
+func runCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, config.MapEnv(map[string]string{"TEMPORAL_ADDRESS": "127.0.0.1:1"}), strings.NewReader(stdin), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestHelpDocumentsExitCodes(t *testing.T) {
+	stdout, _, code := runCLI(t, "", "--help")
+	if code != exitOK || !strings.Contains(stdout, exitCodesHelp) {
+		t.Fatalf("code %d, help:\n%s", code, stdout)
+	}
+}
+
+func TestVersionAndKeyAsJSON(t *testing.T) {
+	stdout, _, code := runCLI(t, "", "version", "-o", "json")
+	var v map[string]string
+	if code != exitOK || json.Unmarshal([]byte(stdout), &v) != nil || v["version"] == "" {
+		t.Fatalf("version: code %d, %q", code, stdout)
+	}
+	stdout, _, code = runCLI(t, "", "key", "generate", "-o", "json")
+	var k map[string]string
+	if code != exitOK || json.Unmarshal([]byte(stdout), &k) != nil {
+		t.Fatalf("key generate: code %d, %q", code, stdout)
+	}
+	if _, err := codec.ParseKey(k["key"]); err != nil {
+		t.Fatalf("generated key does not parse: %v", err)
+	}
+}
+
+func TestUsageErrorsExitTwo(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"target":"x","checks":[{"kind":"tcp","adress":"h:1"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"probe", "run", "--nope"}, "unknown flag: --nope"},
+		{"bad output format", []string{"version", "-o", "yaml"}, `--output "yaml"`},
+		{"no checks", []string{"probe", "run", "--target", "x"}, "checks: at least one check is required"},
+		{"every problem at once", []string{"probe", "run", "--http", "/relative", "--tcp", "noport"}, "target: required"},
+		{"unknown field in file", []string{"probe", "run", "--file", bad}, `unknown field "adress"`},
+		{"file and flags", []string{"probe", "run", "--file", bad, "--tcp", "h:1"}, "do not combine"},
+		{"missing config", []string{"--config", filepath.Join(dir, "none.yaml"), "status", "x"}, "no such file"},
+		{"dev without config", []string{"dev"}, "needs --config"},
+		{"status without id", []string{"status"}, "accepts 1 arg"},
+		{"unknown command", []string{"bakup"}, `unknown command "bakup"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stderr, code := runCLI(t, "", tt.args...)
+			if code != exitUsage || !strings.Contains(stderr, tt.want) {
+				t.Fatalf("code %d, stderr %q; want %d and %q", code, stderr, exitUsage, tt.want)
+			}
+		})
+	}
+}
+
+func TestUnreachableTemporalExitsFour(t *testing.T) {
+	_, stderr, code := runCLI(t, `{"target":"x","checks":[{"kind":"tcp","address":"h:1"}]}`, "probe", "run", "--file", "-")
+	if code != exitUnreachable || !strings.Contains(stderr, "connect to temporal at 127.0.0.1:1") {
+		t.Fatalf("code %d, stderr %q", code, stderr)
+	}
+}
+
+func TestSlug(t *testing.T) {
+	for in, want := range map[string]string{
+		"Orders Primary":        "orders-primary",
+		"eu-west-1/orders (db)": "eu-west-1-orders-db",
+		"":                      "target",
+		"!!!":                   "target",
+	} {
+		if got := slug(in); got != want {
+			t.Errorf("slug(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
