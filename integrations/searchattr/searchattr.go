@@ -64,23 +64,7 @@ func Command(namespace string, keys []temporal.SearchAttributeKey) string {
 	return b.String()
 }
 
-// typeName spells the key's type as the temporal CLI does.
+// typeName spells the key's type as the temporal CLI does (Keyword, KeywordList, Datetime).
 func typeName(k temporal.SearchAttributeKey) string {
-	switch enumspb.IndexedValueType(k.GetValueType()) {
-	case enumspb.INDEXED_VALUE_TYPE_TEXT:
-		return "Text"
-	case enumspb.INDEXED_VALUE_TYPE_KEYWORD:
-		return "Keyword"
-	case enumspb.INDEXED_VALUE_TYPE_INT:
-		return "Int"
-	case enumspb.INDEXED_VALUE_TYPE_DOUBLE:
-		return "Double"
-	case enumspb.INDEXED_VALUE_TYPE_BOOL:
-		return "Bool"
-	case enumspb.INDEXED_VALUE_TYPE_DATETIME:
-		return "Datetime"
-	case enumspb.INDEXED_VALUE_TYPE_KEYWORD_LIST:
-		return "KeywordList"
-	}
 	return enumspb.IndexedValueType(k.GetValueType()).String()
 }

@@ -31,7 +31,7 @@ func TestEnsureAgainstARealServer(t *testing.T) {
 		t.Fatalf("second Ensure added %v, %v; want nothing", added, err)
 	}
 	_, err = Ensure(ctx, c, srv.Namespace, []temporal.SearchAttributeKey{temporal.NewSearchAttributeKeyKeyword("TakenAsInt")})
-	if err == nil || !strings.Contains(err.Error(), "TakenAsInt is INDEXED_VALUE_TYPE_INT, want INDEXED_VALUE_TYPE_KEYWORD") {
+	if err == nil || !strings.Contains(err.Error(), "TakenAsInt is Int, want Keyword") {
 		t.Fatalf("type conflict error = %v", err)
 	}
 }
