@@ -1,0 +1,58 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// ErrNotFound is returned (wrapped) when an object does not exist.
+var ErrNotFound = errors.New("object not found")
+
+// Info describes a stored object.
+type Info struct {
+	// Name is the object's full name, as given to Put.
+	Name string
+	// Size is its length in bytes.
+	Size int64
+}
+
+// Backend stores named objects. Names are relative slash-separated paths such as "data/ab/ab12…";
+// they never start with "/" and never contain "." or ".." elements. Implementations are safe for
+// concurrent use.
+type Backend interface {
+	// Put stores the size bytes read from r under name. It is atomic: a concurrent or later reader
+	// sees either the complete object or none, never a part, even if the process dies mid-write. An
+	// existing object of that name is replaced. If r fails or yields other than size bytes, Put
+	// returns an error and stores nothing.
+	Put(ctx context.Context, name string, r io.Reader, size int64) error
+
+	// Get returns a reader over length bytes of the object starting at offset; length < 0 reads to
+	// the end. It returns an error wrapping ErrNotFound when the object does not exist. A range that
+	// extends past the end yields the bytes that exist; callers check lengths themselves.
+	Get(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error)
+
+	// Stat returns the object's Info, or an error wrapping ErrNotFound.
+	Stat(ctx context.Context, name string) (Info, error)
+
+	// List calls fn for every object whose name starts with prefix, in no particular order. An error
+	// from fn stops the listing and is returned.
+	List(ctx context.Context, prefix string, fn func(Info) error) error
+
+	// Delete removes the object. Deleting an object that does not exist is not an error.
+	Delete(ctx context.Context, name string) error
+
+	// Location names the backend in messages, without credentials: "/srv/backups",
+	// "s3:bucket/prefix", "gs:bucket/prefix".
+	Location() string
+}
+
+// ReadAll reads a whole object.
+func ReadAll(ctx context.Context, b Backend, name string) ([]byte, error) {
+	rc, err := b.Get(ctx, name, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
