@@ -1,0 +1,280 @@
+package repository
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// LoadBlob reads, authenticates, decompresses and verifies a blob, appending it to buf[:0]. A blob
+// whose content does not hash to its ID, or whose seal fails, is ErrCorrupt naming the pack.
+func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte) ([]byte, error) {
+	pb, ok := r.index.Lookup(id)
+	if !ok {
+		return nil, fmt.Errorf("%s blob %s: not in the index: %w", t, id.Short(), ErrCorrupt)
+	}
+	if pb.Type != t {
+		return nil, fmt.Errorf("%w: blob %s is a %s blob, not %s", ErrCorrupt, id.Short(), pb.Type, t)
+	}
+	sealed, err := r.readRange(ctx, packName(pb.Pack), int64(pb.Offset), int64(pb.Length))
+	if err != nil {
+		return nil, fmt.Errorf("%s blob %s in pack %s: %w", t, id.Short(), pb.Pack.Short(), err)
+	}
+	return r.openBlob(pb, sealed, buf)
+}
+
+// openBlob turns a blob's sealed bytes into its verified plaintext.
+func (r *Repository) openBlob(pb PackedBlob, sealed, buf []byte) ([]byte, error) {
+	plain, err := r.keys.open(nil, sealed, blobAAD(pb.Type, pb.ID))
+	if err != nil {
+		return nil, fmt.Errorf("%s blob %s in pack %s: %w", pb.Type, pb.ID.Short(), pb.Pack.Short(), err)
+	}
+	if pb.Compressed {
+		if plain, err = r.decompress(buf, plain, int(pb.RawLength)); err != nil {
+			return nil, fmt.Errorf("%s blob %s in pack %s: %w", pb.Type, pb.ID.Short(), pb.Pack.Short(), err)
+		}
+	} else if len(plain) != int(pb.RawLength) {
+		return nil, fmt.Errorf("%w: %s blob %s in pack %s: %d bytes, want %d", ErrCorrupt, pb.Type, pb.ID.Short(), pb.Pack.Short(), len(plain), pb.RawLength)
+	}
+	if r.keys.blobID(plain) != pb.ID {
+		return nil, fmt.Errorf("%w: %s blob %s in pack %s: content does not match its ID", ErrCorrupt, pb.Type, pb.ID.Short(), pb.Pack.Short())
+	}
+	return plain, nil
+}
+
+func (r *Repository) readRange(ctx context.Context, name string, off, length int64) ([]byte, error) {
+	rc, err := r.be.Get(ctx, name, off, length)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b := make([]byte, length)
+	n, err := io.ReadFull(rc, b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read %d of %d bytes at offset %d of %s: %v", ErrCorrupt, n, length, off, name, err)
+	}
+	return b, nil
+}
+
+// Saver stores blobs: it deduplicates against the index, compresses, seals, fills pack files and
+// uploads them, and writes index files — at checkpoints during long runs, so that an interrupted
+// backup's uploads are reused by the next one, and at Flush. It is safe for concurrent use.
+type Saver struct {
+	r        *Repository
+	ctx      context.Context
+	free     chan *packBuilder // pack builders not in use
+	uploads  chan *packBuilder
+	done     sync.WaitGroup
+	mu       sync.Mutex
+	pending  map[ID]struct{} // saved but not yet uploaded
+	unsaved  []indexPack     // uploaded, not yet in an index file
+	lastSave time.Time
+	err      error
+	stats    SaverStats
+	indexes  int
+}
+
+// SaverStats count what a Saver stored.
+type SaverStats struct {
+	// BlobsAdded and BytesAdded count new blobs and their plaintext bytes; StoredAdded the bytes
+	// written to packs for them.
+	BlobsAdded, BytesAdded, StoredAdded int64
+	PacksWritten                        int
+	// IndexesWritten counts index files, checkpoints included.
+	IndexesWritten int
+}
+
+// Checkpoint bounds how much uploaded work an interruption can orphan.
+const (
+	checkpointPacks = 16
+	checkpointEvery = time.Minute
+)
+
+// NewSaver starts a saver whose uploads run until Flush.
+func (r *Repository) NewSaver(ctx context.Context) *Saver {
+	builders := runtime.GOMAXPROCS(0)
+	s := &Saver{
+		r: r, ctx: ctx,
+		free:     make(chan *packBuilder, builders),
+		uploads:  make(chan *packBuilder),
+		pending:  map[ID]struct{}{},
+		lastSave: time.Now(),
+	}
+	for range builders {
+		s.free <- newPackBuilder(r.cfg.PackSize + r.cfg.ChunkMax + 4096)
+	}
+	s.done.Add(1)
+	go s.uploader()
+	return s
+}
+
+var compressBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
+
+// BlobID is the ID a blob with this content has in this repository.
+func (r *Repository) BlobID(data []byte) ID { return r.keys.blobID(data) }
+
+// Save stores a blob unless the repository already has it, returning its ID and whether it was new.
+func (s *Saver) Save(t BlobType, data []byte) (ID, bool, error) {
+	id := s.r.keys.blobID(data)
+	added, err := s.SaveWithID(t, id, data)
+	return id, added, err
+}
+
+// SaveWithID stores data as blob id, which the caller computed with BlobID.
+func (s *Saver) SaveWithID(t BlobType, id ID, data []byte) (bool, error) {
+	if err := s.Err(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	_, pending := s.pending[id]
+	if pending || s.r.index.Has(id) {
+		s.mu.Unlock()
+		return false, nil
+	}
+	s.pending[id] = struct{}{}
+	s.mu.Unlock()
+
+	bufp := compressBufs.Get().(*[]byte)
+	body, compressed := s.r.compress(*bufp, data)
+	b := <-s.free
+	start := len(b.buf)
+	b.buf = s.r.keys.seal(b.buf, body, blobAAD(t, id))
+	b.entries = append(b.entries, PackedBlob{
+		Type: t, ID: id, Pack: b.id, Offset: uint32(start), Length: uint32(len(b.buf) - start),
+		RawLength: uint32(len(data)), Compressed: compressed,
+	})
+	if compressed {
+		*bufp = body[:0]
+	}
+	compressBufs.Put(bufp)
+
+	s.mu.Lock()
+	s.stats.BlobsAdded++
+	s.stats.BytesAdded += int64(len(data))
+	s.stats.StoredAdded += int64(len(b.buf) - start)
+	s.mu.Unlock()
+
+	if b.size() >= s.r.cfg.PackSize {
+		select {
+		case s.uploads <- b:
+		case <-s.ctx.Done():
+			s.free <- b
+			return true, s.ctx.Err()
+		}
+		b = newPackBuilder(s.r.cfg.PackSize + s.r.cfg.ChunkMax + 4096)
+	}
+	s.free <- b
+	return true, s.Err()
+}
+
+// Err returns the first upload error; once set, every Save returns it.
+func (s *Saver) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *Saver) setErr(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+}
+
+func (s *Saver) uploader() {
+	defer s.done.Done()
+	for b := range s.uploads {
+		if err := s.upload(b); err != nil {
+			s.setErr(err)
+		}
+	}
+}
+
+// upload writes a finished pack, then makes its blobs visible in the index, then checkpoints.
+func (s *Saver) upload(b *packBuilder) error {
+	if len(b.entries) == 0 {
+		return nil
+	}
+	if err := s.Err(); err != nil {
+		return err
+	}
+	data := b.finish(s.r.keys)
+	if err := putBytes(s.ctx, s.r.be, packName(b.id), data); err != nil {
+		return fmt.Errorf("upload pack %s: %w", b.id.Short(), err)
+	}
+	s.r.index.addPack(b.id, len(data), b.entries)
+	s.mu.Lock()
+	for _, e := range b.entries {
+		delete(s.pending, e.ID)
+	}
+	s.unsaved = append(s.unsaved, indexPack{id: b.id, size: uint32(len(data)), entries: b.entries})
+	s.stats.PacksWritten++
+	due := len(s.unsaved) >= checkpointPacks || time.Since(s.lastSave) >= checkpointEvery
+	s.mu.Unlock()
+	if due {
+		return s.saveUnsaved()
+	}
+	return nil
+}
+
+// saveUnsaved writes an index file for the packs uploaded since the last one.
+func (s *Saver) saveUnsaved() error {
+	s.mu.Lock()
+	packs := s.unsaved
+	s.unsaved = nil
+	s.lastSave = time.Now()
+	s.mu.Unlock()
+	if len(packs) == 0 {
+		return nil
+	}
+	if _, err := s.r.saveIndex(s.ctx, packs); err != nil {
+		s.mu.Lock()
+		s.unsaved = append(packs, s.unsaved...)
+		s.mu.Unlock()
+		return err
+	}
+	s.mu.Lock()
+	s.stats.IndexesWritten++
+	s.mu.Unlock()
+	return nil
+}
+
+// Flush uploads the partly filled packs, waits for every upload and writes the index for them. After
+// Flush every blob saved is durable and indexed. The Saver cannot be used afterwards.
+func (s *Saver) Flush() error {
+	n := cap(s.free)
+	for range n {
+		b := <-s.free
+		if len(b.entries) > 0 {
+			s.uploads <- b
+		}
+	}
+	close(s.uploads)
+	s.done.Wait()
+	if err := s.Err(); err != nil {
+		return err
+	}
+	return s.saveUnsaved()
+}
+
+// Abort stops the saver without writing anything more; blobs in unfinished packs are lost, uploaded
+// packs stay (a later backup or prune deals with them).
+func (s *Saver) Abort() {
+	n := cap(s.free)
+	for range n {
+		<-s.free
+	}
+	close(s.uploads)
+	s.done.Wait()
+}
+
+// Stats returns what the saver stored so far.
+func (s *Saver) Stats() SaverStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
