@@ -61,3 +61,5 @@ var (
 )
 
 func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }
+
+type storageInfo = storage.Info

@@ -24,7 +24,12 @@ var testCreds = Credentials{Passphrase: "correct horse battery staple"}
 
 func newLocal(t testing.TB) storage.Backend {
 	t.Helper()
-	be, err := local.New(t.TempDir())
+	return newLocalAt(t, t.TempDir())
+}
+
+func newLocalAt(t testing.TB, root string) storage.Backend {
+	t.Helper()
+	be, err := local.New(root)
 	if err != nil {
 		t.Fatal(err)
 	}
