@@ -1,0 +1,274 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/repository"
+)
+
+func (a *app) repoRestore(f *repoFlags) *cobra.Command {
+	var opts repository.RestoreOptions
+	var target string
+	var filter repository.SnapshotFilter
+	cmd := &cobra.Command{
+		Use:   "restore SNAPSHOT --target DIR [--path PATH]",
+		Short: "Restore a snapshot, a subtree or one file (SNAPSHOT: an ID prefix or latest)",
+		Long: `Restore a snapshot into --target. With --path, only that file or directory is restored, as
+--target/<its name>. Every chunk is verified as it is written; files that cannot be restored intact
+are named and left out, and the command exits 3. Existing files are not replaced without --overwrite.`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if target == "" {
+				return usageErr("--target is required")
+			}
+			r, err := a.openRepo(ctx, f)
+			if err != nil {
+				return err
+			}
+			sn, err := r.FindSnapshot(ctx, args[0], filter)
+			if err != nil {
+				return err
+			}
+			opts.OnError = func(p string, err error) { fmt.Fprintf(a.stderr, "error: %s: %v\n", p, err) }
+			res, err := r.Restore(ctx, sn, target, opts)
+			if res != nil {
+				if perr := a.print(res, func(w io.Writer) {
+					fmt.Fprintf(w, "restored %d files, %d directories, %d symlinks, %s from snapshot %s in %s\n",
+						res.Files, res.Dirs, res.Symlinks, bytesHuman(res.Bytes), sn.ID.Short(), res.Duration.Round(1e6))
+				}); perr != nil {
+					return perr
+				}
+			}
+			if err != nil && res != nil && len(res.Failed) > 0 {
+				return exitError{exitBadOutcome, err}
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&target, "target", "t", "", "directory to restore into (created if missing)")
+	cmd.Flags().StringVar(&opts.Path, "path", "", "file or directory inside the snapshot to restore")
+	cmd.Flags().BoolVar(&opts.Overwrite, "overwrite", false, "replace files that exist at the target")
+	cmd.Flags().BoolVar(&opts.Owners, "owners", false, "restore file owners (needs root)")
+	snapshotFilterFlags(cmd, &filter)
+	return cmd
+}
+
+func (a *app) repoDump(f *repoFlags) *cobra.Command {
+	var filter repository.SnapshotFilter
+	cmd := &cobra.Command{
+		Use: "dump SNAPSHOT FILE", Short: "Write one file of a snapshot to standard output",
+		Example: "  lifeboat repo dump latest orders.dump | pg_restore -d orders_restored",
+		Args:    usageArgs(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			r, err := a.openRepo(ctx, f)
+			if err != nil {
+				return err
+			}
+			sn, err := r.FindSnapshot(ctx, args[0], filter)
+			if err != nil {
+				return err
+			}
+			_, err = r.Dump(ctx, sn, args[1], a.stdout)
+			return err
+		},
+	}
+	snapshotFilterFlags(cmd, &filter)
+	return cmd
+}
+
+func (a *app) repoCheck(f *repoFlags) *cobra.Command {
+	var readData bool
+	var subset string
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Verify the repository; with --read-data, every blob (or a random --read-data-subset)",
+		Long: `Check the repository's structure: index files, snapshots, packs and every tree. With --read-data,
+also download packs and verify every blob against its ID, all of them or a random share given with
+--read-data-subset (such as 10%). Damage is reported per snapshot and file; the exit code is 3 when
+anything is damaged.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			var pct float64
+			if subset != "" {
+				v, err := strconv.ParseFloat(strings.TrimSuffix(subset, "%"), 64)
+				if err != nil || v <= 0 || v > 100 {
+					return usageErr("--read-data-subset %q: want a percentage such as 10%%", subset)
+				}
+				pct, readData = v, true
+			}
+			r, err := a.openRepo(ctx, f)
+			if err != nil {
+				return err
+			}
+			rep, err := r.Check(ctx, repository.CheckOptions{ReadData: readData, ReadDataPercent: pct})
+			if err != nil {
+				return err
+			}
+			if err := a.print(rep, func(w io.Writer) {
+				fmt.Fprintf(w, "checked %d snapshots, %d trees, %d packs, %d blobs", rep.Snapshots, rep.Trees, rep.Packs, rep.Blobs)
+				if readData {
+					fmt.Fprintf(w, "; read %d packs (%s)", rep.PacksRead, bytesHuman(rep.BytesRead))
+				}
+				fmt.Fprintf(w, " in %s\n", rep.Duration.Round(1e6))
+				for _, p := range rep.Problems {
+					fmt.Fprintf(w, "problem: %s\n", p)
+				}
+				for _, d := range rep.Damaged {
+					fmt.Fprintf(w, "damaged: %s\n", d)
+				}
+				if len(rep.Unreferenced) > 0 {
+					fmt.Fprintf(w, "%d packs are in no index (left by interrupted backups; prune removes them)\n", len(rep.Unreferenced))
+				}
+				if rep.OK() {
+					fmt.Fprintln(w, "no errors")
+				}
+			}); err != nil {
+				return err
+			}
+			if !rep.OK() {
+				return exitError{exitBadOutcome, fmt.Errorf("repository damaged: %d problems, %d damaged paths", len(rep.Problems), len(rep.Damaged))}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&readData, "read-data", false, "read and verify all data")
+	cmd.Flags().StringVar(&subset, "read-data-subset", "", "read and verify a random share of the packs, such as 10%")
+	return cmd
+}
+
+func (a *app) repoPrune(f *repoFlags) *cobra.Command {
+	var opts repository.PruneOptions
+	cmd := &cobra.Command{
+		Use: "prune", Short: "Delete data no snapshot references (exclusive lock)", Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := a.openRepo(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			rep, err := r.Prune(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			return a.print(rep, func(w io.Writer) { printPrune(w, rep) })
+		},
+	}
+	cmd.Flags().BoolVarP(&opts.DryRun, "dry-run", "n", false, "report only")
+	cmd.Flags().Float64Var(&opts.MaxUnusedPercent, "max-unused", 5, "repack packs with more than this percentage unused")
+	return cmd
+}
+
+func printPrune(w io.Writer, rep *repository.PruneReport) {
+	verb := "freed"
+	if rep.DryRun {
+		verb = "would free"
+	}
+	fmt.Fprintf(w, "%s %s: %d packs deleted (%d unreferenced), %d repacked (%d blobs moved), %d kept\n",
+		verb, bytesHuman(rep.BytesFreed), rep.PacksDeleted, rep.PacksUnreferenced, rep.PacksRepacked, rep.BlobsRepacked, rep.PacksKept)
+}
+
+func (a *app) repoCopy(f *repoFlags) *cobra.Command {
+	var to repoFlags
+	var filter repository.SnapshotFilter
+	cmd := &cobra.Command{
+		Use:   "copy [SNAPSHOT...] --to LOCATION",
+		Short: "Copy snapshots (default: all) to another repository, such as an off-site one",
+		Long: `Copy snapshots into another repository, re-encrypting them under its keys. Snapshots the
+destination already has a copy of are skipped, so running it after every backup copies only what is
+new. The destination's passphrase comes from --to-password-file or LIFEBOAT_REPO_TO_PASSWORD.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if to.repo == "" {
+				return usageErr("--to is required")
+			}
+			src, err := a.openRepo(ctx, f)
+			if err != nil {
+				return err
+			}
+			dstCreds := repoFlags{repo: to.repo, passwordFile: to.passwordFile, keyFile: to.keyFile}
+			dstApp := *a
+			dstApp.env = func(k string) (string, bool) {
+				switch k {
+				case "LIFEBOAT_REPO_PASSWORD":
+					return a.env("LIFEBOAT_REPO_TO_PASSWORD")
+				case "LIFEBOAT_REPO_KEY_FILE":
+					return a.env("LIFEBOAT_REPO_TO_KEY_FILE")
+				}
+				return a.env(k)
+			}
+			dst, err := dstApp.openRepo(ctx, &dstCreds)
+			if err != nil {
+				return fmt.Errorf("destination: %w", err)
+			}
+			all, err := src.Snapshots(ctx)
+			if err != nil {
+				return err
+			}
+			var snaps []*repository.Snapshot
+			for _, sn := range all {
+				if !filter.Match(sn) {
+					continue
+				}
+				if len(args) == 0 || matchesAny(sn, args) {
+					snaps = append(snaps, sn)
+				}
+			}
+			rep, err := src.CopyTo(ctx, dst, snaps)
+			if err != nil {
+				return err
+			}
+			return a.print(rep, func(w io.Writer) {
+				for _, c := range rep.Copied {
+					fmt.Fprintf(w, "copied %s → %s\n", c.Source.Short(), c.Copy.Short())
+				}
+				fmt.Fprintf(w, "%d copied, %d already there; %d blobs (%s) added in %s\n", len(rep.Copied), rep.Skipped, rep.BlobsAdded, bytesHuman(rep.StoredAdded), rep.Duration.Round(1e6))
+			})
+		},
+	}
+	cmd.Flags().StringVar(&to.repo, "to", "", "destination repository location")
+	cmd.Flags().StringVar(&to.passwordFile, "to-password-file", "", "destination passphrase file (default: env LIFEBOAT_REPO_TO_PASSWORD)")
+	cmd.Flags().StringVar(&to.keyFile, "to-key-file", "", "destination key file (env LIFEBOAT_REPO_TO_KEY_FILE)")
+	snapshotFilterFlags(cmd, &filter)
+	return cmd
+}
+
+func matchesAny(sn *repository.Snapshot, refs []string) bool {
+	for _, ref := range refs {
+		if strings.HasPrefix(sn.ID.String(), strings.ToLower(ref)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *app) repoUnlock(f *repoFlags) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use: "unlock", Short: "Remove stale locks (--remove-all: every lock)", Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := a.openRepo(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			removed, err := r.RemoveStaleLocks(cmd.Context(), all)
+			if err != nil {
+				return err
+			}
+			return a.print(removed, func(w io.Writer) {
+				for _, l := range removed {
+					fmt.Fprintf(w, "removed %s\n", l)
+				}
+				fmt.Fprintf(w, "%d locks removed\n", len(removed))
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&all, "remove-all", false, "remove every lock, live ones too (only when you know no other process runs)")
+	return cmd
+}
