@@ -75,7 +75,7 @@ func (a *app) repoForget(f *repoFlags) *cobra.Command {
 	fl.IntVar(&p.Yearly, "keep-yearly", 0, "keep the newest snapshot of each of the last N years")
 	fl.DurationVar(&p.Within, "keep-within", 0, "keep every snapshot within this duration of the newest")
 	fl.StringArrayVar(&p.KeepTags, "keep-tag", nil, "keep every snapshot with this tag (repeatable)")
-	fl.StringVar(&p.GroupBy, "group-by", "", "group snapshots by source, host and/or tags (default source,host)")
+	fl.StringVar(&p.GroupBy, "group-by", "", "group snapshots by source, host and/or tags (default source,host; none: one group)")
 	fl.BoolVarP(&dryRun, "dry-run", "n", false, "show what would be removed")
 	fl.BoolVar(&prune, "prune", false, "prune unreferenced data afterwards")
 	snapshotFilterFlags(cmd, &filter)

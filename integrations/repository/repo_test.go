@@ -376,3 +376,5 @@ func mustHostname(t testing.TB) string {
 	}
 	return h
 }
+
+func readFileIfExists(p string) ([]byte, error) { return os.ReadFile(p) }
