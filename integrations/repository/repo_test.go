@@ -27,6 +27,8 @@ func newLocal(t testing.TB) storage.Backend {
 	return newLocalAt(t, t.TempDir())
 }
 
+func newLocalBackend(root string) (storage.Backend, error) { return local.New(root) }
+
 func newLocalAt(t testing.TB, root string) storage.Backend {
 	t.Helper()
 	be, err := local.New(root)

@@ -220,10 +220,11 @@ func writeFile(j genJob) error {
 // messages of Zipf-distributed words from a made-up vocabulary, and key=value fields with ids,
 // paths, status codes and latencies. zstd shrinks it about five times; no two lines repeat.
 type logText struct {
-	r     *rand.Rand
-	words *rand.Zipf
-	now   time.Time
-	buf   []byte // generated but not yet read
+	r        *rand.Rand
+	words    *rand.Zipf
+	messages *rand.Zipf
+	now      time.Time
+	buf      []byte // generated but not yet read
 }
 
 // vocabulary is 4,096 pronounceable made-up words, the same in every run.
@@ -245,6 +246,24 @@ var vocabulary = func() []string {
 	return words
 }()
 
+// logMessages are 1,000 message templates of 3–10 vocabulary words, as a program's log calls
+// would have.
+var logMessages = func() []string {
+	r := rand.New(rand.NewPCG(8, 8))
+	msgs := make([]string, 1000)
+	for i := range msgs {
+		var m []byte
+		for j := range 3 + r.IntN(8) {
+			if j > 0 {
+				m = append(m, ' ')
+			}
+			m = append(m, vocabulary[r.IntN(len(vocabulary))]...)
+		}
+		msgs[i] = string(m)
+	}
+	return msgs
+}()
+
 var (
 	logLevels     = []string{"INFO ", "INFO ", "INFO ", "INFO ", "DEBUG", "DEBUG", "WARN ", "ERROR"}
 	logComponents = []string{"api.orders", "api.users", "db.pool", "cache", "scheduler", "auth", "billing", "mailer", "search.index", "storage.s3", "worker.queue", "http.server"}
@@ -255,9 +274,10 @@ var (
 func newLogText(seed uint64) *logText {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	return &logText{
-		r:     r,
-		words: rand.NewZipf(r, 1.2, 2, uint64(len(vocabulary)-1)),
-		now:   time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(seed%1_000_000) * time.Second),
+		r:        r,
+		words:    rand.NewZipf(r, 1.3, 2, uint64(len(vocabulary)-1)),
+		messages: rand.NewZipf(r, 1.1, 4, uint64(len(logMessages)-1)),
+		now:      time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(seed%1_000_000) * time.Second),
 	}
 }
 
@@ -278,11 +298,13 @@ func (g *logText) appendLine(b []byte) []byte {
 	b = append(b, " ["...)
 	b = append(b, logComponents[r.IntN(len(logComponents))]...)
 	b = append(b, "] "...)
-	for i := range 3 + r.IntN(8) {
-		if i > 0 {
+	b = append(b, logMessages[g.messages.Uint64()]...)
+	if r.IntN(3) == 0 { // free text, such as an error's detail
+		b = append(b, ':')
+		for range 1 + r.IntN(4) {
 			b = append(b, ' ')
+			b = append(b, vocabulary[g.words.Uint64()]...)
 		}
-		b = append(b, vocabulary[g.words.Uint64()]...)
 	}
 	switch r.IntN(3) {
 	case 0: // a request
@@ -291,23 +313,25 @@ func (g *logText) appendLine(b []byte) []byte {
 		b = append(b, " path=/v1/"...)
 		b = append(b, vocabulary[g.words.Uint64()]...)
 		b = append(b, '/')
-		b = appendInt(b, r.Int64N(100_000))
+		b = appendInt(b, r.Int64N(1+r.Int64N(20_000)))
 		b = append(b, " status="...)
 		b = appendInt(b, logStatuses[r.IntN(len(logStatuses))])
 		b = append(b, " latency_ms="...)
-		b = appendInt(b, r.Int64N(2_000))
-	case 1: // a job
+		b = appendInt(b, r.Int64N(1+r.Int64N(2_000)))
+	case 1: // a job, one of a few thousand that come back
+		job := uint64(r.IntN(1 + r.IntN(5_000)))
 		b = append(b, " job="...)
-		b = appendHex(b, r.Uint64(), 12)
+		b = appendHex(b, job*0x9e3779b97f4a7c15, 12)
 		b = append(b, " attempt="...)
-		b = appendInt(b, 1+r.Int64N(5))
+		b = appendInt(b, 1+r.Int64N(1+r.Int64N(5)))
 		b = append(b, " rows="...)
-		b = appendInt(b, r.Int64N(1_000_000))
-	default: // a user action
+		b = appendInt(b, r.Int64N(1+r.Int64N(100_000)))
+	default: // a user action, in the user's session
+		user := uint64(r.IntN(1 + r.IntN(20_000)))
 		b = append(b, " user=u-"...)
-		b = appendInt(b, r.Int64N(50_000))
+		b = appendInt(b, int64(user))
 		b = append(b, " session="...)
-		b = appendHex(b, r.Uint64(), 8)
+		b = appendHex(b, user*0xbf58476d1ce4e5b9, 8)
 	}
 	return append(b, '\n')
 }
@@ -401,17 +425,4 @@ func sizeHuman(n int64) string {
 		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-func TestTmpSample(t *testing.T) {
-	start := time.Now()
-	if err := writeFile(genJob{"/tmp/lbtry/sample.log", true, 64 << 20, 1}); err != nil {
-		t.Fatal(err)
-	}
-	t.Log(time.Since(start))
-	start = time.Now()
-	if err := writeFile(genJob{"/tmp/lbtry/sample.bin", false, 64 << 20, 1}); err != nil {
-		t.Fatal(err)
-	}
-	t.Log(time.Since(start))
 }
