@@ -572,9 +572,12 @@ func toolConnString(dsn, database string) (string, error) {
 			}
 		}
 		q := u.Query()
-		q.Del("password")
+		for key := range q {
+			if omitParam(key, database) {
+				q.Del(key)
+			}
+		}
 		if database != "" {
-			q.Del("dbname")
 			u.Path, u.RawPath = "/"+database, ""
 		}
 		u.RawQuery = q.Encode()
@@ -586,7 +589,7 @@ func toolConnString(dsn, database string) (string, error) {
 	}
 	var parts []string
 	for _, kv := range pairs {
-		if kv[0] == "password" || (database != "" && kv[0] == "dbname") {
+		if omitParam(kv[0], database) {
 			continue
 		}
 		parts = append(parts, kv[0]+"="+quoteValue(kv[1]))
@@ -595,6 +598,19 @@ func toolConnString(dsn, database string) (string, error) {
 		parts = append(parts, "dbname="+quoteValue(database))
 	}
 	return strings.Join(parts, " "), nil
+}
+
+// omitParam reports whether toolConnString leaves out the connection parameter key: the password,
+// the database when it points the string elsewhere, and settings only pgx and pgxpool know, which
+// libpq would refuse.
+func omitParam(key, database string) bool {
+	switch key {
+	case "password", "statement_cache_capacity", "description_cache_capacity", "default_query_exec_mode":
+		return true
+	case "dbname":
+		return database != ""
+	}
+	return strings.HasPrefix(key, "pool_")
 }
 
 // parseKeywordValue splits a libpq keyword/value connection string ("host=db user='a b'") into

@@ -593,6 +593,8 @@ func TestToolConnString(t *testing.T) {
 		{"URL password and dbname parameters", "postgres://db/orders?password=pw&dbname=x&sslmode=disable", "new",
 			"postgres://db/new?sslmode=disable"},
 		{"URL without user", "postgres://:pw@db/orders", "", "postgres://db/orders"},
+		{"URL with pgx-only settings", "postgres://db/orders?pool_max_conns=4&statement_cache_capacity=0&sslmode=disable", "",
+			"postgres://db/orders?sslmode=disable"},
 		{"keyword/value", "host=db user=app password='p w' dbname=orders", "",
 			"host='db' user='app' dbname='orders'"},
 		{"keyword/value pointed elsewhere", `host = db password=pw dbname=orders user=o\'brien`, "it's",

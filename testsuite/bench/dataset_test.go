@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -190,11 +189,6 @@ func generate(spec datasetSpec, dir string) error {
 }
 
 func writeFile(j genJob) error {
-	f, err := os.Create(j.path)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
 	var src io.Reader
 	if j.text {
 		src = newLogText(j.seed)
@@ -203,10 +197,12 @@ func writeFile(j genJob) error {
 		binary.LittleEndian.PutUint64(key[:], j.seed)
 		src = rand.NewChaCha8(key)
 	}
-	_, err = io.CopyN(w, src, j.size)
-	if err == nil {
-		err = w.Flush()
+	f, err := os.Create(j.path)
+	if err != nil {
+		return err
 	}
+	const chunk = 1 << 20
+	_, err = io.CopyBuffer(onlyWriter{f}, io.LimitReader(src, j.size), make([]byte, min(j.size, chunk)))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -216,9 +212,13 @@ func writeFile(j genJob) error {
 	return nil
 }
 
+// onlyWriter hides *os.File's ReadFrom, so that io.CopyBuffer uses the buffer it is given.
+type onlyWriter struct{ io.Writer }
+
 // logText is an endless application log: timestamps a few milliseconds apart, levels, components,
-// messages of Zipf-distributed words from a made-up vocabulary, and key=value fields with ids,
-// paths, status codes and latencies. zstd shrinks it about five times; no two lines repeat.
+// messages from 1,000 templates of made-up words (a third of them followed by free text), and
+// key=value fields with ids, paths, status codes and latencies. zstd shrinks it 4.6× at level 1
+// and 5.7× at level 3; lines do not repeat.
 type logText struct {
 	r        *rand.Rand
 	words    *rand.Zipf
