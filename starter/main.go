@@ -65,6 +65,12 @@ func main() {
 
 // run is the whole program, so tests can call it: it returns the exit code.
 func run(ctx context.Context, args []string, env config.Env, stdin io.Reader, stdout, stderr io.Writer) int {
+	if stop, err := startProfiles(env); err != nil {
+		fmt.Fprintln(stderr, "lifeboat:", err)
+		return exitUsage
+	} else {
+		defer stop()
+	}
 	app := &app{env: env, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := app.rootCommand()
 	root.SetArgs(args)

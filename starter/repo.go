@@ -142,7 +142,7 @@ func (a *app) repoInit(f *repoFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&compression, "compression", "fastest", "zstd level: fastest, default, better or off")
-	cmd.Flags().IntVar(&packMiB, "pack-size", 16, "pack file size in MiB")
+	cmd.Flags().IntVar(&packMiB, "pack-size", 8, "pack file size in MiB")
 	return cmd
 }
 

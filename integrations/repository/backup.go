@@ -210,11 +210,14 @@ func (r *Repository) findParent(ctx context.Context, opts BackupOptions) (*Snaps
 // are read and chunked by file workers, and chunks are compressed, sealed and packed by the saver's
 // callers, the blob workers, so that one large file still keeps every core busy.
 type archiver struct {
-	r      *Repository
-	opts   BackupOptions
-	saver  *Saver
-	files  chan *fileJob
-	blobs  chan blobJob
+	r     *Repository
+	opts  BackupOptions
+	saver *Saver
+	files chan *fileJob
+	blobs chan blobJob
+	// big holds the chunkers large files take turns with, one per core; each allocates its
+	// 2 × chunk_max buffer on first use, so a backup of small files never does.
+	big    chan *chunker.Chunker
 	fileWG sync.WaitGroup
 	blobWG sync.WaitGroup
 	chunk  chunker.Params
@@ -244,6 +247,10 @@ func newArchiver(ctx context.Context, r *Repository, opts BackupOptions) *archiv
 		r: r, opts: opts, saver: r.NewSaver(ctx), chunk: r.params(),
 		files: make(chan *fileJob, 64*n),
 		blobs: make(chan blobJob, n),
+		big:   make(chan *chunker.Chunker, n),
+	}
+	for range n {
+		a.big <- chunker.New(nil, r.table, a.chunk)
 	}
 	for range n {
 		a.fileWG.Add(1)
@@ -273,9 +280,8 @@ func (a *archiver) blobWorker() {
 
 func (a *archiver) fileWorker(ctx context.Context) {
 	defer a.fileWG.Done()
-	ch := chunker.New(nil, a.r.table, a.chunk)
 	for j := range a.files {
-		j.err = a.saveFile(ctx, ch, j)
+		j.err = a.saveFile(ctx, j)
 		close(j.done)
 	}
 }
@@ -308,9 +314,17 @@ func putChunkBuf(b *[]byte) {
 	chunkPools[c].Put(b)
 }
 
-// saveContent chunks rd and hands new chunks to the blob workers, returning the content list.
+// saveContent chunks rd with the shared chunker and hands new chunks to the blob workers,
+// returning the content list.
 func (a *archiver) saveContent(ctx context.Context, rd io.Reader) (int64, []ID, error) {
-	ch := chunker.New(rd, a.r.table, a.chunk)
+	var ch *chunker.Chunker
+	select {
+	case ch = <-a.big:
+	case <-ctx.Done():
+		return 0, nil, ctx.Err()
+	}
+	defer func() { a.big <- ch }()
+	ch.Reset(rd)
 	return a.chunkAll(ctx, ch)
 }
 
@@ -349,7 +363,7 @@ func (a *archiver) submit(ctx context.Context, data []byte, content *[]ID) error
 	}
 }
 
-func (a *archiver) saveFile(ctx context.Context, ch *chunker.Chunker, j *fileJob) error {
+func (a *archiver) saveFile(ctx context.Context, j *fileJob) error {
 	f, err := os.OpenFile(j.path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return err
@@ -366,6 +380,13 @@ func (a *archiver) saveFile(ctx context.Context, ch *chunker.Chunker, j *fileJob
 	if fi.Size() < int64(a.chunk.Min) {
 		return a.saveSmallFile(ctx, f, fi.Size(), j.node)
 	}
+	var ch *chunker.Chunker
+	select {
+	case ch = <-a.big:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { a.big <- ch }()
 	ch.Reset(f)
 	size, content, err := a.chunkAll(ctx, ch)
 	if err != nil {

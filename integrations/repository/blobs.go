@@ -2,9 +2,9 @@ package repository
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"sync"
 	"time"
 )
@@ -61,20 +61,27 @@ func (r *Repository) readRange(ctx context.Context, name string, off, length int
 
 // Saver stores blobs: it deduplicates against the index, compresses, seals, fills pack files and
 // uploads them, and writes index files — at checkpoints during long runs, so that an interrupted
-// backup's uploads are reused by the next one, and at Flush. It is safe for concurrent use.
+// backup's uploads are reused by the next one, and at Flush. It is safe for concurrent use: callers
+// compress in parallel and take turns appending to the one pack being filled. Memory is bounded by
+// two pack buffers (one filling, one uploading), allocated on first use and recycled.
 type Saver struct {
-	r        *Repository
-	ctx      context.Context
-	free     chan *packBuilder // pack builders not in use
-	uploads  chan *packBuilder
-	done     sync.WaitGroup
+	r       *Repository
+	ctx     context.Context
+	uploads chan *packBuilder
+	spare   chan []byte // pack buffers back from the uploader
+	done    sync.WaitGroup
+
+	packMu    sync.Mutex
+	cur       *packBuilder
+	allocated int // pack buffers made so far
+
 	mu       sync.Mutex
 	pending  map[ID]struct{} // saved but not yet uploaded
 	unsaved  []indexPack     // uploaded, not yet in an index file
 	lastSave time.Time
 	err      error
 	stats    SaverStats
-	indexes  int
+	closed   bool
 }
 
 // SaverStats count what a Saver stored.
@@ -93,25 +100,30 @@ const (
 	checkpointEvery = time.Minute
 )
 
+// A Saver fills one pack while up to uploaders others are written out; each needs a buffer. (Two
+// uploaders measured no faster on local disk, and cost a third buffer.)
+const (
+	uploaders   = 1
+	packBuffers = uploaders + 1
+)
+
 // NewSaver starts a saver whose uploads run until Flush.
 func (r *Repository) NewSaver(ctx context.Context) *Saver {
-	builders := runtime.GOMAXPROCS(0)
 	s := &Saver{
 		r: r, ctx: ctx,
-		free:     make(chan *packBuilder, builders),
 		uploads:  make(chan *packBuilder),
+		spare:    make(chan []byte, packBuffers),
 		pending:  map[ID]struct{}{},
 		lastSave: time.Now(),
 	}
-	for range builders {
-		s.free <- newPackBuilder(r.cfg.PackSize + r.cfg.ChunkMax + 4096)
+	for range uploaders {
+		s.done.Add(1)
+		go s.uploader()
 	}
-	s.done.Add(1)
-	go s.uploader()
 	return s
 }
 
-var compressBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
+var compressBufs = sync.Pool{New: func() any { b := []byte(nil); return &b }}
 
 // BlobID is the ID a blob with this content has in this repository.
 func (r *Repository) BlobID(data []byte) ID { return r.keys.blobID(data) }
@@ -122,6 +134,9 @@ func (s *Saver) Save(t BlobType, data []byte) (ID, bool, error) {
 	added, err := s.SaveWithID(t, id, data)
 	return id, added, err
 }
+
+// headerRoom is the space a pack's header and trailer take with n entries.
+func headerRoom(n int) int { return 8 + n*entrySizeMax + sealOverhead + packTrailerSize }
 
 // SaveWithID stores data as blob id, which the caller computed with BlobID.
 func (s *Saver) SaveWithID(t BlobType, id ID, data []byte) (bool, error) {
@@ -138,36 +153,87 @@ func (s *Saver) SaveWithID(t BlobType, id ID, data []byte) (bool, error) {
 	s.mu.Unlock()
 
 	bufp := compressBufs.Get().(*[]byte)
-	body, compressed := s.r.compress(*bufp, data)
-	b := <-s.free
+	body, compressed, buf := s.r.compress(*bufp, data)
+	*bufp = buf
+	sealedLen := len(body) + sealOverhead
+
+	s.packMu.Lock()
+	if c := s.cur; c != nil && len(c.buf)+sealedLen+headerRoom(len(c.entries)+1) > cap(c.buf) {
+		if err := s.handOff(); err != nil {
+			s.packMu.Unlock()
+			return true, err
+		}
+	}
+	if s.cur == nil {
+		buf, err := s.takeBuffer(sealedLen + headerRoom(1))
+		if err != nil {
+			s.packMu.Unlock()
+			return true, err
+		}
+		s.cur = &packBuilder{id: randomID(), buf: buf}
+	}
+	b := s.cur
 	start := len(b.buf)
 	b.buf = s.r.keys.seal(b.buf, body, blobAAD(t, id))
 	b.entries = append(b.entries, PackedBlob{
-		Type: t, ID: id, Pack: b.id, Offset: uint32(start), Length: uint32(len(b.buf) - start),
+		Type: t, ID: id, Pack: b.id, Offset: uint32(start), Length: uint32(sealedLen),
 		RawLength: uint32(len(data)), Compressed: compressed,
 	})
-	if compressed {
-		*bufp = body[:0]
+	var err error
+	if len(b.buf) >= s.r.cfg.PackSize {
+		err = s.handOff()
 	}
-	compressBufs.Put(bufp)
+	s.packMu.Unlock()
 
+	compressBufs.Put(bufp)
 	s.mu.Lock()
 	s.stats.BlobsAdded++
 	s.stats.BytesAdded += int64(len(data))
-	s.stats.StoredAdded += int64(len(b.buf) - start)
+	s.stats.StoredAdded += int64(sealedLen)
 	s.mu.Unlock()
-
-	if b.size() >= s.r.cfg.PackSize {
-		select {
-		case s.uploads <- b:
-		case <-s.ctx.Done():
-			s.free <- b
-			return true, s.ctx.Err()
-		}
-		b = newPackBuilder(s.r.cfg.PackSize + s.r.cfg.ChunkMax + 4096)
+	if err != nil {
+		return true, err
 	}
-	s.free <- b
 	return true, s.Err()
+}
+
+// handOff sends the pack being filled to the uploader; packMu is held.
+func (s *Saver) handOff() error {
+	b := s.cur
+	s.cur = nil
+	if b == nil || len(b.entries) == 0 {
+		return nil
+	}
+	select {
+	case s.uploads <- b:
+		return nil
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+}
+
+// takeBuffer returns an empty pack buffer with room for at least need bytes: a recycled one, a new
+// one while fewer than packBuffers exist, or else the next one the uploader gives back.
+func (s *Saver) takeBuffer(need int) ([]byte, error) {
+	size := max(s.r.cfg.PackSize+headerRoom(s.r.cfg.PackSize/4096), need)
+	var buf []byte
+	select {
+	case buf = <-s.spare:
+	default:
+		if s.allocated < packBuffers {
+			s.allocated++
+			return make([]byte, 0, size), nil
+		}
+		select {
+		case buf = <-s.spare:
+		case <-s.ctx.Done():
+			return nil, s.ctx.Err()
+		}
+	}
+	if cap(buf) < need {
+		buf = make([]byte, 0, size)
+	}
+	return buf[:0], nil
 }
 
 // Err returns the first upload error; once set, every Save returns it.
@@ -191,18 +257,17 @@ func (s *Saver) uploader() {
 		if err := s.upload(b); err != nil {
 			s.setErr(err)
 		}
+		s.spare <- b.buf[:0]
 	}
 }
 
 // upload writes a finished pack, then makes its blobs visible in the index, then checkpoints.
 func (s *Saver) upload(b *packBuilder) error {
-	if len(b.entries) == 0 {
-		return nil
-	}
 	if err := s.Err(); err != nil {
 		return err
 	}
 	data := b.finish(s.r.keys)
+	b.buf = data
 	if err := putBytes(s.ctx, s.r.be, packName(b.id), data); err != nil {
 		return fmt.Errorf("upload pack %s: %w", b.id.Short(), err)
 	}
@@ -243,34 +308,42 @@ func (s *Saver) saveUnsaved() error {
 	return nil
 }
 
-// Flush uploads the partly filled packs, waits for every upload and writes the index for them. After
-// Flush every blob saved is durable and indexed. The Saver cannot be used afterwards.
-func (s *Saver) Flush() error {
-	n := cap(s.free)
-	for range n {
-		b := <-s.free
-		if len(b.entries) > 0 {
-			s.uploads <- b
-		}
+// close stops the uploader after the pack being filled, if upload is set, has been handed to it.
+func (s *Saver) close(upload bool) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errors.New("saver already closed")
 	}
+	s.closed = true
+	s.mu.Unlock()
+	s.packMu.Lock()
+	var err error
+	if upload {
+		err = s.handOff()
+	}
+	s.cur = nil
+	s.packMu.Unlock()
 	close(s.uploads)
 	s.done.Wait()
+	return err
+}
+
+// Flush uploads the partly filled pack, waits for every upload and writes the index for them. After
+// Flush every blob saved is durable and indexed. The Saver cannot be used afterwards.
+func (s *Saver) Flush() error {
+	if err := s.close(true); err != nil {
+		return err
+	}
 	if err := s.Err(); err != nil {
 		return err
 	}
 	return s.saveUnsaved()
 }
 
-// Abort stops the saver without writing anything more; blobs in unfinished packs are lost, uploaded
-// packs stay (a later backup or prune deals with them).
-func (s *Saver) Abort() {
-	n := cap(s.free)
-	for range n {
-		<-s.free
-	}
-	close(s.uploads)
-	s.done.Wait()
-}
+// Abort stops the saver without writing anything more; blobs in the unfinished pack are lost,
+// uploaded packs stay (a later backup or prune deals with them).
+func (s *Saver) Abort() { _ = s.close(false) }
 
 // Stats returns what the saver stored so far.
 func (s *Saver) Stats() SaverStats {

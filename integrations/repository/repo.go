@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/repository/chunker"
@@ -36,7 +37,7 @@ type InitOptions struct {
 	// Compression level (default "fastest": on this data zstd's fastest level compresses within a
 	// few percent of its default at twice the speed).
 	Compression string
-	// PackSize in bytes (default 16 MiB).
+	// PackSize in bytes (default 8 MiB).
 	PackSize int
 	// Chunker overrides the chunk sizes (for tests).
 	Chunker *chunker.Params
@@ -86,7 +87,7 @@ func Init(ctx context.Context, be storage.Backend, creds Credentials, opts InitO
 		return nil, err
 	}
 	if opts.PackSize == 0 {
-		opts.PackSize = 16 << 20
+		opts.PackSize = 8 << 20
 	}
 	if opts.PackSize < 1<<20 || opts.PackSize > 512<<20 {
 		return nil, fmt.Errorf("pack size %d: want 1 MiB to 512 MiB", opts.PackSize)
@@ -237,17 +238,38 @@ func (r *Repository) params() chunker.Params {
 	return chunker.Params{Min: r.cfg.ChunkMin, Avg: r.cfg.ChunkAvg, Max: r.cfg.ChunkMax}
 }
 
-// compress returns data compressed into dst, or data itself and false when compression would not
-// make it smaller.
-func (r *Repository) compress(dst, data []byte) ([]byte, bool) {
-	if r.enc == nil || len(data) < 64 {
-		return data, false
+// compress compresses data into dst and returns the body to store — the compressed bytes, or data
+// itself when compression would not make it smaller — and dst, grown if it had to, for reuse.
+func (r *Repository) compress(dst, data []byte) (body []byte, compressed bool, buf []byte) {
+	if r.enc == nil || len(data) < 64 || !looksCompressible(data) {
+		return data, false, dst
+	}
+	if need := len(data) + len(data)/128 + 64; cap(dst) < need {
+		dst = make([]byte, 0, need)
 	}
 	out := r.enc.EncodeAll(data, dst[:0])
 	if len(out) >= len(data) {
-		return data, false
+		return data, false, out[:0]
 	}
-	return out, true
+	return out, true, out[:0]
+}
+
+// looksCompressible tries S2, a compressor several times faster than zstd's fastest level, on up to
+// three 32 KiB samples of data, and reports whether they shrink by at least 2%. Random, encrypted
+// and already-compressed data — half of a typical backup — then skips zstd entirely. Data that only
+// compresses through matches further apart than a sample is stored as it is.
+func looksCompressible(data []byte) bool {
+	const sample = 32 << 10
+	if len(data) <= 3*sample {
+		return true // small: zstd decides, at little cost
+	}
+	var scratch [sample + sample/4 + 64]byte
+	in, out := 0, 0
+	for _, off := range []int{0, len(data)/2 - sample/2, len(data) - sample} {
+		in += sample
+		out += len(s2.Encode(scratch[:], data[off:off+sample]))
+	}
+	return out*100 < in*98
 }
 
 const maxFileSize = 1 << 30 // bound on a decompressed index, tree or snapshot file
@@ -270,7 +292,7 @@ func (r *Repository) decompress(dst, data []byte, rawLen int) ([]byte, error) {
 // first byte of the plaintext says whether the rest is compressed.
 func (r *Repository) saveFile(ctx context.Context, name string, plain []byte) error {
 	body := []byte{0}
-	if c, ok := r.compress(nil, plain); ok {
+	if c, ok, _ := r.compress(nil, plain); ok {
 		body = append([]byte{1}, c...)
 	} else {
 		body = append(body, plain...)

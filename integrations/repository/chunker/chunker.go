@@ -15,8 +15,8 @@ type Params struct {
 	Min, Avg, Max int
 }
 
-// DefaultParams are the sizes Lifeboat repositories use: 512 KiB, 1 MiB, 8 MiB.
-var DefaultParams = Params{Min: 512 << 10, Avg: 1 << 20, Max: 8 << 20}
+// DefaultParams are the sizes Lifeboat repositories use: 512 KiB, 1 MiB, 4 MiB.
+var DefaultParams = Params{Min: 512 << 10, Avg: 1 << 20, Max: 4 << 20}
 
 // Validate reports parameters the chunker cannot use.
 func (p Params) Validate() error {
