@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -91,7 +92,10 @@ func (s *KeySlot) kek(c Credentials) ([]byte, bool, error) {
 		if s.Argon.MemoryKiB > 4<<20 || s.Argon.Time > 100 || s.Argon.Threads == 0 {
 			return nil, false, fmt.Errorf("key slot %s: implausible argon2id parameters %+v", s.ID.Short(), *s.Argon)
 		}
-		return argon2.IDKey([]byte(c.Passphrase), s.Salt, s.Argon.Time, s.Argon.MemoryKiB, s.Argon.Threads, 32), true, nil
+		kek := argon2.IDKey([]byte(c.Passphrase), s.Salt, s.Argon.Time, s.Argon.MemoryKiB, s.Argon.Threads, 32)
+		// Hand the KDF's memory back to the OS now rather than carrying it through a long backup.
+		debug.FreeOSMemory()
+		return kek, true, nil
 	case slotKeyFile:
 		if len(c.KeyFile) == 0 {
 			return nil, false, nil

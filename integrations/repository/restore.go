@@ -80,13 +80,17 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 	defer cancel()
 	rs := &restorer{r: r, root: root, opts: opts, jobs: make(chan restoreJob, 64)}
 	rs.setTotals(ctx, sn, opts.Path)
-	n := runtime.GOMAXPROCS(0)
-	for range n {
+	// Restoring is bound by file-system latency (creating, writing and stamping files) more than by
+	// CPU, so more workers than cores keep the disk busy; each holds at most one chunk.
+	for range 2 * runtime.GOMAXPROCS(0) {
 		rs.wg.Add(1)
 		go rs.worker(ctx)
 	}
 	stopProgress := rs.reportProgress(start)
 
+	rs.top = &dirHandle{root: root, keep: true}
+	rs.top.refs.Add(1)
+	rs.umask = currentUmask()
 	err = rs.restoreSelection(ctx, sn.Tree, opts.Path)
 	close(rs.jobs)
 	rs.wg.Wait()
@@ -120,16 +124,33 @@ func firstN(s []string, n int) []string {
 var errExists = errors.New("exists at the target (restore elsewhere, or overwrite)")
 
 type restoreJob struct {
-	rel  string
+	rel  string // path below the target, for messages
+	dir  *dirHandle
 	node Node
 }
 
-type restorer struct {
-	r    *Repository
+// dirHandle is a directory being restored, opened once so that each file in it is created with one
+// openat instead of a walk from the target; it closes when its last file is written.
+type dirHandle struct {
 	root *os.Root
-	opts RestoreOptions
-	jobs chan restoreJob
-	wg   sync.WaitGroup
+	refs atomic.Int64
+	keep bool // the target itself, closed by Restore
+}
+
+func (d *dirHandle) release() {
+	if d.refs.Add(-1) == 0 && !d.keep {
+		_ = d.root.Close()
+	}
+}
+
+type restorer struct {
+	r     *Repository
+	root  *os.Root
+	top   *dirHandle
+	umask fs.FileMode
+	opts  RestoreOptions
+	jobs  chan restoreJob
+	wg    sync.WaitGroup
 
 	mu     sync.Mutex
 	failed []string
@@ -144,7 +165,7 @@ type restorer struct {
 func (rs *restorer) restoreSelection(ctx context.Context, tree ID, sel string) error {
 	sel = strings.Trim(path.Clean("/"+sel), "/")
 	if sel == "" {
-		return rs.restoreTree(ctx, tree, "")
+		return rs.restoreTree(ctx, tree, "", rs.top)
 	}
 	parts := strings.Split(sel, "/")
 	cur := tree
@@ -164,12 +185,15 @@ func (rs *restorer) restoreSelection(ctx context.Context, tree ID, sel string) e
 			cur = *n.Subtree
 			continue
 		}
-		return rs.restoreNode(ctx, *n, n.Name)
+		return rs.restoreNode(ctx, *n, n.Name, rs.top)
 	}
 	return nil
 }
 
-func (rs *restorer) restoreTree(ctx context.Context, id ID, rel string) error {
+// restoreTree restores a tree's entries into dir, which the caller holds a reference to and which
+// restoreTree releases.
+func (rs *restorer) restoreTree(ctx context.Context, id ID, rel string, dir *dirHandle) error {
+	defer dir.release()
 	t, err := rs.r.LoadTree(ctx, id)
 	if err != nil {
 		return err
@@ -179,14 +203,14 @@ func (rs *restorer) restoreTree(ctx context.Context, id ID, rel string) error {
 		if rel != "" {
 			p = rel + "/" + n.Name
 		}
-		if err := rs.restoreNode(ctx, n, p); err != nil {
+		if err := rs.restoreNode(ctx, n, p, dir); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (rs *restorer) restoreNode(ctx context.Context, n Node, rel string) error {
+func (rs *restorer) restoreNode(ctx context.Context, n Node, rel string, dir *dirHandle) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -202,7 +226,13 @@ func (rs *restorer) restoreNode(ctx context.Context, n Node, rel string) error {
 		rs.mu.Lock()
 		rs.dirs = append(rs.dirs, restoreJob{rel: rel, node: n})
 		rs.mu.Unlock()
-		return rs.restoreTree(ctx, *n.Subtree, rel)
+		sub, err := rs.root.OpenRoot(rel)
+		if err != nil {
+			return rs.fail(rel, err)
+		}
+		h := &dirHandle{root: sub}
+		h.refs.Add(1)
+		return rs.restoreTree(ctx, *n.Subtree, rel, h)
 	case NodeSymlink:
 		if rs.opts.Overwrite {
 			_ = rs.root.Remove(rel)
@@ -218,10 +248,12 @@ func (rs *restorer) restoreNode(ctx context.Context, n Node, rel string) error {
 		rs.symlinks.Add(1)
 		return nil
 	case NodeFile:
+		dir.refs.Add(1)
 		select {
-		case rs.jobs <- restoreJob{rel: rel, node: n}:
+		case rs.jobs <- restoreJob{rel: rel, dir: dir, node: n}:
 			return nil
 		case <-ctx.Done():
+			dir.release()
 			return ctx.Err()
 		}
 	}
@@ -252,12 +284,16 @@ func (rs *restorer) worker(ctx context.Context) {
 	var buf []byte
 	for j := range rs.jobs {
 		if ctx.Err() != nil {
+			j.dir.release()
 			continue
 		}
 		var err error
 		buf, err = rs.restoreFile(ctx, j, buf)
 		if err != nil {
-			_ = rs.root.Remove(j.rel) // never leave a partial file that looks restored
+			_ = j.dir.root.Remove(j.node.Name) // never leave a partial file that looks restored
+		}
+		j.dir.release()
+		if err != nil {
 			if ferr := rs.fail(j.rel, err); ferr != nil {
 				rs.mu.Lock()
 				if rs.err == nil {
@@ -272,51 +308,56 @@ func (rs *restorer) worker(ctx context.Context) {
 }
 
 func (rs *restorer) restoreFile(ctx context.Context, j restoreJob, buf []byte) ([]byte, error) {
+	d, name := j.dir.root, j.node.Name
 	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 	if rs.opts.Overwrite {
 		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-		if fi, err := rs.root.Lstat(j.rel); err == nil && !fi.Mode().IsRegular() {
-			if err := rs.root.Remove(j.rel); err != nil {
+		if fi, err := d.Lstat(name); err == nil && !fi.Mode().IsRegular() {
+			if err := d.Remove(name); err != nil {
 				return buf, err
 			}
 		}
 	}
-	f, err := rs.root.OpenFile(j.rel, flags, 0o600)
+	f, err := d.OpenFile(name, flags, j.node.Mode.Perm())
 	if errors.Is(err, fs.ErrExist) {
 		return buf, errExists
 	}
 	if err != nil {
 		return buf, err
 	}
+	fail := func(err error) ([]byte, error) {
+		f.Close()
+		return buf, err
+	}
 	var written uint64
 	for i, id := range j.node.Content {
 		buf, err = rs.r.LoadBlob(ctx, DataBlob, id, buf)
 		if err != nil {
-			f.Close()
-			return buf, fmt.Errorf("chunk %d of %d: %w", i+1, len(j.node.Content), err)
+			return fail(fmt.Errorf("chunk %d of %d: %w", i+1, len(j.node.Content), err))
 		}
 		if _, err := f.Write(buf); err != nil {
-			f.Close()
-			return buf, err
+			return fail(err)
 		}
 		written += uint64(len(buf))
 		rs.bytes.Add(int64(len(buf)))
 	}
 	if written != j.node.Size {
-		f.Close()
-		return buf, fmt.Errorf("%w: content is %d bytes, the snapshot says %d", ErrCorrupt, written, j.node.Size)
+		return fail(fmt.Errorf("%w: content is %d bytes, the snapshot says %d", ErrCorrupt, written, j.node.Size))
 	}
-	if err := f.Chmod(j.node.Mode); err != nil {
-		f.Close()
-		return buf, err
+	// Creating with the mode set it already unless the umask took bits away or special bits are set
+	// (or an overwritten file kept its old mode): one syscall saved per file.
+	if j.node.Mode&rs.umask != 0 || j.node.Mode&^fs.ModePerm != 0 || rs.opts.Overwrite {
+		if err := f.Chmod(j.node.Mode); err != nil {
+			return fail(err)
+		}
 	}
 	if rs.opts.Owners {
 		_ = f.Chown(int(j.node.UID), int(j.node.GID))
 	}
-	if err := f.Close(); err != nil {
-		return buf, err
+	if err := setFileTimes(f, j.node.ModTime); err != nil {
+		return fail(err)
 	}
-	return buf, rs.root.Chtimes(j.rel, j.node.ModTime, j.node.ModTime)
+	return buf, f.Close()
 }
 
 // finishDirs sets directories' modes and times, deepest first, after their contents are written.
