@@ -74,7 +74,7 @@ bench: build tools ## run the benchmarks against a real dev server (figures, not
 .PHONY: bench-backup
 bench-backup: build ## backup engine vs Debian's restic: ~1 GiB + 20,000 small files; throughput, RSS, size
 	@command -v restic >/dev/null || { echo "restic not found: apt-get install restic"; exit 1; }
-	$(GO) test -count=1 -run '^$$' -bench 'Backup' -benchtime 1x -timeout 60m ./testsuite/bench/
+	$(GO) test -count=1 -run '^$$' -bench 'Backup' -benchtime 3x -timeout 60m ./testsuite/bench/
 
 .PHONY: clean
 clean: ## remove build output (keeps .data/, the local stack's state)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -83,6 +84,22 @@ func (a *app) openRepo(ctx context.Context, f *repoFlags) (*repository.Repositor
 		return nil, exitError{exitUsage, err}
 	}
 	return r, err
+}
+
+// boundMemory loads the repository's index and, unless GOMEMLIMIT is set, gives the Go runtime a
+// soft memory limit sized to it: the fixed working set of a backup or restore (pack, chunk and
+// compression buffers, about 64 MiB) plus the index, with headroom. The garbage collector then
+// returns memory to the system as it goes instead of letting the heap double.
+func (a *app) boundMemory(ctx context.Context, r *repository.Repository) error {
+	if err := r.LoadIndex(ctx); err != nil {
+		return err
+	}
+	if _, set := a.env("GOMEMLIMIT"); set {
+		return nil
+	}
+	const perBlob = 200 // bytes of index per blob, with map overhead
+	debug.SetMemoryLimit(100<<20 + int64(r.Index().Len())*perBlob*2)
+	return nil
 }
 
 func (a *app) repoCommand() *cobra.Command {
@@ -286,6 +303,9 @@ func (a *app) repoBackup(f *repoFlags) *cobra.Command {
 				fmt.Fprintf(a.stderr, "warning: %s: %v (not in the snapshot)\n", path, err)
 			}
 			opts.Progress = a.backupProgress()
+			if err := a.boundMemory(ctx, r); err != nil {
+				return err
+			}
 			var sn *repository.Snapshot
 			switch {
 			case stdin:

@@ -36,6 +36,9 @@ are named and left out, and the command exits 3. Existing files are not replaced
 				return err
 			}
 			opts.OnError = func(p string, err error) { fmt.Fprintf(a.stderr, "error: %s: %v\n", p, err) }
+			if err := a.boundMemory(ctx, r); err != nil {
+				return err
+			}
 			res, err := r.Restore(ctx, sn, target, opts)
 			if res != nil {
 				if perr := a.print(res, func(w io.Writer) {

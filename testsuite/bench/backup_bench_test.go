@@ -31,27 +31,50 @@ func BenchmarkBackupVsRestic(b *testing.B) {
 		{name: "unchanged backup", speedAtLeast: 1},
 		{name: "restore", restore: true, speedAtLeast: 2},
 	}
+	var runs [][]outcome
+	var tools []*tool
 	for b.Loop() {
 		run := mkdirTemp(b, scratch, "run-")
-		tools := []*tool{resticTool(resticBin, filepath.Join(run, "restic-repo")), lifeboatTool(lifeboatBin, filepath.Join(run, "lifeboat-repo"))}
-		out := runPhases(b, ds, run, tools, phases)
-		printComparison(ds, tools, phases, out, targets{rssAtMost: 1, sizeAtMost: 1.05})
-
-		lb, rs := out[1], out[0]
-		for i, name := range []string{"first-backup-x", "unchanged-backup-x", "restore-x"} {
-			b.ReportMetric(rs.phases[i].wall.Seconds()/lb.phases[i].wall.Seconds(), name)
-		}
-		b.ReportMetric(float64(lb.peakRSS())/float64(rs.peakRSS()), "peak-rss-x")
-		b.ReportMetric(float64(lb.repoBytes)/float64(rs.repoBytes), "repo-size-x")
-		b.ReportMetric(mbPerSecond(ds.bytes, lb.phases[0].wall), "lifeboat-first-MB/s")
-		b.ReportMetric(float64(lb.peakRSS())/1024, "lifeboat-peak-rss-MiB")
-		if keep() {
-			continue
-		}
-		if err := os.RemoveAll(run); err != nil {
-			b.Fatal(err)
+		tools = []*tool{resticTool(resticBin, filepath.Join(run, "restic-repo")), lifeboatTool(lifeboatBin, filepath.Join(run, "lifeboat-repo"))}
+		runs = append(runs, runPhases(b, ds, run, tools, phases))
+		if !keep() {
+			if err := os.RemoveAll(run); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
+	// This machine's disk is erratic: compare each tool's best time over the runs, and its worst
+	// peak RSS.
+	out := bestOf(runs)
+	if len(runs) > 1 {
+		fmt.Printf("\nbest time and worst peak RSS of %d runs per tool and phase\n", len(runs))
+	}
+	printComparison(ds, tools, phases, out, targets{rssAtMost: 1, sizeAtMost: 1.05})
+	lb, rs := out[1], out[0]
+	for i, name := range []string{"first-backup-x", "unchanged-backup-x", "restore-x"} {
+		b.ReportMetric(rs.phases[i].wall.Seconds()/lb.phases[i].wall.Seconds(), name)
+	}
+	b.ReportMetric(float64(lb.peakRSS())/float64(rs.peakRSS()), "peak-rss-x")
+	b.ReportMetric(float64(lb.repoBytes)/float64(rs.repoBytes), "repo-size-x")
+	b.ReportMetric(mbPerSecond(ds.bytes, lb.phases[0].wall), "lifeboat-first-MB/s")
+	b.ReportMetric(float64(lb.peakRSS())/1024, "lifeboat-peak-rss-MiB")
+}
+
+// bestOf combines runs: per tool and phase the shortest wall time and the highest peak RSS; the
+// repository size of the last run.
+func bestOf(runs [][]outcome) []outcome {
+	out := make([]outcome, len(runs[0]))
+	for t := range out {
+		out[t].repoBytes = runs[len(runs)-1][t].repoBytes
+		out[t].phases = append([]measure(nil), runs[0][t].phases...)
+		for _, r := range runs[1:] {
+			for p, m := range r[t].phases {
+				out[t].phases[p].wall = min(out[t].phases[p].wall, m.wall)
+				out[t].phases[p].maxRSS = max(out[t].phases[p].maxRSS, m.maxRSS)
+			}
+		}
+	}
+	return out
 }
 
 // BenchmarkBackup100kFiles backs up 100,000 files of 1–4 KiB in 500 folders, twice (first and
@@ -177,10 +200,20 @@ func (o outcome) peakRSS() int64 {
 
 // runPhases initialises every tool's repository and then runs the phases in order, each phase
 // for every tool in the order given before the next phase begins. Restores go into fresh folders
-// under run and are compared with the dataset (and removed) before the next command.
+// under run and are compared with the dataset; they are removed only after every tool has run the
+// phase, because deleting a gigabyte of files (discards, journal commits) slows the file system
+// for whichever command runs next.
 func runPhases(b *testing.B, ds *dataset, run string, tools []*tool, phases []phase) []outcome {
 	b.Helper()
 	out := make([]outcome, len(tools))
+	var restored []string
+	defer func() {
+		if !keep() {
+			for _, target := range restored {
+				_ = os.RemoveAll(target)
+			}
+		}
+	}()
 	for _, t := range tools {
 		runTool(b, t, t.init...)
 	}
@@ -193,6 +226,7 @@ func runPhases(b *testing.B, ds *dataset, run string, tools []*tool, phases []ph
 			target := filepath.Join(run, fmt.Sprintf("%s-restore-%d", t.name, i))
 			out[j].phases = append(out[j].phases, runTool(b, t, t.restore(target)...))
 			verifyRestore(b, ds, t, target)
+			restored = append(restored, target)
 		}
 		if !p.restore {
 			for j, t := range tools {
@@ -213,11 +247,6 @@ func verifyRestore(b *testing.B, ds *dataset, t *tool, target string) {
 	}
 	if diff := ds.sums.diff(got, 10); len(diff) > 0 {
 		b.Fatalf("%s restored a different tree to %s (first differences):\n  %s", t.name, root, strings.Join(diff, "\n  "))
-	}
-	if !keep() {
-		if err := os.RemoveAll(target); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
 

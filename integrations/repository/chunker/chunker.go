@@ -96,6 +96,8 @@ func (c *Chunker) Reset(r io.Reader) {
 	c.r, c.start, c.end, c.eof, c.err, c.offset = r, 0, 0, false, nil, 0
 }
 
+const readSize = 1 << 20
+
 // Chunk is one piece of the stream. Data is valid only until the next call to Next.
 type Chunk struct {
 	Offset int64
@@ -134,7 +136,9 @@ func (c *Chunker) fill() error {
 		c.start = 0
 	}
 	for c.end < len(c.buf) && !c.eof {
-		n, err := c.r.Read(c.buf[c.end:])
+		// Read at most 1 MiB at a time: a long read(2) holds on to the goroutine's processor until
+		// the runtime notices, idling a core the compressors could use.
+		n, err := c.r.Read(c.buf[c.end:min(len(c.buf), c.end+readSize)])
 		c.end += n
 		if err == io.EOF {
 			c.eof = true
