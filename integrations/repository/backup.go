@@ -364,22 +364,28 @@ func (a *archiver) submit(ctx context.Context, data []byte, content *[]ID) error
 }
 
 func (a *archiver) saveFile(ctx context.Context, j *fileJob) error {
-	f, err := os.OpenFile(j.path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	// Raw descriptors: os.File's poller registration costs two fcntl(2) calls per file, which is
+	// a tenth of the time a backup of many small files takes.
+	fd, err := openNoFollow(j.path)
 	if err != nil {
 		return err
 	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		syscall.Close(fd)
+		return &os.PathError{Op: "fstat", Path: j.path, Err: err}
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		syscall.Close(fd)
+		return errors.New("no longer a regular file")
+	}
+	fillMetaStat(j.node, &st)
+	if st.Size < int64(a.chunk.Min) {
+		defer syscall.Close(fd)
+		return a.saveSmallFile(ctx, fd, j.path, st.Size, j.node)
+	}
+	f := os.NewFile(uintptr(fd), j.path)
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("no longer a regular file")
-	}
-	fillMeta(j.node, fi)
-	if fi.Size() < int64(a.chunk.Min) {
-		return a.saveSmallFile(ctx, f, fi.Size(), j.node)
-	}
 	var ch *chunker.Chunker
 	select {
 	case ch = <-a.big:
@@ -396,23 +402,54 @@ func (a *archiver) saveFile(ctx context.Context, j *fileJob) error {
 	return nil
 }
 
+func openNoFollow(path string) (int, error) {
+	for {
+		fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return fd, nil
+	}
+}
+
+// fdReader reads a raw descriptor.
+type fdReader int
+
+func (r fdReader) Read(p []byte) (int, error) {
+	for {
+		n, err := syscall.Read(int(r), p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return 0, err
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
 // saveSmallFile saves a file smaller than the minimum chunk as one chunk, without the chunker's
 // buffer.
-func (a *archiver) saveSmallFile(ctx context.Context, f *os.File, size int64, n *Node) error {
+func (a *archiver) saveSmallFile(ctx context.Context, fd int, path string, size int64, n *Node) error {
 	buf := getChunkBuf(int(size) + 1)
 	defer putChunkBuf(buf)
-	got, err := io.ReadFull(f, *buf)
+	got, err := io.ReadFull(fdReader(fd), *buf)
 	switch {
 	case err == nil:
 		// The file grew past its stat size: chunk it properly.
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return err
+		if _, err := syscall.Seek(fd, 0, io.SeekStart); err != nil {
+			return &os.PathError{Op: "seek", Path: path, Err: err}
 		}
-		s, content, err := a.saveContent(ctx, f)
+		s, content, err := a.saveContent(ctx, fdReader(fd))
 		n.Size, n.Content = uint64(s), content
 		return err
 	case err != io.ErrUnexpectedEOF && err != io.EOF:
-		return err
+		return &os.PathError{Op: "read", Path: path, Err: err}
 	}
 	n.Size = uint64(got)
 	n.Content = nil
@@ -649,6 +686,25 @@ func fillMeta(n *Node, fi fs.FileInfo) {
 		n.UID, n.GID = st.Uid, st.Gid
 		n.ChangeTime = time.Unix(st.Ctim.Sec, st.Ctim.Nsec).UTC()
 	}
+}
+
+// fillMetaStat is fillMeta for a regular file's raw stat.
+func fillMetaStat(n *Node, st *syscall.Stat_t) {
+	n.Mode = fs.FileMode(st.Mode) & fs.ModePerm
+	if st.Mode&syscall.S_ISUID != 0 {
+		n.Mode |= fs.ModeSetuid
+	}
+	if st.Mode&syscall.S_ISGID != 0 {
+		n.Mode |= fs.ModeSetgid
+	}
+	if st.Mode&syscall.S_ISVTX != 0 {
+		n.Mode |= fs.ModeSticky
+	}
+	n.ModTime = time.Unix(st.Mtim.Sec, st.Mtim.Nsec).UTC()
+	n.Size = uint64(st.Size)
+	n.Inode, n.Device = st.Ino, uint64(st.Dev)
+	n.UID, n.GID = st.Uid, st.Gid
+	n.ChangeTime = time.Unix(st.Ctim.Sec, st.Ctim.Nsec).UTC()
 }
 
 // reportProgress calls opts.Progress on a ticker until the returned stop is called.

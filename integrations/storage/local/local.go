@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/storage"
@@ -91,7 +92,9 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 	if err := f.Chmod(fileMode); err != nil {
 		return fmt.Errorf("local: put %q: %w", name, err)
 	}
-	n, err := io.Copy(f, io.LimitReader(ctxReader{ctx, r}, size))
+	buf := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(writerOnly{f}, io.LimitReader(ctxReader{ctx, r}, size), *buf)
+	copyBufs.Put(buf)
 	if err != nil {
 		return fmt.Errorf("local: put %q: after %d of %d bytes: %w", name, n, size, err)
 	}
@@ -115,6 +118,13 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 	}
 	return nil
 }
+
+// copyBufs hold the buffers Put copies through: 1 MiB, so an 8 MiB pack takes eight write(2) calls
+// rather than the 256 of io.Copy's 32 KiB.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// writerOnly hides *os.File's ReadFrom, which would copy in 32 KiB steps.
+type writerOnly struct{ io.Writer }
 
 // Get opens the file, seeks to offset and limits the reader to length bytes (length < 0: to the
 // end). It returns an error wrapping storage.ErrNotFound when there is no such file.
