@@ -56,11 +56,14 @@ func (a *app) statusCommand() *cobra.Command {
 			// Queries need a worker; without one the description alone is still shown.
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			if v, err := c.QueryWorkflow(qctx, out.WorkflowID, out.RunID, "__temporal_workflow_metadata"); err == nil {
+			if v, err := c.QueryWorkflow(qctx, out.WorkflowID, out.RunID, "__temporal_workflow_metadata"); err != nil {
+				fmt.Fprintf(a.stderr, "warning: current details unavailable: %v\n", err)
+			} else {
 				var md sdkpb.WorkflowMetadata
-				if v.Get(&md) == nil {
-					out.Details = md.GetCurrentDetails()
+				if err := v.Get(&md); err != nil {
+					fmt.Fprintf(a.stderr, "warning: current details unreadable: %v\n", err)
 				}
+				out.Details = md.GetCurrentDetails()
 			}
 			if v, err := c.QueryWorkflow(qctx, out.WorkflowID, out.RunID, workflows.QueryStatus); err == nil {
 				var raw json.RawMessage
