@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/postgres"
 	"github.com/lifeboat-dr/lifeboat/integrations/repository"
 	"github.com/lifeboat-dr/lifeboat/integrations/storage"
 	"github.com/lifeboat-dr/lifeboat/integrations/storage/location"
@@ -266,13 +267,14 @@ func (a *app) repoKey(f *repoFlags) *cobra.Command {
 func (a *app) repoBackup(f *repoFlags) *cobra.Command {
 	var opts repository.BackupOptions
 	var stdin bool
-	var name string
+	var name, pgDSN string
 	cmd := &cobra.Command{
-		Use:   "backup [PATH...] | --stdin --name NAME | --name NAME -- COMMAND [ARG...]",
+		Use:   "backup [PATH...] | --stdin --name NAME | --name NAME -- COMMAND [ARG...] | --postgres DSN",
 		Short: "Back up directories and files, standard input, or a command's output",
 		Example: `  lifeboat repo backup /srv/www --source www --tag nightly --exclude '*.tmp'
   pg_dump -Fc orders | lifeboat repo backup --stdin --name orders.dump --source orders-db
-  lifeboat repo backup --name orders.dump --source orders-db -- pg_dump -Fc orders`,
+  lifeboat repo backup --name orders.dump --source orders-db -- pg_dump -Fc orders
+  PGPASSWORD=… lifeboat repo backup --postgres postgres://backup@db1/orders --source orders-db`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			dash := cmd.ArgsLenAtDash()
@@ -283,14 +285,16 @@ func (a *app) repoBackup(f *repoFlags) *cobra.Command {
 				paths = args
 			}
 			switch {
+			case pgDSN != "" && (stdin || len(paths) > 0 || len(command) > 0):
+				return usageErr("--postgres is the whole input: no paths, --stdin or command with it")
 			case len(command) > 0 && (stdin || len(paths) > 0):
 				return usageErr("a command after -- is the whole input: no paths or --stdin with it")
 			case stdin && len(paths) > 0:
 				return usageErr("--stdin takes no paths")
 			case (stdin || len(command) > 0) && name == "":
 				return usageErr("a stream needs --name, the file name it gets in the snapshot")
-			case !stdin && len(command) == 0 && len(paths) == 0:
-				return usageErr("nothing to back up: give paths, --stdin, or -- COMMAND")
+			case !stdin && len(command) == 0 && len(paths) == 0 && pgDSN == "":
+				return usageErr("nothing to back up: give paths, --stdin, -- COMMAND or --postgres DSN")
 			}
 			r, err := a.openRepo(ctx, f)
 			if err != nil {
@@ -308,6 +312,8 @@ func (a *app) repoBackup(f *repoFlags) *cobra.Command {
 			}
 			var sn *repository.Snapshot
 			switch {
+			case pgDSN != "":
+				sn, _, err = postgres.Tools{}.BackupToRepository(ctx, r, pgDSN, opts)
 			case stdin:
 				sn, err = r.BackupStream(ctx, a.stdin, name, opts)
 			case len(command) > 0:
@@ -335,6 +341,7 @@ func (a *app) repoBackup(f *repoFlags) *cobra.Command {
 	fl.BoolVar(&opts.NoParent, "force", false, "read every file, even those unchanged since the last snapshot")
 	fl.BoolVar(&stdin, "stdin", false, "back up standard input as one file named --name")
 	fl.StringVar(&name, "name", "", "file name of a stream in the snapshot")
+	fl.StringVar(&pgDSN, "postgres", "", "back up this PostgreSQL database with pg_dump (custom format); put the password in PGPASSWORD, not the DSN")
 	return cmd
 }
 

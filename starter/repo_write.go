@@ -8,23 +8,34 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/postgres"
 	"github.com/lifeboat-dr/lifeboat/integrations/repository"
 )
 
 func (a *app) repoRestore(f *repoFlags) *cobra.Command {
 	var opts repository.RestoreOptions
-	var target string
+	var target, pgDSN, pgDatabase string
+	var pgReplace bool
 	var filter repository.SnapshotFilter
 	cmd := &cobra.Command{
-		Use:   "restore SNAPSHOT --target DIR [--path PATH]",
-		Short: "Restore a snapshot, a subtree or one file (SNAPSHOT: an ID prefix or latest)",
+		Use:   "restore SNAPSHOT --target DIR [--path PATH] | SNAPSHOT --postgres DSN --database NAME",
+		Short: "Restore a snapshot, a subtree, one file, or a database (SNAPSHOT: an ID prefix or latest)",
 		Long: `Restore a snapshot into --target. With --path, only that file or directory is restored, as
 --target/<its name>. Every chunk is verified as it is written; files that cannot be restored intact
-are named and left out, and the command exits 3. Existing files are not replaced without --overwrite.`,
+are named and left out, and the command exits 3. Existing files are not replaced without --overwrite.
+
+A snapshot made with backup --postgres is restored with pg_restore into a new database: --postgres
+names the server (its database is used to connect), --database the database to create. An existing
+database of that name is refused unless --replace drops it first.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			if target == "" {
+			switch {
+			case pgDSN != "" && (target != "" || opts.Path != ""):
+				return usageErr("--postgres restores a database: no --target or --path with it")
+			case pgDSN != "" && pgDatabase == "":
+				return usageErr("--postgres needs --database, the name of the database to create")
+			case pgDSN == "" && target == "":
 				return usageErr("--target is required")
 			}
 			r, err := a.openRepo(ctx, f)
@@ -34,6 +45,15 @@ are named and left out, and the command exits 3. Existing files are not replaced
 			sn, err := r.FindSnapshot(ctx, args[0], filter)
 			if err != nil {
 				return err
+			}
+			if pgDSN != "" {
+				err := postgres.Tools{}.RestoreFromRepository(ctx, r, sn, pgDSN, pgDatabase, postgres.RestoreOptions{Replace: pgReplace})
+				if err != nil {
+					return err
+				}
+				return a.print(map[string]string{"database": pgDatabase, "snapshot": sn.ID.String()}, func(w io.Writer) {
+					fmt.Fprintf(w, "restored snapshot %s into database %s\n", sn.ID.Short(), pgDatabase)
+				})
 			}
 			opts.OnError = func(p string, err error) { fmt.Fprintf(a.stderr, "error: %s: %v\n", p, err) }
 			if err := a.boundMemory(ctx, r); err != nil {
@@ -58,6 +78,9 @@ are named and left out, and the command exits 3. Existing files are not replaced
 	cmd.Flags().StringVar(&opts.Path, "path", "", "file or directory inside the snapshot to restore")
 	cmd.Flags().BoolVar(&opts.Overwrite, "overwrite", false, "replace files that exist at the target")
 	cmd.Flags().BoolVar(&opts.Owners, "owners", false, "restore file owners (needs root)")
+	cmd.Flags().StringVar(&pgDSN, "postgres", "", "restore a database dump into this PostgreSQL server (password in PGPASSWORD)")
+	cmd.Flags().StringVar(&pgDatabase, "database", "", "with --postgres: the database to create")
+	cmd.Flags().BoolVar(&pgReplace, "replace", false, "with --postgres: drop an existing database of that name first")
 	snapshotFilterFlags(cmd, &filter)
 	return cmd
 }
