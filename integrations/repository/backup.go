@@ -710,33 +710,9 @@ func fillMetaStat(n *Node, st *syscall.Stat_t) {
 // reportProgress calls opts.Progress on a ticker until the returned stop is called.
 func (a *archiver) reportProgress(start time.Time) func(done bool) {
 	if a.opts.Progress == nil {
-		return func(bool) {}
+		return reportEvery(0, nil)
 	}
-	every := a.opts.ProgressInterval
-	if every <= 0 {
-		every = time.Second
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				a.opts.Progress(a.progress(start, false))
-			}
-		}
-	}()
-	return func(done bool) {
-		close(stop)
-		wg.Wait()
-		a.opts.Progress(a.progress(start, done))
-	}
+	return reportEvery(a.opts.ProgressInterval, func(done bool) { a.opts.Progress(a.progress(start, done)) })
 }
 
 func (a *archiver) progress(start time.Time, done bool) Progress {

@@ -132,8 +132,6 @@ func (p *packBuilder) add(t BlobType, id ID, sealed []byte, rawLen int, compress
 	p.buf = append(p.buf, sealed...)
 }
 
-func (p *packBuilder) size() int { return len(p.buf) }
-
 // finish appends the sealed header and trailer and returns the whole pack file.
 func (p *packBuilder) finish(k *keys) []byte {
 	hdr := binary.AppendUvarint(make([]byte, 0, 8+len(p.entries)*entrySizeMax), uint64(len(p.entries)))

@@ -400,37 +400,12 @@ func (rs *restorer) setTotals(ctx context.Context, sn *Snapshot, sel string) {
 
 func (rs *restorer) reportProgress(start time.Time) func(bool) {
 	if rs.opts.Progress == nil {
-		return func(bool) {}
+		return reportEvery(0, nil)
 	}
-	every := rs.opts.ProgressInterval
-	if every <= 0 {
-		every = time.Second
-	}
-	snap := func(done bool) RestoreProgress {
-		return RestoreProgress{FilesDone: rs.files.Load(), BytesDone: rs.bytes.Load(), TotalFiles: rs.totalFiles.Load(),
-			TotalBytes: rs.totalBytes.Load(), Errors: rs.errs.Load(), Elapsed: time.Since(start), Done: done}
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				rs.opts.Progress(snap(false))
-			}
-		}
-	}()
-	return func(done bool) {
-		close(stop)
-		wg.Wait()
-		rs.opts.Progress(snap(done))
-	}
+	return reportEvery(rs.opts.ProgressInterval, func(done bool) {
+		rs.opts.Progress(RestoreProgress{FilesDone: rs.files.Load(), BytesDone: rs.bytes.Load(), TotalFiles: rs.totalFiles.Load(),
+			TotalBytes: rs.totalBytes.Load(), Errors: rs.errs.Load(), Elapsed: time.Since(start), Done: done})
+	})
 }
 
 // Dump writes one file of a snapshot to w, verifying each chunk: the way a database dump is fed

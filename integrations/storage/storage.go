@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -45,6 +46,21 @@ type Backend interface {
 	// Location names the backend in messages, without credentials: "/srv/backups",
 	// "s3:bucket/prefix", "gs:bucket/prefix".
 	Location() string
+}
+
+// ExpectEOF is for Put implementations: it reports an error when r has more to give than the size
+// Put was told.
+func ExpectEOF(r io.Reader) error {
+	var one [1]byte
+	n, err := io.ReadFull(r, one[:])
+	switch {
+	case n > 0:
+		return errors.New("reader yields more bytes than the given size")
+	case errors.Is(err, io.EOF):
+		return nil
+	default:
+		return fmt.Errorf("after the last byte: %w", err)
+	}
 }
 
 // ReadAll reads a whole object.

@@ -178,7 +178,7 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 	if n != size {
 		return fail(fmt.Errorf("reader ended after %d of %d bytes", n, size))
 	}
-	if err := expectEOF(r); err != nil {
+	if err := storage.ExpectEOF(r); err != nil {
 		return fail(err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -319,20 +319,6 @@ func roundUp(n int) int {
 		return chunkAlign
 	}
 	return (n + chunkAlign - 1) / chunkAlign * chunkAlign
-}
-
-// expectEOF reports an error when r has more to give: Put was told a size that r exceeds.
-func expectEOF(r io.Reader) error {
-	var one [1]byte
-	n, err := io.ReadFull(r, one[:])
-	switch {
-	case n > 0:
-		return errors.New("reader yields more bytes than the given size")
-	case errors.Is(err, io.EOF):
-		return nil
-	default:
-		return fmt.Errorf("after the last byte: %w", err)
-	}
 }
 
 func httpStatus(err error) int {

@@ -101,7 +101,7 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 	if n != size {
 		return fmt.Errorf("local: put %q: reader ended after %d of %d bytes", name, n, size)
 	}
-	if err := expectEOF(r); err != nil {
+	if err := storage.ExpectEOF(r); err != nil {
 		return fmt.Errorf("local: put %q: %w", name, err)
 	}
 	if err := f.Sync(); err != nil {
@@ -378,20 +378,6 @@ func checkPrefix(prefix string) error {
 		}
 	}
 	return nil
-}
-
-// expectEOF reports an error when r has more to give: Put was told a size that r exceeds.
-func expectEOF(r io.Reader) error {
-	var one [1]byte
-	n, err := io.ReadFull(r, one[:])
-	switch {
-	case n > 0:
-		return errors.New("reader yields more bytes than the given size")
-	case errors.Is(err, io.EOF):
-		return nil
-	default:
-		return fmt.Errorf("after the last byte: %w", err)
-	}
 }
 
 // syncDir fsyncs a directory so that entries added, renamed or removed in it are durable.

@@ -386,7 +386,7 @@ func (b *Backend) putMultipart(ctx context.Context, key string, r io.Reader, siz
 		})
 		done += int64(len(part))
 	}
-	if err := expectEOF(r); err != nil {
+	if err := storage.ExpectEOF(r); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -578,21 +578,7 @@ func readFull(r io.Reader, buf []byte) error {
 		}
 		return fmt.Errorf("after %d of %d bytes: %w", n, len(buf), err)
 	}
-	return expectEOF(r)
-}
-
-// expectEOF reports an error when r has more to give: Put was told a size that r exceeds.
-func expectEOF(r io.Reader) error {
-	var one [1]byte
-	n, err := io.ReadFull(r, one[:])
-	switch {
-	case n > 0:
-		return errors.New("reader yields more bytes than the given size")
-	case errors.Is(err, io.EOF):
-		return nil
-	default:
-		return fmt.Errorf("after the last byte: %w", err)
-	}
+	return storage.ExpectEOF(r)
 }
 
 // isNotFound reports whether err says the object does not exist. A missing bucket is not a
