@@ -24,21 +24,27 @@ type Server struct {
 // Start runs an in-memory fake GCS server on a free loopback port and stops it when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	port := repo.FreePort(t)
-	host := fmt.Sprintf("127.0.0.1:%d", port)
-	url := "http://" + host
-	fake, err := fakestorage.NewServerWithOptions(fakestorage.Options{
-		Scheme:      "http",
-		Host:        "127.0.0.1",
-		Port:        uint16(port),
-		ExternalURL: url,  // resumable uploads continue here
-		PublicHost:  host, // the storage client's XML reads (GET /bucket/object) come here
-	})
-	if err != nil {
-		t.Fatalf("gcstest: start fake-gcs-server on %s: %v", url, err)
+	var lastErr error
+	for range 5 { // another test process may take the port between picking and binding it
+		port := repo.FreePort(t)
+		host := fmt.Sprintf("127.0.0.1:%d", port)
+		url := "http://" + host
+		fake, err := fakestorage.NewServerWithOptions(fakestorage.Options{
+			Scheme:      "http",
+			Host:        "127.0.0.1",
+			Port:        uint16(port),
+			ExternalURL: url,  // resumable uploads continue here
+			PublicHost:  host, // the storage client's XML reads (GET /bucket/object) come here
+		})
+		if err != nil {
+			lastErr = fmt.Errorf("start fake-gcs-server on %s: %w", url, err)
+			continue
+		}
+		t.Cleanup(fake.Stop)
+		return &Server{URL: url, fake: fake}
 	}
-	t.Cleanup(fake.Stop)
-	return &Server{URL: url, fake: fake}
+	t.Fatalf("gcstest: %v", lastErr)
+	return nil
 }
 
 // Client returns a storage client talking to the server without credentials, closed when the

@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -47,20 +48,25 @@ func Bin(t testing.TB, name string) string {
 var handedOut sync.Map
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and that it has not
-// returned before.
+// FreePort picks a free loopback TCP port, never the same one twice in a test binary. It draws from
+// 20000–32767, below Linux's ephemeral range, so that a port it hands out is not taken meanwhile by
+// some other process's outgoing connection or bind to port 0 — test packages run in parallel.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 1000 {
+		port := 20000 + rand.IntN(12768)
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			t.Fatalf("repo: pick a free port: %v", err)
+			continue
 		}
-		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		if _, taken := handedOut.LoadOrStore(port, true); !taken {
-			return port
-		}
+		return port
 	}
+	t.Fatalf("repo: no free loopback port found in 20000-32767")
+	return 0
 }
 
 // WaitTCP polls addr until a TCP connection succeeds or ctx is done.
