@@ -155,9 +155,22 @@ func HealthProbe(ctx workflow.Context, in HealthProbeInput) (HealthProbeResult, 
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (HealthProbeResult, error) { return *st, nil }); err != nil {
 		return HealthProbeResult{}, err
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		KindKey.ValueSet("probe"), AssetKey.ValueSet(in.Target), PhaseKey.ValueSet(StatusProbing)); err != nil {
-		return HealthProbeResult{}, err
+	// Kind and asset make the probe findable in the Web UI while it runs. lifeboat sets them at start;
+	// a probe started without them (by the temporal CLI) sets them itself. Each upsert costs the
+	// server a visibility write, which at a thousand probes halves throughput, so there is no
+	// "probing" phase upsert: a probe lasts seconds, and its result is upserted at the end.
+	sa := workflow.GetTypedSearchAttributes(ctx)
+	var initial []temporal.SearchAttributeUpdate
+	if v, _ := sa.GetKeyword(KindKey); v != "probe" {
+		initial = append(initial, KindKey.ValueSet("probe"))
+	}
+	if v, _ := sa.GetKeyword(AssetKey); v != in.Target {
+		initial = append(initial, AssetKey.ValueSet(in.Target))
+	}
+	if len(initial) > 0 {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, initial...); err != nil {
+			return HealthProbeResult{}, err
+		}
 	}
 	setProbeDetails(ctx, st, in)
 

@@ -257,7 +257,7 @@ func TestHealthProbeKeepsCurrentDetailsAndSearchAttributes(t *testing.T) {
 	env.ExecuteWorkflow(HealthProbe, HealthProbeInput{Target: "orders", Checks: []probe.Check{{Name: "api", Kind: probe.TCP, Address: "h:1"}}})
 	probeResult(t, env)
 	joined := strings.Join(upserts, ",")
-	for _, want := range []string{"LifeboatKind=probe", "LifeboatAsset=orders", "LifeboatPhase=probing", "LifeboatResult=healthy"} {
+	for _, want := range []string{"LifeboatKind=probe", "LifeboatAsset=orders", "LifeboatPhase=done", "LifeboatResult=healthy"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("search attribute upserts %s lack %s", joined, want)
 		}

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
@@ -26,7 +27,7 @@ import (
 // start-to-verdict latency percentiles. Each probe is one TCP attempt, run as a local activity.
 func BenchmarkHealthProbeThroughput(b *testing.B) {
 	const concurrent = 1000
-	srv := devserver.Start(b, devserver.InMemory(), devserver.WithSearchAttributes(map[string]string{
+	srv := devserver.Start(b, devserver.InMemory(), devserver.WithArgs("--dynamic-config-value", "system.enableEagerWorkflowStart=true"), devserver.WithSearchAttributes(map[string]string{
 		"LifeboatKind": "Keyword", "LifeboatAsset": "Keyword", "LifeboatPhase": "Keyword", "LifeboatResult": "Keyword",
 	}))
 	quiet := sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
@@ -81,6 +82,8 @@ func BenchmarkHealthProbeThroughput(b *testing.B) {
 				id := fmt.Sprintf("bench-%d-%d", start.UnixNano(), i)
 				run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 					ID: id, TaskQueue: "bench", EnableEagerStart: true,
+					// As lifeboat starts probes: findable from the start without an upsert.
+					TypedSearchAttributes: temporal.NewSearchAttributes(workflows.KindKey.ValueSet("probe"), workflows.AssetKey.ValueSet(in.Target)),
 				}, workflows.HealthProbeWorkflow, in)
 				if err == nil {
 					var r workflows.HealthProbeResult
