@@ -228,7 +228,7 @@ func portFree(ip string, port int) error {
 // startChild starts cmd in its own process group, so Ctrl-C reaches only lifeboat, which then stops
 // the children in order. stop sends SIGTERM, and SIGKILL after the grace period.
 func startChild(cmd *exec.Cmd) (stop func(grace time.Duration), done <-chan error, err error) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = childProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, nil, err
 	}

@@ -684,7 +684,7 @@ func fillMeta(n *Node, fi fs.FileInfo) {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		n.Inode, n.Device = st.Ino, uint64(st.Dev)
 		n.UID, n.GID = st.Uid, st.Gid
-		n.ChangeTime = time.Unix(st.Ctim.Sec, st.Ctim.Nsec).UTC()
+		n.ChangeTime = changeTime(st)
 	}
 }
 
@@ -700,11 +700,11 @@ func fillMetaStat(n *Node, st *syscall.Stat_t) {
 	if st.Mode&syscall.S_ISVTX != 0 {
 		n.Mode |= fs.ModeSticky
 	}
-	n.ModTime = time.Unix(st.Mtim.Sec, st.Mtim.Nsec).UTC()
+	n.ModTime = modTime(st)
 	n.Size = uint64(st.Size)
 	n.Inode, n.Device = st.Ino, uint64(st.Dev)
 	n.UID, n.GID = st.Uid, st.Gid
-	n.ChangeTime = time.Unix(st.Ctim.Sec, st.Ctim.Nsec).UTC()
+	n.ChangeTime = changeTime(st)
 }
 
 // reportProgress calls opts.Progress on a ticker until the returned stop is called.

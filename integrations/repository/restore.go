@@ -354,7 +354,7 @@ func (rs *restorer) restoreFile(ctx context.Context, j restoreJob, buf []byte) (
 	if rs.opts.Owners {
 		_ = f.Chown(int(j.node.UID), int(j.node.GID))
 	}
-	if err := setFileTimes(f, j.node.ModTime); err != nil {
+	if err := setFileTimes(f, d, name, j.node.ModTime); err != nil {
 		return fail(err)
 	}
 	return buf, f.Close()

@@ -12,7 +12,7 @@ import (
 
 // setFileTimes sets an open file's access and modification times through its descriptor
 // (utimensat with a NULL path, which is futimens), without resolving its path again.
-func setFileTimes(f *os.File, t time.Time) error {
+func setFileTimes(f *os.File, _ *os.Root, _ string, t time.Time) error {
 	ts := [2]syscall.Timespec{syscall.NsecToTimespec(t.UnixNano()), syscall.NsecToTimespec(t.UnixNano())}
 	conn, err := f.SyscallConn()
 	if err != nil {
@@ -49,3 +49,6 @@ func currentUmask() fs.FileMode {
 	}
 	return fs.ModePerm
 }
+
+func modTime(st *syscall.Stat_t) time.Time    { return time.Unix(st.Mtim.Sec, st.Mtim.Nsec).UTC() }
+func changeTime(st *syscall.Stat_t) time.Time { return time.Unix(st.Ctim.Sec, st.Ctim.Nsec).UTC() }

@@ -45,7 +45,7 @@ func StartProcess(t testing.TB, name string, cmd *exec.Cmd, stop os.Signal) *Pro
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	dieWithParent(cmd.SysProcAttr)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: start %s: %v", name, cmd.Path, err)
 	}
