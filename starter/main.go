@@ -73,6 +73,11 @@ func run(ctx context.Context, args []string, env config.Env, stdin io.Reader, st
 	}
 	app := &app{env: env, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := app.rootCommand()
+	defer func() {
+		for _, c := range app.closers {
+			_ = c.Close()
+		}
+	}()
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -103,6 +108,7 @@ type app struct {
 	address    string
 	namespace  string
 	flagError  bool
+	closers    []io.Closer // backends to release at exit (the GCS client)
 }
 
 func (a *app) rootCommand() *cobra.Command {

@@ -68,6 +68,9 @@ func (a *app) backend(ctx context.Context, loc string) (storage.Backend, error) 
 	if err != nil {
 		return nil, exitError{exitUsage, err}
 	}
+	if c, ok := be.(io.Closer); ok {
+		a.closers = append(a.closers, c)
+	}
 	return be, nil
 }
 
