@@ -146,10 +146,11 @@ TEMPORAL_NAMESPACE, TEMPORAL_API_KEY and the other TEMPORAL_* variables override
 		&cobra.Group{ID: "run", Title: "Workflows:"},
 		&cobra.Group{ID: "local", Title: "Local stack and tools:"},
 	)
-	root.AddGroup(&cobra.Group{ID: "data", Title: "Backup repositories:"})
-	repo := a.repoCommand()
-	repo.GroupID = "data"
-	root.AddCommand(repo)
+	root.AddGroup(&cobra.Group{ID: "data", Title: "Backups:"})
+	for _, c := range []*cobra.Command{a.repoCommand(), a.assetCommand()} {
+		c.GroupID = "data"
+		root.AddCommand(c)
+	}
 	for _, c := range []*cobra.Command{a.probeCommand(), a.statusCommand()} {
 		c.GroupID = "run"
 		root.AddCommand(c)

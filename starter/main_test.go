@@ -94,3 +94,42 @@ func TestSlug(t *testing.T) {
 		}
 	}
 }
+
+func TestAssetValidate(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte(`
+secrets: {repo-pass: x}
+assets:
+  - name: www
+    source: {paths: {include: [/srv/www]}}
+    repository: {location: /srv/backups, password_secret: repo-pass}
+    schedule: {cron: "*/15 * * * *"}
+    retention: {last: 96}
+    rpo: 1h
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runCLI(t, "", "--config", good, "asset", "validate")
+	if code != exitOK || !strings.Contains(stdout, "1 assets, configuration valid") || !strings.Contains(stdout, "www") {
+		t.Fatalf("valid assets: code %d\n%s%s", code, stdout, stderr)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte(`
+assets:
+  - name: www
+    source: {paths: {include: [/srv/www]}}
+    repository: {location: /srv/backups, password_secret: missing}
+    schedule: {every: 1h}
+    retention: {}
+    rpo: 30m
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = runCLI(t, "", "--config", bad, "asset", "validate")
+	for _, want := range []string{"policy keeps nothing", "shorter than the schedule's longest gap", `secret "missing" is not in secrets`} {
+		if code != exitUsage || !strings.Contains(stderr, want) {
+			t.Errorf("code %d, stderr does not mention %q:\n%s", code, want, stderr)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
+	"github.com/lifeboat-dr/lifeboat/workflows/asset"
 )
 
 // Config is the whole worker configuration. Field comments are the configuration reference.
@@ -30,6 +31,8 @@ type Config struct {
 	// Secrets maps names, as used in workflow inputs (dsn_secret), to values. Write values as
 	// ${ENV_VAR} or "file:/path" so that the file holds no secret itself.
 	Secrets map[string]string `yaml:"secrets"`
+	// Assets are the protected assets: what is backed up, where, how often and how verified.
+	Assets []asset.Asset `yaml:"assets"`
 }
 
 // Temporal says how to reach Temporal. TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY and the
@@ -184,11 +187,19 @@ func (c *Config) decode(b []byte, env Env) error {
 	return nil
 }
 
-// resolvePaths makes key file paths relative to the config file's folder.
+// resolvePaths makes relative paths in the file — key files, local repository locations — relative
+// to the file's folder rather than to wherever the process happens to run.
 func (c *Config) resolvePaths(dir string) {
 	for i, k := range c.Encryption.Keys {
 		if k.File != "" && !filepath.IsAbs(k.File) {
 			c.Encryption.Keys[i].File = filepath.Join(dir, k.File)
+		}
+	}
+	for _, a := range c.Assets {
+		for _, r := range []*asset.Repository{a.Repository, a.Offsite} {
+			if r != nil && r.Location != "" && !filepath.IsAbs(r.Location) && !strings.Contains(r.Location, ":") {
+				r.Location = filepath.Join(dir, r.Location)
+			}
 		}
 	}
 }
@@ -320,6 +331,16 @@ func (c Config) Validate() error {
 		}
 		if v == "" {
 			bad("secrets."+name, "empty value")
+		}
+	}
+	if err := asset.Validate(c.Assets); err != nil {
+		errs = append(errs, err)
+	}
+	for i, a := range c.Assets {
+		for field, name := range a.SecretRefs() {
+			if _, ok := c.Secrets[name]; !ok {
+				bad(fmt.Sprintf("assets[%d] (%s).%s", i, a.Name, field), "secret %q is not in secrets", name)
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -183,3 +183,48 @@ func TestClientOptions(t *testing.T) {
 		t.Fatalf("payload not encrypted: %v", p.Metadata)
 	}
 }
+
+func TestAssetsAreValidatedWithTheirSecrets(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "c.yaml", `
+secrets:
+  orders-primary: postgres://x
+assets:
+  - name: orders-db
+    source: {postgres: {dsn_secret: orders-primary}}
+    repository: {location: /srv/backups, password_secret: repo-pass}
+    schedule: {every: 1h}
+    retention: {daily: 7}
+    rpo: 2h
+  - name: relative
+    source: {paths: {include: [/srv]}}
+    repository: {location: repos/here, password_secret: orders-primary}
+    schedule: {every: 1h}
+    retention: {daily: 7}
+    rpo: 2h
+  - name: Bad
+    source: {}
+    schedule: {every: 1h}
+    retention: {daily: 7}
+    rpo: 2h
+`)
+	cfg, err := Load(path, MapEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Assets[0].Repository.Location; got != "/srv/backups" {
+		t.Fatalf("absolute location changed to %q", got)
+	}
+	err = cfg.Validate()
+	for _, want := range []string{
+		`assets[0] (orders-db).repository.password_secret: secret "repo-pass" is not in secrets`,
+		`assets[2] (Bad).name: "Bad"`,
+		"assets[2] (Bad).source: required",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+	if got, want := cfg.Assets[1].Repository.Location, filepath.Join(filepath.Dir(path), "repos/here"); got != want {
+		t.Fatalf("relative location %q, want %q (relative to the file)", got, want)
+	}
+}
