@@ -19,9 +19,14 @@ func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte
 	if pb.Type != t {
 		return nil, fmt.Errorf("%w: blob %s is a %s blob, not %s", ErrCorrupt, id.Short(), pb.Type, t)
 	}
+	return r.fetchBlob(ctx, pb, buf)
+}
+
+// fetchBlob reads a blob from where pb says it is and returns its verified plaintext.
+func (r *Repository) fetchBlob(ctx context.Context, pb PackedBlob, buf []byte) ([]byte, error) {
 	sealed, err := r.readRange(ctx, packName(pb.Pack), int64(pb.Offset), int64(pb.Length))
 	if err != nil {
-		return nil, fmt.Errorf("%s blob %s in pack %s: %w", t, id.Short(), pb.Pack.Short(), err)
+		return nil, fmt.Errorf("%s blob %s in pack %s: %w", pb.Type, pb.ID.Short(), pb.Pack.Short(), err)
 	}
 	return r.openBlob(pb, sealed, buf)
 }
@@ -173,12 +178,7 @@ func (s *Saver) SaveWithID(t BlobType, id ID, data []byte) (bool, error) {
 		s.cur = &packBuilder{id: randomID(), buf: buf}
 	}
 	b := s.cur
-	start := len(b.buf)
-	b.buf = s.r.keys.seal(b.buf, body, blobAAD(t, id))
-	b.entries = append(b.entries, PackedBlob{
-		Type: t, ID: id, Pack: b.id, Offset: uint32(start), Length: uint32(sealedLen),
-		RawLength: uint32(len(data)), Compressed: compressed,
-	})
+	b.add(s.r.keys, t, id, body, len(data), compressed)
 	var err error
 	if len(b.buf) >= s.r.cfg.PackSize {
 		err = s.handOff()

@@ -228,11 +228,7 @@ func (c *checker) loadTree(ctx context.Context, id ID) (*Tree, error) {
 	if !ok {
 		return nil, errors.New("not in any index")
 	}
-	sealed, err := c.r.readRange(ctx, packName(pb.Pack), int64(pb.Offset), int64(pb.Length))
-	if err != nil {
-		return nil, err
-	}
-	b, err := c.r.openBlob(pb, sealed, nil)
+	b, err := c.r.fetchBlob(ctx, pb, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -33,12 +33,13 @@ func FuzzDecodeIndex(f *testing.F) {
 }
 
 func FuzzDecodePackHeader(f *testing.F) {
-	p := newPackBuilder(0)
-	p.add(DataBlob, ID{2}, make([]byte, 40), 12, false)
-	p.add(TreeBlob, ID{3}, make([]byte, 50), 80, true)
+	entries := []PackedBlob{
+		{Type: DataBlob, ID: ID{2}, Offset: 0, Length: 40, RawLength: 12},
+		{Type: TreeBlob, ID: ID{3}, Offset: 40, Length: 50, RawLength: 80, Compressed: true},
+	}
 	var hdr []byte
 	hdr = append(hdr, 2)
-	for _, e := range p.entries {
+	for _, e := range entries {
 		hdr = appendEntry(hdr, e)
 	}
 	f.Add(hdr, 90)

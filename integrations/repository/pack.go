@@ -119,17 +119,14 @@ type packBuilder struct {
 	entries []PackedBlob
 }
 
-func newPackBuilder(capacity int) *packBuilder {
-	return &packBuilder{id: randomID(), buf: make([]byte, 0, capacity)}
-}
-
-// add appends a sealed blob.
-func (p *packBuilder) add(t BlobType, id ID, sealed []byte, rawLen int, compressed bool) {
+// add seals body (a blob's plaintext, compressed or not) onto the pack and records its entry.
+func (p *packBuilder) add(k *keys, t BlobType, id ID, body []byte, rawLen int, compressed bool) {
+	start := len(p.buf)
+	p.buf = k.seal(p.buf, body, blobAAD(t, id))
 	p.entries = append(p.entries, PackedBlob{
-		Type: t, ID: id, Pack: p.id, Offset: uint32(len(p.buf)), Length: uint32(len(sealed)),
+		Type: t, ID: id, Pack: p.id, Offset: uint32(start), Length: uint32(len(p.buf) - start),
 		RawLength: uint32(rawLen), Compressed: compressed,
 	})
-	p.buf = append(p.buf, sealed...)
 }
 
 // finish appends the sealed header and trailer and returns the whole pack file.

@@ -137,11 +137,8 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneReport
 			if !used[pb.ID] || next.Has(pb.ID) {
 				continue
 			}
-			sealed, err := r.readRange(ctx, packName(pb.Pack), int64(pb.Offset), int64(pb.Length))
-			if err == nil {
-				buf, err = r.openBlob(pb, sealed, buf)
-			}
-			if err != nil {
+			var err error
+			if buf, err = r.fetchBlob(ctx, pb, buf); err != nil {
 				saver.Abort()
 				r.index = old
 				return nil, fmt.Errorf("repack: %w (run check; nothing was deleted)", err)

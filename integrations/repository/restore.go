@@ -167,27 +167,11 @@ func (rs *restorer) restoreSelection(ctx context.Context, tree ID, sel string) e
 	if sel == "" {
 		return rs.restoreTree(ctx, tree, "", rs.top)
 	}
-	parts := strings.Split(sel, "/")
-	cur := tree
-	for i, part := range parts {
-		t, err := rs.r.LoadTree(ctx, cur)
-		if err != nil {
-			return err
-		}
-		n, ok := t.Find(part)
-		if !ok {
-			return fmt.Errorf("%q is not in the snapshot", strings.Join(parts[:i+1], "/"))
-		}
-		if i < len(parts)-1 {
-			if n.Type != NodeDir {
-				return fmt.Errorf("%q is not a directory", strings.Join(parts[:i+1], "/"))
-			}
-			cur = *n.Subtree
-			continue
-		}
-		return rs.restoreNode(ctx, *n, n.Name, rs.top)
+	n, err := rs.r.lookupPath(ctx, tree, sel)
+	if err != nil {
+		return err
 	}
-	return nil
+	return rs.restoreNode(ctx, *n, n.Name, rs.top)
 }
 
 // restoreTree restores a tree's entries into dir, which the caller holds a reference to and which
