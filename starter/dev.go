@@ -25,7 +25,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/integrations/codec"
 )
 
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 type devOptions struct {
 	dataDir      string
