@@ -1,12 +1,12 @@
 package main
 
 import (
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -350,29 +350,11 @@ func (a *app) repoBackup(f *repoFlags) *cobra.Command {
 
 // backupCommand backs up a command's standard output; a command that fails leaves no snapshot.
 func backupCommand(ctx context.Context, r *repository.Repository, command []string, name string, opts repository.BackupOptions, stderr io.Writer) (*repository.Snapshot, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	c := exec.CommandContext(ctx, command[0], command[1:]...)
-	c.Stderr = stderr
-	pr, pw := io.Pipe()
-	c.Stdout = pw
-	if err := c.Start(); err != nil {
-		return nil, exitError{exitUsage, fmt.Errorf("start %s: %w", command[0], err)}
+	sn, err := r.BackupCommand(ctx, command, name, opts, stderr)
+	if errors.Is(err, repository.ErrCommandStart) {
+		return nil, exitError{exitUsage, err}
 	}
-	go func() {
-		err := c.Wait()
-		if err != nil {
-			err = fmt.Errorf("%s failed: %w", command[0], err)
-		}
-		pw.CloseWithError(err)
-	}()
-	sn, err := r.BackupStream(ctx, pr, name, opts)
-	if err != nil {
-		cancel()
-		pr.CloseWithError(err)
-		return nil, err
-	}
-	return sn, nil
+	return sn, err
 }
 
 func (a *app) backupProgress() func(repository.Progress) {
@@ -382,7 +364,7 @@ func (a *app) backupProgress() func(repository.Progress) {
 	return func(p repository.Progress) {
 		rate := float64(p.BytesDone) / max(p.Elapsed.Seconds(), 0.001) / (1 << 20)
 		fmt.Fprintf(a.stderr, "\r%d files, %s read, %s new (%s stored), %.0f MiB/s, %s   ",
-			p.FilesDone, bytesHuman(p.BytesDone), bytesHuman(p.BytesNew), bytesHuman(p.StoredNew), rate, p.Elapsed.Round(time.Second))
+			p.FilesDone, units.Bytes(p.BytesDone), units.Bytes(p.BytesNew), units.Bytes(p.StoredNew), rate, p.Elapsed.Round(time.Second))
 		if p.Done {
 			fmt.Fprintln(a.stderr)
 		}
@@ -396,19 +378,7 @@ func printSnapshotSummary(w io.Writer, sn *repository.Snapshot) {
 		return
 	}
 	fmt.Fprintf(w, "  files: %d new, %d changed, %d unmodified; %d directories\n", s.FilesNew, s.FilesChanged, s.FilesUnmodified, s.Dirs)
-	fmt.Fprintf(w, "  data:  %s processed, %s new in %d blobs, %s stored\n", bytesHuman(s.TotalBytes), bytesHuman(s.BytesAdded), s.BlobsAdded, bytesHuman(s.StoredAdded))
+	fmt.Fprintf(w, "  data:  %s processed, %s new in %d blobs, %s stored\n", units.Bytes(s.TotalBytes), units.Bytes(s.BytesAdded), s.BlobsAdded, units.Bytes(s.StoredAdded))
 	fmt.Fprintf(w, "  took:  %s\n", s.Duration.Round(time.Millisecond))
 }
 
-func bytesHuman(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"fmt"
 	"io"
 	"io/fs"
@@ -51,7 +52,7 @@ func (a *app) repoSnapshots(f *repoFlags) *cobra.Command {
 				for _, sn := range out {
 					size := ""
 					if sn.Summary != nil {
-						size = bytesHuman(sn.Summary.TotalBytes)
+						size = units.Bytes(sn.Summary.TotalBytes)
 					}
 					fmt.Fprintf(w, "%-8s  %-16s  %-20s  %-12s  %10s  %s\n", sn.ID.Short(), sn.Time.Local().Format("2006-01-02 15:04"), sn.Source, sn.Hostname, size, strings.Join(sn.Tags, ","))
 				}

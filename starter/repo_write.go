@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"fmt"
 	"io"
 	"strconv"
@@ -63,7 +64,7 @@ database of that name is refused unless --replace drops it first.`,
 			if res != nil {
 				if perr := a.print(res, func(w io.Writer) {
 					fmt.Fprintf(w, "restored %d files, %d directories, %d symlinks, %s from snapshot %s in %s\n",
-						res.Files, res.Dirs, res.Symlinks, bytesHuman(res.Bytes), sn.ID.Short(), res.Duration.Round(1e6))
+						res.Files, res.Dirs, res.Symlinks, units.Bytes(res.Bytes), sn.ID.Short(), res.Duration.Round(1e6))
 				}); perr != nil {
 					return perr
 				}
@@ -141,7 +142,7 @@ anything is damaged.`,
 			if err := a.print(rep, func(w io.Writer) {
 				fmt.Fprintf(w, "checked %d snapshots, %d trees, %d packs, %d blobs", rep.Snapshots, rep.Trees, rep.Packs, rep.Blobs)
 				if readData {
-					fmt.Fprintf(w, "; read %d packs (%s)", rep.PacksRead, bytesHuman(rep.BytesRead))
+					fmt.Fprintf(w, "; read %d packs (%s)", rep.PacksRead, units.Bytes(rep.BytesRead))
 				}
 				fmt.Fprintf(w, " in %s\n", rep.Duration.Round(1e6))
 				for _, p := range rep.Problems {
@@ -197,7 +198,7 @@ func printPrune(w io.Writer, rep *repository.PruneReport) {
 		verb = "would free"
 	}
 	fmt.Fprintf(w, "%s %s: %d packs deleted (%d unreferenced), %d repacked (%d blobs moved), %d kept\n",
-		verb, bytesHuman(rep.BytesFreed), rep.PacksDeleted, rep.PacksUnreferenced, rep.PacksRepacked, rep.BlobsRepacked, rep.PacksKept)
+		verb, units.Bytes(rep.BytesFreed), rep.PacksDeleted, rep.PacksUnreferenced, rep.PacksRepacked, rep.BlobsRepacked, rep.PacksKept)
 }
 
 func (a *app) repoCopy(f *repoFlags) *cobra.Command {
@@ -254,7 +255,7 @@ new. The destination's passphrase comes from --to-password-file or LIFEBOAT_REPO
 				for _, c := range rep.Copied {
 					fmt.Fprintf(w, "copied %s → %s\n", c.Source.Short(), c.Copy.Short())
 				}
-				fmt.Fprintf(w, "%d copied, %d already there; %d blobs (%s) added in %s\n", len(rep.Copied), rep.Skipped, rep.BlobsAdded, bytesHuman(rep.StoredAdded), rep.Duration.Round(1e6))
+				fmt.Fprintf(w, "%d copied, %d already there; %d blobs (%s) added in %s\n", len(rep.Copied), rep.Skipped, rep.BlobsAdded, units.Bytes(rep.StoredAdded), rep.Duration.Round(1e6))
 			})
 		},
 	}

@@ -21,11 +21,15 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/integrations/aws"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/probe"
 	"github.com/lifeboat-dr/lifeboat/integrations/searchattr"
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
+	"github.com/lifeboat-dr/lifeboat/worker/schedules"
 	"github.com/lifeboat-dr/lifeboat/workflows"
+	"github.com/lifeboat-dr/lifeboat/workflows/asset"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -123,11 +127,20 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 		MaxConcurrentLocalActivityExecutionSize: cfg.Worker.MaxConcurrentLocalActivities,
 		WorkerStopTimeout:                       cfg.Worker.ShutdownTimeout.D(),
 	})
-	workflows.Register(w, workflows.Activities{
-		Probes: &activities.Probes{Prober: &probe.Prober{Secrets: secrets.Static(cfg.Secrets)}},
-	})
+	acts, err := newActivities(ctx, cfg, c, logger)
+	if err != nil {
+		return err
+	}
+	workflows.Register(w, acts)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", cfg.Worker.TaskQueue, err)
+	}
+	if cfg.Schedules.SyncOnStart {
+		syncer := &schedules.Syncer{Client: c, TaskQueue: cfg.Worker.TaskQueue, CatchupWindow: cfg.Schedules.CatchupWindow.D(), Logger: logger}
+		if _, err := syncer.Sync(ctx, cfg.Assets); err != nil {
+			// Schedules already in place keep running; the worker serves what it can.
+			logger.Error("schedules not fully synced; fix and run `lifeboat schedule sync`", "error", err)
+		}
 	}
 	srv.setReady(true)
 	m.ready.Set(1)
@@ -273,4 +286,33 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// newActivities builds the activities the worker serves from its configuration.
+func newActivities(ctx context.Context, cfg config.Config, c client.Client, logger *slog.Logger) (workflows.Activities, error) {
+	sec := secrets.Static(cfg.Secrets)
+	router, err := notify.Build(cfg.Notify, sec.Secret, logger)
+	if err != nil {
+		return workflows.Activities{}, usageError{fmt.Errorf("notify: %w", err)}
+	}
+	catalog := make(map[string]asset.Asset, len(cfg.Assets))
+	cloud := false
+	for _, a := range cfg.Assets {
+		catalog[a.Name] = a
+		cloud = cloud || a.Source.RDS != nil || a.Source.EBS != nil
+	}
+	assets := &activities.Assets{Catalog: catalog, Secrets: sec, Signaler: c, ScratchDir: cfg.Worker.ScratchDir, Logger: logger}
+	if cloud {
+		snaps, err := aws.New(ctx, cfg.AWS.Options())
+		if err != nil {
+			return workflows.Activities{}, fmt.Errorf("aws: %w", err)
+		}
+		assets.Cloud = snaps
+	}
+	return workflows.Activities{
+		Probes:        &activities.Probes{Prober: &probe.Prober{Secrets: sec}},
+		Assets:        assets,
+		Notifications: &activities.Notifications{Router: router, Logger: logger},
+		Signals:       &activities.Signals{Client: c, TaskQueue: cfg.Worker.TaskQueue},
+	}, nil
 }

@@ -27,3 +27,67 @@ func probeAttemptOptions(c probe.Check, attempt int) workflow.LocalActivityOptio
 		Summary: c.DisplayName() + " attempt " + strconv.Itoa(attempt),
 	}
 }
+
+// nonRetryableAssetErrors are the asset activities' errors that retrying cannot fix. A locked
+// repository is among them: the workflow waits for the other holder on a timer of its own, so the
+// wait shows as such and does not use up the retries meant for failures.
+var nonRetryableAssetErrors = []string{
+	activities.ErrTypeAssetNotFound, activities.ErrTypeAssetMisconfigured, activities.ErrTypeNoSnapshot, activities.ErrTypeLocked,
+}
+
+// shortStepOptions runs a short step (load an asset, resolve a snapshot, signal) as a local
+// activity.
+func shortStepOptions(summary string) workflow.LocalActivityOptions {
+	return workflow.LocalActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 10,
+			NonRetryableErrorTypes: nonRetryableAssetErrors,
+		},
+		Summary: summary,
+	}
+}
+
+// AssetHeartbeatTimeout is how long a backup, copy or restore may go without a heartbeat before the
+// server declares its worker gone and retries it elsewhere (it heartbeats every second or two).
+const AssetHeartbeatTimeout = 20 * time.Second
+
+// longStepOptions runs a backup, copy, retention, restore or check: regular activities that
+// heartbeat and resume where an interrupted attempt stopped. Failures retry for about an hour
+// before the workflow reports them.
+func longStepOptions(summary string) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		StartToCloseTimeout: 24 * time.Hour,
+		HeartbeatTimeout:    AssetHeartbeatTimeout,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute, MaximumAttempts: 15,
+			NonRetryableErrorTypes: nonRetryableAssetErrors,
+		},
+		Summary: summary,
+	}
+}
+
+// checkStepOptions runs validation checks and scratch clean-up: no heartbeats, bounded time.
+func checkStepOptions(summary string) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 5,
+			NonRetryableErrorTypes: nonRetryableAssetErrors,
+		},
+		Summary: summary,
+	}
+}
+
+// notifyOptions delivers an alert: retried for a quarter of an hour while no channel takes it.
+func notifyOptions(summary string) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		StartToCloseTimeout:    time.Minute,
+		ScheduleToCloseTimeout: 15 * time.Minute,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+		Summary:                "notify: " + summary,
+	}
+}
+
+// lockWait is how long a workflow waits before trying again for a repository another job holds.
+const lockWait = 30 * time.Second

@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"reflect"
+
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -9,14 +11,19 @@ import (
 
 // Activities are the activity structs a worker serves. Nil fields are not registered.
 type Activities struct {
-	Probes *activities.Probes
+	Probes        *activities.Probes
+	Assets        *activities.Assets
+	Notifications *activities.Notifications
+	Signals       *activities.Signals
 }
 
 // Register registers every Lifeboat workflow and the given activities on w.
 func Register(w worker.Registry, acts Activities) {
 	RegisterWorkflows(w)
-	if acts.Probes != nil {
-		w.RegisterActivity(acts.Probes)
+	for _, a := range []any{acts.Probes, acts.Assets, acts.Notifications, acts.Signals} {
+		if !reflect.ValueOf(a).IsNil() {
+			w.RegisterActivity(a)
+		}
 	}
 }
 
@@ -24,4 +31,8 @@ func Register(w worker.Registry, acts Activities) {
 // only this.
 func RegisterWorkflows(w worker.WorkflowRegistry) {
 	w.RegisterWorkflowWithOptions(HealthProbe, workflow.RegisterOptions{Name: HealthProbeWorkflow})
+	w.RegisterWorkflowWithOptions(Backup, workflow.RegisterOptions{Name: BackupWorkflow})
+	w.RegisterWorkflowWithOptions(Restore, workflow.RegisterOptions{Name: RestoreWorkflow})
+	w.RegisterWorkflowWithOptions(Verify, workflow.RegisterOptions{Name: VerifyWorkflow})
+	w.RegisterWorkflowWithOptions(RPOWatchdog, workflow.RegisterOptions{Name: RPOWatchdogWorkflow})
 }

@@ -559,12 +559,39 @@ func toolEnv(cfg *pgx.ConnConfig) []string {
 // toolConnString returns dsn without its password and, when database is set, pointed at
 // database: what pg_dump and pg_restore get on their command line, which any local user can read.
 func toolConnString(dsn, database string) (string, error) {
+	return connString(dsn, database, false)
+}
+
+// InDatabase returns dsn pointed at database on the same server, with its credentials: how a
+// restore drill reaches the scratch database it restored into.
+func InDatabase(dsn, database string) (string, error) {
+	if database == "" {
+		return "", errors.New("postgres: no database name")
+	}
+	return connString(dsn, database, true)
+}
+
+// DropDatabase ends the sessions of database on the server of dsn and drops it; a database that
+// does not exist is not an error.
+func DropDatabase(ctx context.Context, dsn, database string) error {
+	cfg, err := parseDSN(dsn)
+	if err != nil {
+		return err
+	}
+	err = withConn(ctx, cfg, func(c *pgx.Conn) error { return dropDatabase(ctx, c, database) })
+	if err != nil {
+		return fmt.Errorf("postgres: drop %s: %w", describe(cfg, database), err)
+	}
+	return nil
+}
+
+func connString(dsn, database string, keepPassword bool) (string, error) {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)
 		if err != nil {
 			return "", errBadDSN
 		}
-		if u.User != nil {
+		if u.User != nil && !keepPassword {
 			if name := u.User.Username(); name != "" {
 				u.User = url.User(name)
 			} else {
@@ -573,7 +600,7 @@ func toolConnString(dsn, database string) (string, error) {
 		}
 		q := u.Query()
 		for key := range q {
-			if omitParam(key, database) {
+			if omitParam(key, database) && (key != "password" || !keepPassword) {
 				q.Del(key)
 			}
 		}
@@ -589,7 +616,7 @@ func toolConnString(dsn, database string) (string, error) {
 	}
 	var parts []string
 	for _, kv := range pairs {
-		if omitParam(kv[0], database) {
+		if omitParam(kv[0], database) && (kv[0] != "password" || !keepPassword) {
 			continue
 		}
 		parts = append(parts, kv[0]+"="+quoteValue(kv[1]))

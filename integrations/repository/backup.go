@@ -45,6 +45,12 @@ type BackupOptions struct {
 	OnError func(path string, err error)
 	// Program is recorded in the snapshot.
 	Program string
+	// Scope, when set, keeps two backups of the same scope (an asset) from running at once: the
+	// second fails with ErrLocked while the first holds its lock.
+	Scope string
+	// Job identifies the job making the snapshot (a workflow run). A job that already made a
+	// snapshot gets it back instead of a second one, so a retried backup never stores two.
+	Job string
 }
 
 // Progress reports a running backup.
@@ -132,18 +138,29 @@ func (r *Repository) backup(ctx context.Context, paths []string, opts BackupOpti
 			return nil, fmt.Errorf("exclude pattern %q: %w", pat, err)
 		}
 	}
-	lock, err := r.Lock(ctx, false, "backup "+opts.Source)
+	lock, err := r.lock(ctx, false, "backup "+opts.Source, opts.Scope)
 	if err != nil {
 		return nil, err
 	}
 	defer lock.Unlock()
+	if opts.Job != "" {
+		all, err := r.Snapshots(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, sn := range all {
+			if sn.Job == opts.Job {
+				return sn, nil
+			}
+		}
+	}
 	if err := r.LoadIndex(ctx); err != nil {
 		return nil, err
 	}
 	if opts.Hostname == "" {
 		opts.Hostname, _ = os.Hostname()
 	}
-	sn := &Snapshot{Time: opts.Time, Source: opts.Source, Paths: paths, Hostname: opts.Hostname, Tags: opts.Tags, Program: opts.Program}
+	sn := &Snapshot{Time: opts.Time, Source: opts.Source, Paths: paths, Hostname: opts.Hostname, Tags: opts.Tags, Program: opts.Program, Job: opts.Job}
 	if sn.Time.IsZero() {
 		sn.Time = start
 	}

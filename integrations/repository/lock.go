@@ -29,6 +29,30 @@ type LockInfo struct {
 	Time      time.Time `json:"time"`
 	Refreshed time.Time `json:"refreshed"`
 	Purpose   string    `json:"purpose,omitempty"`
+	// Scope, when set, makes shared locks of the same scope exclude each other (two backups of one
+	// asset); Owner names the job holding the lock (a workflow run), so that its retried attempt takes
+	// the lock over instead of waiting for a holder that is gone.
+	Scope string `json:"scope,omitempty"`
+	Owner string `json:"owner,omitempty"`
+}
+
+type lockOwnerKey struct{}
+
+// WithLockOwner returns a context whose locks are owned by owner: a lock left by an earlier attempt
+// with the same owner (a worker that crashed mid-backup) is taken over rather than waited for. Use
+// an identifier unique to one job, such as a workflow run.
+func WithLockOwner(ctx context.Context, owner string) context.Context {
+	return context.WithValue(ctx, lockOwnerKey{}, owner)
+}
+
+func lockOwner(ctx context.Context) string {
+	owner, _ := ctx.Value(lockOwnerKey{}).(string)
+	return owner
+}
+
+// conflicts reports whether holding l rules out a new lock of the given kind and scope.
+func (l *LockInfo) conflicts(exclusive bool, scope string) bool {
+	return l.Exclusive || exclusive || (scope != "" && l.Scope == scope)
 }
 
 // Stale reports whether the lock's holder is gone.
@@ -50,8 +74,12 @@ func (l *LockInfo) String() string {
 	if l.Exclusive {
 		kind = "exclusive"
 	}
-	return fmt.Sprintf("%s lock %s by %s@%s (pid %d) for %s since %s, refreshed %s", kind, l.ID.Short(), l.Username, l.Hostname, l.PID,
-		l.Purpose, l.Time.Format(time.RFC3339), l.Refreshed.Format(time.RFC3339))
+	owner := ""
+	if l.Owner != "" {
+		owner = ", job " + l.Owner
+	}
+	return fmt.Sprintf("%s lock %s by %s@%s (pid %d%s) for %s since %s, refreshed %s", kind, l.ID.Short(), l.Username, l.Hostname, l.PID,
+		owner, l.Purpose, l.Time.Format(time.RFC3339), l.Refreshed.Format(time.RFC3339))
 }
 
 // Lock is a held lock; Unlock releases it.
@@ -69,9 +97,16 @@ type Lock struct {
 // prune: alone). It fails with ErrLocked naming the holder when a live conflicting lock exists; stale
 // locks are ignored (RemoveStaleLocks deletes them).
 func (r *Repository) Lock(ctx context.Context, exclusive bool, purpose string) (*Lock, error) {
+	return r.lock(ctx, exclusive, purpose, "")
+}
+
+// lock takes a lock; a non-empty scope also excludes shared locks of the same scope. Locks owned by
+// the context's owner (WithLockOwner) are left by earlier attempts of this job and are removed.
+func (r *Repository) lock(ctx context.Context, exclusive bool, purpose, scope string) (*Lock, error) {
 	host, _ := os.Hostname()
 	now := time.Now().UTC()
-	info := LockInfo{ID: randomID(), Exclusive: exclusive, Hostname: host, PID: os.Getpid(), Time: now, Refreshed: now, Purpose: purpose}
+	info := LockInfo{ID: randomID(), Exclusive: exclusive, Hostname: host, PID: os.Getpid(), Time: now, Refreshed: now,
+		Purpose: purpose, Scope: scope, Owner: lockOwner(ctx)}
 	if u, err := user.Current(); err == nil {
 		info.Username = u.Username
 	}
@@ -85,7 +120,15 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, purpose string) (
 		return nil, err
 	}
 	for _, l := range locks {
-		if l.ID == info.ID || l.Stale(now) || (!l.Exclusive && !exclusive) {
+		if l.ID != info.ID && info.Owner != "" && l.Owner == info.Owner {
+			// An earlier attempt of this job, gone: its lock is ours to drop.
+			if err := r.be.Delete(ctx, locksPrefix+l.ID.String()); err != nil && !isNotFound(err) {
+				_ = r.be.Delete(context.WithoutCancel(ctx), locksPrefix+info.ID.String())
+				return nil, fmt.Errorf("remove lock %s left by an earlier attempt: %w", l.ID.Short(), err)
+			}
+			continue
+		}
+		if l.ID == info.ID || l.Stale(now) || !l.conflicts(exclusive, scope) {
 			continue
 		}
 		_ = r.be.Delete(context.WithoutCancel(ctx), locksPrefix+info.ID.String())

@@ -371,6 +371,66 @@ func TestLocks(t *testing.T) {
 	}
 }
 
+func TestLockScopesAndOwners(t *testing.T) {
+	ctx := context.Background()
+	r := initRepo(t, newLocal(t))
+	first, err := r.lock(ctx, false, "backup orders", "asset orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.lock(ctx, false, "backup orders again", "asset orders"); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second backup of one scope: %v", err)
+	}
+	other, err := r.lock(ctx, false, "backup billing", "asset billing")
+	if err != nil {
+		t.Fatalf("backup of another scope blocked: %v", err)
+	}
+	_ = other.Unlock()
+	_ = first.Unlock()
+
+	// A live-looking lock (another host, fresh) left by an earlier attempt of the same job is taken
+	// over; the same lock blocks a different job.
+	left := LockInfo{ID: randomID(), Exclusive: true, Hostname: "elsewhere", PID: 1, Time: time.Now(), Refreshed: time.Now(), Owner: "backup-orders/run-1"}
+	if err := r.writeLock(ctx, &left); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Lock(WithLockOwner(ctx, "backup-orders/run-2"), false, "backup"); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "job backup-orders/run-1") {
+		t.Fatalf("another job over a live lock: %v", err)
+	}
+	lk, err := r.Lock(WithLockOwner(ctx, "backup-orders/run-1"), false, "backup")
+	if err != nil {
+		t.Fatalf("retry of the same job blocked by its own lock: %v", err)
+	}
+	locks, _ := r.Locks(ctx)
+	if len(locks) != 1 || locks[0].ID != lk.info.ID {
+		t.Fatalf("locks after takeover: %v", locks)
+	}
+	_ = lk.Unlock()
+}
+
+func TestBackupOfOneJobMakesOneSnapshot(t *testing.T) {
+	ctx := context.Background()
+	r := initRepo(t, newLocal(t))
+	dir := t.TempDir()
+	makeTree(t, dir)
+	first, err := r.Backup(ctx, []string{dir}, BackupOptions{Source: "www", Job: "backup-www/run-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := r.Backup(ctx, []string{dir}, BackupOptions{Source: "www", Job: "backup-www/run-1"})
+	if err != nil || again.ID != first.ID {
+		t.Fatalf("retried job: %v, %v; want snapshot %s", again, err, first.ID.Short())
+	}
+	other, err := r.Backup(ctx, []string{dir}, BackupOptions{Source: "www", Job: "backup-www/run-2"})
+	if err != nil || other.ID == first.ID {
+		t.Fatalf("another job: %v, %v", other, err)
+	}
+	all, _ := r.Snapshots(ctx)
+	if len(all) != 2 {
+		t.Fatalf("%d snapshots, want 2", len(all))
+	}
+}
+
 func mustHostname(t testing.TB) string {
 	h, err := os.Hostname()
 	if err != nil {

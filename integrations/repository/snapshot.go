@@ -25,9 +25,11 @@ type Snapshot struct {
 	Tags     []string  `json:"tags,omitempty"`
 	Parent   *ID       `json:"parent,omitempty"`
 	// Original is the snapshot this one was copied from, in another repository.
-	Original *ID      `json:"original,omitempty"`
-	Program  string   `json:"program,omitempty"`
-	Summary  *Summary `json:"summary,omitempty"`
+	Original *ID    `json:"original,omitempty"`
+	Program  string `json:"program,omitempty"`
+	// Job is the job that made the snapshot (a workflow run), so that a retry finds it.
+	Job     string   `json:"job,omitempty"`
+	Summary *Summary `json:"summary,omitempty"`
 }
 
 // Summary counts what a backup did.

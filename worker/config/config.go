@@ -17,6 +17,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/aws"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows/asset"
 )
@@ -33,6 +35,38 @@ type Config struct {
 	Secrets map[string]string `yaml:"secrets"`
 	// Assets are the protected assets: what is backed up, where, how often and how verified.
 	Assets []asset.Asset `yaml:"assets"`
+	// Notify are the notification routes that assets name in their notify lists. The route named
+	// "default" gets alerts of assets that name none; without one, alerts are logged.
+	Notify []notify.RouteConfig `yaml:"notify"`
+	// Schedules configures the Temporal Schedules made from the assets.
+	Schedules Schedules `yaml:"schedules"`
+	// AWS gives access to RDS and EBS for assets protected by cloud snapshots.
+	AWS AWS `yaml:"aws"`
+}
+
+// Schedules configures how assets' schedules are kept.
+type Schedules struct {
+	// SyncOnStart creates and updates the schedules and RPO watchdogs when the worker starts
+	// (default true); `lifeboat schedule sync` does the same on demand.
+	SyncOnStart bool `yaml:"sync_on_start"`
+	// CatchupWindow is how late a missed run may still start (default 1h).
+	CatchupWindow units.Duration `yaml:"catchup_window"`
+}
+
+// AWS says how to reach AWS. Without access keys the SDK's default chain is used (environment,
+// shared files, SSO, instance and task roles).
+type AWS struct {
+	// Endpoint overrides every service's endpoint (an AWS-compatible test server).
+	Endpoint string `yaml:"endpoint"`
+	Profile  string `yaml:"profile"`
+	// AccessKeyID and SecretAccessKey are static credentials; write them as ${ENV_VAR}.
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key"`
+}
+
+// Options returns the AWS client configuration.
+func (a AWS) Options() aws.Config {
+	return aws.Config{Endpoint: a.Endpoint, Profile: a.Profile, AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey}
 }
 
 // Temporal says how to reach Temporal. TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY and the
@@ -75,6 +109,9 @@ type Worker struct {
 	MaxConcurrentLocalActivities int `yaml:"max_concurrent_local_activities"`
 	// ShutdownTimeout is how long running activities get to finish on SIGTERM (default 30s).
 	ShutdownTimeout units.Duration `yaml:"shutdown_timeout"`
+	// ScratchDir holds restore drills' scratch copies, removed after each drill (default: the
+	// system's temporary directory).
+	ScratchDir string `yaml:"scratch_dir"`
 }
 
 // HTTP is the worker's one listener: /healthz, /readyz, /metrics and the codec endpoint.
@@ -135,6 +172,7 @@ func Default() Config {
 			MaxConcurrentLocalActivities: 500,
 			ShutdownTimeout:              units.Duration(30 * time.Second),
 		},
+		Schedules: Schedules{SyncOnStart: true, CatchupWindow: units.Duration(time.Hour)},
 		HTTP: HTTP{
 			Listen: "127.0.0.1:8091",
 			Codec:  Codec{AllowOrigins: []string{"http://localhost:8233", "http://127.0.0.1:8233"}},
@@ -336,12 +374,37 @@ func (c Config) Validate() error {
 	if err := asset.Validate(c.Assets); err != nil {
 		errs = append(errs, err)
 	}
+	routes := map[string]bool{notify.DefaultRoute: true}
+	for _, r := range c.Notify {
+		routes[r.Name] = true
+	}
 	for i, a := range c.Assets {
 		for field, name := range a.SecretRefs() {
 			if _, ok := c.Secrets[name]; !ok {
 				bad(fmt.Sprintf("assets[%d] (%s).%s", i, a.Name, field), "secret %q is not in secrets", name)
 			}
 		}
+		for _, r := range a.Notify {
+			if !routes[r] {
+				bad(fmt.Sprintf("assets[%d] (%s).notify", i, a.Name), "route %q is not in notify", r)
+			}
+		}
+	}
+	if err := notify.ValidateRoutes("notify", c.Notify); err != nil {
+		errs = append(errs, err)
+	}
+	for i, r := range c.Notify {
+		for field, name := range r.SecretRefs() {
+			if _, ok := c.Secrets[name]; !ok {
+				bad(fmt.Sprintf("notify[%d] (%s).%s", i, r.Name, field), "secret %q is not in secrets", name)
+			}
+		}
+	}
+	if err := c.AWS.Options().Validate(); err != nil {
+		bad("aws", "%v", err)
+	}
+	if c.Schedules.CatchupWindow.D() < time.Minute {
+		bad("schedules.catchup_window", "%s: at least 1m", c.Schedules.CatchupWindow)
 	}
 	return errors.Join(errs...)
 }

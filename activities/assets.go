@@ -1,0 +1,277 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/postgres"
+	"github.com/lifeboat-dr/lifeboat/integrations/repository"
+	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
+	"github.com/lifeboat-dr/lifeboat/integrations/storage"
+	"github.com/lifeboat-dr/lifeboat/integrations/storage/location"
+	"github.com/lifeboat-dr/lifeboat/workflows/asset"
+)
+
+// Application error types of asset activities that retrying cannot fix.
+const (
+	ErrTypeAssetNotFound      = "AssetNotFound"
+	ErrTypeAssetMisconfigured = "AssetMisconfigured"
+	ErrTypeNoSnapshot         = "NoSnapshot"
+	// ErrTypeLocked is retryable: another backup of the asset, or a prune, holds the repository.
+	ErrTypeLocked = "RepositoryLocked"
+)
+
+// Signaler is the part of the Temporal client asset activities use: progress reports to the running
+// workflow and signals that start the RPO watchdog if it is not running. client.Client satisfies it.
+type Signaler interface {
+	SignalWorkflow(ctx context.Context, workflowID, runID, signalName string, arg any) error
+	SignalWithStartWorkflow(ctx context.Context, workflowID, signalName string, signalArg any,
+		options client.StartWorkflowOptions, workflow any, workflowArgs ...any) (client.WorkflowRun, error)
+}
+
+// Assets backs up, copies, prunes, restores and verifies the protected assets of the worker's
+// configuration. Activities take an asset's name and look its definition up here, so a workflow
+// input can never make the worker run a command or open a repository it was not configured with.
+type Assets struct {
+	Catalog  map[string]asset.Asset
+	Secrets  secrets.Resolver
+	Postgres postgres.Tools
+	// Cloud takes RDS and EBS snapshots; nil when the worker has no AWS access configured.
+	Cloud CloudSnapshots
+	// Signaler reports progress to workflows and signals watchdogs; nil skips progress reports.
+	Signaler Signaler
+	// ScratchDir holds restore drills' scratch directories (default: the system's temp dir).
+	ScratchDir string
+	// Env looks up environment variables for repository locations (S3 credentials); default os.LookupEnv.
+	Env func(string) (string, bool)
+	// ProgressEvery is how often long activities report progress to their workflow (default 5s).
+	ProgressEvery time.Duration
+	Logger        *slog.Logger
+}
+
+// SignalProgress is the signal long asset activities send their workflow with an OpProgress.
+const SignalProgress = "progress"
+
+// OpProgress is a running backup's, copy's or restore's progress, as heartbeats carry it and as
+// the workflow shows it.
+type OpProgress struct {
+	Step      string `json:"step"`
+	Files     int64  `json:"files"`
+	BytesDone int64  `json:"bytes_done"`
+	// BytesTotal is known for restores; for backups it is the last snapshot's size, an estimate.
+	BytesTotal int64 `json:"bytes_total,omitempty"`
+	// BytesNew counts data the repository did not have; StoredNew what it took after compression.
+	BytesNew  int64         `json:"bytes_new,omitempty"`
+	StoredNew int64         `json:"stored_new,omitempty"`
+	Elapsed   time.Duration `json:"elapsed"`
+	Attempt   int32         `json:"attempt"`
+	// Resumed is the progress an earlier, interrupted attempt had reached (from its last heartbeat).
+	Resumed *OpProgress `json:"resumed,omitempty"`
+	Done    bool        `json:"done,omitempty"`
+}
+
+func (a *Assets) logger() *slog.Logger {
+	if a.Logger != nil {
+		return a.Logger
+	}
+	return slog.Default()
+}
+
+func (a *Assets) lookup(name string) (asset.Asset, error) {
+	as, ok := a.Catalog[name]
+	if !ok {
+		names := make([]string, 0, len(a.Catalog))
+		for n := range a.Catalog {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		known := strings.Join(names, ", ")
+		if known == "" {
+			known = "none"
+		}
+		err := fmt.Errorf("asset %q is not in this worker's configuration (assets: %s)", name, known)
+		return asset.Asset{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeAssetNotFound, err)
+	}
+	return as, nil
+}
+
+// misconfigured marks an error retrying cannot fix.
+func misconfigured(err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeAssetMisconfigured, err)
+}
+
+// LoadAssetInput names an asset.
+type LoadAssetInput struct {
+	Asset string `json:"asset"`
+}
+
+// LoadAssetResult is the asset's definition as configured on the worker (secret names, no values).
+type LoadAssetResult struct {
+	Asset asset.Asset `json:"asset"`
+}
+
+// LoadAsset returns an asset's definition; an unknown name is a non-retryable AssetNotFound.
+func (a *Assets) LoadAsset(_ context.Context, in LoadAssetInput) (LoadAssetResult, error) {
+	as, err := a.lookup(in.Asset)
+	return LoadAssetResult{Asset: as}, err
+}
+
+// openRepo opens (and on first use creates) the repository r describes. A location holding no
+// repository yet is initialised with the configured credentials; wrong credentials are permanent.
+func (a *Assets) openRepo(ctx context.Context, r *asset.Repository) (*repository.Repository, func(), error) {
+	env := a.Env
+	if env == nil {
+		env = os.LookupEnv
+	}
+	var creds repository.Credentials
+	if r.PasswordSecret != "" {
+		v, err := a.Secrets.Secret(ctx, r.PasswordSecret)
+		if err != nil {
+			return nil, nil, misconfigured(err)
+		}
+		creds.Passphrase = v
+	}
+	if r.KeyFileSecret != "" {
+		v, err := a.Secrets.Secret(ctx, r.KeyFileSecret)
+		if err != nil {
+			return nil, nil, misconfigured(err)
+		}
+		creds.KeyFile = []byte(v)
+	}
+	be, err := location.Open(ctx, r.Location, env)
+	if err != nil {
+		return nil, nil, misconfigured(fmt.Errorf("repository %s: %w", r.Location, err))
+	}
+	closeBackend := func() {
+		if c, ok := be.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
+	repo, err := repository.Open(ctx, be, creds)
+	if errors.Is(err, repository.ErrNotARepository) {
+		repo, err = a.initRepo(ctx, be, creds, r.Location)
+	}
+	if err != nil {
+		closeBackend()
+		if errors.Is(err, repository.ErrWrongCredentials) {
+			return nil, nil, misconfigured(fmt.Errorf("repository %s: %w", r.Location, err))
+		}
+		return nil, nil, fmt.Errorf("repository %s: %w", r.Location, err)
+	}
+	return repo, closeBackend, nil
+}
+
+// initRepo creates a repository at an empty location. Two workers racing to create it is safe:
+// Init refuses a location that already holds a config, and the loser opens the winner's.
+func (a *Assets) initRepo(ctx context.Context, be storage.Backend, creds repository.Credentials, loc string) (*repository.Repository, error) {
+	repo, err := repository.Init(ctx, be, creds, repository.InitOptions{})
+	if err != nil {
+		if again, openErr := repository.Open(ctx, be, creds); openErr == nil {
+			return again, nil
+		}
+		return nil, fmt.Errorf("create repository: %w", err)
+	}
+	a.logger().Info("created repository", "location", loc)
+	return repo, nil
+}
+
+// lockError makes a lock conflict a retryable error of its own type, so workflows can show that
+// they wait for another backup rather than that something failed.
+func lockError(err error) error {
+	if errors.Is(err, repository.ErrLocked) {
+		return temporal.NewApplicationErrorWithCause(err.Error(), ErrTypeLocked, err)
+	}
+	return err
+}
+
+// jobID names the workflow run an activity belongs to; locks and snapshots carry it.
+func jobID(ctx context.Context) string {
+	info := activity.GetInfo(ctx)
+	return info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID
+}
+
+// reporter heartbeats progress and, at most every ProgressEvery, signals it to the workflow.
+type reporter struct {
+	a        *Assets
+	ctx      context.Context
+	step     string
+	attempt  int32
+	resumed  *OpProgress
+	mu       sync.Mutex
+	lastSent time.Time
+	last     OpProgress
+}
+
+func (a *Assets) newReporter(ctx context.Context, step string) *reporter {
+	info := activity.GetInfo(ctx)
+	r := &reporter{a: a, ctx: ctx, step: step, attempt: info.Attempt}
+	if activity.HasHeartbeatDetails(ctx) {
+		var prev OpProgress
+		if err := activity.GetHeartbeatDetails(ctx, &prev); err == nil {
+			prev.Resumed = nil
+			r.resumed = &prev
+			a.logger().Info("resuming after an interrupted attempt", "step", step, "workflow", info.WorkflowExecution.ID,
+				"attempt", info.Attempt, "bytes_done_before", prev.BytesDone, "stored_before", prev.StoredNew)
+		}
+	}
+	return r
+}
+
+func (r *reporter) report(p OpProgress) {
+	p.Step, p.Attempt, p.Resumed = r.step, r.attempt, r.resumed
+	activity.RecordHeartbeat(r.ctx, p)
+	r.mu.Lock()
+	r.last = p
+	every := r.a.ProgressEvery
+	if every == 0 {
+		every = 5 * time.Second
+	}
+	due := p.Done || time.Since(r.lastSent) >= every
+	if due {
+		r.lastSent = time.Now()
+	}
+	r.mu.Unlock()
+	if !due || r.a.Signaler == nil {
+		return
+	}
+	info := activity.GetInfo(r.ctx)
+	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+	defer cancel()
+	if err := r.a.Signaler.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, SignalProgress, p); err != nil {
+		r.a.logger().Debug("progress report not delivered", "workflow", info.WorkflowExecution.ID, "error", err)
+	}
+}
+
+// keepAlive heartbeats the last progress while a step reports nothing (a prune, a cloud wait), so
+// the server does not time the activity out, until stop is called.
+func (r *reporter) keepAlive() (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				r.mu.Lock()
+				p := r.last
+				r.mu.Unlock()
+				activity.RecordHeartbeat(r.ctx, p)
+			}
+		}
+	}()
+	return func() { close(done) }
+}

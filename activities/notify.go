@@ -1,0 +1,41 @@
+package activities
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+)
+
+// Notifications delivers alerts through the worker's notification routes.
+type Notifications struct {
+	Router *notify.Router
+	Logger *slog.Logger
+}
+
+// NotifyInput is a message and the routes (from the asset's notify list) it goes to; none means
+// the default route.
+type NotifyInput struct {
+	Routes  []string       `json:"routes,omitempty"`
+	Message notify.Message `json:"message"`
+}
+
+// NotifyResult records every delivery attempt.
+type NotifyResult struct {
+	Deliveries []notify.Delivery `json:"deliveries"`
+}
+
+// Notify delivers a message. It fails (and is retried) only when no channel accepted it; a channel
+// that is down while another took the message shows in the deliveries.
+func (n *Notifications) Notify(ctx context.Context, in NotifyInput) (NotifyResult, error) {
+	if n.Router == nil {
+		logger := n.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		err := (&notify.Log{Logger: logger}).Notify(ctx, in.Message)
+		return NotifyResult{Deliveries: []notify.Delivery{{Notifier: "log", Route: "default"}}}, err
+	}
+	deliveries, err := n.Router.Notify(ctx, in.Routes, in.Message)
+	return NotifyResult{Deliveries: deliveries}, err
+}

@@ -1,0 +1,41 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/client"
+)
+
+// Signals lets workflows signal other long-running workflows, starting them when they are not
+// running (SignalWithStart), so that a backup's news reaches its asset's RPO watchdog even when the
+// watchdog was never started or has ended.
+type Signals struct {
+	Client    Signaler
+	TaskQueue string
+}
+
+// SignalWithStartInput names the workflow to signal and how to start it.
+type SignalWithStartInput struct {
+	WorkflowID   string `json:"workflow_id"`
+	WorkflowType string `json:"workflow_type"`
+	Signal       string `json:"signal"`
+	Arg          any    `json:"arg"`
+	StartInput   any    `json:"start_input"`
+	// Summary is the started workflow's static summary in the Web UI.
+	Summary string `json:"summary,omitempty"`
+}
+
+// SignalWithStart signals a workflow, starting it first if it is not running. Retrying it is safe for
+// signals whose handlers are idempotent (the watchdog's are: they keep the newest backup time).
+func (s *Signals) SignalWithStart(ctx context.Context, in SignalWithStartInput) error {
+	if s.Client == nil {
+		return errors.New("signal with start: no Temporal client")
+	}
+	opts := client.StartWorkflowOptions{ID: in.WorkflowID, TaskQueue: s.TaskQueue, StaticSummary: in.Summary}
+	if _, err := s.Client.SignalWithStartWorkflow(ctx, in.WorkflowID, in.Signal, in.Arg, opts, in.WorkflowType, in.StartInput); err != nil {
+		return fmt.Errorf("signal %s to %s: %w", in.Signal, in.WorkflowID, err)
+	}
+	return nil
+}

@@ -1,0 +1,415 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata")
+
+// request is what a test receiver saw of one request.
+type request struct {
+	header http.Header
+	body   []byte
+}
+
+// receiver is a webhook receiver whose answer to the nth request (from 1) is respond's.
+type receiver struct {
+	*httptest.Server
+	respond func(n int, w http.ResponseWriter, r *http.Request)
+
+	mu   sync.Mutex
+	reqs []request
+}
+
+func newReceiver(t *testing.T, respond func(n int, w http.ResponseWriter, r *http.Request)) *receiver {
+	t.Helper()
+	rcv := &receiver{respond: respond}
+	rcv.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rcv.mu.Lock()
+		rcv.reqs = append(rcv.reqs, request{r.Header.Clone(), body})
+		n := len(rcv.reqs)
+		rcv.mu.Unlock()
+		if rcv.respond != nil {
+			rcv.respond(n, w, r)
+		}
+	}))
+	t.Cleanup(rcv.Close)
+	return rcv
+}
+
+func (rcv *receiver) requests() []request {
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	return slices.Clone(rcv.reqs)
+}
+
+// statuses answers the nth request with codes[n-1], or the last code once they run out.
+func statuses(retryAfter string, codes ...int) func(int, http.ResponseWriter, *http.Request) {
+	return func(n int, w http.ResponseWriter, _ *http.Request) {
+		if retryAfter != "" {
+			w.Header().Set("Retry-After", retryAfter)
+		}
+		if codes[min(n, len(codes))-1] == http.StatusMovedPermanently {
+			w.Header().Set("Location", "https://elsewhere.example.com/hook?token=hidden")
+		}
+		w.WriteHeader(codes[min(n, len(codes))-1])
+		_, _ = io.WriteString(w, "receiver says\nno")
+	}
+}
+
+func TestWebhookRequest(t *testing.T) {
+	secret := []byte("s3cret")
+	rcv := newReceiver(t, nil)
+	w := &Webhook{URL: rcv.URL + "/hooks/lifeboat", Secret: StaticSecret(secret), Headers: map[string]string{"Authorization": "Bearer abc"}}
+	m := testMessage()
+	if err := w.Notify(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	reqs := rcv.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d requests, want 1", len(reqs))
+	}
+	h, body := reqs[0].header, reqs[0].body
+	for name, want := range map[string]string{"Content-Type": "application/json", "User-Agent": "lifeboat", "Authorization": "Bearer abc"} {
+		if got := h.Get(name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	ts, err := strconv.ParseInt(h.Get(HeaderTimestamp), 10, 64)
+	if err != nil || time.Since(time.Unix(ts, 0)).Abs() > time.Minute {
+		t.Errorf("%s = %q, want the current Unix time", HeaderTimestamp, h.Get(HeaderTimestamp))
+	}
+	if err := Verify(secret, h.Get(HeaderTimestamp), string(body), h.Get(HeaderSignature), time.Now(), 0); err != nil {
+		t.Errorf("signature does not verify: %v", err)
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(h.Get(HeaderTimestamp) + "." + string(body)))
+	if got, want := h.Get(HeaderSignature), "sha256="+hex.EncodeToString(mac.Sum(nil)); got != want {
+		t.Errorf("signature = %q, want %q, the HMAC-SHA256 of timestamp, dot and body", got, want)
+	}
+
+	var p Payload
+	if err := json.Unmarshal(body, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.ID == "" || h.Get(HeaderDelivery) != p.ID {
+		t.Errorf("delivery header %q, body id %q: want the same, not empty", h.Get(HeaderDelivery), p.ID)
+	}
+	p.ID = ""
+	want := NewPayload(m, "")
+	if p.Version != 1 || p.Event != want.Event || p.Severity != want.Severity || p.Title != want.Title ||
+		p.Text != want.Text || p.Asset != want.Asset || p.Link != want.Link || p.DedupKey != want.DedupKey ||
+		p.Level != want.Level || !p.Time.Equal(m.Time) || len(p.Fields) != 2 || p.Fields["attempt"] != "3" {
+		t.Errorf("payload = %+v\nwant %+v", p, want)
+	}
+}
+
+func TestWebhookWithoutSecretIsUnsigned(t *testing.T) {
+	rcv := newReceiver(t, nil)
+	w := &Webhook{URL: rcv.URL}
+	if err := w.Notify(context.Background(), testMessage()); err != nil {
+		t.Fatal(err)
+	}
+	if h := rcv.requests()[0].header; h.Get(HeaderSignature) != "" || h.Get(HeaderTimestamp) == "" {
+		t.Fatalf("unsigned request has headers %v", h)
+	}
+}
+
+// TestPayloadGolden pins the documented body; run with -update after a deliberate change, and bump
+// PayloadVersion if a field changed its meaning or went away.
+func TestPayloadGolden(t *testing.T) {
+	got, err := json.MarshalIndent(NewPayload(testMessage(), "K7Q2M4X9T3B8C5D6F1G0H2J4L6"), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("testdata", "payload-v1.json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("payload changed:\n%s\nwant (%s):\n%s", got, path, want)
+	}
+
+	empty, err := json.Marshal(NewPayload(Message{Event: "rpo.cleared", Severity: Info, Title: "t"}, "id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(empty, &keys); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"version", "event", "severity", "asset", "title", "text", "fields", "link", "dedup_key", "level", "time", "id"} {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("key %q missing from a payload with empty fields: %s", k, empty)
+		}
+	}
+	if string(keys["fields"]) != "{}" {
+		t.Errorf("fields = %s, want {}", keys["fields"])
+	}
+}
+
+func TestWebhookRetries(t *testing.T) {
+	tests := []struct {
+		name          string
+		respond       func(int, http.ResponseWriter, *http.Request)
+		maxWait       time.Duration
+		wantTries     int
+		wantErr       string // empty: success
+		wantPermanent bool
+		minElapsed    time.Duration
+		maxElapsed    time.Duration
+	}{
+		{name: "500 then success", respond: statuses("", 500, 200), wantTries: 2},
+		{name: "408 then success", respond: statuses("", 408, 204), wantTries: 2},
+		{name: "503 every time", respond: statuses("", 503), wantTries: 3, wantErr: "attempt 3 of 3: 503 Service Unavailable: receiver says no"},
+		{name: "400 is permanent", respond: statuses("", 400), wantTries: 1, wantErr: "attempt 1 of 3: 400 Bad Request", wantPermanent: true},
+		{name: "404 is permanent", respond: statuses("", 404), wantTries: 1, wantErr: "404 Not Found", wantPermanent: true},
+		{name: "redirect is not followed", respond: statuses("", 301), wantTries: 1, wantErr: "redirects are not followed", wantPermanent: true},
+		{name: "429 waits as Retry-After asks", respond: statuses("1", 429, 200), wantTries: 2, minElapsed: time.Second},
+		{name: "Retry-After is capped", respond: statuses("3600", 503, 200), maxWait: 50 * time.Millisecond, wantTries: 2, maxElapsed: 900 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			secret := []byte("k")
+			rcv := newReceiver(t, tt.respond)
+			w := &Webhook{URL: rcv.URL, Secret: StaticSecret(secret), Backoff: 5 * time.Millisecond, MaxWait: tt.maxWait}
+			if w.MaxWait == 0 {
+				w.MaxWait = 5 * time.Second
+			}
+			start := time.Now()
+			err := w.Notify(context.Background(), testMessage())
+			elapsed := time.Since(start)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("error: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+			}
+			if err != nil && IsPermanent(err) != tt.wantPermanent {
+				t.Errorf("IsPermanent = %v, want %v", IsPermanent(err), tt.wantPermanent)
+			}
+			if err != nil && strings.Contains(err.Error(), "hidden") {
+				t.Errorf("error quotes the token: %v", err)
+			}
+			reqs := rcv.requests()
+			if len(reqs) != tt.wantTries {
+				t.Fatalf("%d tries, want %d", len(reqs), tt.wantTries)
+			}
+			id := reqs[0].header.Get(HeaderDelivery)
+			for i, r := range reqs {
+				if got := r.header.Get(HeaderDelivery); got != id || !bytes.Equal(r.body, reqs[0].body) {
+					t.Errorf("try %d: delivery %q and body differ from the first try's (%q)", i+1, got, id)
+				}
+				if err := Verify(secret, r.header.Get(HeaderTimestamp), string(r.body), r.header.Get(HeaderSignature), time.Now(), 0); err != nil {
+					t.Errorf("try %d: %v", i+1, err)
+				}
+			}
+			if elapsed < tt.minElapsed {
+				t.Errorf("took %s, want at least %s", elapsed, tt.minElapsed)
+			}
+			if tt.maxElapsed > 0 && elapsed > tt.maxElapsed {
+				t.Errorf("took %s, want at most %s", elapsed, tt.maxElapsed)
+			}
+		})
+	}
+}
+
+func TestWebhookTimeout(t *testing.T) {
+	rcv := newReceiver(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	})
+	w := &Webhook{URL: rcv.URL, Timeout: 50 * time.Millisecond, Attempts: 2, Backoff: time.Millisecond}
+	start := time.Now()
+	err := w.Notify(context.Background(), testMessage())
+	if err == nil || !strings.Contains(err.Error(), "no response within 50ms") || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error = %v, want a timeout", err)
+	}
+	if IsPermanent(err) {
+		t.Error("a timeout is permanent")
+	}
+	if elapsed := time.Since(start); elapsed > 2*time.Second {
+		t.Errorf("took %s", elapsed)
+	}
+	if n := len(rcv.requests()); n != 2 {
+		t.Errorf("%d tries, want 2", n)
+	}
+}
+
+func TestWebhookStopsWithItsContext(t *testing.T) {
+	rcv := newReceiver(t, statuses("", 500))
+	w := &Webhook{URL: rcv.URL, Backoff: time.Minute, MaxWait: time.Minute}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := w.Notify(ctx, testMessage())
+	if err == nil || !strings.Contains(err.Error(), "would pass the deadline") || IsPermanent(err) {
+		t.Fatalf("with a deadline: error = %v", err)
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	err = w.Notify(ctx, testMessage())
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "500 Internal Server Error") || IsPermanent(err) {
+		t.Fatalf("cancelled while waiting: error = %v", err)
+	}
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Fatalf("cancelled while waiting: took %s", elapsed)
+	}
+	if n := len(rcv.requests()); n != 2 {
+		t.Fatalf("%d tries in all, want 2", n)
+	}
+}
+
+func TestWebhookFailsWithoutSending(t *testing.T) {
+	rcv := newReceiver(t, nil)
+	missing := func(context.Context) ([]byte, error) {
+		return nil, Permanent(secrets.ErrNotFound)
+	}
+	flaky := func(context.Context) ([]byte, error) { return nil, errors.New("vault unavailable") }
+	tests := []struct {
+		name          string
+		w             *Webhook
+		m             Message
+		wantErr       string
+		wantPermanent bool
+	}{
+		{"invalid message", &Webhook{URL: rcv.URL}, Message{Event: "backup.failed"}, "invalid message", true},
+		{"not an http URL", &Webhook{URL: "ftp://files.example.com/x"}, testMessage(), "not an absolute http(s) URL", true},
+		{"missing secret", &Webhook{URL: rcv.URL, Secret: missing}, testMessage(), "signing secret: secret not found", true},
+		{"empty secret", &Webhook{URL: rcv.URL, Secret: StaticSecret(nil)}, testMessage(), "signing secret is empty", true},
+		{"secret store down", &Webhook{URL: rcv.URL, Secret: flaky}, testMessage(), "vault unavailable", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.w.Notify(context.Background(), tt.m)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+			}
+			if IsPermanent(err) != tt.wantPermanent {
+				t.Fatalf("IsPermanent = %v, want %v", IsPermanent(err), tt.wantPermanent)
+			}
+		})
+	}
+	if n := len(rcv.requests()); n != 0 {
+		t.Fatalf("%d requests sent", n)
+	}
+}
+
+func TestWebhookHidesURLCredentials(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	w := &Webhook{URL: strings.Replace(closed.URL, "http://", "http://user:pw@", 1) + "/hook?token=hidden#frag", Attempts: 2, Backoff: time.Millisecond}
+	if name, want := w.Name(), "webhook "+closed.URL+"/hook?…"; name != want {
+		t.Errorf("Name() = %q, want %q", name, want)
+	}
+	err := w.Notify(context.Background(), testMessage())
+	if err == nil || IsPermanent(err) {
+		t.Fatalf("error = %v, want a retryable network error", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "hidden") || strings.Contains(msg, "pw") {
+		t.Fatalf("error quotes credentials: %v", err)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in     string
+		want   time.Duration
+		wantOK bool
+	}{
+		{"", 0, false},
+		{"0", 0, true},
+		{"2", 2 * time.Second, true},
+		{" 7 ", 7 * time.Second, true},
+		{"-1", 0, false},
+		{"soon", 0, false},
+		{"Sat, 14 Mar 2026 09:00:30 GMT", 30 * time.Second, true},
+		{"Sat, 14 Mar 2026 08:00:00 GMT", 0, true},
+	}
+	for _, tt := range tests {
+		got, ok := parseRetryAfter(tt.in, now)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("parseRetryAfter(%q) = %s, %v; want %s, %v", tt.in, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
+
+func TestVerify(t *testing.T) {
+	secret := []byte("s3cret")
+	body := `{"version":1,"event":"backup.failed"}`
+	now := time.Unix(1_773_480_000, 0)
+	ts := func(d time.Duration) string { return strconv.FormatInt(now.Add(d).Unix(), 10) }
+	sign := func(d time.Duration, b string) string { return Sign(secret, ts(d), []byte(b)) }
+	tests := []struct {
+		name      string
+		secret    []byte
+		timestamp string
+		body      string
+		header    string
+		tolerance time.Duration
+		wantErr   string // empty: valid
+	}{
+		{name: "valid", secret: secret, timestamp: ts(0), body: body, header: sign(0, body)},
+		{name: "valid, four minutes old", secret: secret, timestamp: ts(-4 * time.Minute), body: body, header: sign(-4*time.Minute, body)},
+		{name: "wrong secret", secret: []byte("other"), timestamp: ts(0), body: body, header: sign(0, body), wantErr: "does not match"},
+		{name: "tampered body", secret: secret, timestamp: ts(0), body: strings.Replace(body, "failed", "ok", 1), header: sign(0, body), wantErr: "does not match"},
+		{name: "timestamp changed", secret: secret, timestamp: ts(time.Second), body: body, header: sign(0, body), wantErr: "does not match"},
+		{name: "stale", secret: secret, timestamp: ts(-6 * time.Minute), body: body, header: sign(-6*time.Minute, body), wantErr: "6m0s away from now"},
+		{name: "stale for a short tolerance", secret: secret, timestamp: ts(-time.Minute), body: body, header: sign(-time.Minute, body), tolerance: 30 * time.Second, wantErr: "tolerance of 30s"},
+		{name: "from the future", secret: secret, timestamp: ts(10 * time.Minute), body: body, header: sign(10*time.Minute, body), wantErr: "away from now"},
+		{name: "no header", secret: secret, timestamp: ts(0), body: body, header: "", wantErr: "does not start with sha256="},
+		{name: "other algorithm", secret: secret, timestamp: ts(0), body: body, header: "sha1=" + strings.TrimPrefix(sign(0, body), "sha256="), wantErr: "does not start with sha256="},
+		{name: "not hex", secret: secret, timestamp: ts(0), body: body, header: "sha256=" + strings.Repeat("zz", 32), wantErr: "64 hex digits"},
+		{name: "truncated", secret: secret, timestamp: ts(0), body: body, header: sign(0, body)[:40], wantErr: "64 hex digits"},
+		{name: "timestamp not a number", secret: secret, timestamp: "yesterday", body: body, header: sign(0, body), wantErr: "not Unix seconds"},
+		{name: "no secret", secret: nil, timestamp: ts(0), body: body, header: sign(0, body), wantErr: "no secret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Verify(tt.secret, tt.timestamp, tt.body, tt.header, now, tt.tolerance)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, ErrBadSignature) {
+				t.Fatalf("error = %v, want ErrBadSignature with %q", err, tt.wantErr)
+			}
+		})
+	}
+}

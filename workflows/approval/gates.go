@@ -1,0 +1,477 @@
+package approval
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Gates holds a workflow run's approval gates and answers the decide Update, the decide signal
+// and the approvals query for all of them. Gate names are unique within the run: a gate that
+// closed cannot be opened again, and a continued-as-new run starts with no gates, so callers
+// carry the outcomes they need in their input.
+type Gates struct {
+	gates          []*gate // in the order they opened
+	byName         map[string]*gate
+	decisions      []Decision
+	held           []Decision
+	refused        []Refusal
+	refusedDropped int
+}
+
+type gate struct {
+	req        Request
+	openedAt   time.Time
+	expiresAt  time.Time // zero without a timeout
+	approvedBy []string
+	decided    map[string]bool
+	outcome    Outcome
+	closed     bool
+	closedHow  string // approved, rejected by …, expired (…), canceled
+}
+
+// New registers the decide Update (with its validator), the decide signal and the approvals query
+// for the workflow run. Call it once per run, first thing in the workflow, so that a decision
+// sent right after the start finds its handler. The decide signal channel is then read by Gates
+// alone, on a coroutine of its own.
+func New(ctx workflow.Context) (*Gates, error) {
+	g := &Gates{byName: map[string]*gate{}}
+	if err := workflow.SetQueryHandler(ctx, QueryApprovals, func() (State, error) { return g.State(), nil }); err != nil {
+		return nil, fmt.Errorf("approval: register query %s: %w", QueryApprovals, err)
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateDecide, g.decideUpdate,
+		workflow.UpdateHandlerOptions{Validator: g.validateUpdate}); err != nil {
+		return nil, fmt.Errorf("approval: register update %s: %w", UpdateDecide, err)
+	}
+	signals := workflow.GetSignalChannel(ctx, SignalDecide)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			// Generic JSON, so that a malformed signal is listed as refused rather than dropped.
+			var raw any
+			if more := signals.Receive(ctx, &raw); !more {
+				return
+			}
+			g.decideSignal(ctx, raw)
+		}
+	})
+	return g, nil
+}
+
+// Await opens the gate req describes and blocks until it closes: approved by a quorum of distinct
+// identities, rejected by one, or expired under req.OnExpiry. Reminders and the expiry run on
+// durable timers, cancelled once the gate is decided. When ctx is cancelled first, the gate closes
+// as canceled and Await returns the ctx's *temporal.CanceledError. A request that cannot open a
+// gate (see Request.Validate, or a gate name already used in this run) returns a non-retryable
+// error of type ErrTypeInvalidRequest.
+func (g *Gates) Await(ctx workflow.Context, req Request) (Outcome, error) {
+	if err := req.Validate(); err != nil {
+		return Outcome{Gate: req.Gate}, temporal.NewNonRetryableApplicationError("approval: invalid request: "+err.Error(), ErrTypeInvalidRequest, nil)
+	}
+	req = req.withDefaults()
+	if _, dup := g.byName[req.Gate]; dup {
+		return Outcome{Gate: req.Gate}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("approval: invalid request: gate: %q was already opened in this workflow run", req.Gate), ErrTypeInvalidRequest, nil)
+	}
+	now := workflow.Now(ctx)
+	gt := &gate{req: req, openedAt: now, decided: map[string]bool{}, outcome: Outcome{Gate: req.Gate}}
+	if req.Timeout > 0 {
+		gt.expiresAt = now.Add(req.Timeout)
+	}
+	g.gates = append(g.gates, gt)
+	g.byName[req.Gate] = gt
+	workflow.GetLogger(ctx).Info("approval gate opened", "gate", req.Gate, "title", req.Title, "requester", req.Requester, "quorum", req.Quorum, "timeout", req.Timeout)
+	g.releaseHeld(ctx, gt)
+
+	remindAt := req.reminderOffsets()
+	level := 0
+	closed := func() bool { return gt.closed }
+	for !gt.closed {
+		if err := ctx.Err(); err != nil {
+			return g.cancel(ctx, gt, err)
+		}
+		// The next wake-up: a reminder due before the expiry, else the expiry, else none.
+		var wake time.Time
+		var summary string
+		reminder := false
+		if level < len(remindAt) && !gt.outcome.Escalated {
+			if at := gt.openedAt.Add(remindAt[level]); gt.expiresAt.IsZero() || at.Before(gt.expiresAt) {
+				wake, reminder, summary = at, true, fmt.Sprintf("approval %s: reminder %d", req.Gate, level+1)
+			}
+		}
+		if wake.IsZero() && !gt.expiresAt.IsZero() && !gt.outcome.Expired {
+			wake, summary = gt.expiresAt, fmt.Sprintf("approval %s: expiry (%s)", req.Gate, req.OnExpiry)
+		}
+		if wake.IsZero() {
+			if err := workflow.Await(ctx, closed); err != nil {
+				return g.cancel(ctx, gt, err)
+			}
+			break
+		}
+		if wait := wake.Sub(workflow.Now(ctx)); wait > 0 {
+			// Not AwaitWithOptions: by default it leaves its timer running once the condition holds.
+			timerCtx, cancelTimer := workflow.WithCancel(ctx)
+			timer := workflow.NewTimerWithOptions(timerCtx, wait, workflow.TimerOptions{Summary: summary})
+			err := workflow.Await(ctx, func() bool { return gt.closed || timer.IsReady() })
+			cancelTimer()
+			if err != nil {
+				return g.cancel(ctx, gt, err)
+			}
+			if gt.closed {
+				break
+			}
+		}
+		now := workflow.Now(ctx)
+		if reminder {
+			level++
+			req.Remind(ctx, Reminder{Level: level, Waited: now.Sub(gt.openedAt), Gate: gt.pending()})
+			// Reminders that fell due while Remind ran are skipped, not sent in a burst.
+			now = workflow.Now(ctx)
+			for level < len(remindAt) && !gt.openedAt.Add(remindAt[level]).After(now) {
+				level++
+			}
+			continue
+		}
+		gt.outcome.Expired = true
+		switch req.OnExpiry {
+		case ExpireProceed:
+			gt.outcome.Approved = true
+			gt.close(now, "expired (proceed)")
+		case ExpireEscalate:
+			gt.outcome.Escalated = true
+			level++
+			workflow.GetLogger(ctx).Warn("approval gate expired, escalating", "gate", req.Gate, "level", level)
+			req.Remind(ctx, Reminder{Level: level, Escalation: true, Waited: now.Sub(gt.openedAt), Gate: gt.pending()})
+			continue
+		default:
+			gt.close(now, "expired (abort)")
+		}
+		workflow.GetLogger(ctx).Info("approval gate expired", "gate", req.Gate, "policy", req.OnExpiry)
+	}
+	return gt.outcomeCopy(), nil
+}
+
+// Pending returns the open gates, in the order they opened.
+func (g *Gates) Pending() []PendingGate {
+	out := []PendingGate{}
+	for _, gt := range g.gates {
+		if !gt.closed {
+			out = append(out, gt.pending())
+		}
+	}
+	return out
+}
+
+// Decisions returns every recorded decision, on every gate, in order.
+func (g *Gates) Decisions() []Decision { return append([]Decision{}, g.decisions...) }
+
+// Refused returns the most recent refused signals, oldest first.
+func (g *Gates) Refused() []Refusal { return append([]Refusal{}, g.refused...) }
+
+// State returns what QueryApprovals answers.
+func (g *Gates) State() State {
+	s := State{
+		Pending:        g.Pending(),
+		Decisions:      g.Decisions(),
+		Held:           slices.Clone(g.held),
+		Refused:        slices.Clone(g.refused),
+		RefusedDropped: g.refusedDropped,
+	}
+	for _, gt := range g.gates {
+		if gt.closed {
+			s.Closed = append(s.Closed, gt.outcomeCopy())
+		}
+	}
+	return s
+}
+
+// validateUpdate refuses a decision the Update handler would not record; it changes nothing.
+func (g *Gates) validateUpdate(d Decision) error {
+	if _, err := g.check(d.normalize()); err != nil {
+		return refusedError(err)
+	}
+	return nil
+}
+
+// decideUpdate records a decision. It checks again: another decision accepted in the same
+// workflow task may have closed the gate, or come from the same identity, since validation.
+func (g *Gates) decideUpdate(ctx workflow.Context, d Decision) (GateState, error) {
+	d = d.normalize()
+	gt, err := g.check(d)
+	if err != nil {
+		return GateState{}, refusedError(err)
+	}
+	d.Time = workflow.Now(ctx)
+	g.record(ctx, gt, d, d.Time)
+	return gt.state(), nil
+}
+
+// decideSignal applies the Update's rules to a signalled decision. A decision naming a gate that
+// has not opened yet is held until it opens; any other refusal is listed in State.Refused.
+func (g *Gates) decideSignal(ctx workflow.Context, raw any) {
+	now := workflow.Now(ctx)
+	d, err := decodeDecision(raw)
+	d = d.normalize()
+	d.Time = now
+	if err == nil {
+		err = d.validate()
+	}
+	if err != nil {
+		g.refuse(ctx, d, err)
+		return
+	}
+	gt, err := g.resolve(d.Gate)
+	var notOpened notOpenedError
+	if errors.As(err, &notOpened) {
+		if len(g.held) >= MaxHeld {
+			g.refuse(ctx, d, fmt.Errorf("%w, and %d decisions are already held for gates not yet open", err, MaxHeld))
+			return
+		}
+		g.held = append(g.held, d)
+		workflow.GetLogger(ctx).Info("approval decision held until its gate opens", "gate", d.Gate, "identity", d.Identity)
+		return
+	}
+	if err == nil {
+		err = gt.admits(d)
+	}
+	if err != nil {
+		g.refuse(ctx, d, err)
+		return
+	}
+	g.record(ctx, gt, d, now)
+}
+
+// releaseHeld applies, or refuses, the held decisions for a gate that just opened, in arrival order.
+func (g *Gates) releaseHeld(ctx workflow.Context, gt *gate) {
+	var kept []Decision
+	now := workflow.Now(ctx)
+	for _, d := range g.held {
+		if d.Gate != gt.req.Gate {
+			kept = append(kept, d)
+			continue
+		}
+		if err := gt.admits(d); err != nil {
+			g.refuse(ctx, d, err)
+			continue
+		}
+		g.record(ctx, gt, d, now)
+	}
+	g.held = kept
+}
+
+// check returns the gate a decision is for, or why it cannot be recorded.
+func (g *Gates) check(d Decision) (*gate, error) {
+	if err := d.validate(); err != nil {
+		return nil, err
+	}
+	gt, err := g.resolve(d.Gate)
+	if err != nil {
+		return nil, err
+	}
+	return gt, gt.admits(d)
+}
+
+// resolve finds the gate a decision names; an empty name means the only open gate.
+func (g *Gates) resolve(name string) (*gate, error) {
+	var open []string
+	for _, gt := range g.gates {
+		if !gt.closed {
+			open = append(open, gt.req.Gate)
+		}
+	}
+	if name == "" {
+		switch len(open) {
+		case 0:
+			return nil, errors.New("gate: no gate is open")
+		case 1:
+			return g.byName[open[0]], nil
+		default:
+			return nil, fmt.Errorf("gate: required: %d gates are open (%s), name one", len(open), strings.Join(open, ", "))
+		}
+	}
+	gt, ok := g.byName[name]
+	if !ok {
+		return nil, notOpenedError{gate: name, open: open}
+	}
+	return gt, nil
+}
+
+// notOpenedError is a decision for a gate that has not opened (and may never).
+type notOpenedError struct {
+	gate string
+	open []string
+}
+
+func (e notOpenedError) Error() string {
+	if len(e.open) == 0 {
+		return fmt.Sprintf("gate %q is not open: no gate is open", e.gate)
+	}
+	return fmt.Sprintf("gate %q is not open (open: %s)", e.gate, strings.Join(e.open, ", "))
+}
+
+// record records an admitted decision and closes the gate when it is decided.
+func (g *Gates) record(ctx workflow.Context, gt *gate, d Decision, now time.Time) {
+	d.Gate = gt.req.Gate
+	gt.decided[d.Identity] = true
+	gt.outcome.Decisions = append(gt.outcome.Decisions, d)
+	g.decisions = append(g.decisions, d)
+	log := workflow.GetLogger(ctx)
+	if !d.Approve {
+		by := d
+		gt.outcome.RejectedBy = &by
+		gt.close(now, "rejected by "+d.Identity)
+		log.Info("approval gate rejected", "gate", d.Gate, "identity", d.Identity, "channel", d.Channel, "reason", d.Reason)
+		return
+	}
+	gt.approvedBy = append(gt.approvedBy, d.Identity)
+	log.Info("approval recorded", "gate", d.Gate, "identity", d.Identity, "channel", d.Channel, "approvals", len(gt.approvedBy), "quorum", gt.req.Quorum)
+	if len(gt.approvedBy) >= gt.req.Quorum {
+		gt.outcome.Approved = true
+		gt.close(now, "approved")
+	}
+}
+
+// refuse lists a signalled decision that was not recorded.
+func (g *Gates) refuse(ctx workflow.Context, d Decision, err error) {
+	workflow.GetLogger(ctx).Warn("approval signal refused", "gate", d.Gate, "identity", d.Identity, "error", err.Error())
+	g.refused = append(g.refused, Refusal{Decision: d, Error: err.Error()})
+	if n := len(g.refused) - MaxRefused; n > 0 {
+		g.refused = slices.Delete(g.refused, 0, n)
+		g.refusedDropped += n
+	}
+}
+
+// cancel closes a gate whose Await was cancelled.
+func (g *Gates) cancel(ctx workflow.Context, gt *gate, err error) (Outcome, error) {
+	gt.outcome.Canceled = true
+	gt.close(workflow.Now(ctx), "canceled")
+	workflow.GetLogger(ctx).Info("approval gate canceled", "gate", gt.req.Gate)
+	return gt.outcomeCopy(), err
+}
+
+// admits returns why d cannot be recorded on the gate, or nil.
+func (gt *gate) admits(d Decision) error {
+	name := gt.req.Gate
+	if gt.closed {
+		return fmt.Errorf("gate %q is closed: %s", name, gt.closedHow)
+	}
+	if len(gt.req.Approvers) > 0 && !slices.Contains(gt.req.Approvers, d.Identity) {
+		return fmt.Errorf("gate %q: %q is not an approver (approvers: %s)", name, d.Identity, strings.Join(gt.req.Approvers, ", "))
+	}
+	if d.Approve && d.Identity == gt.req.Requester {
+		return fmt.Errorf("gate %q: %q requested it and cannot approve its own request", name, d.Identity)
+	}
+	if gt.decided[d.Identity] {
+		return fmt.Errorf("gate %q: %q already decided", name, d.Identity)
+	}
+	return nil
+}
+
+func (gt *gate) close(at time.Time, how string) {
+	gt.closed, gt.closedHow = true, how
+	gt.outcome.Waited = at.Sub(gt.openedAt)
+}
+
+func (gt *gate) pending() PendingGate {
+	return PendingGate{
+		Gate:       gt.req.Gate,
+		Title:      gt.req.Title,
+		Requester:  gt.req.Requester,
+		Approvers:  slices.Clone(gt.req.Approvers),
+		Quorum:     gt.req.Quorum,
+		ApprovedBy: slices.Clone(gt.approvedBy),
+		OpenedAt:   gt.openedAt,
+		ExpiresAt:  gt.expiresAt,
+		OnExpiry:   gt.req.OnExpiry,
+		Escalated:  gt.outcome.Escalated,
+	}
+}
+
+func (gt *gate) state() GateState {
+	return GateState{Gate: gt.req.Gate, Approvals: len(gt.approvedBy), Quorum: gt.req.Quorum, Open: !gt.closed, Approved: gt.closed && gt.outcome.Approved}
+}
+
+func (gt *gate) outcomeCopy() Outcome {
+	o := gt.outcome
+	o.Decisions = append([]Decision{}, o.Decisions...)
+	if o.RejectedBy != nil {
+		by := *o.RejectedBy
+		o.RejectedBy = &by
+	}
+	return o
+}
+
+// refusedError is the error a refused Update returns to its caller.
+func refusedError(err error) error {
+	return temporal.NewApplicationErrorWithOptions("approval refused: "+err.Error(), ErrTypeDecisionRefused, temporal.ApplicationErrorOptions{NonRetryable: true})
+}
+
+// decodeDecision reads a signal's payload, decoded as generic JSON, strictly: a misspelt field is
+// an error the refused list shows, not a silent default (an "aprove" that would read as a
+// rejection). encoding/json is not used because workflowcheck cannot prove it deterministic.
+func decodeDecision(v any) (Decision, error) {
+	var d Decision
+	if v == nil {
+		return d, errors.New(`empty signal: send a decision as JSON, such as {"gate":"restore-in-place","approve":true,"identity":"alice"}`)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return d, fmt.Errorf("malformed decision: a JSON object is needed, not %s", jsonKind(v))
+	}
+	var problems []string
+	str := func(key string, x any) string {
+		s, ok := x.(string)
+		if !ok && x != nil {
+			problems = append(problems, fmt.Sprintf("%s: a string is needed, not %s", key, jsonKind(x)))
+		}
+		return s
+	}
+	for _, k := range workflow.DeterministicKeys(m) {
+		x := m[k]
+		switch k {
+		case "gate":
+			d.Gate = str(k, x)
+		case "identity":
+			d.Identity = str(k, x)
+		case "channel":
+			d.Channel = Channel(str(k, x))
+		case "reason":
+			d.Reason = str(k, x)
+		case "approve":
+			b, ok := x.(bool)
+			if !ok && x != nil {
+				problems = append(problems, fmt.Sprintf("approve: true or false is needed, not %s", jsonKind(x)))
+			}
+			d.Approve = b
+		case "time":
+			// Set by the workflow.
+		default:
+			problems = append(problems, fmt.Sprintf("unknown field %q", k))
+		}
+	}
+	if len(problems) > 0 {
+		return d, errors.New("malformed decision: " + strings.Join(problems, "; "))
+	}
+	return d, nil
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case float64, int, int64, uint64:
+		return "a number"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
+}

@@ -1,0 +1,250 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
+	"github.com/lifeboat-dr/lifeboat/workflows/approval"
+)
+
+// RestoreInput starts a restore. By default it goes to an alternate target — TargetDir for files,
+// Database (a new database on the asset's server) for a PostgreSQL asset — and runs at once.
+// InPlace restores over the live source and waits for approval first.
+type RestoreInput struct {
+	Asset string `json:"asset"`
+	// Snapshot is a snapshot ID (or unique prefix) or "latest" (default).
+	Snapshot string `json:"snapshot,omitempty"`
+	// Path restores one file or subtree of the snapshot.
+	Path      string `json:"path,omitempty"`
+	TargetDir string `json:"target_dir,omitempty"`
+	Database  string `json:"database,omitempty"`
+	InPlace   bool   `json:"in_place,omitempty"`
+	// Requester is who asks; they cannot approve their own in-place restore.
+	Requester string `json:"requester"`
+	// Approvers may approve an in-place restore (default: the asset's owners; with none, anyone but
+	// the requester). Quorum is how many must (default 1).
+	Approvers []string `json:"approvers,omitempty"`
+	Quorum    int      `json:"quorum,omitempty"`
+	// ApprovalTimeout ends the wait for approval, which then counts as refused (default 4h).
+	ApprovalTimeout units.Duration `json:"approval_timeout,omitempty"`
+}
+
+// GateRestoreInPlace is the approval gate of an in-place restore.
+const GateRestoreInPlace = "restore-in-place"
+
+// DefaultApprovalTimeout is how long an in-place restore waits for approval.
+const DefaultApprovalTimeout = 4 * time.Hour
+
+// RestoreResult reports a restore. While it runs, the status query returns the same shape.
+type RestoreResult struct {
+	Asset     string                         `json:"asset"`
+	Phase     string                         `json:"phase"`
+	Requester string                         `json:"requester"`
+	InPlace   bool                           `json:"in_place,omitempty"`
+	Snapshot  *activities.SnapshotInfo       `json:"snapshot,omitempty"`
+	Approval  *approval.Outcome              `json:"approval,omitempty"`
+	Progress  *activities.OpProgress         `json:"progress,omitempty"`
+	Restored  *activities.RestoreAssetResult `json:"restored,omitempty"`
+	Error     string                         `json:"error,omitempty"`
+	StartedAt time.Time                      `json:"started_at"`
+	// FinishedAt minus StartedAt, less the wait for approval, is the restore's recovery time.
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+}
+
+// Validate returns every problem with the input, joined, or nil.
+func (in RestoreInput) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if strings.TrimSpace(in.Asset) == "" {
+		bad("asset: required")
+	}
+	if strings.TrimSpace(in.Requester) == "" {
+		bad("requester: required: say who asks for the restore")
+	}
+	if in.InPlace && (in.TargetDir != "" || in.Database != "") {
+		bad("in_place: a restore in place has no target_dir or database")
+	}
+	if in.TargetDir != "" && in.Database != "" {
+		bad("target_dir and database: set one")
+	}
+	if in.TargetDir != "" && !strings.HasPrefix(in.TargetDir, "/") {
+		bad("target_dir: %q is not an absolute path", in.TargetDir)
+	}
+	if in.Quorum < 0 || in.ApprovalTimeout < 0 {
+		bad("quorum and approval_timeout: must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+// Restore restores a snapshot of an asset: all of it, one file, a subtree, or a database. An
+// in-place restore — over the live data — first waits at the restore-in-place approval gate
+// (Update or signal "decide"; query "approvals"), reminding the asset's routes while it waits, and
+// is abandoned when rejected or when nobody decides in time.
+func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
+	st := &RestoreResult{Asset: in.Asset, Phase: PhaseStarting, Requester: in.Requester, InPlace: in.InPlace, StartedAt: workflow.Now(ctx)}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RestoreResult, error) { return *st, nil }); err != nil {
+		return *st, err
+	}
+	gates, err := approval.New(ctx)
+	if err != nil {
+		return *st, err
+	}
+	if err := in.Validate(); err != nil {
+		return *st, temporal.NewNonRetryableApplicationError("invalid restore input: "+err.Error(), ErrTypeInvalidInput, nil)
+	}
+	progress := workflow.GetSignalChannel(ctx, activities.SignalProgress)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var p activities.OpProgress
+			if !progress.Receive(ctx, &p) {
+				return
+			}
+			st.Progress = &p
+			setRestoreDetails(ctx, st)
+		}
+	})
+	if err := setKindAndAsset(ctx, "restore", in.Asset); err != nil {
+		return *st, err
+	}
+	as, err := loadAsset(ctx, in.Asset)
+	if err != nil {
+		return *st, err
+	}
+	failed := func(step string, err error) (RestoreResult, error) {
+		st.Phase, st.Error, st.FinishedAt = PhaseFailed, step+": "+errMessage(err), workflow.Now(ctx)
+		setRestoreDetails(ctx, st)
+		_ = alert(ctx, as, notify.Message{Event: "restore.failed", Severity: notify.Critical,
+			Title: "Restore of " + as.Name + " failed", Text: st.Error, Fields: map[string]string{"requester": in.Requester, "step": step}})
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		finish(dctx, ResultFailed)
+		_ = workflow.Await(dctx, func() bool { return workflow.AllHandlersFinished(dctx) })
+		return *st, temporal.NewNonRetryableApplicationError("restore of "+as.Name+" failed: "+st.Error, "RestoreFailed", err, *st)
+	}
+
+	// Pin the snapshot, so that an approval is for a known restore point.
+	var a *activities.Assets
+	var resolved activities.ResolveSnapshotResult
+	ref := in.Snapshot
+	if ref == "" {
+		ref = "latest"
+	}
+	if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, shortStepOptions("find snapshot "+ref+" of "+as.Name)),
+		a.ResolveSnapshot, activities.ResolveSnapshotInput{Asset: as.Name, Ref: ref}).Get(ctx, &resolved); err != nil {
+		return failed("find the snapshot", err)
+	}
+	st.Snapshot = &resolved.Snapshot
+	setRestoreDetails(ctx, st)
+
+	if in.InPlace {
+		st.Phase = PhaseApproval
+		phase(ctx, PhaseApproval)
+		setRestoreDetails(ctx, st)
+		approvers := in.Approvers
+		if len(approvers) == 0 {
+			approvers = as.Owners
+		}
+		timeout := in.ApprovalTimeout.Or(DefaultApprovalTimeout)
+		title := fmt.Sprintf("Restore %s in place from snapshot %s of %s, replacing the live data", as.Name, shortID(resolved.Snapshot.ID),
+			resolved.Snapshot.Time.UTC().Format(time.RFC3339))
+		ask := func(ctx workflow.Context, level int, escalation bool) {
+			sev := notify.Warning
+			if level > 0 {
+				sev = notify.Critical
+			}
+			_ = alert(ctx, as, notify.Message{Event: "approval.requested", Severity: sev, Title: "Approval needed: " + title, Level: level,
+				DedupKey: "approval-" + workflow.GetInfo(ctx).WorkflowExecution.ID,
+				Text: fmt.Sprintf("%s asks to restore %s over its live data. Approve with `lifeboat restore approve %s` or `temporal workflow update execute --workflow-id %s --name %s --input '{\"approve\":true,\"identity\":\"<you>\"}'`.",
+					in.Requester, as.Name, workflow.GetInfo(ctx).WorkflowExecution.ID, workflow.GetInfo(ctx).WorkflowExecution.ID, approval.UpdateDecide),
+				Fields: map[string]string{"requester": in.Requester, "approvers": strings.Join(approvers, ", "), "expires in": units.Duration(timeout).Human()}})
+		}
+		ask(ctx, 0, false)
+		outcome, err := gates.Await(ctx, approval.Request{
+			Gate: GateRestoreInPlace, Title: title, Requester: in.Requester, Approvers: approvers, Quorum: in.Quorum,
+			Timeout: timeout, OnExpiry: approval.ExpireAbort,
+			RemindEvery: []time.Duration{timeout / 4}, RemindRepeat: 2,
+			Remind: func(ctx workflow.Context, r approval.Reminder) { ask(ctx, r.Level, r.Escalation) },
+		})
+		st.Approval = &outcome
+		if err != nil {
+			return failed("approval", err)
+		}
+		if !outcome.Approved {
+			st.Phase, st.FinishedAt = PhaseDone, workflow.Now(ctx)
+			switch {
+			case outcome.RejectedBy != nil:
+				st.Error = fmt.Sprintf("rejected by %s: %s", outcome.RejectedBy.Identity, outcome.RejectedBy.Reason)
+			default:
+				st.Error = "nobody approved within " + units.Duration(timeout).Human()
+			}
+			setRestoreDetails(ctx, st)
+			finish(ctx, ResultRejected)
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+				return *st, err
+			}
+			return *st, temporal.NewNonRetryableApplicationError("restore of "+as.Name+" in place not approved: "+st.Error, "RestoreNotApproved", nil, *st)
+		}
+	}
+
+	st.Phase = PhaseRestoring
+	phase(ctx, PhaseRestoring)
+	setRestoreDetails(ctx, st)
+	var restored activities.RestoreAssetResult
+	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, longStepOptions("restore "+as.Name)), a.RestoreAsset, activities.RestoreAssetInput{
+		Asset: as.Name, Snapshot: resolved.Snapshot.ID, Path: in.Path, TargetDir: in.TargetDir, Database: in.Database, InPlace: in.InPlace,
+	}).Get(ctx, &restored)
+	if err != nil {
+		return failed("restore", err)
+	}
+	st.Restored, st.Progress = &restored, nil
+	st.Phase, st.FinishedAt = PhaseDone, workflow.Now(ctx)
+	setRestoreDetails(ctx, st)
+	finish(ctx, ResultSucceeded)
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return *st, err
+	}
+	return *st, nil
+}
+
+func setRestoreDetails(ctx workflow.Context, st *RestoreResult) {
+	var b strings.Builder
+	kind := "Restore"
+	if st.InPlace {
+		kind = "In-place restore"
+	}
+	b.WriteString(fmt.Sprintf("**%s of %s**: %s (requested by %s)\n\n", kind, st.Asset, st.Phase, st.Requester))
+	if sn := st.Snapshot; sn != nil {
+		b.WriteString(fmt.Sprintf("Snapshot `%s` of %s, %s\n\n", shortID(sn.ID), sn.Time.UTC().Format(time.RFC3339), units.Bytes(sn.Bytes)))
+	}
+	if st.Approval != nil {
+		for _, d := range st.Approval.Decisions {
+			verb := "approved"
+			if !d.Approve {
+				verb = "rejected (" + d.Reason + ")"
+			}
+			b.WriteString(fmt.Sprintf("- %s %s via %s at %s\n", mdCell(d.Identity), mdCell(verb), d.Channel, d.Time.UTC().Format(time.RFC3339)))
+		}
+		b.WriteString("\n")
+	}
+	if st.Progress != nil {
+		b.WriteString(progressLine(*st.Progress) + "\n\n")
+	}
+	if r := st.Restored; r != nil {
+		where := r.TargetDir
+		if r.Database != "" {
+			where = "database " + r.Database
+		}
+		b.WriteString(fmt.Sprintf("Restored %d files, %s into %s in %s\n\n", r.Files, units.Bytes(r.Bytes), where, units.Duration(r.Duration).Human()))
+	}
+	if st.Error != "" {
+		b.WriteString("**" + mdCell(st.Error) + "**\n")
+	}
+	workflow.SetCurrentDetails(ctx, b.String())
+}
