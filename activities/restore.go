@@ -413,40 +413,39 @@ func treeDigest(dir string) (string, int64, int64, error) {
 	return hex.EncodeToString(tree.Sum(nil)), files, total, nil
 }
 
-// DropScratchInput names a drill's scratch directory and database.
+// DropScratchInput names the asset whose drill is over.
 type DropScratchInput struct {
-	Asset     string `json:"asset"`
+	Asset string `json:"asset"`
+}
+
+// DropScratchResult says what was removed.
+type DropScratchResult struct {
 	TargetDir string `json:"target_dir,omitempty"`
 	Database  string `json:"database,omitempty"`
 }
 
-// DropScratch removes a drill's scratch directory and database. It refuses anything that is not a
-// scratch location Lifeboat names, and what is already gone is not an error.
-func (a *Assets) DropScratch(ctx context.Context, in DropScratchInput) error {
+// DropScratch removes this workflow run's scratch directory and, for a PostgreSQL asset, its scratch
+// database — whatever a restore into scratch got to create, even if it failed halfway. It only ever
+// touches the names RestoreAsset gives scratch copies, and what is already gone is not an error.
+func (a *Assets) DropScratch(ctx context.Context, in DropScratchInput) (DropScratchResult, error) {
 	as, err := a.lookup(in.Asset)
 	if err != nil {
-		return err
+		return DropScratchResult{}, err
 	}
 	dir, database := a.scratchNames(ctx, as)
-	if in.TargetDir != "" {
-		if filepath.Clean(in.TargetDir) != dir {
-			return misconfigured(fmt.Errorf("%s is not this drill's scratch directory (%s)", in.TargetDir, dir))
-		}
-		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("remove scratch directory: %w", err)
-		}
+	out := DropScratchResult{TargetDir: dir}
+	if err := os.RemoveAll(dir); err != nil {
+		return out, fmt.Errorf("remove scratch directory: %w", err)
 	}
-	if in.Database != "" {
-		if in.Database != database || as.Source.Postgres == nil {
-			return misconfigured(fmt.Errorf("%s is not this drill's scratch database (%s)", in.Database, database))
-		}
-		dsn, err := a.Secrets.Secret(ctx, as.Source.Postgres.DSNSecret)
+	if pg := as.Source.Postgres; pg != nil {
+		dsn, err := a.Secrets.Secret(ctx, pg.DSNSecret)
 		if err != nil {
-			return misconfigured(err)
+			return out, misconfigured(err)
 		}
 		if err := postgres.DropDatabase(ctx, dsn, database); err != nil {
-			return err
+			return out, err
 		}
+		out.Database = database
 	}
-	return nil
+	return out, nil
 }

@@ -3,10 +3,13 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
+	"go.temporal.io/sdk/client"
 	"log/slog"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,14 +25,15 @@ import (
 	"github.com/lifeboat-dr/lifeboat/workflows/asset"
 )
 
+var envSeq atomic.Int64
+
 // assetEnv is a test environment for the asset workflows whose notifications and watchdog signals
 // are recorded rather than sent.
 type assetEnv struct {
 	*testsuite.TestWorkflowEnvironment
-	mu       sync.Mutex
-	alerts   []notify.Message
-	signals  []activities.SignalWithStartInput
-	failNext bool
+	mu      sync.Mutex
+	alerts  []notify.Message
+	signals []activities.SignalWithStartInput
 }
 
 func newAssetEnv(t *testing.T, assets *activities.Assets) *assetEnv {
@@ -37,6 +41,8 @@ func newAssetEnv(t *testing.T, assets *activities.Assets) *assetEnv {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))))
 	e := &assetEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment()}
+	// Every environment is its own workflow (the default ID is shared), as jobs and locks tell them apart.
+	e.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: fmt.Sprintf("test-%d", envSeq.Add(1))})
 	if assets == nil {
 		assets = &activities.Assets{}
 	}

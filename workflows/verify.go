@@ -116,19 +116,15 @@ func Verify(ctx workflow.Context, in VerifyInput) (Evidence, error) {
 	restoreErr := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, longStepOptions("restore "+as.Name+" into scratch")), a.RestoreAsset,
 		activities.RestoreAssetInput{Asset: as.Name, Snapshot: resolved.Snapshot.ID, Scratch: true}).Get(ctx, &restored)
 	st.Progress = nil
-	var scratch activities.DropScratchInput
 	if restoreErr == nil {
 		ev.Restore, ev.RestoreTime = &restored, units.Duration(restored.Duration)
-		scratch = activities.DropScratchInput{Asset: as.Name, TargetDir: restored.TargetDir, Database: restored.Database}
 	}
+	// Whatever the restore got to create goes, also when it failed or the drill is cancelled.
 	defer func() {
-		if scratch.TargetDir == "" && scratch.Database == "" {
-			return
-		}
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		dctx = workflow.WithActivityOptions(dctx, checkStepOptions("remove the scratch copy of "+as.Name))
-		if err := workflow.ExecuteActivity(dctx, a.DropScratch, scratch).Get(dctx, nil); err != nil {
-			workflow.GetLogger(ctx).Error("scratch copy not removed", "asset", as.Name, "dir", scratch.TargetDir, "database", scratch.Database, "error", err)
+		if err := workflow.ExecuteActivity(dctx, a.DropScratch, activities.DropScratchInput{Asset: as.Name}).Get(dctx, nil); err != nil {
+			workflow.GetLogger(ctx).Error("scratch copy not removed", "asset", as.Name, "error", err)
 		}
 	}()
 	if restoreErr != nil {

@@ -493,8 +493,11 @@ func TestErrorsAreClassified(t *testing.T) {
 			wantPrefix:    `rds: describe snapshot "x" in : region "" is not a region name: invalid argument`,
 		},
 		{
-			name:          "empty token",
-			call:          func(s *lbaws.Snapshots) error { _, err := s.CreateEBSSnapshot(ctx, primary, "vol-1", "", nil); return err },
+			name: "empty token",
+			call: func(s *lbaws.Snapshots) error {
+				_, err := s.CreateEBSSnapshot(ctx, primary, "vol-1", "", nil)
+				return err
+			},
 			wantPermanent: true,
 		},
 	}

@@ -3,6 +3,7 @@ package units
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -81,7 +82,7 @@ func parse(v any) (Duration, error) {
 }
 
 // Human rounds d for people to read: to the microsecond below a millisecond, to the millisecond below
-// a minute, and to the second above.
+// a minute, and to the second above, leaving out zero minutes and seconds ("2h", "1h30m").
 func (d Duration) Human() string {
 	td := time.Duration(d)
 	switch {
@@ -90,6 +91,13 @@ func (d Duration) Human() string {
 	case td < time.Minute:
 		return td.Round(time.Millisecond).String()
 	default:
-		return td.Round(time.Second).String()
+		s := td.Round(time.Second).String()
+		if strings.HasSuffix(s, "m0s") {
+			s = strings.TrimSuffix(s, "0s")
+		}
+		if strings.HasSuffix(s, "h0m") {
+			s = strings.TrimSuffix(s, "0m")
+		}
+		return s
 	}
 }

@@ -72,6 +72,10 @@ func TestHuman(t *testing.T) {
 		379271 * time.Nanosecond:              "379µs",
 		12345678 * time.Nanosecond:            "12ms",
 		90*time.Second + 400*time.Millisecond: "1m30s",
+		2 * time.Hour:                         "2h",
+		90 * time.Minute:                      "1h30m",
+		time.Hour + time.Second:               "1h0m1s",
+		5 * time.Minute:                       "5m",
 	} {
 		if got := Duration(in).Human(); got != want {
 			t.Errorf("Human(%v) = %q, want %q", in, got, want)
