@@ -2,6 +2,8 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +52,8 @@ type Assets struct {
 	Postgres postgres.Tools
 	// Cloud takes RDS and EBS snapshots; nil when the worker has no AWS access configured.
 	Cloud CloudSnapshots
+	// CloudPoll is how often a cloud snapshot's status is read while waiting (default 15s).
+	CloudPoll time.Duration
 	// Signaler reports progress to workflows and signals watchdogs; nil skips progress reports.
 	Signaler Signaler
 	// ScratchDir holds restore drills' scratch directories (default: the system's temp dir).
@@ -200,6 +204,12 @@ func lockError(err error) error {
 func jobID(ctx context.Context) string {
 	info := activity.GetInfo(ctx)
 	return info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID
+}
+
+// jobHash is a short hex digest of the job: a name part unique to one workflow run.
+func jobHash(ctx context.Context) string {
+	sum := sha256.Sum256([]byte(jobID(ctx)))
+	return hex.EncodeToString(sum[:6])
 }
 
 // reporter heartbeats progress and, at most every ProgressEvery, signals it to the workflow.

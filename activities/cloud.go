@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
-	"go.temporal.io/sdk/activity"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/aws"
 	"github.com/lifeboat-dr/lifeboat/integrations/repository/retention"
@@ -31,8 +29,12 @@ type CloudSnapshots interface {
 
 var _ CloudSnapshots = (*aws.Snapshots)(nil)
 
-// cloudPoll is how often a cloud snapshot's status is read while waiting for it.
-var cloudPoll = 15 * time.Second
+func (a *Assets) cloudPoll() time.Duration {
+	if a.CloudPoll > 0 {
+		return a.CloudPoll
+	}
+	return aws.DefaultPoll
+}
 
 // Tags Lifeboat puts on the cloud snapshots it makes; retention only ever deletes snapshots that
 // carry the asset tag.
@@ -59,12 +61,7 @@ func cloudError(err error) error {
 // cloudSnapshotID is the snapshot identifier of a workflow run: the same for every retry, so that
 // creating it twice returns the first. RDS identifiers take letters, digits and single hyphens.
 func cloudSnapshotID(ctx context.Context, assetName string) string {
-	run := activity.GetInfo(ctx).WorkflowExecution.RunID
-	run = strings.ReplaceAll(run, "-", "")
-	if len(run) > 12 {
-		run = run[:12]
-	}
-	return "lifeboat-" + assetName + "-" + strings.ToLower(run)
+	return "lifeboat-" + assetName + "-" + jobHash(ctx)
 }
 
 func cloudInfo(s aws.Snapshot) SnapshotInfo {
@@ -92,13 +89,13 @@ func (a *Assets) cloudBackup(ctx context.Context, as asset.Asset, in BackupAsset
 		if sn, err = c.CreateRDSSnapshot(ctx, r.Region, r.Instance, id, tags); err != nil {
 			return BackupAssetResult{}, cloudError(err)
 		}
-		sn, err = c.WaitRDSSnapshot(ctx, r.Region, sn.ID, cloudPoll, progress)
+		sn, err = c.WaitRDSSnapshot(ctx, r.Region, sn.ID, a.cloudPoll(), progress)
 	default:
 		e := as.Source.EBS
 		if sn, err = c.CreateEBSSnapshot(ctx, e.Region, e.VolumeID, id, tags); err != nil {
 			return BackupAssetResult{}, cloudError(err)
 		}
-		sn, err = c.WaitEBSSnapshot(ctx, e.Region, sn.ID, cloudPoll, progress)
+		sn, err = c.WaitEBSSnapshot(ctx, e.Region, sn.ID, a.cloudPoll(), progress)
 	}
 	if err != nil {
 		return BackupAssetResult{}, cloudError(err)
@@ -126,7 +123,7 @@ func (a *Assets) cloudCopy(ctx context.Context, as asset.Asset, in CopyOffsiteIn
 		if sn, err = c.CopyRDSSnapshot(ctx, r.Region, in.Snapshot, r.CopyToRegion, in.Snapshot, "", tags); err != nil {
 			return CopyOffsiteResult{}, cloudError(err)
 		}
-		sn, err = c.WaitRDSSnapshot(ctx, r.CopyToRegion, sn.ID, cloudPoll, progress)
+		sn, err = c.WaitRDSSnapshot(ctx, r.CopyToRegion, sn.ID, a.cloudPoll(), progress)
 	default:
 		e := as.Source.EBS
 		if e.CopyToRegion == "" {
@@ -135,7 +132,7 @@ func (a *Assets) cloudCopy(ctx context.Context, as asset.Asset, in CopyOffsiteIn
 		if sn, err = c.CopyEBSSnapshot(ctx, e.Region, in.Snapshot, e.CopyToRegion, "copy-"+in.Snapshot, tags); err != nil {
 			return CopyOffsiteResult{}, cloudError(err)
 		}
-		sn, err = c.WaitEBSSnapshot(ctx, e.CopyToRegion, sn.ID, cloudPoll, progress)
+		sn, err = c.WaitEBSSnapshot(ctx, e.CopyToRegion, sn.ID, a.cloudPoll(), progress)
 	}
 	if err != nil {
 		return CopyOffsiteResult{}, cloudError(err)

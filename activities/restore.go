@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/activity"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/postgres"
 	"github.com/lifeboat-dr/lifeboat/integrations/repository"
@@ -109,11 +108,7 @@ var unsafeDBChars = regexp.MustCompile(`[^a-z0-9_]`)
 
 // scratchNames are the scratch directory and database of one workflow run.
 func (a *Assets) scratchNames(ctx context.Context, as asset.Asset) (dir, database string) {
-	run := activity.GetInfo(ctx).WorkflowExecution.RunID
-	if len(run) > 8 {
-		run = run[:8]
-	}
-	run = unsafeDBChars.ReplaceAllString(strings.ToLower(run), "")
+	run := jobHash(ctx)
 	root := a.ScratchDir
 	if root == "" {
 		root = os.TempDir()

@@ -99,6 +99,20 @@ func (p *Process) Stop() error {
 	return p.stopErr
 }
 
+// Kill ends the process with SIGKILL, as a crash would, and waits for it to exit.
+func (p *Process) Kill() error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		return fmt.Errorf("%s: kill: %w", p.name, err)
+	}
+	<-p.done
+	return nil
+}
+
 // tail is an io.Writer that keeps the last tailSize bytes written to it.
 type tail struct {
 	mu  sync.Mutex
