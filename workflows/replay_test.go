@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"flag"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +23,8 @@ import (
 	"github.com/lifeboat-dr/lifeboat/integrations/probe"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/testsuite/devserver"
+	"github.com/lifeboat-dr/lifeboat/workflows/approval"
+	"github.com/lifeboat-dr/lifeboat/workflows/asset"
 )
 
 var record = flag.Bool("record", false, "run the released workflows on a real dev server and rewrite testdata/histories")
@@ -57,7 +60,15 @@ func recordHistories(t *testing.T) {
 	}))
 	c := srv.Dial(t, client.Options{})
 	w := worker.New(c, "replay-record", worker.Options{})
-	Register(w, Activities{Probes: &activities.Probes{Prober: &probe.Prober{}}})
+	src := t.TempDir()
+	sum := writeSite(t, src, "<h1>recorded</h1>")
+	assets, as := realAssets(t, src)
+	as.Verify = &asset.Verify{Schedule: asset.Schedule{Every: units.Duration(24 * time.Hour)}, Checks: []asset.Check{{File: "index.html", SHA256: sum}}}
+	as.Owners = []string{"approver"}
+	assets.Catalog[as.Name] = as
+	assets.Signaler = c
+	Register(w, Activities{Probes: &activities.Probes{Prober: &probe.Prober{}}, Assets: assets,
+		Notifications: &activities.Notifications{Logger: slog.New(slog.DiscardHandler)}, Signals: &activities.Signals{Client: c, TaskQueue: "replay-record"}})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -72,25 +83,60 @@ func recordHistories(t *testing.T) {
 	closed := ln.Addr().String()
 	_ = ln.Close()
 
-	runs := map[string]HealthProbeInput{
-		"health_probe_v1.json": {
-			Target: "recorded",
-			Checks: []probe.Check{
-				{Name: "api", Kind: probe.HTTP, URL: up.URL},
-				{Name: "db-port", Kind: probe.TCP, Address: closed, Optional: true},
-			},
-			Interval:         units.Duration(200 * time.Millisecond),
-			SuccessThreshold: 2,
-			FailureThreshold: 2,
-		},
-	}
 	ctx := context.Background()
-	for file, in := range runs {
-		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "replay-record", ID: "record-" + strings.TrimSuffix(file, ".json")}, HealthProbeWorkflow, in)
+	start := func(file, workflowType string, in any) client.WorkflowRun {
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "replay-record", ID: "record-" + strings.TrimSuffix(file, ".json")}, workflowType, in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := run.Get(ctx, nil); err != nil {
+		return run
+	}
+	// In order: the backup starts the watchdog, which is cancelled last so that its history closes.
+	runs := []struct {
+		file string
+		run  func(file string) client.WorkflowRun
+	}{
+		{"health_probe_v1.json", func(file string) client.WorkflowRun {
+			return start(file, HealthProbeWorkflow, HealthProbeInput{
+				Target: "recorded",
+				Checks: []probe.Check{
+					{Name: "api", Kind: probe.HTTP, URL: up.URL},
+					{Name: "db-port", Kind: probe.TCP, Address: closed, Optional: true},
+				},
+				Interval:         units.Duration(200 * time.Millisecond),
+				SuccessThreshold: 2,
+				FailureThreshold: 2,
+			})
+		}},
+		{"backup_v1.json", func(file string) client.WorkflowRun {
+			return start(file, BackupWorkflow, BackupInput{Asset: as.Name, Trigger: "recording"})
+		}},
+		{"verify_v1.json", func(file string) client.WorkflowRun {
+			return start(file, VerifyWorkflow, VerifyInput{Asset: as.Name, Snapshot: "latest", Trigger: "recording"})
+		}},
+		{"restore_in_place_v1.json", func(file string) client.WorkflowRun {
+			run := start(file, RestoreWorkflow, RestoreInput{Asset: as.Name, TargetDir: "", InPlace: true, Requester: "recorder"})
+			for {
+				h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), UpdateName: approval.UpdateDecide,
+					Args: []any{approval.Decision{Approve: true, Identity: "approver", Channel: approval.ChannelCLI}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+				if err == nil && h.Get(ctx, nil) == nil {
+					return run
+				}
+				time.Sleep(100 * time.Millisecond) // the gate is not open yet
+			}
+		}},
+		{"rpo_watchdog_v1.json", func(string) client.WorkflowRun {
+			run := c.GetWorkflow(ctx, WatchdogID(as.Name), "")
+			if err := c.CancelWorkflow(ctx, run.GetID(), ""); err != nil {
+				t.Fatal(err)
+			}
+			return run
+		}},
+	}
+	for _, r := range runs {
+		file := r.file
+		run := r.run(file)
+		if err := run.Get(ctx, nil); err != nil && file != "rpo_watchdog_v1.json" {
 			t.Fatal(err)
 		}
 		var h historypb.History
