@@ -191,13 +191,24 @@ func (a *Assets) initRepo(ctx context.Context, be storage.Backend, creds reposit
 	return repo, nil
 }
 
-// lockError makes a lock conflict a retryable error of its own type, so workflows can show that
-// they wait for another backup rather than that something failed.
-func lockError(err error) error {
-	if errors.Is(err, repository.ErrLocked) {
-		return temporal.NewApplicationErrorWithCause(err.Error(), ErrTypeLocked, err)
+// classify prefixes err with what was being done and keeps its kind: an application error keeps
+// its type and whether it may be retried (wrapping it in a plain error would make it retryable), and
+// a lock conflict becomes the retryable RepositoryLocked, so that workflows show a wait rather than
+// a failure.
+func classify(err error, what string) error {
+	if err == nil {
+		return nil
 	}
-	return err
+	var appErr *temporal.ApplicationError
+	switch {
+	case errors.As(err, &appErr) && appErr.NonRetryable():
+		return temporal.NewNonRetryableApplicationError(what+": "+appErr.Message(), appErr.Type(), err)
+	case errors.As(err, &appErr):
+		return temporal.NewApplicationErrorWithCause(what+": "+appErr.Message(), appErr.Type(), err)
+	case errors.Is(err, repository.ErrLocked):
+		return temporal.NewApplicationErrorWithCause(what+": "+err.Error(), ErrTypeLocked, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // jobID names the workflow run an activity belongs to; locks and snapshots carry it.

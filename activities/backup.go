@@ -114,7 +114,7 @@ func (a *Assets) BackupAsset(ctx context.Context, in BackupAssetInput) (BackupAs
 		err = misconfigured(fmt.Errorf("asset %q: no source", as.Name))
 	}
 	if err != nil {
-		return BackupAssetResult{}, lockError(fmt.Errorf("back up %s: %w", as.Name, err))
+		return BackupAssetResult{}, classify(err, fmt.Sprintf("back up %s", as.Name))
 	}
 	return BackupAssetResult{Snapshot: snapshotInfo(sn, as.Repository.Location), Resumed: rep.resumed, Attempts: rep.attempt}, nil
 }
@@ -165,7 +165,7 @@ func (a *Assets) CopyOffsite(ctx context.Context, in CopyOffsiteInput) (CopyOffs
 	ctx = repository.WithLockOwner(ctx, jobID(ctx))
 	report, err := src.CopyTo(ctx, dst, []*repository.Snapshot{sn})
 	if err != nil {
-		return CopyOffsiteResult{}, lockError(fmt.Errorf("copy %s snapshot %s to %s: %w", as.Name, sn.ID.Short(), as.Offsite.Location, err))
+		return CopyOffsiteResult{}, classify(err, fmt.Sprintf("copy %s snapshot %s to %s", as.Name, sn.ID.Short(), as.Offsite.Location))
 	}
 	copies, err := dst.Snapshots(ctx)
 	if err != nil {
@@ -230,7 +230,7 @@ func (a *Assets) ApplyRetention(ctx context.Context, in ApplyRetentionInput) (Ap
 		}
 		report, err := a.retain(ctx, as, r)
 		if err != nil {
-			return out, lockError(err)
+			return out, classify(err, "apply retention")
 		}
 		out.Reports = append(out.Reports, report)
 	}

@@ -164,7 +164,7 @@ func (a *Assets) RestoreAsset(ctx context.Context, in RestoreAssetInput) (Restor
 			return out, misconfigured(fmt.Errorf("%w: choose another target database, or restore in place", err))
 		}
 		if err != nil {
-			return out, lockError(err)
+			return out, classify(err, "restore "+as.Name)
 		}
 		if database == "" {
 			database = "(in place)"
@@ -207,7 +207,7 @@ func (a *Assets) RestoreAsset(ctx context.Context, in RestoreAssetInput) (Restor
 		},
 	})
 	if err != nil {
-		return out, lockError(fmt.Errorf("restore %s snapshot %s to %s: %w", as.Name, sn.ID.Short(), target, err))
+		return out, classify(err, fmt.Sprintf("restore %s snapshot %s to %s", as.Name, sn.ID.Short(), target))
 	}
 	out.TargetDir, out.Files, out.Bytes, out.Failed, out.Duration = target, res.Files, res.Bytes, res.Failed, time.Since(start)
 	return out, nil
