@@ -119,6 +119,7 @@ func waitClosed(t *testing.T, c client.Client, query string, timeout time.Durati
 // database into a scratch database and passes its checks, and with the schedule paused the RPO
 // watchdog alerts through a signed webhook.
 func TestScheduledBackupsVerifyAndRPOWatch(t *testing.T) {
+	t.Parallel() // most of it waits for the RPO to pass
 	temporal := devserver.Start(t)
 	pg := pgtest.Start(t)
 	minio := miniotest.Start(t)
@@ -279,6 +280,7 @@ log:
 // backup, once the repository holds a checkpoint, and starts another: the retried activity
 // completes the same backup and stores only what the first attempt had not.
 func TestBackupResumesAfterTheWorkerIsKilled(t *testing.T) {
+	t.Parallel()
 	temporal := devserver.Start(t)
 	src := t.TempDir()
 	// 640 MiB of incompressible data in 20 files.
