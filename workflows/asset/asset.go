@@ -326,6 +326,9 @@ func (a Asset) Validate(path string) error {
 	if err := a.Retention.Policy().Validate(); err != nil {
 		bad("retention", "%v", err)
 	}
+	if v := a.Verify; v != nil && cloud {
+		bad("verify", "restore drills of %s snapshots are not supported: drill the database itself as a postgres asset", s.Kind())
+	}
 	if v := a.Verify; v != nil {
 		validateSchedule(v.Schedule, path+".verify.schedule", &errs)
 		for i, c := range v.Checks {
@@ -342,8 +345,11 @@ func (a Asset) Validate(path string) error {
 			if c.SHA256 != "" && (c.File == "" || !sha256Pattern.MatchString(c.SHA256)) {
 				bad(field+".sha256", "needs file, and 64 lower-case hex digits")
 			}
-			if (c.RowCount != nil || c.SQL != nil) && s.Postgres == nil && s.RDS == nil {
-				bad(field, "database checks need a postgres or rds source")
+			if (c.RowCount != nil || c.SQL != nil) && s.Postgres == nil {
+				bad(field, "database checks need a postgres source")
+			}
+			if c.File != "" && s.Postgres != nil {
+				bad(field+".file", "a postgres asset is restored into a database: use row_count or sql checks")
 			}
 			if c.RowCount != nil && (c.RowCount.Table == "" || c.RowCount.MinRows < 0) {
 				bad(field+".row_count", "needs a table and a non-negative min_rows")

@@ -113,7 +113,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		"repository.location: required",
 		"rpo: 1h0m0s is shorter than the schedule's longest gap (2h0m0s)",
 		"verify.schedule.every: 10s is shorter than a minute",
-		"verify.checks[0]: database checks need a postgres or rds source",
+		"verify.checks[0]: database checks need a postgres source",
 		"verify.checks[1].sha256: needs file",
 		"verify.checks[2]: set exactly one of",
 		"assets[2] (dup).name: also the name of assets[1]",
