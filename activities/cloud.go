@@ -6,7 +6,6 @@ import (
 	"sort"
 	"time"
 
-
 	"github.com/lifeboat-dr/lifeboat/integrations/aws"
 	"github.com/lifeboat-dr/lifeboat/integrations/repository/retention"
 	"github.com/lifeboat-dr/lifeboat/workflows/asset"
@@ -64,6 +63,12 @@ func cloudSnapshotID(ctx context.Context, assetName string) string {
 	return "lifeboat-" + assetName + "-" + jobHash(ctx)
 }
 
+// cloudProgress reports a snapshot's completion as a share of the volume's or instance's size.
+func cloudProgress(s aws.Snapshot) OpProgress {
+	total := max(s.SizeGiB<<30, 1)
+	return OpProgress{BytesDone: total * int64(s.Progress) / 100, BytesTotal: total, Elapsed: time.Since(s.Created)}
+}
+
 func cloudInfo(s aws.Snapshot) SnapshotInfo {
 	return SnapshotInfo{ID: s.ID, Time: s.Created, Source: s.Source, Location: s.Region, Bytes: s.SizeGiB << 30}
 }
@@ -79,9 +84,7 @@ func (a *Assets) cloudBackup(ctx context.Context, as asset.Asset, in BackupAsset
 		tags["lifeboat:tag:"+t] = "true"
 	}
 	id := cloudSnapshotID(ctx, as.Name)
-	progress := func(s aws.Snapshot) {
-		rep.report(OpProgress{BytesDone: int64(s.Progress), BytesTotal: 100, Elapsed: time.Since(s.Created)})
-	}
+	progress := func(s aws.Snapshot) { rep.report(cloudProgress(s)) }
 	var sn aws.Snapshot
 	switch {
 	case as.Source.RDS != nil:
@@ -109,9 +112,7 @@ func (a *Assets) cloudCopy(ctx context.Context, as asset.Asset, in CopyOffsiteIn
 		return CopyOffsiteResult{}, err
 	}
 	rep := a.newReporter(ctx, "copy")
-	progress := func(s aws.Snapshot) {
-		rep.report(OpProgress{BytesDone: int64(s.Progress), BytesTotal: 100, Elapsed: time.Since(s.Created)})
-	}
+	progress := func(s aws.Snapshot) { rep.report(cloudProgress(s)) }
 	tags := map[string]string{tagAsset: as.Name, tagJob: jobID(ctx), "lifeboat:copy-of": in.Snapshot}
 	var sn aws.Snapshot
 	switch {

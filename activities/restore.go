@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/lifeboat-dr/lifeboat/integrations/postgres"
 	"github.com/lifeboat-dr/lifeboat/integrations/repository"
 	"github.com/lifeboat-dr/lifeboat/workflows/asset"

@@ -77,6 +77,7 @@ func (a *app) print(v any, text func(w io.Writer)) error {
 	if a.output == "json" {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(v)
 	}
 	text(a.stdout)

@@ -121,6 +121,17 @@ It reads the same configuration file as lifeboat-worker (--config or LIFEBOAT_CO
 Temporal and to encrypt and decrypt workflow payloads with the same keys. TEMPORAL_ADDRESS,
 TEMPORAL_NAMESPACE, TEMPORAL_API_KEY and the other TEMPORAL_* variables override it.
 
+Everyday use:
+  lifeboat asset status                      every asset's last backup, RPO and last verified restore
+  lifeboat backup run ASSET                  back an asset up now and follow the backup
+  lifeboat restore ASSET --target DIR        restore a snapshot (--database NAME, or --in-place)
+  lifeboat approve WORKFLOW-ID               approve a workflow waiting at an approval gate
+  lifeboat verify ASSET                      run a restore drill and print its evidence
+  lifeboat schedule sync                     make the schedules match the configuration
+
+Commands that start a workflow print its ID and Web UI link and, unless --no-wait, follow it with
+progress on stderr. Every command prints JSON with -o json.
+
 ` + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -147,11 +158,12 @@ TEMPORAL_NAMESPACE, TEMPORAL_API_KEY and the other TEMPORAL_* variables override
 		&cobra.Group{ID: "local", Title: "Local stack and tools:"},
 	)
 	root.AddGroup(&cobra.Group{ID: "data", Title: "Backups:"})
-	for _, c := range []*cobra.Command{a.repoCommand(), a.assetCommand()} {
+	for _, c := range []*cobra.Command{a.backupCommand(), a.restoreCommand(), a.verifyCommand(), a.scheduleCommand(),
+		a.assetCommand(), a.repoCommand()} {
 		c.GroupID = "data"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{a.probeCommand(), a.statusCommand()} {
+	for _, c := range []*cobra.Command{a.probeCommand(), a.statusCommand(), a.approveCommand(), a.rejectCommand()} {
 		c.GroupID = "run"
 		root.AddCommand(c)
 	}

@@ -202,7 +202,7 @@ func (a *app) startProbe(cmd *cobra.Command, id string, in workflows.HealthProbe
 	}
 
 	var result workflows.HealthProbeResult
-	err = a.watch(ctx, c, run, &result, func(st workflows.HealthProbeResult) string { return probeProgress(st) })
+	err = watchRun(a, ctx, c, run, &result, probeProgress)
 	if err != nil {
 		return exitError{exitBadOutcome, fmt.Errorf("probe %s failed: %w", id, err)}
 	}

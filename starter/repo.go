@@ -1,10 +1,10 @@
 package main
 
 import (
-	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"io"
 	"os"
 	"runtime/debug"
@@ -381,4 +381,3 @@ func printSnapshotSummary(w io.Writer, sn *repository.Snapshot) {
 	fmt.Fprintf(w, "  data:  %s processed, %s new in %d blobs, %s stored\n", units.Bytes(s.TotalBytes), units.Bytes(s.BytesAdded), s.BlobsAdded, units.Bytes(s.StoredAdded))
 	fmt.Fprintf(w, "  took:  %s\n", s.Duration.Round(time.Millisecond))
 }
-

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"fmt"
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"io"
 	"io/fs"
 	"path"

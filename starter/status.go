@@ -89,9 +89,12 @@ func (a *app) statusCommand() *cobra.Command {
 	}
 }
 
-// watch waits for run to finish into result, printing progress from the status query to stderr as
-// it changes (text output only).
-func (a *app) watch(ctx context.Context, c client.Client, run client.WorkflowRun, result *workflows.HealthProbeResult, progress func(workflows.HealthProbeResult) string) error {
+// watchRun waits for run to finish into result (an R). With text output it asks the workflow's
+// status query (answered with an S: the result's shape for most Lifeboat workflows, VerifyStatus
+// for a drill) every second and writes progress(status) to stderr when it changes; progress may
+// also draw the status itself and return "". It is a function, not a method, because methods
+// cannot have type parameters.
+func watchRun[R, S any](a *app, ctx context.Context, c client.Client, run client.WorkflowRun, result *R, progress func(S) string) error {
 	done := make(chan error, 1)
 	go func() { done <- run.Get(ctx, result) }()
 	tick := time.NewTicker(time.Second)
@@ -109,11 +112,11 @@ func (a *app) watch(ctx context.Context, c client.Client, run client.WorkflowRun
 			if err != nil {
 				continue
 			}
-			var st workflows.HealthProbeResult
+			var st S
 			if v.Get(&st) != nil {
 				continue
 			}
-			if line := progress(st); line != last {
+			if line := progress(st); line != "" && line != last {
 				fmt.Fprintf(a.stderr, "  … %s\n", line)
 				last = line
 			}

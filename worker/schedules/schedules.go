@@ -15,6 +15,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -36,10 +37,12 @@ type Syncer struct {
 }
 
 // Change is what Sync did to one schedule or watchdog.
+//
+// Action is created, updated or deleted for schedules, and running or stopped for watchdogs.
 type Change struct {
 	ID     string `json:"id"`
-	Kind   string `json:"kind"`   // backup, verify, watchdog
-	Action string `json:"action"` // created, updated, deleted, started, running
+	Kind   string `json:"kind"` // backup, verify, watchdog
+	Action string `json:"action"`
 	Asset  string `json:"asset"`
 }
 
@@ -81,6 +84,11 @@ func (s *Syncer) Sync(ctx context.Context, assets []asset.Asset) ([]Change, erro
 			continue
 		}
 		changes = append(changes, Change{ID: e.ID, Kind: e.Kind, Action: "deleted", Asset: e.Asset})
+	}
+	stopped, err := s.stopWatchdogs(ctx, assets)
+	changes = append(changes, stopped...)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	for _, c := range changes {
 		s.logger().Info("schedule sync", "id", c.ID, "kind", c.Kind, "action", c.Action, "asset", c.Asset)
@@ -189,6 +197,40 @@ func (s *Syncer) ensureWatchdog(ctx context.Context, assetName string) (string, 
 	}
 	_ = run
 	return "running", nil
+}
+
+// stopWatchdogs terminates the RPO watchdogs of assets no longer configured, so that they stop
+// alerting about backups that will never come.
+func (s *Syncer) stopWatchdogs(ctx context.Context, assets []asset.Asset) ([]Change, error) {
+	configured := map[string]bool{}
+	for _, a := range assets {
+		configured[workflows.WatchdogID(a.Name)] = true
+	}
+	var changes []Change
+	var errs []error
+	var token []byte
+	for {
+		resp, err := s.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: "LifeboatKind = 'watchdog' AND ExecutionStatus = 'Running'", NextPageToken: token,
+		})
+		if err != nil {
+			return changes, fmt.Errorf("list watchdogs: %w", err)
+		}
+		for _, e := range resp.GetExecutions() {
+			id := e.GetExecution().GetWorkflowId()
+			if configured[id] || !strings.HasPrefix(id, "rpo-") {
+				continue
+			}
+			if err := s.Client.TerminateWorkflow(ctx, id, "", "asset removed from the configuration"); err != nil {
+				errs = append(errs, fmt.Errorf("stop watchdog %s: %w", id, err))
+				continue
+			}
+			changes = append(changes, Change{ID: id, Kind: "watchdog", Action: "stopped", Asset: strings.TrimPrefix(id, "rpo-")})
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			return changes, errors.Join(errs...)
+		}
+	}
 }
 
 // Entry is one Lifeboat schedule as listed.

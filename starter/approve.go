@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeboat-dr/lifeboat/workflows/approval"
+)
+
+// decideFlags are approve's and reject's flags.
+type decideFlags struct {
+	gate, identity, reason string
+	timeout                time.Duration
+}
+
+func (a *app) approveCommand() *cobra.Command {
+	var f decideFlags
+	cmd := &cobra.Command{
+		Use:   "approve WORKFLOW-ID",
+		Short: "Approve a Lifeboat workflow waiting at an approval gate",
+		Long: `Approve the approval gate a Lifeboat workflow waits at — an in-place restore, a step of a
+recovery plan — as --as (default user@host), through the workflow's "decide" Update. The workflow
+checks the decision before recording it: the requester cannot approve their own request, only the
+gate's approvers may decide, and nobody decides twice. A refused decision exits with code 2 and
+the reason.
+
+--gate names the gate; it may be left out while exactly one gate is open. The gate's state after
+the decision is printed: approvals so far, the quorum, and whether it closed.`,
+		Example: `  lifeboat approve restore-www-20260102T030405Z
+  lifeboat approve recovery-orders-20260102T030405Z --gate failover-db --as alice --reason "primary is gone"`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.decide(cmd.Context(), args[0], true, f)
+		},
+	}
+	a.addDecideFlags(cmd, &f, "why you approve (optional)")
+	return cmd
+}
+
+func (a *app) rejectCommand() *cobra.Command {
+	var f decideFlags
+	cmd := &cobra.Command{
+		Use:   "reject WORKFLOW-ID --reason REASON",
+		Short: "Reject a Lifeboat workflow's approval gate, with a reason",
+		Long: `Reject the approval gate a Lifeboat workflow waits at, as --as (default user@host), through the
+workflow's "decide" Update. --reason is required: it is recorded and sent to the people who asked.
+One rejection by an approver closes the gate, and the workflow does not take the step.
+
+--gate names the gate; it may be left out while exactly one gate is open.`,
+		Example: `  lifeboat reject restore-www-20260102T030405Z --reason "wrong snapshot: use the one before the migration"`,
+		Args:    usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(f.reason) == "" {
+				return usageErr("reject needs --reason: say why, for the people who asked")
+			}
+			return a.decide(cmd.Context(), args[0], false, f)
+		},
+	}
+	a.addDecideFlags(cmd, &f, "why you reject (required)")
+	return cmd
+}
+
+func (a *app) addDecideFlags(cmd *cobra.Command, f *decideFlags, reasonHelp string) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.gate, "gate", "", "the gate to decide (default: the only open one)")
+	fl.StringVar(&f.identity, "as", a.whoAmI(), "identity deciding")
+	fl.StringVar(&f.reason, "reason", "", reasonHelp)
+	fl.DurationVar(&f.timeout, "timeout", time.Minute, "how long to wait for the workflow's worker to take the decision")
+}
+
+// decide sends the decide Update and prints the gate's state.
+func (a *app) decide(ctx context.Context, id string, approve bool, f decideFlags) error {
+	if strings.TrimSpace(f.identity) == "" {
+		return usageErr("--as: say who decides")
+	}
+	if f.timeout <= 0 {
+		return usageErr("--timeout %s: must be positive", f.timeout)
+	}
+	c, _, err := a.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	d := approval.Decision{Gate: f.gate, Approve: approve, Identity: f.identity, Channel: approval.ChannelCLI, Reason: f.reason}
+	uctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	var state approval.GateState
+	h, err := c.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
+		WorkflowID: id, UpdateName: approval.UpdateDecide, Args: []any{d},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(uctx, &state)
+	}
+	if err != nil {
+		return a.decideError(ctx, c, id, err, uctx.Err() != nil && ctx.Err() == nil, f.timeout)
+	}
+	out := struct {
+		WorkflowID string             `json:"workflow_id"`
+		Decision   approval.Decision  `json:"decision"`
+		State      approval.GateState `json:"state"`
+	}{id, d, state}
+	return a.print(out, func(w io.Writer) { printGateState(w, id, approve, state) })
+}
+
+// decideError explains why a decision was not taken.
+func (a *app) decideError(ctx context.Context, c client.Client, id string, err error, timedOut bool, timeout time.Duration) error {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		// The gate's validator refused it, or the workflow has no gates at all.
+		return exitError{exitUsage, fmt.Errorf("workflow %s refused the decision: %s", id, appErr.Message())}
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		// A closed workflow is "not found" to Updates: say which it is.
+		if desc, derr := c.DescribeWorkflowExecution(ctx, id, ""); derr == nil {
+			status := desc.GetWorkflowExecutionInfo().GetStatus()
+			if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				return exitError{exitFailure, fmt.Errorf("workflow %s is %s: it takes no more decisions", id, strings.ToLower(status.String()))}
+			}
+		}
+		return notFound(err, id)
+	}
+	if timedOut {
+		return exitError{exitFailure, fmt.Errorf("workflow %s did not take the decision within %s: is lifeboat-worker running? (%w)", id, timeout, err)}
+	}
+	return fmt.Errorf("decide on workflow %s: %w", id, err)
+}
+
+func printGateState(w io.Writer, id string, approve bool, s approval.GateState) {
+	verb := "Approved"
+	if !approve {
+		verb = "Rejected"
+	}
+	fmt.Fprintf(w, "%s gate %s of %s: %d of %d approvals", verb, s.Gate, id, s.Approvals, s.Quorum)
+	switch {
+	case s.Open:
+		fmt.Fprintf(w, "; still open, %d more needed\n", max(s.Quorum-s.Approvals, 0))
+	case s.Approved:
+		fmt.Fprintln(w, "; closed, approved: the workflow goes ahead")
+	default:
+		fmt.Fprintln(w, "; closed, not approved: the workflow does not take the step")
+	}
+}
+
+// approvalHint tells people how to decide a gate a workflow the CLI started waits at.
+type approvalHint struct {
+	Gate      string   `json:"gate"`
+	Requester string   `json:"requester"`
+	Approvers []string `json:"approvers,omitempty"`
+	Quorum    int      `json:"quorum"`
+	Approve   string   `json:"approve_command"`
+	Reject    string   `json:"reject_command"`
+	Temporal  string   `json:"temporal_command"`
+}
+
+func newApprovalHint(id, gate, requester string, approvers []string, quorum int) *approvalHint {
+	return &approvalHint{
+		Gate: gate, Requester: requester, Approvers: approvers, Quorum: max(quorum, 1),
+		Approve:  "lifeboat approve " + id,
+		Reject:   "lifeboat reject " + id + ` --reason "…"`,
+		Temporal: fmt.Sprintf(`temporal workflow update execute --workflow-id %s --name %s --input '{"approve":true,"identity":"<you>"}'`, id, approval.UpdateDecide),
+	}
+}
+
+func printApprovalHint(w io.Writer, h approvalHint) {
+	who := "someone other than " + h.Requester
+	if len(h.Approvers) > 0 {
+		who = strings.Join(h.Approvers, ", ") + " (not " + h.Requester + ")"
+	}
+	fmt.Fprintf(w, "\nThis replaces live data: it waits at gate %s for %d approval(s) by %s.\n", h.Gate, h.Quorum, who)
+	fmt.Fprintf(w, "  Approve:  %s\n", h.Approve)
+	fmt.Fprintf(w, "  Reject:   %s\n", h.Reject)
+	fmt.Fprintf(w, "  or:       %s\n\n", h.Temporal)
+}
