@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"io"
 	"os"
 	"os/user"
@@ -276,10 +278,23 @@ type runOutput struct {
 	Error    string        `json:"error,omitempty"`
 }
 
+// stoppedWaiting reports whether err ended the wait rather than the workflow: the gRPC deadline of
+// the CLI's own context can fire a moment before the context says it is done.
+func stoppedWaiting(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.Canceled, codes.DeadlineExceeded:
+		return true
+	}
+	return false
+}
+
 // finishRun prints the outcome of a workflow the CLI waited for. A failed workflow's result is read
 // from its failure's details into result, printed, and turned into exit code 3.
 func (a *app) finishRun(ctx context.Context, out runOutput, runErr error, result any, what string, text func(w io.Writer)) error {
-	if runErr != nil && ctx.Err() != nil {
+	if runErr != nil && (ctx.Err() != nil || stoppedWaiting(runErr)) {
 		// The CLI stopped waiting (Ctrl-C); the workflow goes on.
 		return exitError{exitFailure, fmt.Errorf("stopped waiting for %s %s, which goes on: follow it with 'lifeboat status %s'", what, out.WorkflowID, out.WorkflowID)}
 	}
