@@ -4,8 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"go.temporal.io/api/serviceerror"
 	"io"
 	"os"
 	"os/user"
@@ -18,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -278,17 +276,13 @@ type runOutput struct {
 	Error    string        `json:"error,omitempty"`
 }
 
-// stoppedWaiting reports whether err ended the wait rather than the workflow: the gRPC deadline of
-// the CLI's own context can fire a moment before the context says it is done.
+// stoppedWaiting reports whether err ended the wait rather than the workflow. Every outcome of the
+// workflow itself (failed, cancelled, terminated, timed out) reaches the CLI as a
+// WorkflowExecutionError; anything else — the CLI's own deadline or Ctrl-C, which gRPC may report a
+// moment before the context does, or a lost connection — means the workflow goes on unwatched.
 func stoppedWaiting(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	switch status.Code(err) {
-	case codes.Canceled, codes.DeadlineExceeded:
-		return true
-	}
-	return false
+	var outcome *temporal.WorkflowExecutionError
+	return !errors.As(err, &outcome)
 }
 
 // finishRun prints the outcome of a workflow the CLI waited for. A failed workflow's result is read
@@ -296,7 +290,11 @@ func stoppedWaiting(err error) bool {
 func (a *app) finishRun(ctx context.Context, out runOutput, runErr error, result any, what string, text func(w io.Writer)) error {
 	if runErr != nil && (ctx.Err() != nil || stoppedWaiting(runErr)) {
 		// The CLI stopped waiting (Ctrl-C); the workflow goes on.
-		return exitError{exitFailure, fmt.Errorf("stopped waiting for %s %s, which goes on: follow it with 'lifeboat status %s'", what, out.WorkflowID, out.WorkflowID)}
+		reason := "interrupted"
+		if ctx.Err() == nil {
+			reason = runErr.Error()
+		}
+		return exitError{exitFailure, fmt.Errorf("stopped waiting for %s %s (%s), which goes on: follow it with 'lifeboat status %s'", what, out.WorkflowID, reason, out.WorkflowID)}
 	}
 	out.Status = "completed"
 	hasResult := runErr == nil || failureDetails(runErr, result)
