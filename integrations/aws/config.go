@@ -12,8 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
 )
 
 // DefaultMaxAttempts is the number of attempts per request when Config.MaxAttempts is zero.
@@ -88,10 +90,20 @@ var (
 type Snapshots struct {
 	newRDS func(region string) rdsAPI
 	newEC2 func(region string) ec2API
+	// Failover's clients (failover.go); Route 53 is kept under its one region.
+	newFailoverRDS func(region string) failoverRDSAPI
+	newFailoverEC2 func(region string) failoverEC2API
+	newAutoScaling func(region string) autoScalingAPI
+	newRoute53     func(region string) route53API
 
 	mu         sync.Mutex
 	rdsClients map[string]rdsAPI
 	ec2Clients map[string]ec2API
+	// Failover's clients.
+	failoverRDSClients map[string]failoverRDSAPI
+	failoverEC2Clients map[string]failoverEC2API
+	autoScalingClients map[string]autoScalingAPI
+	route53Clients     map[string]route53API
 }
 
 // New checks cfg and loads the AWS configuration (credentials, profile). It does not contact
@@ -133,6 +145,30 @@ func New(ctx context.Context, cfg Config) (*Snapshots, error) {
 		},
 		newEC2: func(region string) ec2API {
 			return ec2.NewFromConfig(awsCfg, func(o *ec2.Options) {
+				o.Region = region
+				o.BaseEndpoint = endpoint
+			})
+		},
+		newFailoverRDS: func(region string) failoverRDSAPI {
+			return rds.NewFromConfig(awsCfg, func(o *rds.Options) {
+				o.Region = region
+				o.BaseEndpoint = endpoint
+			})
+		},
+		newFailoverEC2: func(region string) failoverEC2API {
+			return ec2.NewFromConfig(awsCfg, func(o *ec2.Options) {
+				o.Region = region
+				o.BaseEndpoint = endpoint
+			})
+		},
+		newAutoScaling: func(region string) autoScalingAPI {
+			return autoscaling.NewFromConfig(awsCfg, func(o *autoscaling.Options) {
+				o.Region = region
+				o.BaseEndpoint = endpoint
+			})
+		},
+		newRoute53: func(region string) route53API {
+			return route53.NewFromConfig(awsCfg, func(o *route53.Options) {
 				o.Region = region
 				o.BaseEndpoint = endpoint
 			})

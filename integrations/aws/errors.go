@@ -69,7 +69,7 @@ func IsPermanent(err error) bool {
 		return true
 	}
 	var apiErr smithy.APIError
-	return errors.As(err, &apiErr) && permanentCodes[apiErr.ErrorCode()]
+	return errors.As(err, &apiErr) && (permanentCodes[apiErr.ErrorCode()] || failoverPermanentCodes[apiErr.ErrorCode()])
 }
 
 // errorCode returns the AWS error code in err's chain, or "".

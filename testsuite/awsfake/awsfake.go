@@ -38,11 +38,11 @@ const (
 // Call is one authenticated request the fake received.
 type Call struct {
 	Region  string // from the credential scope
-	Service string // "rds" or "ec2", from the credential scope
-	Action  string // the Query protocol's Action parameter
+	Service string // "rds", "ec2", "autoscaling" or "route53", from the credential scope
+	Action  string // the Query protocol's Action parameter; for Route 53, the operation
 }
 
-// Fake is a running fake of the RDS and EC2 snapshot APIs. Its state is kept per region. It is
+// Fake is a running fake of the RDS, EC2, Auto Scaling and Route 53 APIs Lifeboat uses. Its state is kept per region. It is
 // safe for concurrent use.
 type Fake struct {
 	// URL is the server's base, "http://127.0.0.1:port"; use it as the SDK's BaseEndpoint.
@@ -57,6 +57,7 @@ type Fake struct {
 	lag        int
 	clock      time.Time
 	seq        int
+	failover   *failoverState // Route 53, Auto Scaling, DB and EC2 instances (failover.go)
 }
 
 // region is the state of one region.
@@ -278,6 +279,10 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"The request signature we calculated does not match the signature you provided."))
 		return
 	}
+	if service == "route53" { // REST-XML, not the Query protocol
+		f.serveRoute53(w, r, body, auth.scope.region)
+		return
+	}
 	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		f.writeError(w, service, errorf(http.StatusBadRequest, "InvalidAction",
 			"expected a form-encoded POST, got %s %s", r.Method, r.Header.Get("Content-Type")))
@@ -301,10 +306,12 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var resp any
 	var aerr *apiError
-	switch service {
-	case "rds":
+	switch handle := f.failoverHandler(service, action); {
+	case handle != nil:
+		resp, aerr = handle(auth.scope.region, form)
+	case service == "rds":
 		resp, aerr = f.serveRDS(auth.scope.region, action, form)
-	case "ec2":
+	case service == "ec2":
 		resp, aerr = f.serveEC2(auth.scope.region, action, form)
 	default:
 		aerr = errorf(http.StatusBadRequest, "InvalidAction", "service %q is not faked", service)
