@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -309,10 +310,34 @@ func newActivities(ctx context.Context, cfg config.Config, c client.Client, logg
 		}
 		assets.Cloud = snaps
 	}
+	var failover activities.AWSFailover = func(ctx context.Context) (activities.Failover, error) {
+		return aws.NewFailover(ctx, cfg.AWS.Options())
+	}
 	return workflows.Activities{
 		Probes:        &activities.Probes{Prober: &probe.Prober{Secrets: sec}},
+		Actions:       &activities.Actions{Secrets: sec, AWS: onceFailover(failover), Commands: cfg.Recovery.Commands, Logger: logger},
 		Assets:        assets,
 		Notifications: &activities.Notifications{Router: router, Logger: logger},
 		Signals:       &activities.Signals{Client: c, TaskQueue: cfg.Worker.TaskQueue},
 	}, nil
+}
+
+// onceFailover builds the AWS failover client on first use and keeps it; a failure is retried on
+// the next use.
+func onceFailover(build activities.AWSFailover) activities.AWSFailover {
+	var mu sync.Mutex
+	var f activities.Failover
+	return func(ctx context.Context) (activities.Failover, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if f != nil {
+			return f, nil
+		}
+		built, err := build(ctx)
+		if err != nil {
+			return nil, err
+		}
+		f = built
+		return f, nil
+	}
 }

@@ -15,12 +15,13 @@ type Activities struct {
 	Assets        *activities.Assets
 	Notifications *activities.Notifications
 	Signals       *activities.Signals
+	Actions       *activities.Actions
 }
 
 // Register registers every Lifeboat workflow and the given activities on w.
 func Register(w worker.Registry, acts Activities) {
 	RegisterWorkflows(w)
-	for _, a := range []any{acts.Probes, acts.Assets, acts.Notifications, acts.Signals} {
+	for _, a := range []any{acts.Probes, acts.Assets, acts.Notifications, acts.Signals, acts.Actions} {
 		if !reflect.ValueOf(a).IsNil() {
 			w.RegisterActivity(a)
 		}

@@ -40,8 +40,18 @@ type Config struct {
 	Notify []notify.RouteConfig `yaml:"notify"`
 	// Schedules configures the Temporal Schedules made from the assets.
 	Schedules Schedules `yaml:"schedules"`
-	// AWS gives access to RDS and EBS for assets protected by cloud snapshots.
+	// AWS gives access to RDS and EBS for assets protected by cloud snapshots, and to the AWS
+	// failover actions of recovery plans.
 	AWS AWS `yaml:"aws"`
+	// Recovery configures what recovery plans may do on this worker.
+	Recovery Recovery `yaml:"recovery"`
+}
+
+// Recovery configures the actions of recovery plans.
+type Recovery struct {
+	// Commands is the allow-list of the exec action: a plan names a command, and the worker runs the
+	// argv configured here, without a shell. Plans can never give a command line of their own.
+	Commands map[string][]string `yaml:"commands"`
 }
 
 // Schedules configures how assets' schedules are kept.
@@ -403,11 +413,21 @@ func (c Config) Validate() error {
 	if err := c.AWS.Options().Validate(); err != nil {
 		bad("aws", "%v", err)
 	}
+	for name, argv := range c.Recovery.Commands {
+		if !commandName.MatchString(name) {
+			bad("recovery.commands", "%q: use letters, digits, '-', '_' and '.'", name)
+		}
+		if len(argv) == 0 || strings.TrimSpace(argv[0]) == "" {
+			bad("recovery.commands."+name, "empty command")
+		}
+	}
 	if c.Schedules.CatchupWindow.D() < time.Minute {
 		bad("schedules.catchup_window", "%s: at least 1m", c.Schedules.CatchupWindow)
 	}
 	return errors.Join(errs...)
 }
+
+var commandName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 func nonEmpty(s []string) []string {
 	return slices.DeleteFunc(slices.Clone(s), func(v string) bool { return v == "" })
