@@ -1,10 +1,12 @@
 package activities
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 	"github.com/lifeboat-dr/lifeboat/testsuite/awsfake"
 	"github.com/lifeboat-dr/lifeboat/testsuite/pgtest"
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 func runAction(t *testing.T, a *Actions, action string, p map[string]any) (ActionResult, error) {
@@ -144,5 +147,37 @@ func TestCheckAndExecActions(t *testing.T) {
 	_, err = runAction(t, a, "exec", map[string]any{"command": "broken"})
 	if err == nil || errType(err) != "" || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("failing command: %v", err)
+	}
+}
+
+// Every action a plan may name is carried out by RunAction, except the two the plan runner does
+// itself (restore.asset starts a Restore workflow, notify uses the notification routes), and every
+// parameter the plan schema allows is one the action reads.
+func TestActionsMatchThePlanSchema(t *testing.T) {
+	specs := plan.DefaultActions()
+	byRunner := map[string]bool{"restore.asset": true, "notify": true}
+	for name := range specs {
+		if _, ok := actionFuncs[name]; !ok && !byRunner[name] {
+			t.Errorf("plan action %s has no implementation", name)
+		}
+	}
+	for name := range actionFuncs {
+		if _, ok := specs[name]; !ok {
+			t.Errorf("action %s is not in the plan schema", name)
+		}
+	}
+	src, err := os.ReadFile("actions.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, spec := range specs {
+		if byRunner[name] {
+			continue
+		}
+		for param := range spec.Params {
+			if !bytes.Contains(src, []byte(`"`+param+`"`)) {
+				t.Errorf("%s: parameter %s is never read", name, param)
+			}
+		}
 	}
 }

@@ -171,6 +171,7 @@ progress on stderr. Every command prints JSON with -o json.
 		c.GroupID = "local"
 		root.AddCommand(c)
 	}
+	root.AddCommand(a.planCommand())
 	root.SetHelpCommandGroupID("local")
 	root.SetCompletionCommandGroupID("local")
 	return root
