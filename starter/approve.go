@@ -19,8 +19,8 @@ import (
 
 // decideFlags are approve's and reject's flags.
 type decideFlags struct {
-	gate, identity, reason string
-	timeout                time.Duration
+	gate, identity, reason, choice string
+	timeout                        time.Duration
 }
 
 func (a *app) approveCommand() *cobra.Command {
@@ -70,6 +70,29 @@ One rejection by an approver closes the gate, and the workflow does not take the
 	return cmd
 }
 
+func (a *app) decideCommand() *cobra.Command {
+	var f decideFlags
+	cmd := &cobra.Command{
+		Use:   "decide WORKFLOW-ID --choice OPTION",
+		Short: "Answer a decision a Lifeboat workflow asks, by picking one of its options",
+		Long: `Answer the decision gate a Lifeboat workflow waits at — "repair in place or restore?" — as --as
+(default user@host), through the workflow's "decide" Update. --choice must be one of the gate's
+options (lifeboat status shows them); when a quorum must agree, every decider picks the same option.
+To refuse every option, use lifeboat reject.`,
+		Example: `  lifeboat decide recovery-orders-20260102T030405Z --gate repair-or-restore --choice restore`,
+		Args:    usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(f.choice) == "" {
+				return usageErr("decide needs --choice: one of the gate's options")
+			}
+			return a.decide(cmd.Context(), args[0], true, f)
+		},
+	}
+	a.addDecideFlags(cmd, &f, "why you choose it (optional)")
+	cmd.Flags().StringVar(&f.choice, "choice", "", "the option picked (required)")
+	return cmd
+}
+
 func (a *app) addDecideFlags(cmd *cobra.Command, f *decideFlags, reasonHelp string) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.gate, "gate", "", "the gate to decide (default: the only open one)")
@@ -91,7 +114,7 @@ func (a *app) decide(ctx context.Context, id string, approve bool, f decideFlags
 		return err
 	}
 	defer c.Close()
-	d := approval.Decision{Gate: f.gate, Approve: approve, Identity: f.identity, Channel: approval.ChannelCLI, Reason: f.reason}
+	d := approval.Decision{Gate: f.gate, Approve: approve, Identity: f.identity, Channel: approval.ChannelCLI, Reason: f.reason, Choice: f.choice}
 	uctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	var state approval.GateState

@@ -163,7 +163,7 @@ progress on stderr. Every command prints JSON with -o json.
 		c.GroupID = "data"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{a.probeCommand(), a.statusCommand(), a.approveCommand(), a.rejectCommand()} {
+	for _, c := range []*cobra.Command{a.probeCommand(), a.statusCommand(), a.approveCommand(), a.rejectCommand(), a.decideCommand()} {
 		c.GroupID = "run"
 		root.AddCommand(c)
 	}

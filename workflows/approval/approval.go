@@ -71,6 +71,9 @@ type Decision struct {
 	Channel  Channel `json:"channel,omitempty"`
 	// Reason is required when rejecting.
 	Reason string `json:"reason,omitempty"`
+	// Choice is the option picked, on a gate that offers options (a decision); required when
+	// approving such a gate.
+	Choice string `json:"choice,omitempty"`
 	// Time is set by the workflow when it receives the decision; a value sent in is overwritten.
 	Time time.Time `json:"time"`
 }
@@ -81,6 +84,7 @@ func (d Decision) normalize() Decision {
 	d.Identity = strings.TrimSpace(d.Identity)
 	d.Channel = Channel(strings.TrimSpace(string(d.Channel)))
 	d.Reason = strings.TrimSpace(d.Reason)
+	d.Choice = strings.TrimSpace(d.Choice)
 	return d
 }
 
@@ -101,6 +105,9 @@ func (d Decision) validate() error {
 	}
 	if len(d.Channel) > MaxChannelLen {
 		problems = append(problems, fmt.Sprintf("channel: %d bytes, at most %d", len(d.Channel), MaxChannelLen))
+	}
+	if len(d.Choice) > MaxGateLen {
+		problems = append(problems, fmt.Sprintf("choice: %d bytes, at most %d", len(d.Choice), MaxGateLen))
 	}
 	if len(d.Gate) > MaxGateLen {
 		problems = append(problems, fmt.Sprintf("gate: %d bytes, at most %d", len(d.Gate), MaxGateLen))
@@ -154,6 +161,11 @@ type Request struct {
 	// notifies or escalates, typically by running an activity; it should not wait for people. A
 	// decision that arrives meanwhile is recorded at once, and Await returns after Remind does.
 	Remind func(ctx workflow.Context, r Reminder) `json:"-"`
+	// Options, when set, make the gate a decision: approving means picking one of them (Decision.
+	// Choice), and every approval of a quorum must pick the same. DefaultChoice is what ExpireProceed
+	// picks.
+	Options       []string `json:"options,omitempty"`
+	DefaultChoice string   `json:"default_choice,omitempty"`
 }
 
 // Reminder tells Remind why it is called.
@@ -229,6 +241,22 @@ func (r Request) Validate() error {
 	if r.Timeout < 0 {
 		bad("timeout: %s is negative", r.Timeout)
 	}
+	if n := len(r.Options); n == 1 || n > 10 {
+		bad("options: %d options, a decision needs 2 to 10", n)
+	}
+	seenOpt := map[string]bool{}
+	for i, o := range r.Options {
+		if strings.TrimSpace(o) == "" || seenOpt[o] {
+			bad("options[%d]: %q is empty or repeated", i, o)
+		}
+		seenOpt[o] = true
+	}
+	if r.DefaultChoice != "" && !seenOpt[r.DefaultChoice] {
+		bad("default_choice: %q is not one of the options", r.DefaultChoice)
+	}
+	if len(r.Options) > 0 && r.OnExpiry == ExpireProceed && r.DefaultChoice == "" {
+		bad("default_choice: required for a decision that proceeds when it expires")
+	}
 	switch r.OnExpiry {
 	case "", ExpireAbort, ExpireProceed, ExpireEscalate:
 		if r.OnExpiry != "" && r.Timeout == 0 {
@@ -290,6 +318,8 @@ type Outcome struct {
 	Escalated bool `json:"escalated"`
 	// Canceled is true when the workflow was cancelled while the gate was open.
 	Canceled bool `json:"canceled,omitempty"`
+	// Choice is the option picked, on a gate that offers options and closed approved.
+	Choice string `json:"choice,omitempty"`
 	// Decisions are the ones recorded on this gate, in order.
 	Decisions  []Decision `json:"decisions"`
 	RejectedBy *Decision  `json:"rejected_by,omitempty"`
@@ -311,6 +341,8 @@ type PendingGate struct {
 	OnExpiry   ExpiryPolicy `json:"on_expiry,omitempty"`
 	// Escalated is set once the gate expired under ExpireEscalate; it then waits without a timeout.
 	Escalated bool `json:"escalated,omitempty"`
+	// Options are the choices of a decision gate.
+	Options []string `json:"options,omitempty"`
 }
 
 // GateState is what the Update returns: the gate's state after the decision.

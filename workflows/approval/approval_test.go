@@ -759,3 +759,51 @@ func TestRequestValidate(t *testing.T) {
 		})
 	}
 }
+
+// A gate with options is a decision: approving picks one, every approval of a quorum picks the same,
+// and the outcome carries the choice.
+func TestDecisionGates(t *testing.T) {
+	decision := func() approval.Request {
+		return approval.Request{Gate: "repair-or-restore", Title: "repair in place or restore?", Requester: "plan",
+			Options: []string{"repair", "restore"}, Quorum: 2}
+	}
+	env := newEnv(t)
+	noChoice := update(t, env, time.Minute, "a", approval.Decision{Approve: true, Identity: "alice"})
+	wrong := update(t, env, 2*time.Minute, "b", approval.Decision{Approve: true, Identity: "alice", Choice: "reboot"})
+	first := update(t, env, 3*time.Minute, "c", approval.Decision{Approve: true, Identity: "alice", Choice: "restore"})
+	other := update(t, env, 4*time.Minute, "d", approval.Decision{Approve: true, Identity: "bob", Choice: "repair"})
+	second := update(t, env, 5*time.Minute, "e", approval.Decision{Approve: true, Identity: "bob", Choice: "restore"})
+	r := run(t, env, testGate{Request: decision()})
+	noChoice.refused(t, "choice: pick one of repair, restore")
+	wrong.refused(t, "choice: pick one of repair, restore")
+	other.refused(t, `"restore" was chosen already`)
+	first.accepted(t)
+	if st := second.accepted(t); !st.Approved {
+		t.Fatalf("second approval: %+v", st)
+	}
+	if o := r.Outcomes[0]; !o.Approved || o.Choice != "restore" || o.Waited != 5*time.Minute {
+		t.Fatalf("outcome %+v, want restore chosen after 5m", o)
+	}
+
+	// Expiring under proceed picks the default; a choice on a gate without options is refused.
+	env = newEnv(t)
+	req := decision()
+	req.Quorum, req.Timeout, req.OnExpiry, req.DefaultChoice = 1, time.Hour, approval.ExpireProceed, "repair"
+	plain := update(t, env, time.Minute, "p", approval.Decision{Approve: true, Identity: "alice", Gate: "restore-in-place", Choice: "repair"})
+	update(t, env, 2*time.Minute, "q", approval.Decision{Approve: true, Identity: "alice", Gate: "restore-in-place"})
+	r = run(t, env, testGate{Request: req}, testGate{Request: restoreGate(), OpenAfter: 30 * time.Second})
+	plain.refused(t, "offers no options")
+	if o := r.Outcomes[0]; !o.Approved || !o.Expired || o.Choice != "repair" {
+		t.Fatalf("expired decision %+v, want the default", o)
+	}
+	for _, bad := range []approval.Request{
+		{Gate: "g", Requester: "p", Options: []string{"only"}},
+		{Gate: "g", Requester: "p", Options: []string{"a", "a"}},
+		{Gate: "g", Requester: "p", Options: []string{"a", "b"}, DefaultChoice: "c"},
+		{Gate: "g", Requester: "p", Options: []string{"a", "b"}, Timeout: time.Minute, OnExpiry: approval.ExpireProceed},
+	} {
+		if err := bad.Validate(); err == nil {
+			t.Errorf("%+v: valid", bad)
+		}
+	}
+}

@@ -140,6 +140,7 @@ func (g *Gates) Await(ctx workflow.Context, req Request) (Outcome, error) {
 		switch req.OnExpiry {
 		case ExpireProceed:
 			gt.outcome.Approved = true
+			gt.outcome.Choice = req.DefaultChoice
 			gt.close(now, "expired (proceed)")
 		case ExpireEscalate:
 			gt.outcome.Escalated = true
@@ -328,6 +329,9 @@ func (g *Gates) record(ctx workflow.Context, gt *gate, d Decision, now time.Time
 		return
 	}
 	gt.approvedBy = append(gt.approvedBy, d.Identity)
+	if d.Choice != "" {
+		gt.outcome.Choice = d.Choice
+	}
 	log.Info("approval recorded", "gate", d.Gate, "identity", d.Identity, "channel", d.Channel, "approvals", len(gt.approvedBy), "quorum", gt.req.Quorum)
 	if len(gt.approvedBy) >= gt.req.Quorum {
 		gt.outcome.Approved = true
@@ -368,6 +372,14 @@ func (gt *gate) admits(d Decision) error {
 	if gt.decided[d.Identity] {
 		return fmt.Errorf("gate %q: %q already decided", name, d.Identity)
 	}
+	switch opts := gt.req.Options; {
+	case len(opts) == 0 && d.Choice != "":
+		return fmt.Errorf("gate %q offers no options to choose from", name)
+	case len(opts) > 0 && d.Approve && !slices.Contains(opts, d.Choice):
+		return fmt.Errorf("gate %q: choice: pick one of %s", name, strings.Join(opts, ", "))
+	case len(opts) > 0 && d.Approve && gt.outcome.Choice != "" && d.Choice != gt.outcome.Choice:
+		return fmt.Errorf("gate %q: %q was chosen already; approve that choice or reject", name, gt.outcome.Choice)
+	}
 	return nil
 }
 
@@ -388,6 +400,7 @@ func (gt *gate) pending() PendingGate {
 		ExpiresAt:  gt.expiresAt,
 		OnExpiry:   gt.req.OnExpiry,
 		Escalated:  gt.outcome.Escalated,
+		Options:    slices.Clone(gt.req.Options),
 	}
 }
 
@@ -441,6 +454,8 @@ func decodeDecision(v any) (Decision, error) {
 			d.Channel = Channel(str(k, x))
 		case "reason":
 			d.Reason = str(k, x)
+		case "choice":
+			d.Choice = str(k, x)
 		case "approve":
 			b, ok := x.(bool)
 			if !ok && x != nil {
