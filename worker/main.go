@@ -316,6 +316,7 @@ func newActivities(ctx context.Context, cfg config.Config, c client.Client, logg
 	return workflows.Activities{
 		Probes:        &activities.Probes{Prober: &probe.Prober{Secrets: sec}},
 		Actions:       &activities.Actions{Secrets: sec, AWS: onceFailover(failover), Commands: cfg.Recovery.Commands, Logger: logger},
+		Plans:         &activities.Plans{Dir: cfg.Recovery.PlansDir},
 		Assets:        assets,
 		Notifications: &activities.Notifications{Router: router, Logger: logger},
 		Signals:       &activities.Signals{Client: c, TaskQueue: cfg.Worker.TaskQueue},

@@ -12,6 +12,7 @@ const (
 	RestoreWorkflow     = "Restore"
 	VerifyWorkflow      = "Verify"
 	RPOWatchdogWorkflow = "RPOWatchdog"
+	RecoveryWorkflow    = "Recovery"
 )
 
 // WatchdogID is the workflow ID of an asset's RPO watchdog: one per asset.

@@ -16,12 +16,13 @@ type Activities struct {
 	Notifications *activities.Notifications
 	Signals       *activities.Signals
 	Actions       *activities.Actions
+	Plans         *activities.Plans
 }
 
 // Register registers every Lifeboat workflow and the given activities on w.
 func Register(w worker.Registry, acts Activities) {
 	RegisterWorkflows(w)
-	for _, a := range []any{acts.Probes, acts.Assets, acts.Notifications, acts.Signals, acts.Actions} {
+	for _, a := range []any{acts.Probes, acts.Assets, acts.Notifications, acts.Signals, acts.Actions, acts.Plans} {
 		if !reflect.ValueOf(a).IsNil() {
 			w.RegisterActivity(a)
 		}
@@ -36,4 +37,5 @@ func RegisterWorkflows(w worker.WorkflowRegistry) {
 	w.RegisterWorkflowWithOptions(Restore, workflow.RegisterOptions{Name: RestoreWorkflow})
 	w.RegisterWorkflowWithOptions(Verify, workflow.RegisterOptions{Name: VerifyWorkflow})
 	w.RegisterWorkflowWithOptions(RPOWatchdog, workflow.RegisterOptions{Name: RPOWatchdogWorkflow})
+	w.RegisterWorkflowWithOptions(Recovery, workflow.RegisterOptions{Name: RecoveryWorkflow})
 }

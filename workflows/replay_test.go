@@ -67,7 +67,12 @@ func recordHistories(t *testing.T) {
 	as.Owners = []string{"approver"}
 	assets.Catalog[as.Name] = as
 	assets.Signaler = c
-	Register(w, Activities{Probes: &activities.Probes{Prober: &probe.Prober{}}, Assets: assets,
+	plansDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(plansDir, "recorded.yaml"), []byte(recordedPlan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	Register(w, Activities{Probes: &activities.Probes{Prober: &probe.Prober{}}, Assets: assets, Actions: &activities.Actions{},
+		Plans: &activities.Plans{Dir: plansDir},
 		Notifications: &activities.Notifications{Logger: slog.New(slog.DiscardHandler)}, Signals: &activities.Signals{Client: c, TaskQueue: "replay-record"}})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
@@ -125,6 +130,17 @@ func recordHistories(t *testing.T) {
 				time.Sleep(100 * time.Millisecond) // the gate is not open yet
 			}
 		}},
+		{"recovery_v1.json", func(file string) client.WorkflowRun {
+			run := start(file, RecoveryWorkflow, RecoveryInput{Plan: "recorded", Requester: "recorder"})
+			for {
+				h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), UpdateName: approval.UpdateDecide,
+					Args: []any{approval.Decision{Gate: "go-ahead", Approve: true, Identity: "approver", Channel: approval.ChannelCLI}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+				if err == nil && h.Get(ctx, nil) == nil {
+					return run
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}},
 		{"rpo_watchdog_v1.json", func(string) client.WorkflowRun {
 			run := c.GetWorkflow(ctx, WatchdogID(as.Name), "")
 			if err := c.CancelWorkflow(ctx, run.GetID(), ""); err != nil {
@@ -158,3 +174,27 @@ func recordHistories(t *testing.T) {
 		t.Logf("recorded %s: %d events", file, len(h.Events))
 	}
 }
+
+// recordedPlan is the plan of the recorded Recovery history: a check, a gate, a wait and a notice.
+const recordedPlan = `
+apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: recorded}
+spec:
+  scenario: Recorded for replay tests
+  objectives: {rto: 10m}
+  people: [{id: approver, name: Approver, channels: {email: approver@example.com}}]
+  steps:
+    - id: check
+      action: check.tcp
+      with: {address: "127.0.0.1:9", timeout: 1s}
+    - id: go-ahead
+      needs: [check]
+      approval: {approvers: [approver], timeout: 10m}
+    - id: settle
+      needs: [go-ahead]
+      wait: {duration: 1s}
+    - id: tell
+      needs: [settle]
+      notify: {to: [approver], message: "recorded plan done"}
+`

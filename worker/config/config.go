@@ -49,6 +49,9 @@ type Config struct {
 
 // Recovery configures the actions of recovery plans.
 type Recovery struct {
+	// PlansDir holds the recovery plans (*.yaml) the Recovery workflow runs by name; relative to
+	// this file. Plans are read when a run starts, so a changed plan needs no restart.
+	PlansDir string `yaml:"plans_dir"`
 	// Commands is the allow-list of the exec action: a plan names a command, and the worker runs the
 	// argv configured here, without a shell. Plans can never give a command line of their own.
 	Commands map[string][]string `yaml:"commands"`
@@ -242,6 +245,9 @@ func (c *Config) resolvePaths(dir string) {
 		if k.File != "" && !filepath.IsAbs(k.File) {
 			c.Encryption.Keys[i].File = filepath.Join(dir, k.File)
 		}
+	}
+	if c.Recovery.PlansDir != "" && !filepath.IsAbs(c.Recovery.PlansDir) {
+		c.Recovery.PlansDir = filepath.Join(dir, c.Recovery.PlansDir)
 	}
 	for _, a := range c.Assets {
 		for _, r := range []*asset.Repository{a.Repository, a.Offsite} {

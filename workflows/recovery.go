@@ -1,0 +1,574 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
+	"github.com/lifeboat-dr/lifeboat/workflows/approval"
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+)
+
+// Recovery modes.
+const (
+	ModeRecovery = "recovery"
+	// ModeDrill runs the plan to measure it, then undoes every step that has a compensation, also
+	// when the plan succeeded.
+	ModeDrill = "drill"
+)
+
+// RecoveryInput starts a recovery plan from the worker's plans directory.
+type RecoveryInput struct {
+	Plan string `json:"plan"`
+	// Mode is recovery (default) or drill.
+	Mode string `json:"mode,omitempty"`
+	// Requester is who started it; they cannot approve its gates themselves.
+	Requester string `json:"requester"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// Step statuses, besides plan.StatusSucceeded, plan.StatusFailed and plan.StatusSkipped.
+const (
+	StepPending     = "pending"
+	StepRunning     = "running"
+	StepNotRun      = "not run" // the plan stopped before the step could run
+	StepCompensated = "compensated"
+)
+
+// StepState is one step's record: what it did, when, and what it found.
+type StepState struct {
+	ID         string            `json:"id"`
+	Type       plan.StepType     `json:"type"`
+	Action     string            `json:"action,omitempty"`
+	Critical   bool              `json:"critical"`
+	Status     string            `json:"status"`
+	StartedAt  time.Time         `json:"started_at,omitzero"`
+	FinishedAt time.Time         `json:"finished_at,omitzero"`
+	Duration   units.Duration    `json:"duration,omitempty"`
+	Summary    string            `json:"summary,omitempty"`
+	Outputs    map[string]any    `json:"outputs,omitempty"`
+	Choice     string            `json:"choice,omitempty"`
+	Approval   *approval.Outcome `json:"approval,omitempty"`
+	Error      string            `json:"error,omitempty"`
+	// Compensation is the outcome of undoing the step, when it was undone.
+	Compensation string `json:"compensation,omitempty"`
+}
+
+// RecoveryResult is the record of a plan's run; the status query returns it while the plan runs.
+type RecoveryResult struct {
+	Plan       string          `json:"plan"`
+	PlanSHA256 string          `json:"plan_sha256,omitempty"`
+	Mode       string          `json:"mode"`
+	Requester  string          `json:"requester"`
+	Reason     string          `json:"reason,omitempty"`
+	Status     string          `json:"status"` // running, succeeded, failed, canceled
+	Objectives plan.Objectives `json:"objectives"`
+	Steps      []StepState     `json:"steps"`
+	StartedAt  time.Time       `json:"started_at"`
+	FinishedAt time.Time       `json:"finished_at,omitzero"`
+	// RTO is the time from start to the end of the last step; RTOMet compares it with the objective.
+	RTO    units.Duration `json:"rto,omitempty"`
+	RTOMet *bool          `json:"rto_met,omitempty"`
+	Error  string         `json:"error,omitempty"`
+}
+
+// shortActions run as local activities: quick checks and single statements, where a task queue
+// round trip would dominate.
+var shortActions = map[string]bool{
+	"check.http": true, "check.tcp": true, "check.dns": true,
+	"postgres.replication_status": true, "postgres.write_probe": true, "postgres.sql_check": true,
+	"postgres.fence": true, "postgres.unfence": true, "postgres.promote": true,
+}
+
+// Recovery runs a recovery plan: its steps in dependency order, independent ones in parallel,
+// each after its `when` condition holds. Approval, decision and manual steps wait at gates
+// (Update or signal "decide", query "approvals"). When a critical step fails, or the plan is
+// cancelled, nothing more starts and the completed steps are undone, newest first, on a
+// disconnected context; in drill mode they are undone also when the plan succeeded. The run is
+// recorded step by step and timed against the plan's RTO.
+func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
+	if in.Mode == "" {
+		in.Mode = ModeRecovery
+	}
+	st := &RecoveryResult{Plan: in.Plan, Mode: in.Mode, Requester: in.Requester, Reason: in.Reason, Status: StepRunning, StartedAt: workflow.Now(ctx)}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RecoveryResult, error) { return *st, nil }); err != nil {
+		return *st, err
+	}
+	gates, err := approval.New(ctx)
+	if err != nil {
+		return *st, err
+	}
+	var problems []string
+	if strings.TrimSpace(in.Plan) == "" {
+		problems = append(problems, "plan: required")
+	}
+	if strings.TrimSpace(in.Requester) == "" {
+		problems = append(problems, "requester: required: say who starts the plan")
+	}
+	if in.Mode != ModeRecovery && in.Mode != ModeDrill {
+		problems = append(problems, fmt.Sprintf("mode: %q is neither recovery nor drill", in.Mode))
+	}
+	if len(problems) > 0 {
+		return *st, temporal.NewNonRetryableApplicationError("invalid recovery input: "+strings.Join(problems, "; "), ErrTypeInvalidInput, nil)
+	}
+	kind := "recovery"
+	if in.Mode == ModeDrill {
+		kind = "drill"
+	}
+	if err := setKindAndAsset(ctx, kind, in.Plan); err != nil {
+		return *st, err
+	}
+
+	var plans *activities.Plans
+	var loaded activities.LoadPlanResult
+	if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, shortStepOptions("load plan "+in.Plan)), plans.LoadPlan,
+		activities.LoadPlanInput{Plan: in.Plan}).Get(ctx, &loaded); err != nil {
+		return *st, err
+	}
+	p := &loaded.Plan
+	st.PlanSHA256, st.Objectives = loaded.SHA256, p.Spec.Objectives
+	order, err := p.Order()
+	if err != nil {
+		return *st, temporal.NewNonRetryableApplicationError("plan "+in.Plan+": "+err.Error(), activities.ErrTypePlanInvalid, nil)
+	}
+	r := &runner{in: in, p: p, st: st, gates: gates, index: map[string]int{}}
+	for _, id := range order {
+		s := p.Step(id)
+		r.index[id] = len(st.Steps)
+		st.Steps = append(st.Steps, StepState{ID: id, Type: s.EffectiveType(), Action: s.Action, Critical: s.Critical(), Status: StepPending})
+	}
+	r.details(ctx)
+	if rto := p.Spec.Objectives.RTO.D(); rto > 0 {
+		r.watchRTO(ctx, rto)
+	}
+
+	runErr := r.run(ctx)
+	canceled := ctx.Err() != nil
+	if runErr != nil || canceled || in.Mode == ModeDrill {
+		r.compensate(ctx)
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	st.FinishedAt = workflow.Now(dctx)
+	st.RTO = units.Duration(r.lastEnd.Sub(st.StartedAt))
+	if rto := p.Spec.Objectives.RTO; rto > 0 && runErr == nil && !canceled {
+		met := st.RTO <= rto
+		st.RTOMet = &met
+	}
+	switch {
+	case canceled:
+		st.Status = "canceled"
+	case runErr != nil:
+		st.Status, st.Error = plan.StatusFailed, runErr.Error()
+	default:
+		st.Status = plan.StatusSucceeded
+	}
+	r.details(dctx)
+	finish(dctx, st.Status)
+	_ = workflow.Await(dctx, func() bool { return workflow.AllHandlersFinished(dctx) })
+	switch {
+	case canceled:
+		return *st, temporal.NewCanceledError(*st)
+	case runErr != nil:
+		return *st, temporal.NewNonRetryableApplicationError(fmt.Sprintf("plan %s failed: %v", in.Plan, runErr), "PlanFailed", nil, *st)
+	}
+	return *st, nil
+}
+
+// runner runs one plan.
+type runner struct {
+	in      RecoveryInput
+	p       *plan.Plan
+	st      *RecoveryResult
+	gates   *approval.Gates
+	index   map[string]int
+	done    []string // completed steps, in completion order, for compensation
+	lastEnd time.Time
+}
+
+func (r *runner) step(id string) *StepState { return &r.st.Steps[r.index[id]] }
+
+type stepDone struct {
+	ID  string
+	Err error
+}
+
+// run starts every step whose needs have finished, as they finish, until none is left or a
+// critical step failed; it returns that step's error after the running steps have ended.
+//
+// When a step fails, steps that wait for people or time are stopped, but actions already running
+// are left to finish (they are bounded by their timeouts): an action stopped halfway may still have
+// taken effect, and only one that is known to have finished can be undone.
+func (r *runner) run(ctx workflow.Context) error {
+	waitsCtx, cancelWaits := workflow.WithCancel(ctx)
+	defer cancelWaits()
+	finished := workflow.NewChannel(ctx)
+	running := 0
+	var failure error
+	for {
+		for launched := true; launched; {
+			launched = false
+			for i := range r.st.Steps {
+				ss := &r.st.Steps[i]
+				if ss.Status != StepPending || !r.needsFinished(ss.ID) {
+					continue
+				}
+				if failure != nil || ctx.Err() != nil {
+					ss.Status = StepNotRun
+					launched = true
+					continue
+				}
+				run, why := r.shouldRun(ss.ID)
+				if !run {
+					ss.Status, ss.Summary = plan.StatusSkipped, why
+					launched = true
+					continue
+				}
+				ss.Status, ss.StartedAt = StepRunning, workflow.Now(ctx)
+				running++
+				launched = true
+				id := ss.ID
+				stepCtx := waitsCtx
+				if t := r.p.Step(id).EffectiveType(); t == plan.TypeAction || t == plan.TypeNotify || t == plan.TypePlan {
+					stepCtx = ctx
+				}
+				workflow.Go(stepCtx, func(gctx workflow.Context) {
+					err := r.runStep(gctx, id)
+					finished.Send(ctx, stepDone{ID: id, Err: err})
+				})
+			}
+		}
+		r.details(ctx)
+		if running == 0 {
+			return failure
+		}
+		var d stepDone
+		finished.Receive(ctx, &d)
+		running--
+		ss := r.step(d.ID)
+		ss.FinishedAt = workflow.Now(ctx)
+		ss.Duration = units.Duration(ss.FinishedAt.Sub(ss.StartedAt))
+		r.lastEnd = ss.FinishedAt
+		if d.Err == nil {
+			ss.Status = plan.StatusSucceeded
+			r.done = append(r.done, d.ID)
+			continue
+		}
+		ss.Status, ss.Error = plan.StatusFailed, errMessage(d.Err)
+		if temporal.IsCanceledError(d.Err) && (failure != nil || ctx.Err() != nil) {
+			ss.Status, ss.Error = StepNotRun, "stopped: the plan was stopped"
+			continue
+		}
+		if ss.Critical && failure == nil {
+			failure = fmt.Errorf("step %s failed: %s", d.ID, ss.Error)
+			cancelWaits() // gates and waits stop; running actions finish, then compensation follows
+		}
+	}
+}
+
+// needsFinished reports whether every step id needs has ended.
+func (r *runner) needsFinished(id string) bool {
+	for _, n := range r.p.Step(id).Needs {
+		switch r.step(n).Status {
+		case StepPending, StepRunning:
+			return false
+		}
+	}
+	return true
+}
+
+// shouldRun decides whether a step whose needs have ended runs. A step with a condition runs when
+// the condition holds. Without one, a step after a skipped step is skipped too — a branch not taken
+// stays not taken — while an optional step that failed does not hold back the steps after it.
+func (r *runner) shouldRun(id string) (bool, string) {
+	s := r.p.Step(id)
+	expr, err := s.Condition()
+	if err != nil {
+		return false, "condition: " + err.Error()
+	}
+	if expr == nil {
+		for _, n := range s.Needs {
+			if st := r.step(n).Status; st == plan.StatusSkipped || st == StepNotRun {
+				return false, "needs " + n + ", which was skipped"
+			}
+		}
+		return true, ""
+	}
+	ok, err := expr.Eval(func(ref plan.Ref) (plan.Value, bool) {
+		ss := r.step(ref.Step)
+		switch ref.Field {
+		case plan.FieldStatus:
+			return plan.StringValue(ss.Status), ss.Status != StepPending && ss.Status != StepRunning
+		case plan.FieldChoice:
+			return plan.StringValue(ss.Choice), ss.Choice != ""
+		case plan.FieldOutputs:
+			v, found := ss.Outputs[ref.Key]
+			if !found {
+				return plan.Value{}, false
+			}
+			val, err := plan.ValueOf(v)
+			return val, err == nil
+		}
+		return plan.Value{}, false
+	})
+	switch {
+	case err != nil:
+		return false, "condition " + s.When + ": " + err.Error()
+	case !ok:
+		return false, "condition " + s.When + " is false"
+	}
+	return true, ""
+}
+
+// runStep carries one step out.
+func (r *runner) runStep(ctx workflow.Context, id string) error {
+	s := r.p.Step(id)
+	ss := r.step(id)
+	title := s.Description
+	if title == "" {
+		title = id
+	}
+	switch s.EffectiveType() {
+	case plan.TypeAction:
+		res, err := r.action(ctx, id, s.Action, s.With, s.Timeout.D(), s.Retry)
+		ss.Outputs, ss.Summary = res.Outputs, res.Summary
+		return err
+	case plan.TypeWait:
+		return workflow.NewTimerWithOptions(ctx, s.Wait.Duration.D(), workflow.TimerOptions{Summary: "step " + id + ": wait"}).Get(ctx, nil)
+	case plan.TypeNotify:
+		var n *activities.Notifications
+		m := notify.Message{Event: "plan.notice", Severity: notify.Info, Title: r.p.Metadata.Name + ": " + s.Notify.Message, Text: s.Notify.Message,
+			Fields: map[string]string{"to": strings.Join(r.people(s.Notify.To), ", "), "step": id}, Time: workflow.Now(ctx), DedupKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id}
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notifyOptions("step "+id)), n.Notify, activities.NotifyInput{Message: m}).Get(ctx, nil)
+	case plan.TypeApproval:
+		a := s.Approval
+		expiry := approval.ExpireAbort
+		if a.OnExpiry == plan.ExpiryEscalate {
+			expiry = approval.ExpireEscalate
+		}
+		req := approval.Request{Gate: id, Title: title, Requester: r.in.Requester, Approvers: r.people(a.Approvers), Quorum: a.Quorum,
+			Timeout: a.Timeout.D()}
+		if req.Timeout > 0 {
+			req.OnExpiry = expiry
+			if expiry == approval.ExpireEscalate {
+				req.Remind = func(ctx workflow.Context, rem approval.Reminder) { r.remind(ctx, id, title, rem) }
+			}
+		}
+		return r.gate(ctx, ss, req)
+	case plan.TypeDecision:
+		d := s.Decision
+		req := approval.Request{Gate: id, Title: d.Question, Requester: r.in.Requester, Approvers: r.people(d.Deciders), Options: d.Options,
+			Timeout: d.Timeout.D()}
+		if req.Timeout > 0 {
+			req.OnExpiry = approval.ExpireAbort
+			if d.Default != "" {
+				req.OnExpiry, req.DefaultChoice = approval.ExpireProceed, d.Default
+			}
+		}
+		return r.gate(ctx, ss, req)
+	case plan.TypeManual:
+		m := s.Manual
+		req := approval.Request{Gate: id, Title: m.Instructions, Requester: r.in.Requester, Approvers: r.people(m.Assignees), Timeout: m.Timeout.D()}
+		if req.Timeout > 0 {
+			req.OnExpiry = approval.ExpireAbort
+		}
+		return r.gate(ctx, ss, req)
+	case plan.TypePlan:
+		child := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			WorkflowID:    workflow.GetInfo(ctx).WorkflowExecution.ID + "." + id,
+			StaticSummary: "Step " + id + " of " + r.p.Metadata.Name + ": plan " + s.Plan.Name,
+		})
+		var res RecoveryResult
+		err := workflow.ExecuteChildWorkflow(child, RecoveryWorkflow, RecoveryInput{Plan: s.Plan.Name, Mode: r.in.Mode, Requester: r.in.Requester, Reason: r.in.Reason}).Get(ctx, &res)
+		ss.Summary = fmt.Sprintf("plan %s %s in %s", s.Plan.Name, res.Status, res.RTO.Human())
+		return err
+	}
+	return fmt.Errorf("step %s: unknown type %q", id, s.EffectiveType())
+}
+
+// gate waits at an approval, decision or manual gate; anything but approval fails the step.
+func (r *runner) gate(ctx workflow.Context, ss *StepState, req approval.Request) error {
+	if len(req.Approvers) > 0 && req.Quorum > len(req.Approvers) {
+		req.Quorum = len(req.Approvers)
+	}
+	r.details(ctx)
+	outcome, err := r.gates.Await(ctx, req)
+	ss.Approval, ss.Choice = &outcome, outcome.Choice
+	if err != nil {
+		return err
+	}
+	switch {
+	case outcome.Approved && outcome.Choice != "":
+		ss.Summary = "chose " + outcome.Choice
+	case outcome.Approved:
+		ss.Summary = fmt.Sprintf("approved by %s", strings.Join(approvers(outcome), ", "))
+	case outcome.RejectedBy != nil:
+		ss.Summary = fmt.Sprintf("rejected by %s: %s", outcome.RejectedBy.Identity, outcome.RejectedBy.Reason)
+		return errors.New(ss.Summary)
+	default:
+		ss.Summary = "nobody decided in time"
+		return errors.New(ss.Summary)
+	}
+	return nil
+}
+
+func approvers(o approval.Outcome) []string {
+	var out []string
+	for _, d := range o.Decisions {
+		if d.Approve {
+			out = append(out, d.Identity)
+		}
+	}
+	return out
+}
+
+// people resolves people, groups and roles to person IDs, the identities gates accept.
+func (r *runner) people(refs []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, ref := range refs {
+		for _, p := range r.p.Resolve(ref) {
+			if !seen[p.ID] {
+				seen[p.ID] = true
+				out = append(out, p.ID)
+			}
+		}
+	}
+	return out
+}
+
+// action runs a plan action: short ones as local activities, the others as activities that
+// heartbeat while they wait on the outside world.
+func (r *runner) action(ctx workflow.Context, id, name string, with map[string]any, timeout time.Duration, retry *plan.Retry) (activities.ActionResult, error) {
+	var acts *activities.Actions
+	in := activities.ActionInput{Action: name, Params: with, Step: id}
+	policy := &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 3,
+		NonRetryableErrorTypes: []string{activities.ErrTypeActionRefused}}
+	if retry != nil {
+		policy.MaximumAttempts = int32(max(retry.Attempts, 1))
+		if retry.Backoff > 0 {
+			policy.InitialInterval = retry.Backoff.D()
+		}
+	}
+	summary := fmt.Sprintf("step %s: %s", id, name)
+	var res activities.ActionResult
+	var err error
+	if shortActions[name] {
+		opts := workflow.LocalActivityOptions{StartToCloseTimeout: timeout, RetryPolicy: policy, Summary: summary}
+		if opts.StartToCloseTimeout == 0 {
+			opts.StartToCloseTimeout = 2 * time.Minute
+		}
+		err = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, opts), acts.RunAction, in).Get(ctx, &res)
+	} else {
+		opts := workflow.ActivityOptions{StartToCloseTimeout: timeout, HeartbeatTimeout: 30 * time.Second, RetryPolicy: policy, Summary: summary}
+		if opts.StartToCloseTimeout == 0 {
+			opts.StartToCloseTimeout = 30 * time.Minute
+		}
+		err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), acts.RunAction, in).Get(ctx, &res)
+	}
+	return res, err
+}
+
+// compensate undoes the completed steps that have a compensation, newest first, on a
+// disconnected context so that a cancelled plan still cleans up.
+func (r *runner) compensate(ctx workflow.Context) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	for i := len(r.done) - 1; i >= 0; i-- {
+		id := r.done[i]
+		c := r.p.Step(id).Compensate
+		if c == nil {
+			continue
+		}
+		ss := r.step(id)
+		res, err := r.action(dctx, id+".compensate", c.Action, c.With, c.Timeout.D(), nil)
+		if err != nil {
+			ss.Compensation = "failed: " + errMessage(err)
+			workflow.GetLogger(ctx).Error("compensation failed", "step", id, "action", c.Action, "error", err)
+			continue
+		}
+		ss.Status, ss.Compensation = StepCompensated, c.Action+": "+res.Summary
+		r.details(dctx)
+	}
+}
+
+// watchRTO alerts once when the plan is still running as its RTO passes.
+func (r *runner) watchRTO(ctx workflow.Context, rto time.Duration) {
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		if err := workflow.NewTimerWithOptions(ctx, rto, workflow.TimerOptions{Summary: "RTO " + units.Duration(rto).Human()}).Get(ctx, nil); err != nil {
+			return
+		}
+		if r.st.Status != StepRunning {
+			return
+		}
+		_ = r.alert(ctx, notify.Message{Event: "plan.rto_missed", Severity: notify.Critical,
+			Title:    fmt.Sprintf("%s has run past its RTO of %s", r.p.Metadata.Name, units.Duration(rto).Human()),
+			Text:     "Steps still running: " + strings.Join(r.running(), ", "),
+			DedupKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/rto"})
+	})
+}
+
+func (r *runner) running() []string {
+	var out []string
+	for _, s := range r.st.Steps {
+		if s.Status == StepRunning {
+			out = append(out, s.ID)
+		}
+	}
+	return out
+}
+
+// remind tells the plan's escalation targets that a gate still waits.
+func (r *runner) remind(ctx workflow.Context, id, title string, rem approval.Reminder) {
+	var to []string
+	if esc := r.p.Spec.Escalation; esc != nil && len(esc.Levels) > 0 {
+		level := esc.Levels[min(rem.Level-1, len(esc.Levels)-1)]
+		to = r.people(level.Notify)
+	}
+	_ = r.alert(ctx, notify.Message{Event: "approval.escalated", Severity: notify.Critical, Level: rem.Level,
+		Title:    fmt.Sprintf("%s: step %s still waits for a decision (%s)", r.p.Metadata.Name, id, title),
+		Text:     fmt.Sprintf("Waiting %s; approvals so far: %s.", units.Duration(rem.Waited).Human(), strings.Join(rem.Gate.ApprovedBy, ", ")),
+		Fields:   map[string]string{"to": strings.Join(to, ", ")},
+		DedupKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id})
+}
+
+func (r *runner) alert(ctx workflow.Context, m notify.Message) error {
+	var n *activities.Notifications
+	m.Time = workflow.Now(ctx)
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, notifyOptions(m.Title)), n.Notify, activities.NotifyInput{Message: m}).Get(dctx, nil)
+}
+
+// details shows the plan's progress in the Web UI: a table of steps.
+func (r *runner) details(ctx workflow.Context) {
+	var b strings.Builder
+	st := r.st
+	b.WriteString(fmt.Sprintf("**%s %s** (%s, started by %s): %s", strings.ToUpper(st.Mode[:1])+st.Mode[1:], st.Plan, r.p.Spec.Scenario, st.Requester, st.Status))
+	if rto := st.Objectives.RTO; rto > 0 {
+		b.WriteString(", RTO objective " + rto.Human())
+		if st.RTO > 0 {
+			b.WriteString(", achieved " + st.RTO.Human())
+		}
+	}
+	b.WriteString("\n\n| step | type | status | took | result |\n|---|---|---|---|---|\n")
+	for _, s := range st.Steps {
+		result := s.Summary
+		if s.Error != "" {
+			result = s.Error
+		}
+		if s.Compensation != "" {
+			result += " — undone: " + s.Compensation
+		}
+		took := ""
+		if s.Duration > 0 {
+			took = s.Duration.Human()
+		}
+		b.WriteString(fmt.Sprintf("| %s | %s | %s | %s | %s |\n", mdCell(s.ID), s.Type, s.Status, took, mdCell(result)))
+	}
+	workflow.SetCurrentDetails(ctx, b.String())
+}

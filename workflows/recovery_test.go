@@ -1,0 +1,303 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/workflows/approval"
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+)
+
+const failoverPlan = `
+apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: db-failover}
+spec:
+  scenario: The primary database is lost
+  objectives: {rto: 45m}
+  people:
+    - {id: alice, name: Alice, channels: {email: alice@example.com}}
+    - {id: bob, name: Bob, channels: {email: bob@example.com}}
+    - {id: carol, name: Carol, channels: {email: carol@example.com}}
+  groups: [{id: dba, members: [alice, bob, carol]}]
+  roles: {approvers: [dba]}
+  steps:
+    - id: check-primary
+      action: postgres.replication_status
+      with: {dsn_secret: primary}
+      impact: optional
+    - id: check-replica
+      action: postgres.replication_status
+      with: {dsn_secret: replica}
+    - id: approve
+      needs: [check-primary, check-replica]
+      approval: {approvers: [approvers], quorum: 2, timeout: 30m}
+    - id: fence
+      needs: [approve]
+      when: 'steps.check-primary.outputs.role == "primary"'
+      action: postgres.fence
+      with: {dsn_secret: primary}
+      compensate: {action: postgres.unfence, with: {dsn_secret: primary}}
+    - id: promote
+      needs: [approve]
+      action: postgres.promote
+      with: {dsn_secret: replica}
+    - id: dns
+      needs: [promote]
+      action: aws.route53_upsert
+      with: {zone_id: Z1, record: db.example.com, value: replica.example.com}
+      compensate: {action: aws.route53_upsert, with: {zone_id: Z1, record: db.example.com, value: primary.example.com}}
+    - id: probe
+      needs: [dns]
+      action: postgres.write_probe
+      with: {dsn_secret: replica}
+`
+
+// actionLog records the actions a test plan ran, in order, with a scripted result for each step.
+type actionLog struct {
+	mu      sync.Mutex
+	ran     []string
+	results map[string]activities.ActionResult
+	errs    map[string]error
+}
+
+func (l *actionLog) run(_ context.Context, in activities.ActionInput) (activities.ActionResult, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ran = append(l.ran, in.Step)
+	if err := l.errs[in.Step]; err != nil {
+		return activities.ActionResult{}, err
+	}
+	res := l.results[in.Step]
+	if res.Summary == "" {
+		res.Summary = in.Action + " done"
+	}
+	return res, nil
+}
+
+// newRecoveryEnv runs plan src with scripted actions; slow steps take the given (test clock) time.
+func newRecoveryEnv(t *testing.T, src string, slow ...map[string]time.Duration) (*assetEnv, *actionLog) {
+	t.Helper()
+	p, err := plan.Parse([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plan.ValidateWith(p, plan.DefaultActions()); err != nil {
+		t.Fatal(err)
+	}
+	e := newAssetEnv(t, nil)
+	e.RegisterActivity(&activities.Actions{})
+	e.RegisterActivity(&activities.Plans{})
+	e.OnActivity("LoadPlan", mock.Anything, activities.LoadPlanInput{Plan: p.Metadata.Name}).Return(activities.LoadPlanResult{Plan: *p, SHA256: "abc"}, nil)
+	log := &actionLog{results: map[string]activities.ActionResult{}, errs: map[string]error{}}
+	for _, m := range slow {
+		for step, d := range m {
+			e.OnActivity("RunAction", mock.Anything, mock.MatchedBy(func(in activities.ActionInput) bool { return in.Step == step })).After(d).Return(log.run)
+		}
+	}
+	e.OnActivity("RunAction", mock.Anything, mock.Anything).Return(log.run)
+	return e, log
+}
+
+func approveAt(e *assetEnv, at time.Duration, gate, who string, result *error) {
+	e.RegisterDelayedCallback(func() {
+		decide(e, gate+"-"+who, approval.Decision{Gate: gate, Approve: true, Identity: who, Channel: approval.ChannelCLI}, result)
+	}, at)
+}
+
+func recoveryResult(t *testing.T, e *assetEnv) RecoveryResult {
+	t.Helper()
+	var r RecoveryResult
+	err := e.GetWorkflowError()
+	var appErr *temporal.ApplicationError
+	var canceled *temporal.CanceledError
+	switch {
+	case err == nil:
+		_ = e.GetWorkflowResult(&r)
+	case errors.As(err, &appErr):
+		_ = appErr.Details(&r)
+	case errors.As(err, &canceled):
+		_ = canceled.Details(&r)
+	}
+	return r
+}
+
+func statuses(r RecoveryResult) map[string]string {
+	out := map[string]string{}
+	for _, s := range r.Steps {
+		out[s.ID] = s.Status
+	}
+	return out
+}
+
+func TestRecoveryRunsThePlanInOrderWithApprovalsAndConditions(t *testing.T) {
+	e, log := newRecoveryEnv(t, failoverPlan)
+	log.results["check-primary"] = activities.ActionResult{Outputs: map[string]any{"role": "unreachable"}}
+	log.results["check-replica"] = activities.ActionResult{Outputs: map[string]any{"role": "replica", "lag_seconds": 0.0}}
+	var self, first, second error
+	approveAt(e, time.Minute, "approve", "alice", &self) // alice started it: refused
+	approveAt(e, 2*time.Minute, "approve", "bob", &first)
+	approveAt(e, 3*time.Minute, "approve", "carol", &second)
+	var during RecoveryResult
+	e.RegisterDelayedCallback(func() {
+		if v, err := e.QueryWorkflow(QueryStatus); err == nil {
+			_ = v.Get(&during)
+		}
+	}, 90*time.Second)
+	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "db-failover", Requester: "alice", Reason: "primary unreachable"})
+	if err := e.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	r := recoveryResult(t, e)
+	if self == nil || !strings.Contains(self.Error(), "cannot approve its own request") || first != nil || second != nil {
+		t.Fatalf("approvals: alice %v, bob %v, carol %v", self, first, second)
+	}
+	if during.Status != StepRunning || statuses(during)["approve"] != StepRunning || statuses(during)["check-replica"] != plan.StatusSucceeded {
+		t.Fatalf("status while waiting for approval: %+v", statuses(during))
+	}
+	want := map[string]string{"check-primary": "succeeded", "check-replica": "succeeded", "approve": "succeeded",
+		"fence": "skipped", "promote": "succeeded", "dns": "succeeded", "probe": "succeeded"}
+	for id, st := range want {
+		if statuses(r)[id] != st {
+			t.Errorf("step %s: %s, want %s", id, statuses(r)[id], st)
+		}
+	}
+	if strings.Join(log.ran[2:], ",") != "promote,dns,probe" {
+		t.Errorf("actions after the checks: %v", log.ran)
+	}
+	if r.Status != plan.StatusSucceeded || r.RTO.D() != 3*time.Minute || r.RTOMet == nil || !*r.RTOMet {
+		t.Errorf("result: status %s, RTO %s, met %v", r.Status, r.RTO, r.RTOMet)
+	}
+	if a := r.Steps[2].Approval; a == nil || !a.Approved || len(a.Decisions) != 2 {
+		t.Errorf("approval record %+v", a)
+	}
+}
+
+func TestRecoveryUndoesCompletedStepsWhenACriticalStepFails(t *testing.T) {
+	e, log := newRecoveryEnv(t, failoverPlan)
+	log.results["check-primary"] = activities.ActionResult{Outputs: map[string]any{"role": "primary"}}
+	log.errs["probe"] = temporal.NewNonRetryableApplicationError("the new primary takes no writes", activities.ErrTypeActionRefused, nil)
+	var a, b error
+	approveAt(e, time.Minute, "approve", "bob", &a)
+	approveAt(e, time.Minute, "approve", "carol", &b)
+	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "db-failover", Requester: "alice"})
+	r := recoveryResult(t, e)
+	if err := e.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "step probe failed: the new primary takes no writes") {
+		t.Fatalf("error %v", err)
+	}
+	// fence and dns ran, then were undone newest first.
+	n := len(log.ran)
+	if n < 2 || log.ran[n-2] != "dns.compensate" || log.ran[n-1] != "fence.compensate" {
+		t.Fatalf("actions %v: want dns, then fence, undone last; fence: %+v", log.ran, r.Steps[3])
+	}
+	if st := statuses(r); st["dns"] != StepCompensated || st["fence"] != StepCompensated || st["probe"] != plan.StatusFailed || st["promote"] != plan.StatusSucceeded {
+		t.Fatalf("statuses %v", st)
+	}
+	if r.Status != plan.StatusFailed || r.RTOMet != nil {
+		t.Fatalf("result %+v", r)
+	}
+}
+
+func TestRecoveryOptionalFailureGoesOnAndRejectionStops(t *testing.T) {
+	e, log := newRecoveryEnv(t, failoverPlan)
+	log.errs["check-primary"] = temporal.NewNonRetryableApplicationError("no route to host", activities.ErrTypeActionRefused, nil)
+	var rejected error
+	e.RegisterDelayedCallback(func() {
+		decide(e, "reject", approval.Decision{Gate: "approve", Identity: "bob", Reason: "replica lags too much"}, &rejected)
+	}, 5*time.Minute)
+	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "db-failover", Requester: "alice"})
+	r := recoveryResult(t, e)
+	if err := e.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "rejected by bob: replica lags too much") {
+		t.Fatalf("error %v", err)
+	}
+	st := statuses(r)
+	if st["check-primary"] != plan.StatusFailed || st["approve"] != plan.StatusFailed || st["fence"] != StepNotRun || st["promote"] != StepNotRun || st["probe"] != StepNotRun {
+		t.Fatalf("statuses %v", st)
+	}
+	if len(log.ran) != 2 {
+		t.Fatalf("actions after the rejection: %v", log.ran)
+	}
+}
+
+func TestRecoveryCancelledMidPlanUndoesWhatRan(t *testing.T) {
+	// dns takes ten minutes; the plan is cancelled while it runs.
+	e, log := newRecoveryEnv(t, failoverPlan, map[string]time.Duration{"dns": 10 * time.Minute})
+	log.results["check-primary"] = activities.ActionResult{Outputs: map[string]any{"role": "primary"}}
+	var a, b error
+	approveAt(e, time.Minute, "approve", "bob", &a)
+	approveAt(e, time.Minute, "approve", "carol", &b)
+	e.RegisterDelayedCallback(e.CancelWorkflow, 5*time.Minute)
+	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "db-failover", Requester: "alice"})
+	var canceled *temporal.CanceledError
+	if err := e.GetWorkflowError(); !errors.As(err, &canceled) {
+		t.Fatalf("error %v, want cancelled", err)
+	}
+	r := recoveryResult(t, e)
+	if st := statuses(r); st["fence"] != StepCompensated || st["probe"] != StepNotRun || r.Status != "canceled" {
+		t.Fatalf("statuses %v, status %s", st, r.Status)
+	}
+	if log.ran[len(log.ran)-1] != "fence.compensate" {
+		t.Fatalf("actions %v", log.ran)
+	}
+}
+
+const drillPlan = `
+apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: app-drill}
+spec:
+  scenario: Restart the app in the DR region
+  objectives: {rto: 1m}
+  people: [{id: ops, name: Ops, channels: {email: ops@example.com}}]
+  steps:
+    - id: scale-up
+      action: aws.asg_set_capacity
+      with: {group: web-dr, region: eu-central-1, desired: 3}
+      compensate: {action: aws.asg_set_capacity, with: {group: web-dr, region: eu-central-1, desired: 0}}
+    - id: choose
+      needs: [scale-up]
+      decision: {question: "Serve from DR or wait?", options: [serve, wait], deciders: [ops], timeout: 10m, default: wait}
+    - id: switch
+      needs: [choose]
+      when: 'steps.choose.choice == "serve"'
+      action: check.http
+      with: {url: "http://dr.example.com/healthz"}
+    - id: settle
+      needs: [scale-up]
+      wait: {duration: 2m}
+`
+
+func TestDrillUndoesEverythingAndMeasuresTheRTO(t *testing.T) {
+	e, log := newRecoveryEnv(t, drillPlan)
+	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "app-drill", Mode: ModeDrill, Requester: "scheduler"})
+	if err := e.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	r := recoveryResult(t, e)
+	st := statuses(r)
+	// Nobody decided: the decision's default (wait) skips the switch; the drill scaled back down.
+	if st["choose"] != plan.StatusSucceeded || r.Steps[1].Choice != "wait" || st["switch"] != plan.StatusSkipped || st["scale-up"] != StepCompensated {
+		t.Fatalf("statuses %v, choice %q", st, r.Steps[1].Choice)
+	}
+	if strings.Join(log.ran, ",") != "scale-up,scale-up.compensate" {
+		t.Fatalf("actions %v", log.ran)
+	}
+	if r.RTO.D() != 10*time.Minute || r.RTOMet == nil || *r.RTOMet {
+		t.Fatalf("RTO %s met %v: the 10m decision timeout misses the 1m objective", r.RTO, r.RTOMet)
+	}
+	missed := false
+	for _, m := range e.alerts {
+		missed = missed || m.Event == "plan.rto_missed"
+	}
+	if !missed {
+		t.Fatalf("no RTO alert: %+v", e.events())
+	}
+}
