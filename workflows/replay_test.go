@@ -72,7 +72,7 @@ func recordHistories(t *testing.T) {
 		t.Fatal(err)
 	}
 	Register(w, Activities{Probes: &activities.Probes{Prober: &probe.Prober{}}, Assets: assets, Actions: &activities.Actions{},
-		Plans: &activities.Plans{Dir: plansDir},
+		Plans:         &activities.Plans{Dir: plansDir},
 		Notifications: &activities.Notifications{Logger: slog.New(slog.DiscardHandler)}, Signals: &activities.Signals{Client: c, TaskQueue: "replay-record"}})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
