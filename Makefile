@@ -72,6 +72,10 @@ $(BIN)/.workflowcheck-$(WORKFLOWCHECK_VERSION):
 bench: build tools ## run the benchmarks against a real dev server (figures, not pass/fail)
 	$(GO) test -count=1 -run '^$$' -bench 'HealthProbe' -benchtime 1x ./testsuite/bench/...
 
+.PHONY: bench-plans
+bench-plans: build tools ## recovery plans on a real dev server: 1,000 at once, and one plan of 10,000 steps
+	$(GO) test -count=1 -run '^$$' -bench 'RecoveryPlan' -benchtime 1x -timeout 30m ./testsuite/bench/
+
 .PHONY: bench-backup
 bench-backup: build ## backup engine vs Debian's restic: ~1 GiB + 20,000 small files; throughput, RSS, size
 	@command -v restic >/dev/null || { echo "restic not found: apt-get install restic"; exit 1; }

@@ -235,12 +235,13 @@ func runID(kind, asset string, t time.Time) string {
 func (a *app) startAssetWorkflow(ctx context.Context, c client.Client, cfg config.Config, s assetStart, input any) (client.WorkflowRun, startedOutput, error) {
 	id := runID(s.kind, s.asset, time.Now())
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                cfg.Worker.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		StaticSummary:            s.summary,
-		StaticDetails:            s.details,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.KindKey.ValueSet(s.kind), workflows.AssetKey.ValueSet(s.asset)),
+		ID:                                       id,
+		TaskQueue:                                cfg.Worker.TaskQueue,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            s.summary,
+		StaticDetails:                            s.details,
+		TypedSearchAttributes:                    temporal.NewSearchAttributes(workflows.KindKey.ValueSet(s.kind), workflows.AssetKey.ValueSet(s.asset)),
 	}, s.workflowType, input)
 	if err != nil {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted

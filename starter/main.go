@@ -128,6 +128,9 @@ Everyday use:
   lifeboat approve WORKFLOW-ID               approve a workflow waiting at an approval gate
   lifeboat verify ASSET                      run a restore drill and print its evidence
   lifeboat schedule sync                     make the schedules match the configuration
+  lifeboat failover PLAN                     run a recovery plan through its gates, and follow it
+  lifeboat drill PLAN                        rehearse a plan, measure its RTO, then undo it
+  lifeboat report WORKFLOW-ID                the post-incident or drill report (--format html)
 
 Commands that start a workflow print its ID and Web UI link and, unless --no-wait, follow it with
 progress on stderr. Every command prints JSON with -o json.
@@ -163,7 +166,8 @@ progress on stderr. Every command prints JSON with -o json.
 		c.GroupID = "data"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{a.probeCommand(), a.statusCommand(), a.approveCommand(), a.rejectCommand(), a.decideCommand()} {
+	for _, c := range []*cobra.Command{a.failoverCommand(), a.failbackCommand(), a.drillCommand(), a.probeCommand(), a.statusCommand(),
+		a.approveCommand(), a.rejectCommand(), a.decideCommand(), a.reportCommand()} {
 		c.GroupID = "run"
 		root.AddCommand(c)
 	}
@@ -171,7 +175,9 @@ progress on stderr. Every command prints JSON with -o json.
 		c.GroupID = "local"
 		root.AddCommand(c)
 	}
-	root.AddCommand(a.planCommand())
+	plans := a.planCommand()
+	plans.GroupID = "run"
+	root.AddCommand(plans)
 	root.SetHelpCommandGroupID("local")
 	root.SetCompletionCommandGroupID("local")
 	return root

@@ -177,12 +177,13 @@ func (a *app) startProbe(cmd *cobra.Command, id string, in workflows.HealthProbe
 	}
 	defer c.Close()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                cfg.Worker.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		StaticSummary:            probeSummary(in),
-		StaticDetails:            probeDetails(in),
-		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.KindKey.ValueSet("probe"), workflows.AssetKey.ValueSet(in.Target)),
+		ID:                                       id,
+		TaskQueue:                                cfg.Worker.TaskQueue,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            probeSummary(in),
+		StaticDetails:                            probeDetails(in),
+		TypedSearchAttributes:                    temporal.NewSearchAttributes(workflows.KindKey.ValueSet("probe"), workflows.AssetKey.ValueSet(in.Target)),
 	}, workflows.HealthProbeWorkflow, in)
 	if err != nil {
 		return fmt.Errorf("start probe %s: %w", id, err)

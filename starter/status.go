@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
 	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/lifeboat-dr/lifeboat/workflows"
+	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
 
 func (a *app) statusCommand() *cobra.Command {
@@ -41,6 +43,8 @@ func (a *app) statusCommand() *cobra.Command {
 				URL        string          `json:"url,omitempty"`
 				Details    string          `json:"details,omitempty"`
 				State      json.RawMessage `json:"state,omitempty"`
+				// PendingGates are a Recovery workflow's open gates, with the command that decides each.
+				PendingGates []pendingGateView `json:"pending_gates,omitempty"`
 			}{
 				WorkflowID: info.GetExecution().GetWorkflowId(),
 				RunID:      info.GetExecution().GetRunId(),
@@ -71,6 +75,19 @@ func (a *app) statusCommand() *cobra.Command {
 					out.State = raw
 				}
 			}
+			// A recovery plan is shown as its steps and open gates, from its record.
+			var rec *recoveryView
+			if out.Type == workflows.RecoveryWorkflow {
+				rec = recoveryState(ctx, c, info.GetStatus(), out.WorkflowID, out.RunID, out.State)
+			}
+			if rec != nil {
+				if out.State == nil {
+					out.State, _ = json.Marshal(rec.result)
+				}
+				for _, g := range rec.gates {
+					out.PendingGates = append(out.PendingGates, pendingGateView{PendingGate: g, Command: gateCommand(out.WorkflowID, g)})
+				}
+			}
 			return a.print(out, func(w io.Writer) {
 				fmt.Fprintf(w, "%s  %s  %s\n", out.WorkflowID, out.Type, out.Status)
 				fmt.Fprintf(w, "  started %s", out.StartedAt.Local().Format(time.RFC3339))
@@ -81,12 +98,53 @@ func (a *app) statusCommand() *cobra.Command {
 				if out.URL != "" {
 					fmt.Fprintf(w, "  Web UI: %s\n", out.URL)
 				}
-				if out.Details != "" {
+				switch {
+				case rec != nil:
+					fmt.Fprintln(w)
+					printRecovery(w, rec.result, out.WorkflowID, rec.gates, time.Now())
+				case out.Details != "":
 					fmt.Fprintf(w, "\n%s\n", out.Details)
 				}
 			})
 		},
 	}
+}
+
+// recoveryView is what status shows of a Recovery workflow.
+type recoveryView struct {
+	result workflows.RecoveryResult
+	gates  []approval.PendingGate
+}
+
+// pendingGateView is an open gate in status -o json.
+type pendingGateView struct {
+	approval.PendingGate
+	Command string `json:"command"`
+}
+
+// recoveryState reads a Recovery workflow's record: from its result (or its failure's details) once
+// it has closed, which needs no worker, and from the status query answer while it runs, with its
+// open gates. It returns nil when neither is available.
+func recoveryState(ctx context.Context, c client.Client, status enumspb.WorkflowExecutionStatus, id, runID string, state json.RawMessage) *recoveryView {
+	var v recoveryView
+	switch status {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := c.GetWorkflow(gctx, id, runID).Get(gctx, &v.result); err == nil || recoveryFailureDetails(err, &v.result) {
+			return &v
+		}
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		if state != nil && json.Unmarshal(state, &v.result) == nil && v.result.Plan != "" {
+			v.gates = pendingGates(ctx, c, id, runID)
+			return &v
+		}
+		return nil
+	}
+	if state != nil && json.Unmarshal(state, &v.result) == nil && v.result.Plan != "" {
+		return &v
+	}
+	return nil
 }
 
 // watchRun waits for run to finish into result (an R). With text output it asks the workflow's

@@ -77,7 +77,40 @@ type RecoveryResult struct {
 	RTO    units.Duration `json:"rto,omitempty"`
 	RTOMet *bool          `json:"rto_met,omitempty"`
 	Error  string         `json:"error,omitempty"`
+	// Counts are the steps per status. Omitted is how many plain successful steps of a plan of more
+	// than MaxRecordedSteps steps are left out of Steps, to keep the record within Temporal's payload
+	// limit.
+	Counts  map[string]int `json:"counts,omitempty"`
+	Omitted int            `json:"omitted,omitempty"`
 }
+
+// MaxRecordedSteps is the most steps a run's record lists one by one; beyond it, steps that simply
+// succeeded are counted instead.
+const MaxRecordedSteps = 1000
+
+// record is the run's record as returned and queried.
+func (st *RecoveryResult) record() RecoveryResult {
+	out := *st
+	out.Counts = map[string]int{}
+	for _, s := range st.Steps {
+		out.Counts[s.Status]++
+	}
+	if len(st.Steps) <= MaxRecordedSteps {
+		return out
+	}
+	out.Steps = nil
+	for _, s := range st.Steps {
+		if s.Status == plan.StatusSucceeded && s.Type == plan.TypeAction && s.Compensation == "" {
+			out.Omitted++
+			continue
+		}
+		out.Steps = append(out.Steps, s)
+	}
+	return out
+}
+
+// maxDetailRows bounds the steps table in the Web UI's current details.
+const maxDetailRows = 50
 
 // shortActions run as local activities: quick checks and single statements, where a task queue
 // round trip would dominate.
@@ -98,7 +131,7 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 		in.Mode = ModeRecovery
 	}
 	st := &RecoveryResult{Plan: in.Plan, Mode: in.Mode, Requester: in.Requester, Reason: in.Reason, Status: StepRunning, StartedAt: workflow.Now(ctx)}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RecoveryResult, error) { return *st, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RecoveryResult, error) { return st.record(), nil }); err != nil {
 		return *st, err
 	}
 	gates, err := approval.New(ctx)
@@ -138,9 +171,12 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	if err != nil {
 		return *st, temporal.NewNonRetryableApplicationError("plan "+in.Plan+": "+err.Error(), activities.ErrTypePlanInvalid, nil)
 	}
-	r := &runner{in: in, p: p, st: st, gates: gates, index: map[string]int{}}
+	r := &runner{in: in, p: p, st: st, gates: gates, index: map[string]int{}, specs: map[string]*plan.Step{}}
+	for i := range p.Spec.Steps {
+		r.specs[p.Spec.Steps[i].ID] = &p.Spec.Steps[i]
+	}
 	for _, id := range order {
-		s := p.Step(id)
+		s := r.spec(id)
 		r.index[id] = len(st.Steps)
 		st.Steps = append(st.Steps, StepState{ID: id, Type: s.EffectiveType(), Action: s.Action, Critical: s.Critical(), Status: StepPending})
 	}
@@ -172,13 +208,14 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	r.details(dctx)
 	finish(dctx, st.Status)
 	_ = workflow.Await(dctx, func() bool { return workflow.AllHandlersFinished(dctx) })
+	rec := st.record()
 	switch {
 	case canceled:
-		return *st, temporal.NewCanceledError(*st)
+		return rec, temporal.NewCanceledError(rec)
 	case runErr != nil:
-		return *st, temporal.NewNonRetryableApplicationError(fmt.Sprintf("plan %s failed: %v", in.Plan, runErr), "PlanFailed", nil, *st)
+		return rec, temporal.NewNonRetryableApplicationError(fmt.Sprintf("plan %s failed: %v", in.Plan, runErr), "PlanFailed", nil, rec)
 	}
-	return *st, nil
+	return rec, nil
 }
 
 // runner runs one plan.
@@ -188,11 +225,15 @@ type runner struct {
 	st      *RecoveryResult
 	gates   *approval.Gates
 	index   map[string]int
+	specs   map[string]*plan.Step
 	done    []string // completed steps, in completion order, for compensation
 	lastEnd time.Time
 }
 
 func (r *runner) step(id string) *StepState { return &r.st.Steps[r.index[id]] }
+
+// spec is a step's definition in the plan.
+func (r *runner) spec(id string) *plan.Step { return r.specs[id] }
 
 type stepDone struct {
 	ID  string
@@ -208,53 +249,75 @@ type stepDone struct {
 func (r *runner) run(ctx workflow.Context) error {
 	waitsCtx, cancelWaits := workflow.WithCancel(ctx)
 	defer cancelWaits()
-	finished := workflow.NewChannel(ctx)
+	// Actions run to their end even when the plan is cancelled: one stopped halfway may have taken
+	// effect, and only one known to have finished can be undone.
+	actionsCtx, _ := workflow.NewDisconnectedContext(ctx)
+	finished := workflow.NewChannel(actionsCtx)
+	// unfinished counts each step's needs that have not ended; dependents lists who waits on whom.
+	// Steps become ready in a deterministic order: the plan's order, then the order they unblock.
+	unfinished := make(map[string]int, len(r.st.Steps))
+	dependents := map[string][]string{}
+	var ready []string
+	for _, ss := range r.st.Steps {
+		needs := r.spec(ss.ID).Needs
+		unfinished[ss.ID] = len(needs)
+		for _, n := range needs {
+			dependents[n] = append(dependents[n], ss.ID)
+		}
+		if len(needs) == 0 {
+			ready = append(ready, ss.ID)
+		}
+	}
+	ended := func(id string) {
+		for _, d := range dependents[id] {
+			if unfinished[d]--; unfinished[d] == 0 {
+				ready = append(ready, d)
+			}
+		}
+	}
 	running := 0
 	var failure error
 	for {
-		for launched := true; launched; {
-			launched = false
-			for i := range r.st.Steps {
-				ss := &r.st.Steps[i]
-				if ss.Status != StepPending || !r.needsFinished(ss.ID) {
-					continue
-				}
-				if failure != nil || ctx.Err() != nil {
-					ss.Status = StepNotRun
-					launched = true
-					continue
-				}
-				run, why := r.shouldRun(ss.ID)
-				if !run {
-					ss.Status, ss.Summary = plan.StatusSkipped, why
-					launched = true
-					continue
-				}
-				ss.Status, ss.StartedAt = StepRunning, workflow.Now(ctx)
-				running++
-				launched = true
-				id := ss.ID
-				stepCtx := waitsCtx
-				if t := r.p.Step(id).EffectiveType(); t == plan.TypeAction || t == plan.TypeNotify || t == plan.TypePlan {
-					stepCtx = ctx
-				}
-				workflow.Go(stepCtx, func(gctx workflow.Context) {
-					err := r.runStep(gctx, id)
-					finished.Send(ctx, stepDone{ID: id, Err: err})
-				})
+		for len(ready) > 0 {
+			id := ready[0]
+			ready = ready[1:]
+			ss := r.step(id)
+			if failure != nil || ctx.Err() != nil {
+				ss.Status = StepNotRun
+				ended(id)
+				continue
 			}
+			if run, why := r.shouldRun(id); !run {
+				ss.Status, ss.Summary = plan.StatusSkipped, why
+				ended(id)
+				continue
+			}
+			ss.Status, ss.StartedAt = StepRunning, workflow.Now(ctx)
+			running++
+			stepCtx := waitsCtx
+			switch r.spec(id).EffectiveType() {
+			case plan.TypeAction, plan.TypeNotify:
+				stepCtx = actionsCtx
+			case plan.TypePlan:
+				stepCtx = ctx // a child plan, cancelled, undoes its own steps
+			}
+			workflow.Go(stepCtx, func(gctx workflow.Context) {
+				err := r.runStep(gctx, id)
+				finished.Send(actionsCtx, stepDone{ID: id, Err: err})
+			})
 		}
 		r.details(ctx)
 		if running == 0 {
 			return failure
 		}
 		var d stepDone
-		finished.Receive(ctx, &d)
+		finished.Receive(actionsCtx, &d)
 		running--
 		ss := r.step(d.ID)
 		ss.FinishedAt = workflow.Now(ctx)
 		ss.Duration = units.Duration(ss.FinishedAt.Sub(ss.StartedAt))
 		r.lastEnd = ss.FinishedAt
+		ended(d.ID)
 		if d.Err == nil {
 			ss.Status = plan.StatusSucceeded
 			r.done = append(r.done, d.ID)
@@ -272,22 +335,11 @@ func (r *runner) run(ctx workflow.Context) error {
 	}
 }
 
-// needsFinished reports whether every step id needs has ended.
-func (r *runner) needsFinished(id string) bool {
-	for _, n := range r.p.Step(id).Needs {
-		switch r.step(n).Status {
-		case StepPending, StepRunning:
-			return false
-		}
-	}
-	return true
-}
-
 // shouldRun decides whether a step whose needs have ended runs. A step with a condition runs when
 // the condition holds. Without one, a step after a skipped step is skipped too — a branch not taken
 // stays not taken — while an optional step that failed does not hold back the steps after it.
 func (r *runner) shouldRun(id string) (bool, string) {
-	s := r.p.Step(id)
+	s := r.spec(id)
 	expr, err := s.Condition()
 	if err != nil {
 		return false, "condition: " + err.Error()
@@ -328,7 +380,7 @@ func (r *runner) shouldRun(id string) (bool, string) {
 
 // runStep carries one step out.
 func (r *runner) runStep(ctx workflow.Context, id string) error {
-	s := r.p.Step(id)
+	s := r.spec(id)
 	ss := r.step(id)
 	title := s.Description
 	if title == "" {
@@ -363,7 +415,7 @@ func (r *runner) runStep(ctx workflow.Context, id string) error {
 		return r.gate(ctx, ss, req)
 	case plan.TypeDecision:
 		d := s.Decision
-		req := approval.Request{Gate: id, Title: d.Question, Requester: r.in.Requester, Approvers: r.people(d.Deciders), Options: d.Options,
+		req := approval.Request{Gate: id, Title: d.Question, Requester: r.asker(), Approvers: r.people(d.Deciders), Options: d.Options,
 			Timeout: d.Timeout.D()}
 		if req.Timeout > 0 {
 			req.OnExpiry = approval.ExpireAbort
@@ -374,7 +426,7 @@ func (r *runner) runStep(ctx workflow.Context, id string) error {
 		return r.gate(ctx, ss, req)
 	case plan.TypeManual:
 		m := s.Manual
-		req := approval.Request{Gate: id, Title: m.Instructions, Requester: r.in.Requester, Approvers: r.people(m.Assignees), Timeout: m.Timeout.D()}
+		req := approval.Request{Gate: id, Title: m.Instructions, Requester: r.asker(), Approvers: r.people(m.Assignees), Timeout: m.Timeout.D()}
 		if req.Timeout > 0 {
 			req.OnExpiry = approval.ExpireAbort
 		}
@@ -392,10 +444,25 @@ func (r *runner) runStep(ctx workflow.Context, id string) error {
 	return fmt.Errorf("step %s: unknown type %q", id, s.EffectiveType())
 }
 
+// asker is the requester of decision and manual gates: the plan asks, so whoever started it may
+// answer. Approvals are asked by the person who started the plan, who cannot approve them.
+func (r *runner) asker() string { return "plan " + r.p.Metadata.Name }
+
 // gate waits at an approval, decision or manual gate; anything but approval fails the step.
 func (r *runner) gate(ctx workflow.Context, ss *StepState, req approval.Request) error {
-	if len(req.Approvers) > 0 && req.Quorum > len(req.Approvers) {
-		req.Quorum = len(req.Approvers)
+	eligible := 0
+	for _, a := range req.Approvers {
+		if a != req.Requester {
+			eligible++
+		}
+	}
+	if len(req.Approvers) > 0 && req.Quorum > eligible {
+		// Fewer people than the quorum are left once the requester is out: all of them must approve.
+		req.Quorum = max(eligible, 1)
+	}
+	if len(req.Approvers) > 0 && eligible == 0 {
+		ss.Summary = req.Requester + " started the plan and is its only approver: nobody else can approve"
+		return errors.New(ss.Summary)
 	}
 	r.details(ctx)
 	outcome, err := r.gates.Await(ctx, req)
@@ -454,6 +521,7 @@ func (r *runner) action(ctx workflow.Context, id, name string, with map[string]a
 		policy.MaximumAttempts = int32(max(retry.Attempts, 1))
 		if retry.Backoff > 0 {
 			policy.InitialInterval = retry.Backoff.D()
+			policy.MaximumInterval = max(policy.MaximumInterval, policy.InitialInterval)
 		}
 	}
 	summary := fmt.Sprintf("step %s: %s", id, name)
@@ -481,7 +549,7 @@ func (r *runner) compensate(ctx workflow.Context) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	for i := len(r.done) - 1; i >= 0; i-- {
 		id := r.done[i]
-		c := r.p.Step(id).Compensate
+		c := r.spec(id).Compensate
 		if c == nil {
 			continue
 		}
@@ -555,8 +623,28 @@ func (r *runner) details(ctx workflow.Context) {
 			b.WriteString(", achieved " + st.RTO.Human())
 		}
 	}
-	b.WriteString("\n\n| step | type | status | took | result |\n|---|---|---|---|---|\n")
-	for _, s := range st.Steps {
+	b.WriteString("\n\n")
+	// A big plan shows its counts and the steps that need attention, not thousands of rows.
+	shown := st.Steps
+	if len(shown) > maxDetailRows {
+		counts := map[string]int{}
+		shown = nil
+		for _, s := range st.Steps {
+			counts[s.Status]++
+			if s.Status == StepRunning || s.Status == plan.StatusFailed {
+				shown = append(shown, s)
+			}
+		}
+		for _, k := range []string{StepPending, StepRunning, plan.StatusSucceeded, plan.StatusFailed, plan.StatusSkipped, StepNotRun, StepCompensated} {
+			if counts[k] > 0 {
+				b.WriteString(fmt.Sprintf("%d %s · ", counts[k], k))
+			}
+		}
+		b.WriteString(fmt.Sprintf("%d steps\n\n", len(st.Steps)))
+		shown = shown[:min(len(shown), maxDetailRows)]
+	}
+	b.WriteString("| step | type | status | took | result |\n|---|---|---|---|---|\n")
+	for _, s := range shown {
 		result := s.Summary
 		if s.Error != "" {
 			result = s.Error

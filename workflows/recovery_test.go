@@ -241,10 +241,11 @@ func TestRecoveryCancelledMidPlanUndoesWhatRan(t *testing.T) {
 		t.Fatalf("error %v, want cancelled", err)
 	}
 	r := recoveryResult(t, e)
-	if st := statuses(r); st["fence"] != StepCompensated || st["probe"] != StepNotRun || r.Status != "canceled" {
+	// dns was running: it finishes, then is undone with fence, newest first.
+	if st := statuses(r); st["fence"] != StepCompensated || st["dns"] != StepCompensated || st["probe"] != StepNotRun || r.Status != "canceled" {
 		t.Fatalf("statuses %v, status %s", st, r.Status)
 	}
-	if log.ran[len(log.ran)-1] != "fence.compensate" {
+	if n := len(log.ran); log.ran[n-2] != "dns.compensate" || log.ran[n-1] != "fence.compensate" {
 		t.Fatalf("actions %v", log.ran)
 	}
 }
