@@ -388,7 +388,16 @@ func (r *runner) runStep(ctx workflow.Context, id string) error {
 	}
 	switch s.EffectiveType() {
 	case plan.TypeAction:
-		res, err := r.action(ctx, id, s.Action, s.With, s.Timeout.D(), s.Retry)
+		var res activities.ActionResult
+		var err error
+		switch s.Action {
+		case "restore.asset":
+			res, err = r.restoreAsset(ctx, id, s.With)
+		case "notify":
+			res, err = r.notifyAction(ctx, id, s.With)
+		default:
+			res, err = r.action(ctx, id, s.Action, s.With, s.Timeout.D(), s.Retry)
+		}
 		ss.Outputs, ss.Summary = res.Outputs, res.Summary
 		return err
 	case plan.TypeWait:
@@ -447,6 +456,52 @@ func (r *runner) runStep(ctx workflow.Context, id string) error {
 // asker is the requester of decision and manual gates: the plan asks, so whoever started it may
 // answer. Approvals are asked by the person who started the plan, who cannot approve them.
 func (r *runner) asker() string { return "plan " + r.p.Metadata.Name }
+
+// restoreAsset runs the restore.asset action as a child Restore workflow, so that the restore has
+// its own record, progress and — when it is in place — its own approval gate.
+func (r *runner) restoreAsset(ctx workflow.Context, id string, with map[string]any) (activities.ActionResult, error) {
+	str := func(k string) string { v, _ := with[k].(string); return v }
+	inPlace, _ := with["in_place"].(bool)
+	in := RestoreInput{Asset: str("asset"), Snapshot: str("snapshot"), TargetDir: str("target_dir"), Database: str("database"),
+		InPlace: inPlace, Requester: r.in.Requester}
+	child := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:    workflow.GetInfo(ctx).WorkflowExecution.ID + "." + id,
+		StaticSummary: "Step " + id + " of " + r.p.Metadata.Name + ": restore " + in.Asset,
+	})
+	var res RestoreResult
+	err := workflow.ExecuteChildWorkflow(child, RestoreWorkflow, in).Get(ctx, &res)
+	out := activities.ActionResult{Outputs: map[string]any{}}
+	if res.Snapshot != nil {
+		out.Outputs["snapshot"] = res.Snapshot.ID
+	}
+	if res.Restored != nil {
+		out.Outputs["target_dir"], out.Outputs["database"] = res.Restored.TargetDir, res.Restored.Database
+		out.Summary = fmt.Sprintf("restored %s from snapshot %s", in.Asset, shortID(res.Restored.Snapshot.ID))
+	}
+	return out, err
+}
+
+// notifyAction sends the notify action's message through the worker's routes.
+func (r *runner) notifyAction(ctx workflow.Context, id string, with map[string]any) (activities.ActionResult, error) {
+	msg, _ := with["message"].(string)
+	route, _ := with["route"].(string)
+	var routes []string
+	if route != "" {
+		routes = []string{route}
+	}
+	var n *activities.Notifications
+	var res activities.NotifyResult
+	m := notify.Message{Event: "plan.notice", Severity: notify.Info, Title: r.p.Metadata.Name + ": " + msg, Text: msg,
+		Time: workflow.Now(ctx), DedupKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id, Fields: map[string]string{"step": id}}
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notifyOptions("step "+id)), n.Notify, activities.NotifyInput{Routes: routes, Message: m}).Get(ctx, &res)
+	delivered := 0
+	for _, d := range res.Deliveries {
+		if d.OK() {
+			delivered++
+		}
+	}
+	return activities.ActionResult{Outputs: map[string]any{"delivered": delivered > 0}, Summary: fmt.Sprintf("delivered to %d channels", delivered)}, err
+}
 
 // gate waits at an approval, decision or manual gate; anything but approval fails the step.
 func (r *runner) gate(ctx workflow.Context, ss *StepState, req approval.Request) error {

@@ -302,3 +302,46 @@ func TestDrillUndoesEverythingAndMeasuresTheRTO(t *testing.T) {
 		t.Fatalf("no RTO alert: %+v", e.events())
 	}
 }
+
+const restorePlan = `
+apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: restore-www}
+spec:
+  scenario: The site's files were deleted
+  people: [{id: ops, name: Ops, channels: {email: ops@example.com}}]
+  steps:
+    - id: restore
+      action: restore.asset
+      with: {asset: www, target_dir: /srv/www-restored}
+    - id: tell
+      needs: [restore]
+      action: notify
+      with: {message: "www restored", route: ops}
+`
+
+// restore.asset runs as a child Restore workflow, and notify through the notification routes.
+func TestRecoveryRestoresAnAssetAndNotifies(t *testing.T) {
+	e, log := newRecoveryEnv(t, restorePlan)
+	e.onAsset(testAsset())
+	e.onResolve()
+	e.OnActivity("RestoreAsset", mock.Anything, activities.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, TargetDir: "/srv/www-restored"}).
+		Return(activities.RestoreAssetResult{Snapshot: snap, TargetDir: "/srv/www-restored", Files: 12}, nil).Once()
+	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "restore-www", Requester: "alice"})
+	if err := e.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	r := recoveryResult(t, e)
+	if st := statuses(r); st["restore"] != plan.StatusSucceeded || st["tell"] != plan.StatusSucceeded {
+		t.Fatalf("statuses %v", st)
+	}
+	if r.Steps[0].Outputs["target_dir"] != "/srv/www-restored" || r.Steps[0].Outputs["snapshot"] != snap.ID {
+		t.Fatalf("restore outputs %+v", r.Steps[0])
+	}
+	if len(log.ran) != 0 {
+		t.Fatalf("RunAction was asked to run %v", log.ran)
+	}
+	if ev := e.events(); len(ev) != 1 || ev[0] != "plan.notice" || e.alerts[0].Text != "www restored" {
+		t.Fatalf("notices %+v", e.alerts)
+	}
+}

@@ -235,4 +235,27 @@ log:
 	if r.RTOMet == nil || !*r.RTOMet {
 		t.Fatalf("RTO %s missed the 10s objective", r.RTO)
 	}
+
+	// The review, from the workflow's own record, through the CLI.
+	lifeboat := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(binDir, "lifeboat"), append([]string{"--config", configPath}, args...)...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("lifeboat %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	md := lifeboat("report", "recovery-orders")
+	for _, want := range []string{"orders-failover", "bob", "promote", "no-data-lost", "RTO"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report does not mention %q:\n%s", want, md)
+		}
+	}
+	htmlPath := filepath.Join(dir, "review.html")
+	lifeboat("report", "recovery-orders", "--format", "html", "--out", htmlPath)
+	if b, err := os.ReadFile(htmlPath); err != nil || !strings.Contains(string(b), "<svg") {
+		t.Fatalf("HTML report: %v", err)
+	}
 }
