@@ -187,7 +187,12 @@ func TestOverlappingBackupsOfOneAssetRunOneAfterTheOther(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			if i == 1 {
-				time.Sleep(500 * time.Millisecond) // the first takes the lock
+				// Start once the first holds its lock.
+				for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+					if locks, _ := os.ReadDir(filepath.Join(as.Repository.Location, "locks")); len(locks) > 0 {
+						break
+					}
+				}
 			}
 			e := newAssetEnv(t, assets)
 			e.ExecuteWorkflow(BackupWorkflow, BackupInput{Asset: "site", SkipRetention: true})
