@@ -396,7 +396,9 @@ func (r *runner) runStep(ctx workflow.Context, id string) error {
 		case "notify":
 			res, err = r.notifyAction(ctx, id, s.With)
 		default:
+			stop := r.watchStuck(ctx, s, id)
 			res, err = r.action(ctx, id, s.Action, s.With, s.Timeout.D(), s.Retry)
+			stop()
 		}
 		ss.Outputs, ss.Summary = res.Outputs, res.Summary
 		return err
@@ -417,11 +419,8 @@ func (r *runner) runStep(ctx workflow.Context, id string) error {
 			Timeout: a.Timeout.D()}
 		if req.Timeout > 0 {
 			req.OnExpiry = expiry
-			if expiry == approval.ExpireEscalate {
-				req.Remind = func(ctx workflow.Context, rem approval.Reminder) { r.remind(ctx, id, title, rem) }
-			}
 		}
-		return r.gate(ctx, ss, req)
+		return r.gate(ctx, ss, r.escalating(s, req))
 	case plan.TypeDecision:
 		d := s.Decision
 		req := approval.Request{Gate: id, Title: d.Question, Requester: r.asker(), Approvers: r.people(d.Deciders), Options: d.Options,
@@ -432,14 +431,14 @@ func (r *runner) runStep(ctx workflow.Context, id string) error {
 				req.OnExpiry, req.DefaultChoice = approval.ExpireProceed, d.Default
 			}
 		}
-		return r.gate(ctx, ss, req)
+		return r.gate(ctx, ss, r.escalating(s, req))
 	case plan.TypeManual:
 		m := s.Manual
 		req := approval.Request{Gate: id, Title: m.Instructions, Requester: r.asker(), Approvers: r.people(m.Assignees), Timeout: m.Timeout.D()}
 		if req.Timeout > 0 {
 			req.OnExpiry = approval.ExpireAbort
 		}
-		return r.gate(ctx, ss, req)
+		return r.gate(ctx, ss, r.escalating(s, req))
 	case plan.TypePlan:
 		child := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 			WorkflowID:    workflow.GetInfo(ctx).WorkflowExecution.ID + "." + id,
@@ -646,18 +645,86 @@ func (r *runner) running() []string {
 	return out
 }
 
-// remind tells the plan's escalation targets that a gate still waits.
-func (r *runner) remind(ctx workflow.Context, id, title string, rem approval.Reminder) {
-	var to []string
-	if esc := r.p.Spec.Escalation; esc != nil && len(esc.Levels) > 0 {
-		level := esc.Levels[min(rem.Level-1, len(esc.Levels)-1)]
-		to = r.people(level.Notify)
+// policy is the escalation policy of a step: its own, or the plan's.
+func (r *runner) policy(s *plan.Step) *plan.Escalation {
+	if s.Escalation != nil && len(s.Escalation.Levels) > 0 {
+		return s.Escalation
 	}
+	if e := r.p.Spec.Escalation; e != nil && len(e.Levels) > 0 {
+		return e
+	}
+	return nil
+}
+
+// escalationOffsets are the times, from the start of a wait, at which a policy's levels fire: level i
+// of round k at k × (the last level's after) + after_i, for 1 + repeat rounds.
+func escalationOffsets(esc *plan.Escalation) []time.Duration {
+	period := esc.Levels[len(esc.Levels)-1].After.D()
+	var out []time.Duration
+	for k := 0; k <= esc.Repeat && len(out) < approval.MaxReminders; k++ {
+		for _, l := range esc.Levels {
+			if len(out) == approval.MaxReminders {
+				break
+			}
+			out = append(out, time.Duration(k)*period+l.After.D())
+		}
+	}
+	return out
+}
+
+// escalating gives a gate the step's escalation policy: reminders at the policy's levels, each to
+// that level's people, stopping as soon as the gate is decided.
+func (r *runner) escalating(s *plan.Step, req approval.Request) approval.Request {
+	esc := r.policy(s)
+	if esc == nil {
+		return req
+	}
+	prev := time.Duration(0)
+	for _, at := range escalationOffsets(esc) {
+		req.RemindEvery = append(req.RemindEvery, max(at-prev, time.Second))
+		prev = at
+	}
+	req.Remind = func(ctx workflow.Context, rem approval.Reminder) { r.remind(ctx, s.ID, req.Title, esc, rem) }
+	return req
+}
+
+// remind tells a level of the escalation policy that a gate still waits.
+func (r *runner) remind(ctx workflow.Context, id, title string, esc *plan.Escalation, rem approval.Reminder) {
+	level := esc.Levels[(rem.Level-1)%len(esc.Levels)]
+	if rem.Escalation {
+		level = esc.Levels[len(esc.Levels)-1]
+	}
+	to := r.people(level.Notify)
 	_ = r.alert(ctx, notify.Message{Event: "approval.escalated", Severity: notify.Critical, Level: rem.Level,
 		Title:    fmt.Sprintf("%s: step %s still waits for a decision (%s)", r.p.Metadata.Name, id, title),
 		Text:     fmt.Sprintf("Waiting %s; approvals so far: %s.", units.Duration(rem.Waited).Human(), strings.Join(rem.Gate.ApprovedBy, ", ")),
-		Fields:   map[string]string{"to": strings.Join(to, ", ")},
+		Fields:   map[string]string{"to": strings.Join(to, ", "), "level": fmt.Sprint(rem.Level)},
 		DedupKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id})
+}
+
+// watchStuck escalates while an action step runs past its policy's levels; stop ends the watch.
+func (r *runner) watchStuck(ctx workflow.Context, s *plan.Step, id string) (stop func()) {
+	esc := r.policy(s)
+	if esc == nil {
+		return func() {}
+	}
+	wctx, cancel := workflow.WithCancel(ctx)
+	started := workflow.Now(ctx)
+	workflow.Go(wctx, func(ctx workflow.Context) {
+		for i, at := range escalationOffsets(esc) {
+			wait := started.Add(at).Sub(workflow.Now(ctx))
+			if err := workflow.NewTimerWithOptions(ctx, max(wait, time.Millisecond), workflow.TimerOptions{Summary: fmt.Sprintf("step %s: escalation level %d", id, i+1)}).Get(ctx, nil); err != nil {
+				return
+			}
+			level := esc.Levels[i%len(esc.Levels)]
+			_ = r.alert(ctx, notify.Message{Event: "step.stuck", Severity: notify.Critical, Level: i + 1,
+				Title:    fmt.Sprintf("%s: step %s has run for %s", r.p.Metadata.Name, id, units.Duration(workflow.Now(ctx).Sub(started)).Human()),
+				Text:     "The step's action has not finished; check what it waits on.",
+				Fields:   map[string]string{"to": strings.Join(r.people(level.Notify), ", "), "level": fmt.Sprint(i + 1)},
+				DedupKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id + "/stuck"})
+		}
+	})
+	return cancel
 }
 
 func (r *runner) alert(ctx workflow.Context, m notify.Message) error {

@@ -345,3 +345,64 @@ func TestRecoveryRestoresAnAssetAndNotifies(t *testing.T) {
 		t.Fatalf("notices %+v", e.alerts)
 	}
 }
+
+const escalationPlan = `
+apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: escalate}
+spec:
+  scenario: Escalation timing
+  people:
+    - {id: oncall, name: On-call, channels: {sms: "+15555550100"}}
+    - {id: lead, name: Lead, channels: {sms: "+15555550101"}}
+  escalation:
+    levels:
+      - {after: 5m, notify: [oncall]}
+      - {after: 15m, notify: [lead]}
+    repeat: 1
+  steps:
+    - id: go
+      approval: {approvers: [oncall, lead], timeout: 2h, on_expiry: escalate}
+    - id: slow
+      needs: [go]
+      action: aws.ec2_start
+      with: {instance_id: i-1, region: eu-west-1}
+      escalation:
+        levels:
+          - {after: 10m, notify: [lead]}
+`
+
+// A waiting gate escalates level by level and round by round until it is decided; an action that
+// runs past its levels escalates too.
+func TestRecoveryEscalatesInOrderUntilDecided(t *testing.T) {
+	e, _ := newRecoveryEnv(t, escalationPlan, map[string]time.Duration{"slow": 25 * time.Minute})
+	start := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	e.SetStartTime(start)
+	var approved error
+	approveAt(e, 32*time.Minute, "go", "lead", &approved)
+	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "escalate", Requester: "someone"})
+	if err := e.GetWorkflowError(); err != nil || approved != nil {
+		t.Fatalf("plan: %v; approval: %v", err, approved)
+	}
+	type sent struct {
+		event, to string
+		at        time.Duration
+	}
+	var got []sent
+	for _, m := range e.alerts {
+		got = append(got, sent{m.Event, m.Fields["to"], m.Time.Sub(start).Round(time.Minute)})
+	}
+	// Gate: 5m on-call, 15m lead, then the repeat round at 20m and 30m; decided at 32m, so no more.
+	// The action starts at 32m and is still running 10m later.
+	want := []sent{{"approval.escalated", "oncall", 5 * time.Minute}, {"approval.escalated", "lead", 15 * time.Minute},
+		{"approval.escalated", "oncall", 20 * time.Minute}, {"approval.escalated", "lead", 30 * time.Minute},
+		{"step.stuck", "lead", 42 * time.Minute}}
+	if len(got) != len(want) {
+		t.Fatalf("sent %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("message %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
