@@ -132,9 +132,14 @@ func (a *Assets) LoadAsset(_ context.Context, in LoadAssetInput) (LoadAssetResul
 	return LoadAssetResult{Asset: as}, err
 }
 
-// openRepo opens (and on first use creates) the repository r describes. A location holding no
-// repository yet is initialised with the configured credentials; wrong credentials are permanent.
-func (a *Assets) openRepo(ctx context.Context, r *asset.Repository) (*repository.Repository, func(), error) {
+// errNoRepository is returned by openRepo for a location that holds no repository yet.
+var errNoRepository = repository.ErrNotARepository
+
+// openRepo opens the repository r describes; wrong credentials are permanent. With create, a
+// location holding no repository yet is initialised with the configured credentials (only backups
+// and off-site copies create); without it, such a location returns an error wrapping
+// errNoRepository.
+func (a *Assets) openRepo(ctx context.Context, r *asset.Repository, create bool) (*repository.Repository, func(), error) {
 	env := a.Env
 	if env == nil {
 		env = os.LookupEnv
@@ -164,7 +169,7 @@ func (a *Assets) openRepo(ctx context.Context, r *asset.Repository) (*repository
 		}
 	}
 	repo, err := repository.Open(ctx, be, creds)
-	if errors.Is(err, repository.ErrNotARepository) {
+	if errors.Is(err, repository.ErrNotARepository) && create {
 		repo, err = a.initRepo(ctx, be, creds, r.Location)
 	}
 	if err != nil {
@@ -172,23 +177,23 @@ func (a *Assets) openRepo(ctx context.Context, r *asset.Repository) (*repository
 		if errors.Is(err, repository.ErrWrongCredentials) {
 			return nil, nil, misconfigured(fmt.Errorf("repository %s: %w", r.Location, err))
 		}
+		if errors.Is(err, repository.ErrNotARepository) {
+			return nil, nil, fmt.Errorf("repository %s: no backup has created it yet: %w", r.Location, errNoRepository)
+		}
 		return nil, nil, fmt.Errorf("repository %s: %w", r.Location, err)
 	}
 	return repo, closeBackend, nil
 }
 
-// initRepo creates a repository at an empty location. Two workers racing to create it is safe:
-// Init refuses a location that already holds a config, and the loser opens the winner's.
+// initRepo creates a repository at an empty location, then opens it afresh: if another process
+// created it at the same moment, the config written last is the one used, by both.
 func (a *Assets) initRepo(ctx context.Context, be storage.Backend, creds repository.Credentials, loc string) (*repository.Repository, error) {
-	repo, err := repository.Init(ctx, be, creds, repository.InitOptions{})
-	if err != nil {
-		if again, openErr := repository.Open(ctx, be, creds); openErr == nil {
-			return again, nil
-		}
+	if _, err := repository.Init(ctx, be, creds, repository.InitOptions{}); err == nil {
+		a.logger().Info("created repository", "location", loc)
+	} else if _, openErr := repository.Open(ctx, be, creds); openErr != nil {
 		return nil, fmt.Errorf("create repository: %w", err)
 	}
-	a.logger().Info("created repository", "location", loc)
-	return repo, nil
+	return repository.Open(ctx, be, creds)
 }
 
 // classify prefixes err with what was being done and keeps its kind: an application error keeps

@@ -67,7 +67,7 @@ func (a *Assets) BackupAsset(ctx context.Context, in BackupAssetInput) (BackupAs
 	if as.Source.RDS != nil || as.Source.EBS != nil {
 		return a.cloudBackup(ctx, as, in)
 	}
-	repo, closeRepo, err := a.openRepo(ctx, as.Repository)
+	repo, closeRepo, err := a.openRepo(ctx, as.Repository, true)
 	if err != nil {
 		return BackupAssetResult{}, err
 	}
@@ -145,12 +145,12 @@ func (a *Assets) CopyOffsite(ctx context.Context, in CopyOffsiteInput) (CopyOffs
 	if as.Offsite == nil {
 		return CopyOffsiteResult{}, misconfigured(fmt.Errorf("asset %q has no offsite repository", as.Name))
 	}
-	src, closeSrc, err := a.openRepo(ctx, as.Repository)
+	src, closeSrc, err := a.openRepo(ctx, as.Repository, false)
 	if err != nil {
 		return CopyOffsiteResult{}, err
 	}
 	defer closeSrc()
-	dst, closeDst, err := a.openRepo(ctx, as.Offsite)
+	dst, closeDst, err := a.openRepo(ctx, as.Offsite, true)
 	if err != nil {
 		return CopyOffsiteResult{}, err
 	}
@@ -182,7 +182,7 @@ func (a *Assets) CopyOffsite(ctx context.Context, in CopyOffsiteInput) (CopyOffs
 }
 
 func noSnapshot(err error) error {
-	if errors.Is(err, repository.ErrNoSnapshot) {
+	if errors.Is(err, repository.ErrNoSnapshot) || errors.Is(err, errNoRepository) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeNoSnapshot, err)
 	}
 	return err
@@ -238,7 +238,10 @@ func (a *Assets) ApplyRetention(ctx context.Context, in ApplyRetentionInput) (Ap
 }
 
 func (a *Assets) retain(ctx context.Context, as asset.Asset, r *asset.Repository) (RetentionReport, error) {
-	repo, closeRepo, err := a.openRepo(ctx, r)
+	repo, closeRepo, err := a.openRepo(ctx, r, false)
+	if errors.Is(err, errNoRepository) {
+		return RetentionReport{Location: r.Location}, nil // nothing to keep or remove yet
+	}
 	if err != nil {
 		return RetentionReport{}, err
 	}
@@ -287,7 +290,10 @@ func (a *Assets) LatestSnapshot(ctx context.Context, in LatestSnapshotInput) (La
 	if as.Source.RDS != nil || as.Source.EBS != nil {
 		return a.cloudLatest(ctx, as)
 	}
-	repo, closeRepo, err := a.openRepo(ctx, as.Repository)
+	repo, closeRepo, err := a.openRepo(ctx, as.Repository, false)
+	if errors.Is(err, errNoRepository) {
+		return LatestSnapshotResult{}, nil
+	}
 	if err != nil {
 		return LatestSnapshotResult{}, err
 	}

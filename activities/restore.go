@@ -44,9 +44,9 @@ func (a *Assets) ResolveSnapshot(ctx context.Context, in ResolveSnapshotInput) (
 	if as.Repository == nil {
 		return ResolveSnapshotResult{}, misconfigured(fmt.Errorf("asset %q is protected by cloud snapshots: restore them with AWS (lifeboat lists them with `lifeboat backup list`)", as.Name))
 	}
-	repo, closeRepo, err := a.openRepo(ctx, as.Repository)
+	repo, closeRepo, err := a.openRepo(ctx, as.Repository, false)
 	if err != nil {
-		return ResolveSnapshotResult{}, err
+		return ResolveSnapshotResult{}, noSnapshot(err)
 	}
 	defer closeRepo()
 	all, err := repo.Snapshots(ctx)
@@ -127,9 +127,9 @@ func (a *Assets) RestoreAsset(ctx context.Context, in RestoreAssetInput) (Restor
 	if as.Repository == nil {
 		return RestoreAssetResult{}, misconfigured(fmt.Errorf("asset %q is protected by cloud snapshots, which are restored with AWS", as.Name))
 	}
-	repo, closeRepo, err := a.openRepo(ctx, as.Repository)
+	repo, closeRepo, err := a.openRepo(ctx, as.Repository, false)
 	if err != nil {
-		return RestoreAssetResult{}, err
+		return RestoreAssetResult{}, noSnapshot(err)
 	}
 	defer closeRepo()
 	sn, err := repo.FindSnapshot(ctx, in.Snapshot, repository.SnapshotFilter{Source: as.Name})

@@ -153,32 +153,42 @@ func Open(ctx context.Context, be storage.Backend, creds Credentials) (*Reposito
 	if err != nil {
 		return nil, err
 	}
-	var master []byte
-	var slotID ID
+	// Every slot that opens with the credentials is tried until one holds the key the config was
+	// sealed with: two processes that created the repository at the same moment each left a slot,
+	// and only the config written last counts.
+	var r *Repository
+	unlocked := false
+	var lastErr error
 	for _, s := range slots {
 		m, ok, err := s.unwrap(creds)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			master, slotID = m, s.ID
-			break
+		if !ok {
+			continue
 		}
+		unlocked = true
+		cand, err := newRepository(be, Config{}, m)
+		if err != nil {
+			return nil, err
+		}
+		cand.slotID = s.ID
+		b, err := cand.loadFile(ctx, configName)
+		if err != nil {
+			lastErr = fmt.Errorf("read config: %w", err)
+			continue
+		}
+		if err := json.Unmarshal(b, &cand.cfg); err != nil {
+			return nil, fmt.Errorf("%w: config: %v", ErrCorrupt, err)
+		}
+		r = cand
+		break
 	}
-	if master == nil {
+	if !unlocked {
 		return nil, fmt.Errorf("%s: %w", be.Location(), ErrWrongCredentials)
 	}
-	r, err := newRepository(be, Config{}, master)
-	if err != nil {
-		return nil, err
-	}
-	r.slotID = slotID
-	b, err := r.loadFile(ctx, configName)
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	if err := json.Unmarshal(b, &r.cfg); err != nil {
-		return nil, fmt.Errorf("%w: config: %v", ErrCorrupt, err)
+	if r == nil {
+		return nil, lastErr
 	}
 	if r.cfg.Version != FormatVersion {
 		return nil, fmt.Errorf("repository format version %d: this Lifeboat reads version %d", r.cfg.Version, FormatVersion)

@@ -440,3 +440,39 @@ func mustHostname(t testing.TB) string {
 }
 
 func readFileIfExists(p string) ([]byte, error) { return os.ReadFile(p) }
+
+// Two processes that created one repository at the same moment each left a key slot that opens
+// with the passphrase; only the config written last counts, and Open finds the slot that matches it.
+func TestOpenAfterARaceToCreate(t *testing.T) {
+	ctx := context.Background()
+	be := newLocal(t)
+	creds := Credentials{Passphrase: "same passphrase"}
+	winner, err := Init(ctx, be, creds, InitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The loser's slot: made by an Init elsewhere, with the same passphrase, copied in.
+	other := newLocal(t)
+	if _, err := Init(ctx, other, creds, InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = other.List(ctx, keysPrefix, func(fi storage.Info) error {
+		b, err := storage.ReadAll(ctx, other, fi.Name)
+		if err != nil {
+			return err
+		}
+		return be.Put(ctx, fi.Name, bytes.NewReader(b), int64(len(b)))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 { // slot order is by ID: whichever comes first, the config's key is found
+		r, err := Open(ctx, be, creds)
+		if err != nil {
+			t.Fatalf("open with two slots: %v", err)
+		}
+		if r.Config().ID != winner.Config().ID {
+			t.Fatalf("opened config %v, want %v", r.Config().ID, winner.Config().ID)
+		}
+	}
+}
