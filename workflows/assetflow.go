@@ -111,6 +111,21 @@ func errMessage(err error) string {
 	return err.Error()
 }
 
+// followProgress applies each progress report the workflow's long activities signal, on a coroutine
+// of its own.
+func followProgress(ctx workflow.Context, apply func(ctx workflow.Context, p activities.OpProgress)) {
+	reports := workflow.GetSignalChannel(ctx, activities.SignalProgress)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var p activities.OpProgress
+			if !reports.Receive(ctx, &p) {
+				return
+			}
+			apply(ctx, p)
+		}
+	})
+}
+
 // progressLine renders a running step for current details: bytes, rate and, with a total, ETA.
 func progressLine(p activities.OpProgress) string {
 	var b strings.Builder

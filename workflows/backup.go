@@ -67,16 +67,9 @@ func Backup(ctx workflow.Context, in BackupInput) (BackupResult, error) {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (BackupResult, error) { return *st, nil }); err != nil {
 		return *st, err
 	}
-	progress := workflow.GetSignalChannel(ctx, activities.SignalProgress)
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		for {
-			var p activities.OpProgress
-			if !progress.Receive(ctx, &p) {
-				return
-			}
-			st.Progress = &p
-			setBackupDetails(ctx, st)
-		}
+	followProgress(ctx, func(ctx workflow.Context, p activities.OpProgress) {
+		st.Progress = &p
+		setBackupDetails(ctx, st)
 	})
 	if err := setKindAndAsset(ctx, "backup", in.Asset); err != nil {
 		return *st, err

@@ -100,16 +100,9 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 	if err := in.Validate(); err != nil {
 		return *st, temporal.NewNonRetryableApplicationError("invalid restore input: "+err.Error(), ErrTypeInvalidInput, nil)
 	}
-	progress := workflow.GetSignalChannel(ctx, activities.SignalProgress)
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		for {
-			var p activities.OpProgress
-			if !progress.Receive(ctx, &p) {
-				return
-			}
-			st.Progress = &p
-			setRestoreDetails(ctx, st)
-		}
+	followProgress(ctx, func(ctx workflow.Context, p activities.OpProgress) {
+		st.Progress = &p
+		setRestoreDetails(ctx, st)
 	})
 	if err := setKindAndAsset(ctx, "restore", in.Asset); err != nil {
 		return *st, err

@@ -61,16 +61,9 @@ func Verify(ctx workflow.Context, in VerifyInput) (Evidence, error) {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (VerifyStatus, error) { st.Evidence = ev; return *st, nil }); err != nil {
 		return ev, err
 	}
-	progress := workflow.GetSignalChannel(ctx, activities.SignalProgress)
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		for {
-			var p activities.OpProgress
-			if !progress.Receive(ctx, &p) {
-				return
-			}
-			st.Progress = &p
-			setVerifyDetails(ctx, st, ev)
-		}
+	followProgress(ctx, func(ctx workflow.Context, p activities.OpProgress) {
+		st.Progress = &p
+		setVerifyDetails(ctx, st, ev)
 	})
 	if err := setKindAndAsset(ctx, "verify", in.Asset); err != nil {
 		return ev, err
