@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -13,7 +12,6 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
@@ -135,7 +133,7 @@ func (a *app) readRun(ctx context.Context, c client.Client, dc converter.DataCon
 		err := c.GetWorkflow(ctx, run.WorkflowID, run.RunID).Get(ctx, &run.Result)
 		got = err == nil
 		if err != nil {
-			got = reportRecord(err, &run.Result)
+			got = recoveryFailureDetails(err, &run.Result)
 		}
 	}
 	if !got {
@@ -163,17 +161,6 @@ func (a *app) readRun(ctx context.Context, c client.Client, dc converter.DataCon
 		return report.Run{}, err
 	}
 	return run, nil
-}
-
-// reportRecord reads the record a failed (ApplicationError) or cancelled (CanceledError) Recovery
-// workflow carries in its failure's details into r, and reports whether there was one.
-func reportRecord(err error, r *workflows.RecoveryResult) bool {
-	var canceled *temporal.CanceledError
-	if errors.As(err, &canceled) {
-		return canceled.HasDetails() && canceled.Details(r) == nil
-	}
-	var appErr *temporal.ApplicationError
-	return errors.As(err, &appErr) && appErr.HasDetails() && appErr.Details(r) == nil
 }
 
 func reportStatus(s enumspb.WorkflowExecutionStatus) string {

@@ -121,8 +121,8 @@ func TestReportRecordFromFailureDetails(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got workflows.RecoveryResult
-			if ok := reportRecord(tt.err, &got); ok != tt.want {
-				t.Fatalf("reportRecord = %v, want %v", ok, tt.want)
+			if ok := recoveryFailureDetails(tt.err, &got); ok != tt.want {
+				t.Fatalf("recoveryFailureDetails = %v, want %v", ok, tt.want)
 			}
 			if !tt.want {
 				return

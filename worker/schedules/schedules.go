@@ -186,7 +186,7 @@ func (s *Syncer) apply(ctx context.Context, o client.ScheduleOptions) (string, e
 // ensureWatchdog starts the asset's RPO watchdog unless it runs.
 func (s *Syncer) ensureWatchdog(ctx context.Context, assetName string) (string, error) {
 	id := workflows.WatchdogID(assetName)
-	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	_, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: id, TaskQueue: s.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.KindKey.ValueSet("watchdog"), workflows.AssetKey.ValueSet(assetName)),
@@ -195,7 +195,6 @@ func (s *Syncer) ensureWatchdog(ctx context.Context, assetName string) (string, 
 	if err != nil {
 		return "", err
 	}
-	_ = run
 	return "running", nil
 }
 
