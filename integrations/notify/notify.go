@@ -52,6 +52,25 @@ type Message struct {
 	Level int `json:"level,omitempty"`
 	// Time is when it happened. Router.Notify sets it to the current time when it is zero.
 	Time time.Time `json:"time"`
+	// Plan is the recovery plan concerned, if any; routes can select messages by plan.
+	Plan string `json:"plan,omitempty"`
+	// Approval is set on "approval.requested" messages: channels that can take a decision (Slack
+	// buttons) offer one for this gate.
+	Approval *ApprovalRef `json:"approval,omitempty"`
+	// Refs are the references earlier deliveries of the same incident returned (Delivery.Ref), by
+	// notifier name: a channel that can update a message in place or reply in its thread uses its own.
+	Refs map[string]string `json:"refs,omitempty"`
+}
+
+// ApprovalRef names the approval gate a message asks people to decide.
+type ApprovalRef struct {
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id,omitempty"`
+	Gate       string `json:"gate"`
+	// Options are the choices of a decision gate; empty for an approve/reject gate.
+	Options []string `json:"options,omitempty"`
+	// Approvers are the identities allowed to decide; empty means anyone but the requester.
+	Approvers []string `json:"approvers,omitempty"`
 }
 
 // Validate returns every problem with the message, joined, or nil.

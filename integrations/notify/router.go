@@ -31,6 +31,15 @@ type Delivery struct {
 	Err string `json:"error,omitempty"`
 	// Duration is how long the notifier took.
 	Duration units.Duration `json:"duration"`
+	// Ref is what the channel returned to find the message again (a Slack channel and timestamp), for
+	// Message.Refs of later messages of the same incident; empty for channels that have none.
+	Ref string `json:"ref,omitempty"`
+}
+
+// Referrer is implemented by notifiers that return a reference to what they delivered.
+type Referrer interface {
+	// NotifyRef is Notify that also returns the delivered message's reference.
+	NotifyRef(ctx context.Context, m Message) (ref string, err error)
 }
 
 // OK reports whether the notifier accepted the message.
