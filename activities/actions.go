@@ -107,6 +107,11 @@ func ActionNames() []string {
 	return names
 }
 
+// OutputRecoveryPoint is the output (an RFC 3339 time) of an action that brought back data as of a
+// point in time: a promoted replica's last replayed transaction, a restored snapshot's time. A
+// recovery measures its RPO — the data-loss window — from it.
+const OutputRecoveryPoint = "recovery_point"
+
 func refused(format string, args ...any) error {
 	err := fmt.Errorf(format, args...)
 	return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeActionRefused, err)
@@ -316,8 +321,12 @@ func (a *Actions) pgPromote(ctx context.Context, p params) (ActionResult, error)
 	if res.AlreadyPrimary {
 		summary = fmt.Sprintf("already primary, timeline %d", res.Timeline)
 	}
-	return ActionResult{Outputs: map[string]any{"promoted": true, "timeline": res.Timeline, "lsn": res.LSN,
-		"promote_ms": res.Duration.Milliseconds()}, Summary: summary}, nil
+	out := map[string]any{"promoted": true, "timeline": res.Timeline, "lsn": res.LSN, "promote_ms": res.Duration.Milliseconds()}
+	if !res.RecoveryPoint.IsZero() {
+		out[OutputRecoveryPoint] = res.RecoveryPoint.Format(time.RFC3339Nano)
+		summary += ", newest data from " + res.RecoveryPoint.Format(time.RFC3339)
+	}
+	return ActionResult{Outputs: out, Summary: summary}, nil
 }
 
 func (a *Actions) pgWriteProbe(ctx context.Context, p params) (ActionResult, error) {

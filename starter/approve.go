@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
 
@@ -118,15 +119,12 @@ func (a *app) decide(ctx context.Context, id string, approve bool, f decideFlags
 	uctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	var state approval.GateState
-	h, err := c.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
+	err = updateWorkflow(uctx, c, client.UpdateWorkflowOptions{
 		WorkflowID: id, UpdateName: approval.UpdateDecide, Args: []any{d},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = h.Get(uctx, &state)
-	}
+	}, &state)
 	if err != nil {
-		return a.decideError(ctx, c, id, err, uctx.Err() != nil && ctx.Err() == nil, f.timeout)
+		return a.decideError(ctx, c, id, "decision", err, uctx.Err() != nil && ctx.Err() == nil, f.timeout)
 	}
 	out := struct {
 		WorkflowID string             `json:"workflow_id"`
@@ -136,12 +134,33 @@ func (a *app) decide(ctx context.Context, id string, approve bool, f decideFlags
 	return a.print(out, func(w io.Writer) { printGateState(w, id, approve, state) })
 }
 
-// decideError explains why a decision was not taken.
-func (a *app) decideError(ctx context.Context, c client.Client, id string, err error, timedOut bool, timeout time.Duration) error {
+// updateWorkflow sends an Update and waits for its result, sending it again while the workflow is not
+// ready for it: when the workflow task that took it failed (as it does when the workflow ended in the
+// same task as something else happened), the server drops the Update and says so.
+func updateWorkflow(ctx context.Context, c client.Client, opts client.UpdateWorkflowOptions, result any) error {
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		h, err := c.UpdateWorkflow(ctx, opts)
+		if err == nil {
+			err = h.Get(ctx, result)
+		}
+		var notReady *serviceerror.WorkflowNotReady
+		if !errors.As(err, &notReady) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// decideError explains why a decision (or what else was sent: an acknowledgement) was not taken.
+func (a *app) decideError(ctx context.Context, c client.Client, id, what string, err error, timedOut bool, timeout time.Duration) error {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		// The gate's validator refused it, or the workflow has no gates at all.
-		return exitError{exitUsage, fmt.Errorf("workflow %s refused the decision: %s", id, appErr.Message())}
+		return exitError{exitUsage, fmt.Errorf("workflow %s refused the %s: %s", id, what, appErr.Message())}
 	}
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
@@ -149,15 +168,15 @@ func (a *app) decideError(ctx context.Context, c client.Client, id string, err e
 		if desc, derr := c.DescribeWorkflowExecution(ctx, id, ""); derr == nil {
 			status := desc.GetWorkflowExecutionInfo().GetStatus()
 			if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-				return exitError{exitFailure, fmt.Errorf("workflow %s is %s: it takes no more decisions", id, strings.ToLower(status.String()))}
+				return exitError{exitFailure, fmt.Errorf("workflow %s is %s: it takes no %s any more", id, strings.ToLower(status.String()), what)}
 			}
 		}
 		return notFound(err, id)
 	}
 	if timedOut {
-		return exitError{exitFailure, fmt.Errorf("workflow %s did not take the decision within %s: is lifeboat-worker running? (%w)", id, timeout, err)}
+		return exitError{exitFailure, fmt.Errorf("workflow %s did not take the %s within %s: is lifeboat-worker running? (%w)", id, what, timeout, err)}
 	}
-	return fmt.Errorf("decide on workflow %s: %w", id, err)
+	return fmt.Errorf("send the %s to workflow %s: %w", what, id, err)
 }
 
 func printGateState(w io.Writer, id string, approve bool, s approval.GateState) {
@@ -205,4 +224,66 @@ func printApprovalHint(w io.Writer, h approvalHint) {
 	fmt.Fprintf(w, "  Approve:  %s\n", h.Approve)
 	fmt.Fprintf(w, "  Reject:   %s\n", h.Reject)
 	fmt.Fprintf(w, "  or:       %s\n\n", h.Temporal)
+}
+
+func (a *app) ackCommand() *cobra.Command {
+	var (
+		step, identity, note string
+		timeout              time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "ack WORKFLOW-ID",
+		Short: "Acknowledge a running recovery's escalations: you are on it",
+		Long: `Acknowledge the escalations of a running recovery or drill, as --as (default user@host), through
+the workflow's "acknowledge" Update: the reminders of a waiting gate, the levels of a step that runs
+too long, or of a missed RTO, stop — those that had begun by now; a later one escalates again. The
+channels that keep incidents open (PagerDuty) are told it was acknowledged. A gate still waits for
+its decision: acknowledging is not approving.
+
+--step limits it to one step's escalation; without it, every escalation of the run stops.`,
+		Example: `  lifeboat ack recovery-orders-db-failover --note "looking at the replica"
+  lifeboat ack recovery-orders-db-failover --step approve`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(identity) == "" {
+				return usageErr("--as: say who acknowledges")
+			}
+			if timeout <= 0 {
+				return usageErr("--timeout %s: must be positive", timeout)
+			}
+			ctx := cmd.Context()
+			c, _, err := a.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			id := args[0]
+			ack := workflows.Acknowledgement{Identity: identity, Channel: approval.ChannelCLI, Step: step, Note: note}
+			uctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			err = updateWorkflow(uctx, c, client.UpdateWorkflowOptions{
+				WorkflowID: id, UpdateName: workflows.UpdateAcknowledge, Args: []any{ack},
+				WaitForStage: client.WorkflowUpdateStageCompleted,
+			}, &ack)
+			if err != nil {
+				return a.decideError(ctx, c, id, "acknowledgement", err, uctx.Err() != nil && ctx.Err() == nil, timeout)
+			}
+			return a.print(struct {
+				WorkflowID      string                    `json:"workflow_id"`
+				Acknowledgement workflows.Acknowledgement `json:"acknowledgement"`
+			}{id, ack}, func(w io.Writer) {
+				what := "every escalation"
+				if ack.Step != "" {
+					what = "the escalation of step " + ack.Step
+				}
+				fmt.Fprintf(w, "Acknowledged %s of %s as %s at %s\n", what, id, ack.Identity, ack.Time.UTC().Format(time.RFC3339))
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&step, "step", "", "the step whose escalation stops (default: every escalation of the run)")
+	f.StringVar(&identity, "as", a.whoAmI(), "identity acknowledging")
+	f.StringVar(&note, "note", "", "what you are doing about it, for the channels and the report")
+	f.DurationVar(&timeout, "timeout", time.Minute, "how long to wait for the workflow's worker to take it")
+	return cmd
 }

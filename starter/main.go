@@ -167,7 +167,7 @@ progress on stderr. Every command prints JSON with -o json.
 		root.AddCommand(c)
 	}
 	for _, c := range []*cobra.Command{a.failoverCommand(), a.failbackCommand(), a.drillCommand(), a.probeCommand(), a.statusCommand(),
-		a.approveCommand(), a.rejectCommand(), a.decideCommand(), a.reportCommand()} {
+		a.approveCommand(), a.rejectCommand(), a.decideCommand(), a.ackCommand(), a.reportCommand()} {
 		c.GroupID = "run"
 		root.AddCommand(c)
 	}

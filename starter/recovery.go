@@ -110,8 +110,8 @@ runs at a time, apart from any recovery of the same plan.
 // recoveryCommand is failover, failback or drill.
 func (a *app) recoveryCommand(k recoveryKind, short, long, example string) *cobra.Command {
 	var (
-		reason, requester string
-		noWait            bool
+		reason, requester, incidentAt string
+		noWait                        bool
 	)
 	cmd := &cobra.Command{
 		Use:     k.verb + " PLAN",
@@ -121,6 +121,13 @@ func (a *app) recoveryCommand(k recoveryKind, short, long, example string) *cobr
 		Args:    planArg(k.verb),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in := workflows.RecoveryInput{Plan: args[0], Mode: k.mode, Requester: strings.TrimSpace(requester), Reason: strings.TrimSpace(reason)}
+			if incidentAt != "" {
+				t, err := parseIncidentAt(incidentAt, time.Now())
+				if err != nil {
+					return usageErr("--incident-at: %v", err)
+				}
+				in.IncidentAt = t
+			}
 			switch {
 			case in.Requester == "":
 				return usageErr("--requester: say who starts the %s", k.verb)
@@ -166,7 +173,23 @@ func (a *app) recoveryCommand(k recoveryKind, short, long, example string) *cobr
 	f.StringVar(&reason, "reason", "", "why the plan runs: shown in the Web UI and the report")
 	f.StringVar(&requester, "requester", a.whoAmI(), "who starts the plan; they cannot approve its gates themselves")
 	f.BoolVar(&noWait, "no-wait", false, "print the workflow ID and return at once")
+	f.StringVar(&incidentAt, "incident-at", "", "when the incident began, as an RFC 3339 time or a duration ago (15m): the data-loss window (RPO) is measured to it (default: now)")
 	return cmd
+}
+
+// parseIncidentAt reads an RFC 3339 time, or a duration before now ("15m" is 15 minutes ago).
+func parseIncidentAt(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		if t.After(now.Add(time.Minute)) {
+			return time.Time{}, fmt.Errorf("%s is in the future", s)
+		}
+		return t.UTC(), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-01-02T15:04:05Z) nor a duration ago (15m)", s)
+	}
+	return now.Add(-d).UTC(), nil
 }
 
 // planArg requires exactly one argument, a valid plan name.
@@ -441,6 +464,9 @@ func printRecovery(w io.Writer, r workflows.RecoveryResult, id string, gates []a
 	if line := rtoLine(r, now); line != "" {
 		fmt.Fprintf(w, "  RTO       %s\n", line)
 	}
+	if line := rpoLine(r); line != "" {
+		fmt.Fprintf(w, "  RPO       %s\n", line)
+	}
 	if r.Error != "" {
 		fmt.Fprintf(w, "  error     %s\n", r.Error)
 	}
@@ -522,6 +548,21 @@ func rtoLine(r workflows.RecoveryResult, now time.Time) string {
 		return fmt.Sprintf("not achieved: the plan %s (objective %s)", r.Status, objective.Human())
 	}
 	return ""
+}
+
+// rpoLine compares the data-loss window measured with the objective.
+func rpoLine(r workflows.RecoveryResult) string {
+	if r.RPO == nil {
+		return ""
+	}
+	line := fmt.Sprintf("%s of data at risk (newest data recovered from %s, step %s)", r.RPO.Human(), r.RecoveryPoint.UTC().Format(time.RFC3339), r.RPOStep)
+	switch {
+	case r.RPOMet != nil && *r.RPOMet:
+		line += ", objective " + r.Objectives.RPO.Human() + ": met"
+	case r.RPOMet != nil:
+		line += ", objective " + r.Objectives.RPO.Human() + ": MISSED"
+	}
+	return line
 }
 
 // oneLine keeps a table cell on one line.

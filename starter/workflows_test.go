@@ -347,7 +347,7 @@ func TestWorkflowCommandsAgainstTemporal(t *testing.T) {
 		if d := result.Approval.Decisions; len(d) != 1 || d[0].Identity != "bob" || d[0].Channel != approval.ChannelCLI || d[0].Reason != "go" {
 			t.Errorf("decisions = %+v", d)
 		}
-		e.expect(exitFailure, []string{"is completed: it takes no more decisions"}, "approve", id, "--as", "carol")
+		e.expect(exitFailure, []string{"is completed: it takes no decision any more"}, "approve", id, "--as", "carol")
 
 		// A restore waiting for approval shows it, and ends with exit 3 when rejected.
 		var wout, werr syncBuffer

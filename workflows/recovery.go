@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,7 +33,30 @@ type RecoveryInput struct {
 	// Requester is who started it; they cannot approve its gates themselves.
 	Requester string `json:"requester"`
 	Reason    string `json:"reason,omitempty"`
+	// IncidentAt is when the incident began (the primary died, the alert fired); the data-loss window
+	// is measured from it. Zero means the plan's start.
+	IncidentAt time.Time `json:"incident_at,omitzero"`
 }
+
+// Acknowledgement is someone saying they are on it: escalations that had begun by then stop, for one
+// step (Step) or for the whole run (Step empty). Signal or Update "acknowledge".
+type Acknowledgement struct {
+	Identity string           `json:"identity"`
+	Channel  approval.Channel `json:"channel,omitempty"`
+	// Step is the step whose escalation stops; empty stops every escalation of the run, including
+	// the one of a missed RTO.
+	Step string `json:"step,omitempty"`
+	Note string `json:"note,omitempty"`
+	// Time is set by the workflow when it receives the acknowledgement.
+	Time time.Time `json:"time"`
+}
+
+// Drill targets of a step in a drill (StepState.Drill).
+const (
+	DrillIsolated = "isolated"     // ran against the drill targets its plan gives it
+	DrillSkipped  = "skipped"      // left out of drills by its plan
+	DrillOwn      = "plan targets" // ran against the same targets as in a recovery
+)
 
 // Step statuses, besides plan.StatusSucceeded, plan.StatusFailed and plan.StatusSkipped.
 const (
@@ -59,6 +83,9 @@ type StepState struct {
 	Error      string            `json:"error,omitempty"`
 	// Compensation is the outcome of undoing the step, when it was undone.
 	Compensation string `json:"compensation,omitempty"`
+	// Drill is, in a drill, which targets an action step ran against (DrillIsolated, DrillSkipped,
+	// DrillOwn).
+	Drill string `json:"drill,omitempty"`
 }
 
 // RecoveryResult is the record of a plan's run; the status query returns it while the plan runs.
@@ -76,7 +103,18 @@ type RecoveryResult struct {
 	// RTO is the time from start to the end of the last step; RTOMet compares it with the objective.
 	RTO    units.Duration `json:"rto,omitempty"`
 	RTOMet *bool          `json:"rto_met,omitempty"`
-	Error  string         `json:"error,omitempty"`
+	// IncidentAt is when the incident began: the input's, or the start. RecoveryPoint is the oldest
+	// recovery point a step brought back (its "recovery_point" output: a promoted replica's last
+	// transaction, a restored snapshot's time), from step RPOStep; RPO is the data-loss window from
+	// it to IncidentAt, and RPOMet compares it with the objective. Unset when no step reported one.
+	IncidentAt    time.Time       `json:"incident_at,omitzero"`
+	RecoveryPoint time.Time       `json:"recovery_point,omitzero"`
+	RPOStep       string          `json:"rpo_step,omitempty"`
+	RPO           *units.Duration `json:"rpo,omitempty"`
+	RPOMet        *bool           `json:"rpo_met,omitempty"`
+	// Acknowledgements stopped escalations.
+	Acknowledgements []Acknowledgement `json:"acknowledgements,omitempty"`
+	Error            string            `json:"error,omitempty"`
 	// Counts are the steps per status. Omitted is how many plain successful steps of a plan of more
 	// than MaxRecordedSteps steps are left out of Steps, to keep the record within Temporal's payload
 	// limit.
@@ -130,8 +168,16 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	if in.Mode == "" {
 		in.Mode = ModeRecovery
 	}
-	st := &RecoveryResult{Plan: in.Plan, Mode: in.Mode, Requester: in.Requester, Reason: in.Reason, Status: StepRunning, StartedAt: workflow.Now(ctx)}
+	st := &RecoveryResult{Plan: in.Plan, Mode: in.Mode, Requester: in.Requester, Reason: in.Reason, Status: StepRunning, StartedAt: workflow.Now(ctx),
+		IncidentAt: in.IncidentAt}
+	if st.IncidentAt.IsZero() {
+		st.IncidentAt = st.StartedAt
+	}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RecoveryResult, error) { return st.record(), nil }); err != nil {
+		return *st, err
+	}
+	r := &runner{in: in, st: st, index: map[string]int{}, specs: map[string]*plan.Step{}}
+	if err := r.handleAcknowledgements(ctx); err != nil {
 		return *st, err
 	}
 	gates, err := approval.New(ctx)
@@ -171,7 +217,7 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	if err != nil {
 		return *st, temporal.NewNonRetryableApplicationError("plan "+in.Plan+": "+err.Error(), activities.ErrTypePlanInvalid, nil)
 	}
-	r := &runner{in: in, p: p, st: st, gates: gates, index: map[string]int{}, specs: map[string]*plan.Step{}}
+	r.p, r.gates = p, gates
 	for i := range p.Spec.Steps {
 		r.specs[p.Spec.Steps[i].ID] = &p.Spec.Steps[i]
 	}
@@ -197,6 +243,14 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 		met := st.RTO <= rto
 		st.RTOMet = &met
 	}
+	if !st.RecoveryPoint.IsZero() {
+		rpo := units.Duration(max(st.IncidentAt.Sub(st.RecoveryPoint), 0))
+		st.RPO = &rpo
+		if obj := p.Spec.Objectives.RPO; obj > 0 {
+			met := rpo <= obj
+			st.RPOMet = &met
+		}
+	}
 	switch {
 	case canceled:
 		st.Status = "canceled"
@@ -204,6 +258,9 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 		st.Status, st.Error = plan.StatusFailed, runErr.Error()
 	default:
 		st.Status = plan.StatusSucceeded
+	}
+	for _, key := range sortedEscalations(r.escalations) {
+		r.endEscalation(dctx, key, "plan "+in.Plan+" "+st.Status)
 	}
 	r.details(dctx)
 	finish(dctx, st.Status)
@@ -228,6 +285,161 @@ type runner struct {
 	specs   map[string]*plan.Step
 	done    []string // completed steps, in completion order, for compensation
 	lastEnd time.Time
+	// escalations are those that have notified someone and not ended, by dedup key.
+	escalations map[string]*escalation
+}
+
+// escalation is one escalation under way: of a gate or a stuck step (Step its ID) or of a missed
+// RTO (Step empty), notifying under DedupKey since Since.
+type escalation struct {
+	Step     string
+	Since    time.Time
+	DedupKey string
+	Title    string
+}
+
+// Names of the acknowledgement signal and update.
+const (
+	SignalAcknowledge = "acknowledge"
+	UpdateAcknowledge = "acknowledge"
+)
+
+// handleAcknowledgements takes acknowledgements by signal and by Update (which refuses one without an
+// identity or for a step the plan does not have).
+func (r *runner) handleAcknowledgements(ctx workflow.Context) error {
+	ch := workflow.GetSignalChannel(ctx, SignalAcknowledge)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var a Acknowledgement
+			if !ch.Receive(ctx, &a) {
+				return
+			}
+			if err := r.checkAcknowledgement(a); err != nil {
+				workflow.GetLogger(ctx).Warn("acknowledgement refused", "identity", a.Identity, "error", err)
+				continue
+			}
+			r.acknowledge(ctx, a)
+		}
+	})
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateAcknowledge, func(ctx workflow.Context, a Acknowledgement) (Acknowledgement, error) {
+		return r.acknowledge(ctx, a), nil
+	}, workflow.UpdateHandlerOptions{Validator: func(a Acknowledgement) error { return r.checkAcknowledgement(a) }})
+}
+
+func (r *runner) checkAcknowledgement(a Acknowledgement) error {
+	if strings.TrimSpace(a.Identity) == "" {
+		return errors.New("acknowledgement: identity required: say who is on it")
+	}
+	if a.Step != "" && r.specs[a.Step] == nil {
+		return fmt.Errorf("acknowledgement: plan %s has no step %q", r.in.Plan, a.Step)
+	}
+	return nil
+}
+
+// acknowledge records a, and stops the escalations it covers, telling their channels (PagerDuty
+// acknowledges the incident of the same dedup key).
+func (r *runner) acknowledge(ctx workflow.Context, a Acknowledgement) Acknowledgement {
+	a.Identity, a.Time = strings.TrimSpace(a.Identity), workflow.Now(ctx)
+	r.st.Acknowledgements = append(r.st.Acknowledgements, a)
+	for _, key := range sortedEscalations(r.escalations) {
+		e := r.escalations[key]
+		if a.Step != "" && a.Step != e.Step {
+			continue
+		}
+		delete(r.escalations, key)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			_ = r.alert(ctx, notify.Message{Event: "escalation.acknowledged", Severity: notify.Info,
+				Title:    fmt.Sprintf("%s acknowledged: %s", a.Identity, e.Title),
+				Text:     a.Note,
+				Fields:   map[string]string{"by": a.Identity, "channel": string(a.Channel)},
+				DedupKey: e.DedupKey})
+		})
+	}
+	return a
+}
+
+func sortedEscalations(m map[string]*escalation) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// silenced reports whether an acknowledgement covering step (empty: the run) came after since, so
+// that an escalation begun at since stops.
+func (r *runner) silenced(step string, since time.Time) bool {
+	for _, a := range r.st.Acknowledgements {
+		if (a.Step == "" || a.Step == step) && !a.Time.Before(since) {
+			return true
+		}
+	}
+	return false
+}
+
+// escalate notifies one level of an escalation unless an acknowledgement silenced it, and reports
+// whether it did.
+func (r *runner) escalate(ctx workflow.Context, step string, since time.Time, m notify.Message) bool {
+	if r.silenced(step, since) {
+		return false
+	}
+	if r.escalations == nil {
+		r.escalations = map[string]*escalation{}
+	}
+	if _, ok := r.escalations[m.DedupKey]; !ok {
+		r.escalations[m.DedupKey] = &escalation{Step: step, Since: since, DedupKey: m.DedupKey, Title: m.Title}
+	}
+	_ = r.alert(ctx, m)
+	return true
+}
+
+// endEscalation resolves an escalation whose cause ended (the gate was decided, the step finished,
+// the plan ended), so that channels that keep incidents open (PagerDuty) close them.
+func (r *runner) endEscalation(ctx workflow.Context, dedupKey, how string) {
+	e, ok := r.escalations[dedupKey]
+	if !ok {
+		return
+	}
+	delete(r.escalations, dedupKey)
+	_ = r.alert(ctx, notify.Message{Event: "escalation.resolved", Severity: notify.Info,
+		Title: fmt.Sprintf("%s: %s", how, e.Title), DedupKey: dedupKey})
+}
+
+// with is an action's parameters: in a drill, the step's drill targets replace those the action has.
+func (r *runner) with(s *plan.Step, action string, with map[string]any) map[string]any {
+	if r.in.Mode != ModeDrill || s.Drill == nil || len(s.Drill.With) == 0 {
+		return with
+	}
+	spec := defaultActions[action]
+	out := make(map[string]any, len(with)+len(s.Drill.With))
+	for k, v := range with {
+		out[k] = v
+	}
+	for k, v := range s.Drill.With {
+		if _, ok := spec.Params[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// defaultActions are the actions plans may use, for the parameters each one takes.
+var defaultActions = plan.DefaultActions()
+
+// recoveryPoint keeps the oldest recovery point a step reported: the run's RPO is measured from it.
+func (r *runner) recoveryPoint(ss *StepState) {
+	v, ok := ss.Outputs[activities.OutputRecoveryPoint].(string)
+	if !ok {
+		return
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return
+	}
+	if r.st.RecoveryPoint.IsZero() || t.Before(r.st.RecoveryPoint) {
+		r.st.RecoveryPoint, r.st.RPOStep = t, ss.ID
+	}
 }
 
 func (r *runner) step(id string) *StepState { return &r.st.Steps[r.index[id]] }
@@ -321,6 +533,7 @@ func (r *runner) run(ctx workflow.Context) error {
 		if d.Err == nil {
 			ss.Status = plan.StatusSucceeded
 			r.done = append(r.done, d.ID)
+			r.recoveryPoint(ss)
 			continue
 		}
 		ss.Status, ss.Error = plan.StatusFailed, errMessage(d.Err)
@@ -340,6 +553,14 @@ func (r *runner) run(ctx workflow.Context) error {
 // stays not taken — while an optional step that failed does not hold back the steps after it.
 func (r *runner) shouldRun(id string) (bool, string) {
 	s := r.spec(id)
+	if r.in.Mode == ModeDrill && s.Drill != nil && s.Drill.Skip {
+		r.step(id).Drill = DrillSkipped
+		why := "left out of drills"
+		if s.Drill.Reason != "" {
+			why += ": " + s.Drill.Reason
+		}
+		return false, why
+	}
 	expr, err := s.Condition()
 	if err != nil {
 		return false, "condition: " + err.Error()
@@ -390,14 +611,20 @@ func (r *runner) runStep(ctx workflow.Context, id string) error {
 	case plan.TypeAction:
 		var res activities.ActionResult
 		var err error
+		if r.in.Mode == ModeDrill {
+			ss.Drill = DrillOwn
+			if s.Drill != nil && len(s.Drill.With) > 0 {
+				ss.Drill = DrillIsolated
+			}
+		}
 		switch s.Action {
 		case "restore.asset":
-			res, err = r.restoreAsset(ctx, id, s.With)
+			res, err = r.restoreAsset(ctx, id, r.with(s, s.Action, s.With))
 		case "notify":
 			res, err = r.notifyAction(ctx, id, s.With)
 		default:
 			stop := r.watchStuck(ctx, s, id)
-			res, err = r.action(ctx, id, s.Action, s.With, s.Timeout.D(), s.Retry)
+			res, err = r.action(ctx, id, s.Action, r.with(s, s.Action, s.With), s.Timeout.D(), s.Retry)
 			stop()
 		}
 		ss.Outputs, ss.Summary = res.Outputs, res.Summary
@@ -472,6 +699,7 @@ func (r *runner) restoreAsset(ctx workflow.Context, id string, with map[string]a
 	out := activities.ActionResult{Outputs: map[string]any{}}
 	if res.Snapshot != nil {
 		out.Outputs["snapshot"] = res.Snapshot.ID
+		out.Outputs[activities.OutputRecoveryPoint] = res.Snapshot.Time.UTC().Format(time.RFC3339Nano)
 	}
 	if res.Restored != nil {
 		out.Outputs["target_dir"], out.Outputs["database"] = res.Restored.TargetDir, res.Restored.Database
@@ -521,6 +749,7 @@ func (r *runner) gate(ctx workflow.Context, ss *StepState, req approval.Request)
 	r.details(ctx)
 	outcome, err := r.gates.Await(ctx, req)
 	ss.Approval, ss.Choice = &outcome, outcome.Choice
+	r.endEscalation(ctx, gateDedupKey(ctx, ss.ID), "step "+ss.ID+" decided")
 	if err != nil {
 		return err
 	}
@@ -608,7 +837,7 @@ func (r *runner) compensate(ctx workflow.Context) {
 			continue
 		}
 		ss := r.step(id)
-		res, err := r.action(dctx, id+".compensate", c.Action, c.With, c.Timeout.D(), nil)
+		res, err := r.action(dctx, id+".compensate", c.Action, r.with(r.spec(id), c.Action, c.With), c.Timeout.D(), nil)
 		if err != nil {
 			ss.Compensation = "failed: " + errMessage(err)
 			workflow.GetLogger(ctx).Error("compensation failed", "step", id, "action", c.Action, "error", err)
@@ -619,7 +848,8 @@ func (r *runner) compensate(ctx workflow.Context) {
 	}
 }
 
-// watchRTO alerts once when the plan is still running as its RTO passes.
+// watchRTO alerts when the plan is still running as its RTO passes, then escalates through the
+// plan's escalation policy until the plan ends or someone acknowledges the run.
 func (r *runner) watchRTO(ctx workflow.Context, rto time.Duration) {
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		if err := workflow.NewTimerWithOptions(ctx, rto, workflow.TimerOptions{Summary: "RTO " + units.Duration(rto).Human()}).Get(ctx, nil); err != nil {
@@ -628,10 +858,31 @@ func (r *runner) watchRTO(ctx workflow.Context, rto time.Duration) {
 		if r.st.Status != StepRunning {
 			return
 		}
-		_ = r.alert(ctx, notify.Message{Event: "plan.rto_missed", Severity: notify.Critical,
+		missed := workflow.Now(ctx)
+		m := notify.Message{Event: "plan.rto_missed", Severity: notify.Critical, Plan: r.p.Metadata.Name,
 			Title:    fmt.Sprintf("%s has run past its RTO of %s", r.p.Metadata.Name, units.Duration(rto).Human()),
 			Text:     "Steps still running: " + strings.Join(r.running(), ", "),
-			DedupKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/rto"})
+			DedupKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/rto"}
+		if !r.escalate(ctx, "", missed, m) {
+			return
+		}
+		esc := r.p.Spec.Escalation
+		if esc == nil || len(esc.Levels) == 0 {
+			return
+		}
+		for i, at := range escalationOffsets(esc) {
+			if err := workflow.NewTimerWithOptions(ctx, max(missed.Add(at).Sub(workflow.Now(ctx)), time.Millisecond),
+				workflow.TimerOptions{Summary: fmt.Sprintf("RTO missed: escalation level %d", i+1)}).Get(ctx, nil); err != nil || r.st.Status != StepRunning {
+				return
+			}
+			level := esc.Levels[i%len(esc.Levels)]
+			m.Level, m.Fields = i+1, map[string]string{"to": strings.Join(r.people(level.Notify), ", "), "level": fmt.Sprint(i + 1)}
+			m.Title = fmt.Sprintf("%s has run %s past its RTO of %s", r.p.Metadata.Name, units.Duration(workflow.Now(ctx).Sub(missed)).Human(), units.Duration(rto).Human())
+			m.Text = "Steps still running: " + strings.Join(r.running(), ", ")
+			if !r.escalate(ctx, "", missed, m) {
+				return
+			}
+		}
 	})
 }
 
@@ -695,11 +946,15 @@ func (r *runner) remind(ctx workflow.Context, id, title string, esc *plan.Escala
 		level = esc.Levels[len(esc.Levels)-1]
 	}
 	to := r.people(level.Notify)
-	_ = r.alert(ctx, notify.Message{Event: "approval.escalated", Severity: notify.Critical, Level: rem.Level,
+	r.escalate(ctx, id, rem.Gate.OpenedAt, notify.Message{Event: "approval.escalated", Severity: notify.Critical, Level: rem.Level, Plan: r.p.Metadata.Name,
 		Title:    fmt.Sprintf("%s: step %s still waits for a decision (%s)", r.p.Metadata.Name, id, title),
 		Text:     fmt.Sprintf("Waiting %s; approvals so far: %s.", units.Duration(rem.Waited).Human(), strings.Join(rem.Gate.ApprovedBy, ", ")),
 		Fields:   map[string]string{"to": strings.Join(to, ", "), "level": fmt.Sprint(rem.Level)},
-		DedupKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id})
+		DedupKey: gateDedupKey(ctx, id)})
+}
+
+func gateDedupKey(ctx workflow.Context, id string) string {
+	return workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id
 }
 
 // watchStuck escalates while an action step runs past its policy's levels; stop ends the watch.
@@ -710,6 +965,7 @@ func (r *runner) watchStuck(ctx workflow.Context, s *plan.Step, id string) (stop
 	}
 	wctx, cancel := workflow.WithCancel(ctx)
 	started := workflow.Now(ctx)
+	dedup := workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id + "/stuck"
 	workflow.Go(wctx, func(ctx workflow.Context) {
 		for i, at := range escalationOffsets(esc) {
 			wait := started.Add(at).Sub(workflow.Now(ctx))
@@ -717,14 +973,19 @@ func (r *runner) watchStuck(ctx workflow.Context, s *plan.Step, id string) (stop
 				return
 			}
 			level := esc.Levels[i%len(esc.Levels)]
-			_ = r.alert(ctx, notify.Message{Event: "step.stuck", Severity: notify.Critical, Level: i + 1,
+			if !r.escalate(ctx, id, started, notify.Message{Event: "step.stuck", Severity: notify.Critical, Level: i + 1, Plan: r.p.Metadata.Name,
 				Title:    fmt.Sprintf("%s: step %s has run for %s", r.p.Metadata.Name, id, units.Duration(workflow.Now(ctx).Sub(started)).Human()),
 				Text:     "The step's action has not finished; check what it waits on.",
 				Fields:   map[string]string{"to": strings.Join(r.people(level.Notify), ", "), "level": fmt.Sprint(i + 1)},
-				DedupKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id + "/stuck"})
+				DedupKey: dedup}) {
+				return
+			}
 		}
 	})
-	return cancel
+	return func() {
+		cancel()
+		r.endEscalation(ctx, dedup, "step "+id+" ended")
+	}
 }
 
 func (r *runner) alert(ctx workflow.Context, m notify.Message) error {

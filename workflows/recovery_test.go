@@ -3,6 +3,8 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
@@ -65,6 +68,7 @@ spec:
 type actionLog struct {
 	mu      sync.Mutex
 	ran     []string
+	params  []map[string]any // each action's parameters, in the order of ran
 	results map[string]activities.ActionResult
 	errs    map[string]error
 }
@@ -73,6 +77,7 @@ func (l *actionLog) run(_ context.Context, in activities.ActionInput) (activitie
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.ran = append(l.ran, in.Step)
+	l.params = append(l.params, in.Params)
 	if err := l.errs[in.Step]; err != nil {
 		return activities.ActionResult{}, err
 	}
@@ -392,11 +397,13 @@ func TestRecoveryEscalatesInOrderUntilDecided(t *testing.T) {
 	for _, m := range e.alerts {
 		got = append(got, sent{m.Event, m.Fields["to"], m.Time.Sub(start).Round(time.Minute)})
 	}
-	// Gate: 5m on-call, 15m lead, then the repeat round at 20m and 30m; decided at 32m, so no more.
-	// The action starts at 32m and is still running 10m later.
+	// Gate: 5m on-call, 15m lead, then the repeat round at 20m and 30m; decided at 32m, so no more,
+	// and its escalation is resolved. The action starts at 32m, is still running 10m later, and its
+	// escalation is resolved when it ends at 57m.
 	want := []sent{{"approval.escalated", "oncall", 5 * time.Minute}, {"approval.escalated", "lead", 15 * time.Minute},
 		{"approval.escalated", "oncall", 20 * time.Minute}, {"approval.escalated", "lead", 30 * time.Minute},
-		{"step.stuck", "lead", 42 * time.Minute}}
+		{"escalation.resolved", "", 32 * time.Minute},
+		{"step.stuck", "lead", 42 * time.Minute}, {"escalation.resolved", "", 57 * time.Minute}}
 	if len(got) != len(want) {
 		t.Fatalf("sent %+v, want %+v", got, want)
 	}
@@ -404,5 +411,171 @@ func TestRecoveryEscalatesInOrderUntilDecided(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("message %d = %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+func acknowledgeAt(e *assetEnv, at time.Duration, a Acknowledgement, result *error) {
+	e.RegisterDelayedCallback(func() {
+		*result = errors.New("update not answered")
+		e.UpdateWorkflow(UpdateAcknowledge, "ack-"+a.Identity+a.Step, &testsuite.TestUpdateCallback{
+			OnAccept:   func() {},
+			OnReject:   func(err error) { *result = err },
+			OnComplete: func(_ any, err error) { *result = err },
+		}, a)
+	}, at)
+}
+
+// An acknowledgement stops the escalations under way — a gate's reminders, a stuck step's levels —
+// and tells their channels, while the gate still waits for its decision. One without an identity,
+// or for a step the plan lacks, is refused.
+func TestRecoveryAcknowledgementStopsEscalation(t *testing.T) {
+	e, _ := newRecoveryEnv(t, escalationPlan, map[string]time.Duration{"slow": 90 * time.Minute})
+	start := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	e.SetStartTime(start)
+	var anonymous, unknown, gateAck, runAck, approved error
+	acknowledgeAt(e, 6*time.Minute, Acknowledgement{Identity: " "}, &anonymous)
+	acknowledgeAt(e, 6*time.Minute, Acknowledgement{Identity: "lead", Step: "nope"}, &unknown)
+	acknowledgeAt(e, 7*time.Minute, Acknowledgement{Identity: "oncall", Step: "go", Channel: approval.ChannelCLI, Note: "looking"}, &gateAck)
+	approveAt(e, 40*time.Minute, "go", "lead", &approved)
+	acknowledgeAt(e, 55*time.Minute, Acknowledgement{Identity: "lead"}, &runAck)
+	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "escalate", Requester: "someone"})
+	if err := e.GetWorkflowError(); err != nil || approved != nil || gateAck != nil || runAck != nil {
+		t.Fatalf("plan: %v; approval: %v; acknowledgements: %v, %v", err, approved, gateAck, runAck)
+	}
+	if anonymous == nil || !strings.Contains(anonymous.Error(), "identity required") {
+		t.Errorf("acknowledgement without identity: %v", anonymous)
+	}
+	if unknown == nil || !strings.Contains(unknown.Error(), `no step "nope"`) {
+		t.Errorf("acknowledgement of an unknown step: %v", unknown)
+	}
+	var got []string
+	for _, m := range e.alerts {
+		got = append(got, fmt.Sprintf("%s@%s", m.Event, m.Time.Sub(start).Round(time.Minute)))
+	}
+	// Gate: level 1 at 5m, acknowledged at 7m: no more reminders though it waits until 40m. The
+	// action (40m–130m) escalates at 50m and is acknowledged at 55m: no level at 60m, 70m…
+	want := []string{"approval.escalated@5m0s", "escalation.acknowledged@7m0s", "step.stuck@50m0s", "escalation.acknowledged@55m0s"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("sent %v, want %v", got, want)
+	}
+	if m := e.alerts[1]; m.DedupKey != e.alerts[0].DedupKey || m.Fields["by"] != "oncall" || m.Text != "looking" {
+		t.Errorf("acknowledgement message %+v; want oncall's note under the gate's dedup key %q", m, e.alerts[0].DedupKey)
+	}
+	r := recoveryResult(t, e)
+	if len(r.Acknowledgements) != 2 || r.Acknowledgements[0].Identity != "oncall" || r.Acknowledgements[0].Time.Sub(start) != 7*time.Minute || r.Acknowledgements[1].Step != "" {
+		t.Errorf("acknowledgements recorded: %+v", r.Acknowledgements)
+	}
+}
+
+const rtoEscalationPlan = `
+apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: slow-recovery}
+spec:
+  scenario: A recovery that runs long
+  objectives: {rto: 30m}
+  people: [{id: oncall, name: On-call, channels: {sms: "+15555550100"}}, {id: cto, name: CTO, channels: {sms: "+15555550102"}}]
+  escalation:
+    levels:
+      - {after: 10m, notify: [oncall]}
+      - {after: 20m, notify: [cto]}
+  steps:
+    - id: restart
+      action: aws.ec2_start
+      with: {instance_id: i-1, region: eu-west-1}
+      escalation:
+        levels:
+          - {after: 2h, notify: [oncall]}
+`
+
+// A missed RTO alerts, then escalates through the plan's levels until the plan ends; the end
+// resolves it.
+func TestRecoveryEscalatesAMissedRTO(t *testing.T) {
+	e, _ := newRecoveryEnv(t, rtoEscalationPlan, map[string]time.Duration{"restart": 55 * time.Minute})
+	start := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	e.SetStartTime(start)
+	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "slow-recovery", Requester: "someone"})
+	if err := e.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range e.alerts {
+		got = append(got, fmt.Sprintf("%s/%d/%s@%s", m.Event, m.Level, m.Fields["to"], m.Time.Sub(start).Round(time.Minute)))
+	}
+	want := []string{"plan.rto_missed/0/@30m0s", "plan.rto_missed/1/oncall@40m0s", "plan.rto_missed/2/cto@50m0s", "escalation.resolved/0/@55m0s"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("sent %v, want %v", got, want)
+	}
+	if r := recoveryResult(t, e); r.RTOMet == nil || *r.RTOMet {
+		t.Errorf("RTO %s met %v; want missed", r.RTO, r.RTOMet)
+	}
+}
+
+const isolatedDrillPlan = `
+apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: db-drill}
+spec:
+  scenario: The primary database is lost
+  objectives: {rto: 10m, rpo: 5m}
+  steps:
+    - id: promote
+      action: postgres.promote
+      with: {dsn_secret: prod-replica}
+      drill:
+        with: {dsn_secret: drill-replica}
+      compensate: {action: postgres.fence, with: {dsn_secret: prod-replica}}
+    - id: dns
+      needs: [promote]
+      action: aws.route53_upsert
+      with: {zone_id: Z1, record: db.example.com, value: replica.example.com}
+      drill: {skip: true, reason: production DNS}
+    - id: probe
+      needs: [promote]
+      action: postgres.write_probe
+      with: {dsn_secret: prod-replica}
+`
+
+// A drill runs each step against its drill targets (the compensation too), leaves out what its
+// plan says to, and reports which steps touched their recovery targets; a recovery of the same plan
+// uses the plan's own. The RPO is the window from the recovery point a step reported to the incident.
+func TestDrillUsesIsolatedTargetsAndMeasuresTheRPO(t *testing.T) {
+	incident := time.Date(2026, 11, 22, 8, 58, 0, 0, time.UTC)
+	for _, mode := range []string{ModeDrill, ModeRecovery} {
+		t.Run(mode, func(t *testing.T) {
+			e, log := newRecoveryEnv(t, isolatedDrillPlan)
+			e.SetStartTime(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))
+			log.results["promote"] = activities.ActionResult{Outputs: map[string]any{activities.OutputRecoveryPoint: "2026-11-22T08:57:30Z"}}
+			e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "db-drill", Mode: mode, Requester: "scheduler", IncidentAt: incident})
+			if err := e.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			r := recoveryResult(t, e)
+			st := statuses(r)
+			var seen []string
+			for i, step := range log.ran {
+				seen = append(seen, step+"="+fmt.Sprint(log.params[i]["dsn_secret"]))
+			}
+			if mode == ModeDrill {
+				if got := strings.Join(seen, " "); got != "promote=drill-replica probe=prod-replica promote.compensate=drill-replica" {
+					t.Errorf("actions %s", got)
+				}
+				if st["dns"] != plan.StatusSkipped || r.Steps[1].Summary != "left out of drills: production DNS" {
+					t.Errorf("dns %s: %s", st["dns"], r.Steps[1].Summary)
+				}
+				drill := map[string]string{}
+				for _, s := range r.Steps {
+					drill[s.ID] = s.Drill
+				}
+				if drill["promote"] != DrillIsolated || drill["dns"] != DrillSkipped || drill["probe"] != DrillOwn {
+					t.Errorf("drill targets %v", drill)
+				}
+			} else if slices.Sort(seen); strings.Join(seen, " ") != "dns=<nil> probe=prod-replica promote=prod-replica" {
+				t.Errorf("actions %s", seen)
+			}
+			if r.RPO == nil || r.RPO.D() != 30*time.Second || r.RPOMet == nil || !*r.RPOMet || r.RPOStep != "promote" || !r.IncidentAt.Equal(incident) {
+				t.Fatalf("RPO %v met %v from %s at %s; want 30s, met, from promote", r.RPO, r.RPOMet, r.RPOStep, r.IncidentAt)
+			}
+		})
 	}
 }

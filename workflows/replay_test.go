@@ -2,7 +2,9 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +17,7 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -27,7 +30,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/workflows/asset"
 )
 
-var record = flag.Bool("record", false, "run the released workflows on a real dev server and rewrite testdata/histories")
+var record = flag.Bool("record", false, "run the released workflows on a real dev server and write the histories testdata/histories lacks")
 
 // TestReplayReleasedHistories replays every recorded history against today's workflow code: a change
 // that would break running workflows fails here and must go behind workflow.GetVersion.
@@ -53,7 +56,8 @@ func TestReplayReleasedHistories(t *testing.T) {
 	}
 }
 
-// recordHistories runs each released workflow on a real dev server and writes its history.
+// recordHistories runs each released workflow whose history testdata/histories lacks on a real dev
+// server and writes its history; a history once released is never rewritten.
 func recordHistories(t *testing.T) {
 	srv := devserver.Start(t, devserver.WithSearchAttributes(map[string]string{
 		"LifeboatKind": "Keyword", "LifeboatAsset": "Keyword", "LifeboatPhase": "Keyword", "LifeboatResult": "Keyword",
@@ -87,6 +91,14 @@ func recordHistories(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	_ = ln.Close()
+	open, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	if err := os.WriteFile(filepath.Join(plansDir, "recorded-drill.yaml"), []byte(fmt.Sprintf(recordedDrillPlan, closed, open.Addr())), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	ctx := context.Background()
 	start := func(file, workflowType string, in any) client.WorkflowRun {
@@ -141,6 +153,34 @@ func recordHistories(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		}},
+		{"recovery_drill_ack_v2.json", func(file string) client.WorkflowRun {
+			run := start(file, RecoveryWorkflow, RecoveryInput{Plan: "recorded-drill", Mode: ModeDrill, Requester: "recorder",
+				IncidentAt: time.Now().Add(-time.Minute)})
+			time.Sleep(2500 * time.Millisecond) // the gate escalates at 1s and 2s
+			for _, u := range []struct {
+				name string
+				arg  any
+			}{
+				{UpdateAcknowledge, Acknowledgement{Identity: "approver", Channel: approval.ChannelCLI, Step: "go-ahead", Note: "on it"}},
+				{approval.UpdateDecide, approval.Decision{Gate: "go-ahead", Approve: true, Identity: "approver", Channel: approval.ChannelCLI}},
+			} {
+				for {
+					h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), UpdateName: u.name, Args: []any{u.arg}, WaitForStage: client.WorkflowUpdateStageCompleted})
+					if err == nil {
+						err = h.Get(ctx, nil)
+					}
+					var notReady *serviceerror.WorkflowNotReady
+					if errors.As(err, &notReady) {
+						continue // the task that took it failed: send it again
+					}
+					if err != nil {
+						t.Fatalf("%s: %v", u.name, err)
+					}
+					break
+				}
+			}
+			return run
+		}},
 		{"rpo_watchdog_v1.json", func(string) client.WorkflowRun {
 			run := c.GetWorkflow(ctx, WatchdogID(as.Name), "")
 			if err := c.CancelWorkflow(ctx, run.GetID(), ""); err != nil {
@@ -151,6 +191,9 @@ func recordHistories(t *testing.T) {
 	}
 	for _, r := range runs {
 		file := r.file
+		if _, err := os.Stat(filepath.Join("testdata/histories", file)); err == nil {
+			continue // released: kept as it was recorded
+		}
 		run := r.run(file)
 		if err := run.Get(ctx, nil); err != nil && file != "rpo_watchdog_v1.json" {
 			t.Fatal(err)
@@ -197,4 +240,30 @@ spec:
     - id: tell
       needs: [settle]
       notify: {to: [approver], message: "recorded plan done"}
+`
+
+// recordedDrillPlan is the plan of the recorded drill: a check run against its drill target, a gate
+// that escalates until it is acknowledged, and a step undone at the end of the drill. Its %s are a
+// closed and an open TCP address.
+const recordedDrillPlan = `
+apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: recorded-drill}
+spec:
+  scenario: Recorded drill for replay tests
+  objectives: {rto: 10m, rpo: 1h}
+  people: [{id: approver, name: Approver, channels: {email: approver@example.com}}]
+  escalation:
+    levels: [{after: 1s, notify: [approver]}]
+    repeat: 20
+  steps:
+    - id: check
+      action: check.tcp
+      with: {address: "%s", timeout: 1s}
+      drill:
+        with: {address: "%s"}
+      compensate: {action: check.tcp, with: {address: "127.0.0.1:9", timeout: 1s}}
+    - id: go-ahead
+      needs: [check]
+      approval: {approvers: [approver], timeout: 10m}
 `

@@ -457,8 +457,19 @@ func Promote(ctx context.Context, dsn string, wait time.Duration) (PromoteResult
 			}
 		}
 		var err error
-		res.LSN, res.Timeline, err = currentWAL(ctx, c)
-		return err
+		if res.LSN, res.Timeline, err = currentWAL(ctx, c); err != nil {
+			return err
+		}
+		// It stays at the last transaction replayed once recovery has ended; NULL when the server
+		// replayed none (or never was a standby).
+		var replayed *time.Time
+		if err := c.QueryRow(ctx, "SELECT pg_last_xact_replay_timestamp()").Scan(&replayed); err != nil {
+			return err
+		}
+		if replayed != nil {
+			res.RecoveryPoint = replayed.UTC()
+		}
+		return nil
 	})
 	if err != nil {
 		return res, fmt.Errorf("postgres: promote %s: %w", describe(cfg, databaseName(cfg)), classify(ctx, err))
@@ -479,6 +490,10 @@ type PromoteResult struct {
 	// Duration is how long pg_promote took to return; 0 when AlreadyPrimary. pg_promote looks
 	// every 100 ms whether the promotion has finished, so it is a multiple of about 100 ms.
 	Duration time.Duration `json:"duration"`
+	// RecoveryPoint is the commit time of the last transaction the server replayed as a standby: the
+	// newest data it has. Transactions the old primary committed after it are lost with it. Zero
+	// when the server replayed no transaction.
+	RecoveryPoint time.Time `json:"recovery_point,omitzero"`
 }
 
 // ProbeOptions change where WriteProbe writes.

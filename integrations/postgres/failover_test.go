@@ -266,7 +266,9 @@ func TestFailover(t *testing.T) {
 	defer cancel()
 	pDSN, rDSN := primary.DSN("postgres"), replica.DSN("postgres")
 
+	beforeWrites := time.Now()
 	execSQL(ctx, t, pDSN, "CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 1000)")
+	afterWrites := time.Now()
 	before := status(ctx, t, pDSN)
 	if err := WaitForReplay(ctx, rDSN, before.CurrentLSN, 10*time.Millisecond); err != nil {
 		t.Fatalf("WaitForReplay: %v", err)
@@ -324,6 +326,10 @@ func TestFailover(t *testing.T) {
 	if promoted.AlreadyPrimary || promoted.Timeline != before.Timeline+1 || promoted.Duration <= 0 || promoted.Duration > wall {
 		t.Errorf("Promote = %+v; want a promotion to timeline %d taking less than %s", promoted, before.Timeline+1, wall)
 	}
+	// The newest data the new primary has is the orders' commit: the recovery point.
+	if rp := promoted.RecoveryPoint; rp.Before(beforeWrites.Add(-time.Second)) || rp.After(afterWrites.Add(time.Second)) {
+		t.Errorf("recovery point %s; want the orders' commit, between %s and %s", rp, beforeWrites, afterWrites)
+	}
 	s := status(ctx, t, rDSN)
 	if s.Role != RolePrimary || s.Timeline != promoted.Timeline || s.ReadOnly || len(s.Standbys) != 0 {
 		t.Errorf("promoted replica: %+v; want a writable primary on timeline %d without standbys", s, promoted.Timeline)
@@ -338,7 +344,7 @@ func TestFailover(t *testing.T) {
 	}
 
 	again, err := Promote(ctx, rDSN, 30*time.Second)
-	if err != nil || !again.AlreadyPrimary || again.Timeline != promoted.Timeline || again.Duration != 0 {
+	if err != nil || !again.AlreadyPrimary || again.Timeline != promoted.Timeline || again.Duration != 0 || !again.RecoveryPoint.Equal(promoted.RecoveryPoint) {
 		t.Errorf("second Promote = %+v, %v; want AlreadyPrimary on timeline %d", again, err, promoted.Timeline)
 	}
 	// What the replica replayed before its promotion stays answered; what it never got is lost.

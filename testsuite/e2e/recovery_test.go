@@ -29,7 +29,7 @@ kind: RecoveryPlan
 metadata: {name: orders-failover, description: Promote the orders replica when the primary is lost}
 spec:
   scenario: The orders primary database is lost
-  objectives: {rto: 10s, rpo: 0s}
+  objectives: {rto: 10s, rpo: 5s}
   people:
     - {id: alice, name: Alice, channels: {email: alice@example.com}}
     - {id: bob, name: Bob, channels: {email: bob@example.com}}
@@ -137,6 +137,30 @@ func TestFailoverDrillOnRealPostgres(t *testing.T) {
 	}
 	rconn.Close(ctx)
 
+	// Until it dies, the primary takes a small write every 20 ms, as a live service would: the
+	// drill measures how much of that the promoted replica has.
+	hconn, err := pgx.Connect(ctx, pg.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hconn.Exec(ctx, "CREATE TABLE heartbeat (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())"); err != nil {
+		t.Fatal(err)
+	}
+	// ackedAt[i] is when the primary acknowledged the commit of heartbeat i+1.
+	writerDone := make(chan []time.Time)
+	go func() {
+		var ackedAt []time.Time
+		for {
+			if _, err := hconn.Exec(ctx, "INSERT INTO heartbeat DEFAULT VALUES"); err != nil {
+				writerDone <- ackedAt
+				return
+			}
+			ackedAt = append(ackedAt, time.Now())
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "plans"), 0o755); err != nil {
 		t.Fatal(err)
@@ -165,7 +189,9 @@ log:
 	defer worker.Stop()
 	c := temporal.Dial(t, client.Options{})
 
+	incident := time.Now()
 	killPostmaster(t, pg)
+	ackedAt := <-writerDone
 
 	temporalCLI := func(args ...string) string {
 		t.Helper()
@@ -177,7 +203,7 @@ log:
 	}
 	started := time.Now()
 	temporalCLI("workflow", "start", "--task-queue", workflows.DefaultTaskQueue, "--type", workflows.RecoveryWorkflow,
-		"--workflow-id", "recovery-orders", "--input", `{"plan":"orders-failover","requester":"alice","reason":"primary lost"}`)
+		"--workflow-id", "recovery-orders", "--input", fmt.Sprintf(`{"plan":"orders-failover","requester":"alice","reason":"primary lost","incident_at":%q}`, incident.UTC().Format(time.RFC3339Nano)))
 	// Approve as soon as the gate is open, through the temporal CLI, as bob.
 	for deadline := time.Now().Add(time.Minute); ; {
 		out, err := exec.Command(repo.Bin(t, "temporal"), "workflow", "update", "execute", "--address", temporal.HostPort,
@@ -230,6 +256,28 @@ log:
 	if inRecovery {
 		t.Fatal("the replica is still in recovery")
 	}
+	// The RPO is measured from the promoted replica's last replayed commit to the incident: the
+	// newest heartbeat it holds is no later than that commit, and the commit no later than the kill.
+	var kept int
+	var newest time.Time
+	if err := nconn.QueryRow(ctx, "SELECT count(*), max(at) FROM heartbeat").Scan(&kept, &newest); err != nil {
+		t.Fatal(err)
+	}
+	if r.RPO == nil || r.RPOStep != "promote" || r.RecoveryPoint.Before(newest) || r.RecoveryPoint.After(incident) || !r.IncidentAt.Equal(incident.UTC().Truncate(time.Nanosecond)) {
+		t.Fatalf("RPO %v from step %q: recovery point %s, incident %s; want a recovery point between the newest heartbeat kept (%s) and the kill (%s)",
+			r.RPO, r.RPOStep, r.RecoveryPoint, r.IncidentAt, newest, incident)
+	}
+	t.Logf("RPO %s (objective %s, met %v): %d of %d acknowledged heartbeat writes kept (replication is asynchronous), newest from %s before the kill",
+		r.RPO.Human(), r.Objectives.RPO.Human(), r.RPOMet != nil && *r.RPOMet, kept, len(ackedAt), incident.Sub(newest).Round(time.Millisecond))
+	// Every write lost falls in the window: none was acknowledged before the recovery point.
+	if kept > len(ackedAt) {
+		t.Fatalf("%d heartbeats kept, but only %d were acknowledged", kept, len(ackedAt))
+	}
+	for i, at := range ackedAt[kept:] {
+		if !at.After(r.RecoveryPoint) {
+			t.Errorf("heartbeat %d, acknowledged at %s, is lost though it precedes the recovery point %s", kept+i+1, at, r.RecoveryPoint)
+		}
+	}
 	t.Logf("RTO %s (objective %s, met %v): plan start to a validated promoted primary; wall time from the CLI's start %s; promote step %s; data lost behind the last commit: %d bytes of WAL",
 		r.RTO.Human(), r.Objectives.RTO.Human(), r.RTOMet != nil && *r.RTOMet, wall.Round(time.Millisecond), byID["promote"].Duration.Human(), lost)
 	if r.RTOMet == nil || !*r.RTOMet {
@@ -248,7 +296,7 @@ log:
 		return string(out)
 	}
 	md := lifeboat("report", "recovery-orders")
-	for _, want := range []string{"orders-failover", "bob", "promote", "no-data-lost", "RTO"} {
+	for _, want := range []string{"orders-failover", "bob", "promote", "no-data-lost", "RTO", "RPO | objective 5s; achieved"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the report does not mention %q:\n%s", want, md)
 		}

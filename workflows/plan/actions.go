@@ -86,6 +86,9 @@ func ValidateWith(p *Plan, actions map[string]ActionSpec) error {
 		if c := s.Compensate; c != nil && c.Action != "" {
 			checkCall(path+".compensate", c.Action, c.With)
 		}
+		if d := s.Drill; d != nil && s.EffectiveType() == TypeAction {
+			checkDrill(path+".drill.with", s, d.With, actions, bad)
+		}
 		e, err := s.Condition()
 		if err != nil || e == nil {
 			continue
@@ -110,6 +113,32 @@ func ValidateWith(p *Plan, actions map[string]ActionSpec) error {
 	}
 	problems.sort()
 	return problems
+}
+
+// checkDrill checks a step's drill parameters: each one replaces a parameter of the step's action or
+// of its compensation, of the same type.
+func checkDrill(path string, s Step, with map[string]any, actions map[string]ActionSpec, bad func(path, format string, args ...any)) {
+	calls := []string{s.Action}
+	if s.Compensate != nil {
+		calls = append(calls, s.Compensate.Action)
+	}
+	for _, k := range sortedKeys(with) {
+		found := false
+		for _, name := range calls {
+			ps, ok := actions[name].Params[k]
+			if !ok {
+				continue
+			}
+			found = true
+			if msg := checkParam(ps.Type, with[k]); msg != "" {
+				bad(path+"."+k, "%s", msg)
+				break
+			}
+		}
+		if !found {
+			bad(path+"."+k, "neither %s nor its compensation has a parameter %q", s.Action, k)
+		}
+	}
 }
 
 func listOrNone(names []string) string {
@@ -197,7 +226,7 @@ func DefaultActions() map[string]ActionSpec {
 			Outputs: []string{"fenced"}},
 		{Name: "postgres.promote", Doc: "Promote a PostgreSQL standby to primary and wait until it accepts writes.",
 			Params:  map[string]ParamSpec{"dsn_secret": dsn, "wait": duration("how long to wait for the promotion (default 60s)")},
-			Outputs: []string{"promoted", "timeline", "lsn", "promote_ms"}},
+			Outputs: []string{"promoted", "timeline", "lsn", "promote_ms", "recovery_point"}},
 		{Name: "postgres.write_probe", Doc: "Write and read back a row, proving the server takes writes.",
 			Params:  map[string]ParamSpec{"dsn_secret": dsn},
 			Outputs: []string{"ok", "latency_ms"}},
@@ -242,7 +271,7 @@ func DefaultActions() map[string]ActionSpec {
 			Params: map[string]ParamSpec{"asset": req(str("asset name")), "snapshot": str("snapshot ID or latest (default latest)"),
 				"target_dir": str("directory to restore files into"), "database": str("database to restore a PostgreSQL asset into"),
 				"in_place": boolean("restore over the asset's own source")},
-			Outputs: []string{"snapshot", "target_dir", "database"}},
+			Outputs: []string{"snapshot", "target_dir", "database", "recovery_point"}},
 		{Name: "exec", Doc: "Run a command from the worker's allow-list; plans name the command, never its arguments.",
 			Params:  map[string]ParamSpec{"command": req(str("name of a command in the worker's allow-list"))},
 			Outputs: []string{"exit_code"}},

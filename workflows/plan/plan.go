@@ -147,6 +147,8 @@ type Step struct {
 	With       map[string]any `yaml:"with,omitempty" json:"with,omitempty"`
 	Retry      *Retry         `yaml:"retry,omitempty" json:"retry,omitempty"`
 	Compensate *Compensation  `yaml:"compensate,omitempty" json:"compensate,omitempty"`
+	// Drill says what the step does in a drill: its isolated targets, or that it is skipped.
+	Drill *DrillOverride `yaml:"drill,omitempty" json:"drill,omitempty"`
 
 	Approval *Approval  `yaml:"approval,omitempty" json:"approval,omitempty"`
 	Decision *Decision  `yaml:"decision,omitempty" json:"decision,omitempty"`
@@ -168,6 +170,33 @@ type Compensation struct {
 	Action  string         `yaml:"action" json:"action"`
 	With    map[string]any `yaml:"with,omitempty" json:"with,omitempty"`
 	Timeout units.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+}
+
+// DrillOverride is how an action step runs in a drill, so that a drill exercises the plan against
+// isolated targets (a drill replica, a scratch DNS record) instead of production.
+type DrillOverride struct {
+	// With is merged over the step's with (and its compensation's) in a drill: a key set here
+	// replaces the step's own.
+	With map[string]any `yaml:"with,omitempty" json:"with,omitempty"`
+	// Skip leaves the step out of drills (it counts as skipped, and steps after it run as after a
+	// skipped step); Reason says why, for the report.
+	Skip   bool   `yaml:"skip,omitempty" json:"skip,omitempty"`
+	Reason string `yaml:"reason,omitempty" json:"reason,omitempty"`
+}
+
+// DrillWith is the step's parameters in a drill: With with the drill override's keys set over it.
+func (s *Step) DrillWith(with map[string]any) map[string]any {
+	if s.Drill == nil || len(s.Drill.With) == 0 {
+		return with
+	}
+	out := make(map[string]any, len(with)+len(s.Drill.With))
+	for k, v := range with {
+		out[k] = v
+	}
+	for k, v := range s.Drill.With {
+		out[k] = v
+	}
+	return out
 }
 
 // Expiry is what an approval gate does when its timeout passes.

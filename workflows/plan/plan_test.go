@@ -158,6 +158,16 @@ func TestPlanValidateProblems(t *testing.T) {
 		{"with on a gate", func(p *Plan) { p.Spec.Steps[6].With = map[string]any{"x": 1} }, tell + ".with: only for action steps"},
 		{"compensation of a gate", func(p *Plan) { p.Spec.Steps[6].Compensate = &Compensation{Action: "exec"} },
 			tell + ".compensate: only for action steps"},
+		{"drill targets of a gate", func(p *Plan) { p.Spec.Steps[6].Drill = &DrillOverride{With: map[string]any{"x": 1}} },
+			tell + ".drill.with: only for action steps; other steps can only be skipped in drills (drill.skip)"},
+		{"empty drill", func(p *Plan) { p.Spec.Steps[4].Drill = &DrillOverride{} },
+			promote + ".drill: empty: set with (the drill's targets) or skip: true"},
+		{"drill skip and targets", func(p *Plan) {
+			p.Spec.Steps[4].Drill = &DrillOverride{Skip: true, With: map[string]any{"dsn_secret": "drill-replica"}}
+		}, promote + ".drill: either skip the step in drills or give it drill targets (with), not both"},
+		{"drill reason without skip", func(p *Plan) {
+			p.Spec.Steps[4].Drill = &DrillOverride{Reason: "r", With: map[string]any{"dsn_secret": "drill-replica"}}
+		}, promote + ".drill.reason: only with skip: true"},
 		{"step timeout on a gate", func(p *Plan) { p.Spec.Steps[6].Timeout = 60 },
 			tell + ".timeout: set the gate's own timeout (manual.timeout)"},
 		{"unknown impact", func(p *Plan) { p.Spec.Steps[4].Impact = "minor" },
@@ -286,6 +296,12 @@ func TestPlanValidateWithActions(t *testing.T) {
 			promote + `.compensate.action: unknown action "postgres.demote"`},
 		{"compensation without its parameter", func(p *Plan) { p.Spec.Steps[4].Compensate.With = nil },
 			promote + ".compensate.with.dsn_secret: required by postgres.fence"},
+		{"drill target the action lacks", func(p *Plan) {
+			p.Spec.Steps[4].Drill = &DrillOverride{With: map[string]any{"dsn": "postgres://drill"}}
+		}, promote + `.drill.with.dsn: neither postgres.promote nor its compensation has a parameter "dsn"`},
+		{"drill target of the wrong type", func(p *Plan) {
+			p.Spec.Steps[4].Drill = &DrillOverride{With: map[string]any{"dsn_secret": 5}}
+		}, promote + `.drill.with.dsn_secret: want the name of a worker secret, not 5: plans name secrets, never hold their values`},
 		{"output the action lacks", func(p *Plan) {
 			p.Spec.Steps[4].When = `steps.check-replica.outputs.lag_second < 300`
 		}, promote + `.when: column 1: steps.check-replica.outputs.lag_second: postgres.replication_status has no output "lag_second" (it has role, lag_seconds, lag_bytes, reachable)`},

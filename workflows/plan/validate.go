@@ -297,6 +297,9 @@ func (v *validator) step(i int) {
 			if s.Compensate != nil {
 				v.bad(path+".compensate", "only for action steps")
 			}
+			if s.Drill != nil && len(s.Drill.With) > 0 {
+				v.bad(path+".drill.with", "only for action steps; other steps can only be skipped in drills (drill.skip)")
+			}
 		}
 		switch typ {
 		case TypeApproval, TypeDecision, TypeManual:
@@ -335,6 +338,17 @@ func (v *validator) step(i int) {
 	}
 	if c := s.Compensate; c != nil && !actionPattern.MatchString(c.Action) {
 		v.bad(path+".compensate.action", "%q is not an action name (such as postgres.fence)", c.Action)
+	}
+	if d := s.Drill; d != nil {
+		if d.Skip && len(d.With) > 0 {
+			v.bad(path+".drill", "either skip the step in drills or give it drill targets (with), not both")
+		}
+		if !d.Skip && len(d.With) == 0 {
+			v.bad(path+".drill", "empty: set with (the drill's targets) or skip: true")
+		}
+		if d.Reason != "" && !d.Skip {
+			v.bad(path+".drill.reason", "only with skip: true")
+		}
 	}
 	if a := s.Approval; a != nil {
 		v.refs(path+".approval.approvers", a.Approvers, "person, group or role")

@@ -13,6 +13,8 @@ import (
 var t0 = time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
 
 // at is t0 plus a duration written as "4m12s".
+func ptr[T any](v T) *T { return &v }
+
 func at(d string) time.Time {
 	dd, err := time.ParseDuration(d)
 	if err != nil {
@@ -67,6 +69,8 @@ func succeededRecovery() (Run, Options) {
 		Mode: workflows.ModeRecovery, Requester: "alice", Reason: "orders primary unreachable since 08:52 (INC-4312)",
 		Status: plan.StatusSucceeded, Objectives: plan.Objectives{RTO: units.Duration(15 * time.Minute), RPO: units.Duration(5 * time.Minute)},
 		StartedAt: t0, FinishedAt: at("9m31s"), RTO: units.Duration(9*time.Minute + 30*time.Second), RTOMet: yes(true),
+		IncidentAt: at("-8m"), RecoveryPoint: at("-8m30s"), RPOStep: "promote", RPO: ptr(units.Duration(30 * time.Second)), RPOMet: yes(true),
+		Acknowledgements: []workflows.Acknowledgement{{Identity: "bob", Channel: approval.ChannelCLI, Step: "approve-failover", Note: "paging carol", Time: at("3m")}},
 		Steps: []workflows.StepState{
 			ran(workflows.StepState{ID: "check-primary", Type: plan.TypeAction, Action: "postgres.replication_status", Status: plan.StatusSucceeded,
 				Summary: "dial tcp 10.0.0.5:5432: connect: connection refused", Outputs: map[string]any{"role": "unreachable", "reachable": false}}, "0s", "2s"),

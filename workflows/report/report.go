@@ -23,9 +23,6 @@ type Run struct {
 	Result workflows.RecoveryResult `json:"result"`
 	// Notifications are the messages the run sent, in the order it sent them.
 	Notifications []notify.Message `json:"notifications"`
-	// RPO is the data-loss window measured for the run, when someone measured it; nil shows the
-	// achieved RPO as not measured.
-	RPO *time.Duration `json:"rpo,omitempty"`
 }
 
 // Options change what a report shows beyond the run itself.
@@ -148,7 +145,7 @@ func build(run Run, opts Options) view {
 		v.Finished, v.Duration = "unknown", "unknown"
 	}
 	v.RTO, v.RTOKey = rtoSentence(r, opts.Now)
-	v.RPO = rpoSentence(r.Objectives.RPO.D(), run.RPO)
+	v.RPO = rpoSentence(r, day)
 
 	v.Steps = steps(r, end)
 	for _, s := range v.Steps {
@@ -165,6 +162,10 @@ func build(run Run, opts Options) view {
 			v.Compensations = append(v.Compensations, compView{Step: s.ID, Outcome: st.Compensation,
 				Failed: strings.HasPrefix(st.Compensation, "failed"), finished: st.FinishedAt})
 		}
+	}
+	for _, a := range r.Acknowledgements {
+		v.Decisions = append(v.Decisions, decisionView{Gate: cmp.Or(a.Step, "(every escalation)"), Identity: a.Identity, Decision: "acknowledge",
+			Channel: string(a.Channel), Time: clock(a.Time, day), Reason: a.Note, at: a.Time})
 	}
 	slices.SortStableFunc(v.Decisions, func(a, b decisionView) int { return a.at.Compare(b.at) })
 	// Compensation runs newest first: in reverse order of the steps' ends.
@@ -263,6 +264,12 @@ func stepResult(s workflows.StepState) string {
 	if s.Compensation != "" {
 		parts = append(parts, "undone: "+s.Compensation)
 	}
+	switch s.Drill {
+	case workflows.DrillIsolated:
+		parts = append(parts, "ran against its drill targets")
+	case workflows.DrillOwn:
+		parts = append(parts, "ran against the plan's own targets: no drill targets given")
+	}
 	return strings.Join(parts, "; ")
 }
 
@@ -350,23 +357,28 @@ func rtoSentence(r workflows.RecoveryResult, now time.Time) (string, string) {
 	return fmt.Sprintf("not met: the plan did not succeed (objective %s)", human(obj)), "missed"
 }
 
-func rpoSentence(obj time.Duration, achieved *time.Duration) string {
+// rpoSentence compares the data-loss window measured with the objective, and says where it comes
+// from.
+func rpoSentence(r workflows.RecoveryResult, day time.Time) string {
+	obj := r.Objectives.RPO.D()
 	o := "no objective set"
 	if obj > 0 {
 		o = "objective " + human(obj)
 	}
-	if achieved == nil {
-		return o + "; achieved: not measured"
+	if r.RPO == nil {
+		return o + "; achieved: not measured (no step reported a recovery point)"
 	}
-	a := "achieved " + human(*achieved)
+	achieved := r.RPO.D()
+	a := "achieved " + human(achieved)
 	switch {
 	case obj == 0:
-	case *achieved <= obj:
-		a += " (met, " + human(obj-*achieved) + " to spare)"
+	case achieved <= obj:
+		a += " (met, " + human(obj-achieved) + " to spare)"
 	default:
-		a += " (missed, " + human(*achieved-obj) + " over)"
+		a += " (missed, " + human(achieved-obj) + " over)"
 	}
-	return o + "; " + a
+	return fmt.Sprintf("%s; %s: the newest data recovered is from %s (step %s), the incident began at %s", o, a,
+		clock(r.RecoveryPoint, day), r.RPOStep, clock(r.IncidentAt, day))
 }
 
 func statusLabel(s string) string {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 )
@@ -285,20 +287,27 @@ func TestRTOSentence(t *testing.T) {
 }
 
 func TestRPOSentence(t *testing.T) {
-	d := func(x time.Duration) *time.Duration { return &x }
+	d := func(x time.Duration) *units.Duration { u := units.Duration(x); return &u }
+	measured := func(obj time.Duration, rpo *units.Duration) workflows.RecoveryResult {
+		r := workflows.RecoveryResult{Objectives: plan.Objectives{RPO: units.Duration(obj)}, RPO: rpo}
+		if rpo != nil {
+			r.IncidentAt = at("0s")
+			r.RecoveryPoint, r.RPOStep = r.IncidentAt.Add(-rpo.D()), "promote"
+		}
+		return r
+	}
 	tests := []struct {
-		obj      time.Duration
-		achieved *time.Duration
-		want     string
+		r    workflows.RecoveryResult
+		want string
 	}{
-		{5 * time.Minute, nil, "objective 5m; achieved: not measured"},
-		{0, nil, "no objective set; achieved: not measured"},
-		{5 * time.Minute, d(30 * time.Second), "objective 5m; achieved 30s (met, 4m30s to spare)"},
-		{time.Minute, d(90 * time.Second), "objective 1m; achieved 1m30s (missed, 30s over)"},
+		{measured(5*time.Minute, nil), "objective 5m; achieved: not measured (no step reported a recovery point)"},
+		{measured(0, nil), "no objective set; achieved: not measured (no step reported a recovery point)"},
+		{measured(5*time.Minute, d(30*time.Second)), "objective 5m; achieved 30s (met, 4m30s to spare): the newest data recovered is from 08:59:30 (step promote), the incident began at 09:00:00"},
+		{measured(time.Minute, d(90*time.Second)), "objective 1m; achieved 1m30s (missed, 30s over): the newest data recovered is from 08:58:30 (step promote), the incident began at 09:00:00"},
 	}
 	for _, tt := range tests {
-		if got := rpoSentence(tt.obj, tt.achieved); got != tt.want {
-			t.Errorf("rpoSentence(%v, %v) = %q, want %q", tt.obj, tt.achieved, got, tt.want)
+		if got := rpoSentence(tt.r, at("0s")); got != tt.want {
+			t.Errorf("rpoSentence(%v) = %q, want %q", tt.r.RPO, got, tt.want)
 		}
 	}
 }
