@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -23,6 +24,45 @@ const ErrTypePlanInvalid = "PlanInvalid"
 // deployed with the worker, and a workflow names the plan it runs.
 type Plans struct {
 	Dir string
+
+	mu sync.Mutex
+	// parsed caches what a plan file's text parses to, by the text's SHA-256: every recovery loads
+	// its plan, and parsing and validating YAML costs far more than reading and hashing it.
+	parsed map[[sha256.Size]byte]*parsedPlan
+}
+
+// parsedPlan is what one plan text parses to: its name (empty when it does not decode), and the
+// validated plan or why it is invalid.
+type parsedPlan struct {
+	name string
+	plan *plan.Plan
+	err  error
+}
+
+// maxParsedPlans bounds the cache; past it, the cache starts over.
+const maxParsedPlans = 1024
+
+func (p *Plans) parse(b []byte) (*parsedPlan, [sha256.Size]byte) {
+	sum := sha256.Sum256(b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pp, ok := p.parsed[sum]; ok {
+		return pp, sum
+	}
+	pp := &parsedPlan{}
+	if decoded, err := plan.Decode(b); err == nil {
+		pp.name = decoded.Metadata.Name
+		parsed, err := plan.Parse(b)
+		if err == nil {
+			err = plan.ValidateWith(parsed, plan.DefaultActions())
+		}
+		pp.plan, pp.err = parsed, err
+	}
+	if p.parsed == nil || len(p.parsed) >= maxParsedPlans {
+		p.parsed = map[[sha256.Size]byte]*parsedPlan{}
+	}
+	p.parsed[sum] = pp
+	return pp, sum
 }
 
 // LoadPlanInput names a plan by its metadata.name.
@@ -59,22 +99,17 @@ func (p *Plans) LoadPlan(_ context.Context, in LoadPlanInput) (LoadPlanResult, e
 		if err != nil {
 			return LoadPlanResult{}, fmt.Errorf("read plan %s: %w", f, err)
 		}
-		decoded, err := plan.Decode(b)
-		if err != nil || decoded.Metadata.Name != in.Plan {
-			if err == nil {
-				names = append(names, decoded.Metadata.Name)
+		pp, sum := p.parse(b)
+		if pp.name != in.Plan {
+			if pp.name != "" {
+				names = append(names, pp.name)
 			}
 			continue
 		}
-		parsed, err := plan.Parse(b)
-		if err == nil {
-			err = plan.ValidateWith(parsed, plan.DefaultActions())
+		if pp.err != nil {
+			return LoadPlanResult{}, invalid(fmt.Errorf("plan %s (%s) is invalid:\n%w", in.Plan, f, pp.err))
 		}
-		if err != nil {
-			return LoadPlanResult{}, invalid(fmt.Errorf("plan %s (%s) is invalid:\n%w", in.Plan, f, err))
-		}
-		sum := sha256.Sum256(b)
-		return LoadPlanResult{Plan: *parsed, File: f, SHA256: hex.EncodeToString(sum[:])}, nil
+		return LoadPlanResult{Plan: *pp.plan, File: f, SHA256: hex.EncodeToString(sum[:])}, nil
 	}
 	sort.Strings(names)
 	known := strings.Join(names, ", ")

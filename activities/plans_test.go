@@ -46,7 +46,27 @@ spec:
 			t.Errorf("%s: %v, want a PlanInvalid error containing %q", tc.plan, err, tc.want)
 		}
 	}
+	// A plan edited in place is read again: the next run gets the new text, and a broken edit is
+	// reported, not hidden behind the last good version.
+	write("good.yaml", strings.Replace(readFile(t, filepath.Join(dir, "good.yaml")), "1s", "2s", 1))
+	again, err := p.LoadPlan(context.Background(), LoadPlanInput{Plan: "good"})
+	if err != nil || again.SHA256 == got.SHA256 || again.Plan.Spec.Steps[0].Wait.Duration.D().Seconds() != 2 {
+		t.Fatalf("after an edit: %+v, %v", again, err)
+	}
+	write("good.yaml", strings.Replace(readFile(t, filepath.Join(dir, "good.yaml")), "wait: {duration: 2s}", "wait: {duration: soon}", 1))
+	if _, err := p.LoadPlan(context.Background(), LoadPlanInput{Plan: "good"}); errType(err) != ErrTypePlanInvalid {
+		t.Errorf("after a broken edit: %v, want PlanInvalid", err)
+	}
 	if _, err := (&Plans{}).LoadPlan(context.Background(), LoadPlanInput{Plan: "good"}); errType(err) != ErrTypePlanInvalid {
 		t.Errorf("no plans directory: %v", err)
 	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -313,4 +313,6 @@ func titleStatus(s string) string {
 	}
 }
 
-func mdCell(s string) string { return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s) }
+var mdCellEscaper = strings.NewReplacer("|", `\|`, "\n", " ")
+
+func mdCell(s string) string { return mdCellEscaper.Replace(s) }
