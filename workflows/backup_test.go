@@ -51,7 +51,8 @@ func newAssetEnv(t *testing.T, assets *activities.Assets) *assetEnv {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		e.alerts = append(e.alerts, in.Message)
-		return activities.NotifyResult{}, nil
+		// A channel that can find its message again (Slack) returns a reference to it.
+		return activities.NotifyResult{Deliveries: []notify.Delivery{{Notifier: "slack #dr", Route: "default", Attempts: 1, Ref: fmt.Sprintf("C1:%d", len(e.alerts))}}}, nil
 	}).Maybe()
 	e.OnActivity("SignalWithStart", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SignalWithStartInput) error {
 		e.mu.Lock()

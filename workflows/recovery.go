@@ -1,8 +1,10 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -218,6 +220,7 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 		return *st, temporal.NewNonRetryableApplicationError("plan "+in.Plan+": "+err.Error(), activities.ErrTypePlanInvalid, nil)
 	}
 	r.p, r.gates = p, gates
+	r.messages = workflow.GetVersion(ctx, "stakeholder-messages", workflow.DefaultVersion, 1) >= 1
 	for i := range p.Spec.Steps {
 		r.specs[p.Spec.Steps[i].ID] = &p.Spec.Steps[i]
 	}
@@ -230,10 +233,20 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	if rto := p.Spec.Objectives.RTO.D(); rto > 0 {
 		r.watchRTO(ctx, rto)
 	}
+	title := strings.ToUpper(in.Mode[:1]) + in.Mode[1:] + " " + in.Plan
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		r.update(ctx, "recovery.started", title+" started", cmp.Or(in.Reason, p.Spec.Scenario), notify.Warning)
+	})
+	r.keepUpdating(ctx)
 
 	runErr := r.run(ctx)
 	canceled := ctx.Err() != nil
 	if runErr != nil || canceled || in.Mode == ModeDrill {
+		if n := r.compensable(); n > 0 {
+			workflow.Go(ctx, func(ctx workflow.Context) {
+				r.update(ctx, "recovery.phase", fmt.Sprintf("%s: undoing %d steps", title, n), "Steps with a compensation are undone, newest first.", notify.Info)
+			})
+		}
 		r.compensate(ctx)
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
@@ -263,8 +276,9 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 		r.endEscalation(dctx, key, "plan "+in.Plan+" "+st.Status)
 	}
 	r.details(dctx)
+	r.finalReport(dctx, title)
 	finish(dctx, st.Status)
-	_ = workflow.Await(dctx, func() bool { return workflow.AllHandlersFinished(dctx) })
+	_ = workflow.Await(dctx, func() bool { return workflow.AllHandlersFinished(dctx) && r.sending == 0 })
 	rec := st.record()
 	switch {
 	case canceled:
@@ -287,6 +301,14 @@ type runner struct {
 	lastEnd time.Time
 	// escalations are those that have notified someone and not ended, by dedup key.
 	escalations map[string]*escalation
+	// refs are what channels returned for the messages of each dedup key, by notifier: later
+	// messages of the same incident update them in place.
+	refs map[string]map[string]string
+	// sending counts the messages on their way; the run ends after they are delivered.
+	sending int
+	// messages is set on runs that announce gates and send stakeholder updates and drill reports
+	// (runs started before those existed do not).
+	messages bool
 }
 
 // escalation is one escalation under way: of a gate or a stuck step (Step its ID) or of a missed
@@ -747,9 +769,28 @@ func (r *runner) gate(ctx workflow.Context, ss *StepState, req approval.Request)
 		return errors.New(ss.Summary)
 	}
 	r.details(ctx)
+	info := workflow.GetInfo(ctx).WorkflowExecution
+	ask := notify.Message{Event: "approval.requested", Severity: notify.Warning, DedupKey: gateDedupKey(ctx, ss.ID),
+		Title: fmt.Sprintf("%s: step %s needs a decision: %s", r.p.Metadata.Name, ss.ID, req.Title),
+		Text: fmt.Sprintf("Decide with `lifeboat approve %s --gate %s` (or reject, or decide --choice), or `temporal workflow update execute --workflow-id %s --name %s --input '{\"gate\":\"%s\",\"approve\":true,\"identity\":\"<you>\"}'`.",
+			info.ID, ss.ID, info.ID, approval.UpdateDecide, ss.ID),
+		Fields:   map[string]string{"requested by": req.Requester, "approvers": strings.Join(req.Approvers, ", "), "quorum": fmt.Sprint(max(req.Quorum, 1))},
+		Approval: &notify.ApprovalRef{WorkflowID: info.ID, RunID: info.RunID, Gate: ss.ID, Options: req.Options, Approvers: req.Approvers}}
+	if req.Timeout > 0 {
+		ask.Fields["expires in"] = units.Duration(req.Timeout).Human()
+	}
+	// Sent once the gate is open (Await opens it before it blocks), so a quick answer is taken.
+	if r.messages {
+		workflow.Go(ctx, func(ctx workflow.Context) { _ = r.alert(ctx, ask) })
+	}
 	outcome, err := r.gates.Await(ctx, req)
 	ss.Approval, ss.Choice = &outcome, outcome.Choice
 	r.endEscalation(ctx, gateDedupKey(ctx, ss.ID), "step "+ss.ID+" decided")
+	decided := notify.Message{Event: "approval.decided", Severity: notify.Info, DedupKey: gateDedupKey(ctx, ss.ID),
+		Title: fmt.Sprintf("%s: step %s %s", r.p.Metadata.Name, ss.ID, gateVerdict(outcome))}
+	if r.messages {
+		workflow.Go(ctx, func(ctx workflow.Context) { _ = r.alert(ctx, decided) })
+	}
 	if err != nil {
 		return err
 	}
@@ -766,6 +807,21 @@ func (r *runner) gate(ctx workflow.Context, ss *StepState, req approval.Request)
 		return errors.New(ss.Summary)
 	}
 	return nil
+}
+
+// gateVerdict says in a few words how a gate closed.
+func gateVerdict(o approval.Outcome) string {
+	switch {
+	case o.Canceled:
+		return "stopped while waiting"
+	case o.Approved && o.Choice != "":
+		return "decided: " + o.Choice
+	case o.Approved:
+		return "approved by " + strings.Join(approvers(o), ", ")
+	case o.RejectedBy != nil:
+		return "rejected by " + o.RejectedBy.Identity + ": " + o.RejectedBy.Reason
+	}
+	return "expired: nobody decided in time"
 }
 
 func approvers(o approval.Outcome) []string {
@@ -991,8 +1047,125 @@ func (r *runner) watchStuck(ctx workflow.Context, s *plan.Step, id string) (stop
 func (r *runner) alert(ctx workflow.Context, m notify.Message) error {
 	var n *activities.Notifications
 	m.Time = workflow.Now(ctx)
+	if m.Plan == "" && r.p != nil {
+		m.Plan = r.p.Metadata.Name
+	}
+	if refs := r.refs[m.DedupKey]; len(refs) > 0 && m.DedupKey != "" {
+		m.Refs = maps.Clone(refs)
+	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	return workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, notifyOptions(m.Title)), n.Notify, activities.NotifyInput{Message: m}).Get(dctx, nil)
+	var res activities.NotifyResult
+	r.sending++
+	defer func() { r.sending-- }()
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, notifyOptions(m.Title)), n.Notify, activities.NotifyInput{Message: m}).Get(dctx, &res)
+	for _, d := range res.Deliveries {
+		if d.Ref == "" || m.DedupKey == "" {
+			continue
+		}
+		if r.refs == nil {
+			r.refs = map[string]map[string]string{}
+		}
+		if r.refs[m.DedupKey] == nil {
+			r.refs[m.DedupKey] = map[string]string{}
+		}
+		if _, known := r.refs[m.DedupKey][d.Notifier]; !known {
+			r.refs[m.DedupKey][d.Notifier] = d.Ref
+		}
+	}
+	return err
+}
+
+// compensable counts the completed steps that have a compensation.
+func (r *runner) compensable() int {
+	n := 0
+	for _, id := range r.done {
+		if r.spec(id).Compensate != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// finalReport tells how the run ended: the stakeholders of a recovery (spec.updates), and for a
+// drill the drill report, which always goes out.
+func (r *runner) finalReport(ctx workflow.Context, title string) {
+	if !r.messages {
+		return
+	}
+	st := r.st
+	sev := notify.Info
+	if st.Status != plan.StatusSucceeded || (st.RTOMet != nil && !*st.RTOMet) || (st.RPOMet != nil && !*st.RPOMet) {
+		sev = notify.Warning
+	}
+	text := "RTO " + st.RTO.Human()
+	if st.RTOMet != nil {
+		text += map[bool]string{true: " (objective met)", false: " (objective MISSED)"}[*st.RTOMet]
+	}
+	if st.RPO != nil {
+		text += ", RPO " + st.RPO.Human()
+		if st.RPOMet != nil {
+			text += map[bool]string{true: " (objective met)", false: " (objective MISSED)"}[*st.RPOMet]
+		}
+	}
+	if st.Error != "" {
+		text += ". " + st.Error
+	}
+	text += fmt.Sprintf(". The full review: lifeboat report %s", workflow.GetInfo(ctx).WorkflowExecution.ID)
+	if r.in.Mode != ModeDrill {
+		r.update(ctx, "recovery."+map[bool]string{true: "completed", false: "failed"}[st.Status == plan.StatusSucceeded], title+" "+st.Status, text, sev)
+		return
+	}
+	u := r.p.Spec.Updates
+	r.p.Spec.Updates = cmp.Or(u, &plan.Updates{})
+	r.update(ctx, "drill.report", title+" "+st.Status, text, sev)
+	r.p.Spec.Updates = u
+}
+
+// update tells the plan's stakeholders (spec.updates) how the run goes; plans without updates send
+// none.
+func (r *runner) update(ctx workflow.Context, event, title, text string, sev notify.Severity) {
+	u := r.p.Spec.Updates
+	if u == nil || !r.messages {
+		return
+	}
+	st := r.st
+	fields := map[string]string{"to": strings.Join(r.people(u.To), ", "), "mode": st.Mode, "requested by": st.Requester}
+	if st.RTO > 0 || st.Status != StepRunning {
+		fields["RTO"] = st.RTO.Human()
+	} else {
+		fields["elapsed"] = units.Duration(workflow.Now(ctx).Sub(st.StartedAt)).Human()
+	}
+	if rto := st.Objectives.RTO; rto > 0 {
+		fields["RTO objective"] = rto.Human()
+	}
+	if st.RPO != nil {
+		fields["RPO"] = st.RPO.Human()
+	}
+	counts := map[string]int{}
+	for _, s := range st.Steps {
+		counts[s.Status]++
+	}
+	fields["steps"] = fmt.Sprintf("%d of %d done, %d running", counts[plan.StatusSucceeded]+counts[plan.StatusSkipped]+counts[StepCompensated], len(st.Steps), counts[StepRunning])
+	_ = r.alert(ctx, notify.Message{Event: event, Severity: sev, Title: title, Text: text, Fields: fields,
+		DedupKey: workflow.GetInfo(ctx).WorkflowExecution.ID})
+}
+
+// keepUpdating sends a progress update every spec.updates.every while the plan runs.
+func (r *runner) keepUpdating(ctx workflow.Context) {
+	u := r.p.Spec.Updates
+	if u == nil || u.Every <= 0 {
+		return
+	}
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			if err := workflow.NewTimerWithOptions(ctx, u.Every.D(), workflow.TimerOptions{Summary: "stakeholder update"}).Get(ctx, nil); err != nil || r.st.Status != StepRunning {
+				return
+			}
+			running := r.running()
+			r.update(ctx, "recovery.progress", fmt.Sprintf("%s %s: still running after %s", strings.ToUpper(r.st.Mode[:1])+r.st.Mode[1:], r.p.Metadata.Name,
+				units.Duration(workflow.Now(ctx).Sub(r.st.StartedAt)).Human()), "Running: "+cmp.Or(strings.Join(running, ", "), "nothing (waiting)"), notify.Info)
+		}
+	})
 }
 
 // details shows the plan's progress in the Web UI: a table of steps.

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
@@ -400,9 +401,9 @@ func TestRecoveryEscalatesInOrderUntilDecided(t *testing.T) {
 	// Gate: 5m on-call, 15m lead, then the repeat round at 20m and 30m; decided at 32m, so no more,
 	// and its escalation is resolved. The action starts at 32m, is still running 10m later, and its
 	// escalation is resolved when it ends at 57m.
-	want := []sent{{"approval.escalated", "oncall", 5 * time.Minute}, {"approval.escalated", "lead", 15 * time.Minute},
+	want := []sent{{"approval.requested", "", 0}, {"approval.escalated", "oncall", 5 * time.Minute}, {"approval.escalated", "lead", 15 * time.Minute},
 		{"approval.escalated", "oncall", 20 * time.Minute}, {"approval.escalated", "lead", 30 * time.Minute},
-		{"escalation.resolved", "", 32 * time.Minute},
+		{"escalation.resolved", "", 32 * time.Minute}, {"approval.decided", "", 32 * time.Minute},
 		{"step.stuck", "lead", 42 * time.Minute}, {"escalation.resolved", "", 57 * time.Minute}}
 	if len(got) != len(want) {
 		t.Fatalf("sent %+v, want %+v", got, want)
@@ -454,12 +455,12 @@ func TestRecoveryAcknowledgementStopsEscalation(t *testing.T) {
 	}
 	// Gate: level 1 at 5m, acknowledged at 7m: no more reminders though it waits until 40m. The
 	// action (40m–130m) escalates at 50m and is acknowledged at 55m: no level at 60m, 70m…
-	want := []string{"approval.escalated@5m0s", "escalation.acknowledged@7m0s", "step.stuck@50m0s", "escalation.acknowledged@55m0s"}
+	want := []string{"approval.requested@0s", "approval.escalated@5m0s", "escalation.acknowledged@7m0s", "approval.decided@40m0s", "step.stuck@50m0s", "escalation.acknowledged@55m0s"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("sent %v, want %v", got, want)
 	}
-	if m := e.alerts[1]; m.DedupKey != e.alerts[0].DedupKey || m.Fields["by"] != "oncall" || m.Text != "looking" {
-		t.Errorf("acknowledgement message %+v; want oncall's note under the gate's dedup key %q", m, e.alerts[0].DedupKey)
+	if m := e.alerts[2]; m.DedupKey != e.alerts[1].DedupKey || m.Fields["by"] != "oncall" || m.Text != "looking" {
+		t.Errorf("acknowledgement message %+v; want oncall's note under the gate's dedup key %q", m, e.alerts[1].DedupKey)
 	}
 	r := recoveryResult(t, e)
 	if len(r.Acknowledgements) != 2 || r.Acknowledgements[0].Identity != "oncall" || r.Acknowledgements[0].Time.Sub(start) != 7*time.Minute || r.Acknowledgements[1].Step != "" {
@@ -575,6 +576,77 @@ func TestDrillUsesIsolatedTargetsAndMeasuresTheRPO(t *testing.T) {
 			}
 			if r.RPO == nil || r.RPO.D() != 30*time.Second || r.RPOMet == nil || !*r.RPOMet || r.RPOStep != "promote" || !r.IncidentAt.Equal(incident) {
 				t.Fatalf("RPO %v met %v from %s at %s; want 30s, met, from promote", r.RPO, r.RPOMet, r.RPOStep, r.IncidentAt)
+			}
+		})
+	}
+}
+
+const updatesPlan = `
+apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: www-failover}
+spec:
+  scenario: The web tier is down
+  objectives: {rto: 2h}
+  people:
+    - {id: alice, name: Alice, channels: {email: alice@example.com}}
+    - {id: bob, name: Bob, channels: {email: bob@example.com}}
+    - {id: vp, name: VP, channels: {email: vp@example.com}}
+  roles: {stakeholders: [vp]}
+  updates: {to: [stakeholders], every: 30m}
+  steps:
+    - id: go
+      decision: {question: "Fail over to the DR site?", options: [failover, wait], deciders: [alice, bob]}
+    - id: scale
+      needs: [go]
+      when: 'steps.go.choice == "failover"'
+      action: aws.asg_set_capacity
+      with: {group: www-dr, desired: 4, region: eu-west-1}
+      compensate: {action: aws.asg_set_capacity, with: {group: www-dr, desired: 0, region: eu-west-1}}
+`
+
+// A gate is announced with its buttons' reference (workflow, gate, options) and its decision
+// updates that same message; stakeholders hear when the run starts, every 30 minutes while it runs
+// and how it ends; a drill always sends its report.
+func TestRecoveryAnnouncesGatesAndUpdatesStakeholders(t *testing.T) {
+	for _, mode := range []string{ModeRecovery, ModeDrill} {
+		t.Run(mode, func(t *testing.T) {
+			e, _ := newRecoveryEnv(t, updatesPlan, map[string]time.Duration{"scale": 20 * time.Minute})
+			start := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+			e.SetStartTime(start)
+			var chose error
+			e.RegisterDelayedCallback(func() {
+				decide(e, "go-bob", approval.Decision{Gate: "go", Approve: true, Choice: "failover", Identity: "bob", Channel: approval.ChannelSlack}, &chose)
+			}, 50*time.Minute)
+			e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "www-failover", Mode: mode, Requester: "alice"})
+			if err := e.GetWorkflowError(); err != nil || chose != nil {
+				t.Fatalf("plan: %v; decision: %v", err, chose)
+			}
+			var got []string
+			byEvent := map[string]notify.Message{}
+			for _, m := range e.alerts {
+				got = append(got, fmt.Sprintf("%s@%s", m.Event, m.Time.Sub(start).Round(time.Minute)))
+				byEvent[m.Event] = m
+			}
+			want := "recovery.started@0s approval.requested@0s recovery.progress@30m0s approval.decided@50m0s recovery.progress@1h0m0s recovery.completed@1h10m0s"
+			if mode == ModeDrill {
+				want = "recovery.started@0s approval.requested@0s recovery.progress@30m0s approval.decided@50m0s recovery.progress@1h0m0s recovery.phase@1h10m0s drill.report@1h10m0s"
+			}
+			if strings.Join(got, " ") != want {
+				t.Fatalf("sent %v\nwant %s", got, want)
+			}
+			ask, decided := byEvent["approval.requested"], byEvent["approval.decided"]
+			if a := ask.Approval; a == nil || a.Gate != "go" || !slices.Equal(a.Options, []string{"failover", "wait"}) || a.WorkflowID == "" || !slices.Equal(a.Approvers, []string{"alice", "bob"}) {
+				t.Errorf("approval.requested names %+v; want gate go with its options and deciders", ask.Approval)
+			}
+			if decided.DedupKey != ask.DedupKey || decided.Refs["slack #dr"] == "" || decided.Title != "www-failover: step go decided: failover" {
+				t.Errorf("approval.decided %+v; want the request's message (dedup %q) updated in place", decided, ask.DedupKey)
+			}
+			if p := byEvent["recovery.progress"]; p.Fields["to"] != "vp" || p.Plan != "www-failover" {
+				t.Errorf("progress update %+v; want it for the stakeholders, naming the plan", p)
+			}
+			if mode == ModeDrill && !strings.Contains(byEvent["drill.report"].Text, "RTO 1h10m") {
+				t.Errorf("drill report %q", byEvent["drill.report"].Text)
 			}
 		})
 	}

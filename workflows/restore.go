@@ -154,6 +154,8 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 			}
 			_ = alert(ctx, as, notify.Message{Event: "approval.requested", Severity: sev, Title: "Approval needed: " + title, Level: level,
 				DedupKey: "approval-" + workflow.GetInfo(ctx).WorkflowExecution.ID,
+				Approval: &notify.ApprovalRef{WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID,
+					Gate: GateRestoreInPlace, Approvers: approvers},
 				Text: fmt.Sprintf("%s asks to restore %s over its live data. Approve with `lifeboat approve %s` or `temporal workflow update execute --workflow-id %s --name %s --input '{\"approve\":true,\"identity\":\"<you>\"}'`.",
 					in.Requester, as.Name, workflow.GetInfo(ctx).WorkflowExecution.ID, workflow.GetInfo(ctx).WorkflowExecution.ID, approval.UpdateDecide),
 				Fields: map[string]string{"requester": in.Requester, "approvers": strings.Join(approvers, ", "), "expires in": units.Duration(timeout).Human()}})

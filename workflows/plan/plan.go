@@ -54,7 +54,20 @@ type Spec struct {
 	Roles map[string][]string `yaml:"roles,omitempty" json:"roles,omitempty"`
 	// Escalation is the default policy for gates and steps that take too long.
 	Escalation *Escalation `yaml:"escalation,omitempty" json:"escalation,omitempty"`
-	Steps      []Step      `yaml:"steps" json:"steps"`
+	// Updates are the stakeholder updates a run sends; without them, a run notifies only those it
+	// asks to decide and those its escalations reach.
+	Updates *Updates `yaml:"updates,omitempty" json:"updates,omitempty"`
+	Steps   []Step   `yaml:"steps" json:"steps"`
+}
+
+// Updates keep stakeholders informed while a plan runs: a message when it starts, at each phase
+// change (waiting for a decision, undoing steps) and when it ends, and every Every while it runs.
+type Updates struct {
+	// To are the people, groups or roles the updates are for, named in each message.
+	To []string `yaml:"to" json:"to"`
+	// Every is the cadence of progress updates during a long run (at least 1m); 0 sends only the
+	// phase changes.
+	Every units.Duration `yaml:"every,omitempty" json:"every,omitempty"`
 }
 
 // Objectives are the recovery time and point objectives the plan is meant to meet.

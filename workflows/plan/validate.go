@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Problem is one thing wrong with a plan, at a path such as "spec.steps[3] (promote).needs".
@@ -109,6 +110,12 @@ func (v *validator) validate() {
 	v.people()
 	if p.Spec.Escalation != nil {
 		v.escalation("spec.escalation", p.Spec.Escalation)
+	}
+	if u := p.Spec.Updates; u != nil {
+		v.refs("spec.updates.to", u.To, "person, group or role")
+		if u.Every != 0 && u.Every.D() < time.Minute {
+			v.bad("spec.updates.every", "%s: at least 1m (or leave it out to send only phase changes)", u.Every)
+		}
 	}
 	switch n := len(p.Spec.Steps); {
 	case n == 0:
