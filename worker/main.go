@@ -27,6 +27,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/integrations/probe"
 	"github.com/lifeboat-dr/lifeboat/integrations/searchattr"
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
+	"github.com/lifeboat-dr/lifeboat/integrations/slack"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 	"github.com/lifeboat-dr/lifeboat/worker/schedules"
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -135,6 +136,14 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 	workflows.Register(w, acts)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", cfg.Worker.TaskQueue, err)
+	}
+	if cfg.Slack != nil {
+		stop, err := startSlack(ctx, cfg, c, srv, m, logger)
+		if err != nil {
+			w.Stop()
+			return err
+		}
+		defer stop()
 	}
 	if cfg.Schedules.SyncOnStart {
 		syncer := &schedules.Syncer{Client: c, TaskQueue: cfg.Worker.TaskQueue, CatchupWindow: cfg.Schedules.CatchupWindow.D(), Logger: logger}
@@ -320,6 +329,41 @@ func newActivities(ctx context.Context, cfg config.Config, c client.Client, logg
 		Assets:        assets,
 		Notifications: &activities.Notifications{Router: router, Logger: logger},
 		Signals:       &activities.Signals{Client: c, TaskQueue: cfg.Worker.TaskQueue},
+	}, nil
+}
+
+// startSlack takes approval decisions from Slack: on the HTTP server's /slack/interactions, or
+// over Socket Mode. stop waits for the work in flight.
+func startSlack(ctx context.Context, cfg config.Config, c client.Client, srv *server, m *metrics, logger *slog.Logger) (stop func(), err error) {
+	app, err := slack.Build(*cfg.Slack, secrets.Static(cfg.Secrets).Secret, slack.Settings{
+		Decider: slack.TemporalDecider{Client: c},
+		Logger:  logger.With("component", "slack"),
+		Outcome: func(outcome string) { m.slackClicks.WithLabelValues(outcome).Inc() },
+	})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	if app.Socket != nil {
+		go func() {
+			defer close(done)
+			if err := app.Socket.Run(sctx); err != nil && sctx.Err() == nil {
+				logger.Error("slack socket mode stopped", "error", err)
+			}
+		}()
+		logger.Info("slack interactions over socket mode")
+	} else {
+		close(done)
+		srv.slack.set(app.Handler)
+		logger.Info("slack interactions at POST /slack/interactions")
+	}
+	return func() {
+		cancel()
+		<-done
+		fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer fcancel()
+		_ = app.Close(fctx)
 	}, nil
 }
 

@@ -19,6 +19,8 @@ type metrics struct {
 	sdk           client.MetricsHandler
 	ready         prometheus.Gauge
 	codecRequests *prometheus.CounterVec
+	slackClicks   *prometheus.CounterVec
+	alerts        *prometheus.CounterVec
 }
 
 func newMetrics(version string, logger *slog.Logger) (*metrics, error) {
@@ -48,7 +50,15 @@ func newMetrics(version string, logger *slog.Logger) (*metrics, error) {
 		ConstLabels: prometheus.Labels{"version": version},
 	})
 	info.Set(1)
-	reg.MustRegister(m.ready, m.codecRequests, info)
+	m.slackClicks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lifeboat_slack_interactions_total",
+		Help: "Slack interactions (approval button clicks, reject dialogs) by outcome: recorded, duplicate, refused, forged, stale, replayed...",
+	}, []string{"outcome"})
+	m.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lifeboat_alerts_total",
+		Help: "Alerts received at /alerts/*, by endpoint and outcome (started, joined, ignored, refused...).",
+	}, []string{"endpoint", "outcome"})
+	reg.MustRegister(m.ready, m.codecRequests, m.slackClicks, m.alerts, info)
 	return m, nil
 }
 

@@ -16,7 +16,11 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/codec"
+	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
+	"github.com/lifeboat-dr/lifeboat/integrations/slack"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
+	"github.com/lifeboat-dr/lifeboat/worker/intake"
+	"github.com/lifeboat-dr/lifeboat/worker/statuspage"
 )
 
 // server is the worker's one HTTP listener.
@@ -26,6 +30,25 @@ type server struct {
 	ready  atomic.Bool
 	mu     sync.Mutex
 	client client.Client
+	// slack answers Slack's interaction POSTs once the worker has connected to Temporal.
+	slack lateHandler
+	// intake takes alerts; it answers 503 until it has the client.
+	intake *intake.Handler
+}
+
+// lateHandler serves with a handler set once the worker is connected, and answers 503 before.
+type lateHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (l *lateHandler) set(h http.Handler) { l.h.Store(&h) }
+
+func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := l.h.Load()
+	if h == nil {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "starting: not connected to Temporal yet", http.StatusServiceUnavailable)
+		return
+	}
+	(*h).ServeHTTP(w, r)
 }
 
 func newServer(cfg config.Config, m *metrics, logger *slog.Logger) (*server, error) {
@@ -38,6 +61,21 @@ func newServer(cfg config.Config, m *metrics, logger *slog.Logger) (*server, err
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}))
+	ih, err := intake.New(intake.Options{Config: cfg.Intake, TaskQueue: cfg.Worker.TaskQueue,
+		Secrets: secrets.Static(cfg.Secrets).Secret, Logger: logger,
+		Observe: func(endpoint, outcome string) { m.alerts.WithLabelValues(endpoint, outcome).Inc() }})
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	ih.Register(mux)
+	s.intake = ih
+	if cfg.Slack != nil && cfg.Slack.Transport != slack.TransportSocket {
+		mux.Handle("POST /slack/interactions", &s.slack)
+	}
+	if cfg.StatusPage.Enabled() {
+		statuspage.NewHandler(cfg.StatusPage, &statuspage.TemporalSource{Client: s.currentClient}, statuspage.Options{Logger: logger}).Register(mux)
+	}
 
 	keys, err := cfg.Keys()
 	if err != nil {
@@ -61,6 +99,13 @@ func newServer(cfg config.Config, m *metrics, logger *slog.Logger) (*server, err
 	return s, nil
 }
 
+// currentClient is the Temporal client, nil until the worker has connected.
+func (s *server) currentClient() client.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.client
+}
+
 func (s *server) addr() string { return s.ln.Addr().String() }
 
 func (s *server) serve() error {
@@ -82,6 +127,7 @@ func (s *server) setClient(c client.Client) {
 	s.mu.Lock()
 	s.client = c
 	s.mu.Unlock()
+	s.intake.SetClient(c)
 }
 
 // readyz answers 200 once the worker polls its task queue and Temporal answers a health check.

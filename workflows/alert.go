@@ -191,7 +191,8 @@ type AlertStatus struct {
 // workflow (ID recovery-PLAN or drill-PLAN, abandoned when the Alert workflow ends); when one is
 // already running — from the CLI or another alert — it joins that one instead of starting a
 // second. It starts or joins once in its lifetime, and forwards every firing and resolved
-// transition to that recovery. The status query answers with its AlertStatus.
+// transition to that recovery. The status query answers with its AlertStatus; it continues as new
+// with that record every EventsPerRun events.
 func Alert(ctx workflow.Context, in AlertInput) (AlertStatus, error) {
 	if in.Mode == "" {
 		in.Mode = ModeRecovery
@@ -382,7 +383,7 @@ func (a *alertRun) handle(ctx workflow.Context, ev AlertEvent) error {
 				return err
 			}
 		}
-		a.transition(ctx, ev, ev.StartsAt)
+		a.transition(ctx, ev, now, ev.StartsAt)
 	case AlertResolved:
 		if st.Status != AlertFiring {
 			st.Repeats++
@@ -397,7 +398,7 @@ func (a *alertRun) handle(ctx workflow.Context, ev AlertEvent) error {
 		st.Status = AlertResolved
 		st.ResolvedAt, st.QuietUntil = now, now.Add(a.quiet)
 		phase(ctx, AlertResolved)
-		a.transition(ctx, ev, ev.EndsAt)
+		a.transition(ctx, ev, now, ev.EndsAt)
 	default:
 		log.Warn("alert event with an unknown status ignored", "status", ev.Status)
 		return nil
@@ -409,10 +410,10 @@ func (a *alertRun) handle(ctx workflow.Context, ev AlertEvent) error {
 // sameTime reports whether two times are set and equal.
 func sameTime(a, b time.Time) bool { return !a.IsZero() && a.Equal(b) }
 
-// transition records a change of status and forwards it to the recovery.
-func (a *alertRun) transition(ctx workflow.Context, ev AlertEvent, alertTime time.Time) {
+// transition records a change of status, received at at, and forwards it to the recovery.
+func (a *alertRun) transition(ctx workflow.Context, ev AlertEvent, at, alertTime time.Time) {
 	st := &a.st
-	tr := AlertTransition{Status: ev.Status, At: workflow.Now(ctx), AlertTime: alertTime, Source: ev.Source}
+	tr := AlertTransition{Status: ev.Status, At: at, AlertTime: alertTime, Source: ev.Source}
 	if rec := st.Recovery; rec != nil {
 		ev.Rule = a.in.Rule
 		ev.AlertWorkflow = workflow.GetInfo(ctx).WorkflowExecution.ID

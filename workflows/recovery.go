@@ -116,7 +116,9 @@ type RecoveryResult struct {
 	RPOMet        *bool           `json:"rpo_met,omitempty"`
 	// Acknowledgements stopped escalations.
 	Acknowledgements []Acknowledgement `json:"acknowledgements,omitempty"`
-	Error            string            `json:"error,omitempty"`
+	// Alerts are the transitions of the alerts that started or joined the run, newest MaxAlertNotes.
+	Alerts []AlertNote `json:"alerts,omitempty"`
+	Error  string      `json:"error,omitempty"`
 	// Counts are the steps per status. Omitted is how many plain successful steps of a plan of more
 	// than MaxRecordedSteps steps are left out of Steps, to keep the record within Temporal's payload
 	// limit.
@@ -178,6 +180,7 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RecoveryResult, error) { return st.record(), nil }); err != nil {
 		return *st, err
 	}
+	followAlerts(ctx, &st.Alerts)
 	r := &runner{in: in, st: st, index: map[string]int{}, specs: map[string]*plan.Step{}}
 	if err := r.handleAcknowledgements(ctx); err != nil {
 		return *st, err
@@ -380,9 +383,12 @@ func (r *runner) acknowledge(ctx workflow.Context, a Acknowledgement) Acknowledg
 	return a
 }
 
+// sortedEscalations returns the dedup keys of m in order, so that they are visited the same way on
+// every replay.
 func sortedEscalations(m map[string]*escalation) []string {
 	keys := make([]string, 0, len(m))
-	for k := range m {
+	//workflowcheck:ignore
+	for k := range m { // the keys are sorted below
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
@@ -435,10 +441,13 @@ func (r *runner) with(s *plan.Step, action string, with map[string]any) map[stri
 	}
 	spec := defaultActions[action]
 	out := make(map[string]any, len(with)+len(s.Drill.With))
+	// Copying maps: the order does not matter.
+	//workflowcheck:ignore
 	for k, v := range with {
 		out[k] = v
 	}
-	for k, v := range s.Drill.With {
+	//workflowcheck:ignore
+	for k, v := range s.Drill.With { //workflowcheck:ignore builds a map: the order does not matter
 		if _, ok := spec.Params[k]; ok {
 			out[k] = v
 		}

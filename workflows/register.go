@@ -38,4 +38,5 @@ func RegisterWorkflows(w worker.WorkflowRegistry) {
 	w.RegisterWorkflowWithOptions(Verify, workflow.RegisterOptions{Name: VerifyWorkflow})
 	w.RegisterWorkflowWithOptions(RPOWatchdog, workflow.RegisterOptions{Name: RPOWatchdogWorkflow})
 	w.RegisterWorkflowWithOptions(Recovery, workflow.RegisterOptions{Name: RecoveryWorkflow})
+	w.RegisterWorkflowWithOptions(Alert, workflow.RegisterOptions{Name: AlertWorkflow})
 }

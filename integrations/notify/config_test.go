@@ -35,13 +35,26 @@ func TestValidateRoutesReportsEveryProblem(t *testing.T) {
 				"Content-Type":         "text/plain",
 				"X-Token":              "a\r\nInjected: yes",
 			}},
+			{URL: "https://hooks.example.com/c", Filter: Filter{MinSeverity: "urgent"}},
 		}},
+		{Name: "on-call", Delivery: "sometimes", Order: []string{"sms"}, Plans: []string{"dns", "", "dns"}, Log: true},
+		{Name: "pager", Delivery: DeliverFallback, Order: []string{"slack", "fax", "slack"}, Log: true,
+			Slack: []SlackRoute{{SlackConfig: SlackConfig{Channel: "#dr"}}},
+			SMS:   []SMSConfig{{TwilioConfig: testTwilioConfig("", "+15551234567")}},
+		},
+		{Name: "people",
+			Slack:     []SlackRoute{{SlackConfig: SlackConfig{TokenRef: "slack-token"}, Filter: Filter{Events: []string{"[a"}}}},
+			SMS:       []SMSConfig{{TwilioConfig: TwilioConfig{AccountSID: testAccountSID, AuthTokenRef: "t", From: "+15550001111"}}},
+			Voice:     []VoiceConfig{{TwilioConfig: testTwilioConfig("", "555-1234")}},
+			Email:     []EmailConfig{{Host: "mail.example.com", TLS: EmailNoTLS, From: "dr@example.com", To: []string{"ops@example.com"}}},
+			PagerDuty: []PagerDutyConfig{{Service: "payments"}},
+		},
 	}
 	err := ValidateRoutes("notify.routes", routes)
 	want := []string{
 		`notify.routes[1] (Ops!).name: "Ops!": use 1-63 lower-case letters`,
 		"notify.routes[2] (ops).name: also the name of notify.routes[0]",
-		"notify.routes[3] (silent): no channel: set log or add a webhook",
+		"notify.routes[3] (silent): no channel: set log, or add a webhooks, slack, sms, voice, email or pagerduty channel",
 		`notify.routes[4].name: "": use`,
 		"notify.routes[5] (dba).webhooks[0].url: required",
 		`notify.routes[5] (dba).webhooks[1].url: "ftp://files.example.com/x" is not an absolute http(s) URL`,
@@ -52,6 +65,23 @@ func TestValidateRoutesReportsEveryProblem(t *testing.T) {
 		"notify.routes[5] (dba).webhooks[3].headers.x-lifeboat-signature: set by Lifeboat",
 		"notify.routes[5] (dba).webhooks[3].headers.Content-Type: set by Lifeboat",
 		"notify.routes[5] (dba).webhooks[3].headers.X-Token: the value contains a line break",
+		`notify.routes[5] (dba).webhooks[4].min_severity: "urgent" is not one of info, warning, critical`,
+		"notify.routes[6] (on-call).plans[1]: empty",
+		`notify.routes[6] (on-call).plans[2]: "dns" is listed twice`,
+		`notify.routes[6] (on-call).delivery: "sometimes" is not all or fallback`,
+		"notify.routes[6] (on-call).order: only a route with delivery: fallback tries its channels in an order",
+		`notify.routes[6] (on-call).order: leaves out log`,
+		`notify.routes[7] (pager).order[1]: "fax" is not a kind of channel (slack, webhooks, pagerduty, email, sms, voice, log)`,
+		`notify.routes[7] (pager).order[2]: "slack" is listed twice`,
+		"notify.routes[7] (pager).order: leaves out log, which the route has",
+		"notify.routes[7] (pager).order: leaves out sms, which the route has",
+		"notify.routes[7] (pager).slack[0].token: required",
+		"notify.routes[8] (people).slack[0].channel: required",
+		`notify.routes[8] (people).slack[0].events[0]: "[a" is not a valid pattern`,
+		"notify.routes[8] (people).sms[0].to: required",
+		`notify.routes[8] (people).voice[0].to[0]: "555-1234" is not an E.164 phone number`,
+		"notify.routes[8] (people).email[0].tls: none sends in clear text, which is allowed only for a relay on localhost",
+		"notify.routes[8] (people).pagerduty[0].routing_key: required",
 	}
 	for _, w := range want {
 		if err == nil || !strings.Contains(err.Error(), w) {
@@ -65,15 +95,55 @@ func TestValidateRoutesReportsEveryProblem(t *testing.T) {
 	valid := []RouteConfig{
 		{Name: "default", Log: true},
 		{Name: "on-call", Webhooks: []WebhookConfig{{URL: "http://10.0.0.5:8080/alerts", SecretRef: "hook-key", Headers: map[string]string{"Authorization": "Bearer t"}, Attempts: 10}}},
+		{Name: "pager", Delivery: DeliverFallback, Order: []string{"pagerduty", "sms", "email"}, Plans: []string{"orders-failover"},
+			PagerDuty: []PagerDutyConfig{{RoutingKeyRef: "pd-key"}},
+			SMS:       []SMSConfig{{TwilioConfig: testTwilioConfig("", "+15551234567")}},
+			Email:     []EmailConfig{{Host: "smtp.example.com", From: "dr@example.com", To: []string{"ops@example.com"}}},
+		},
 	}
 	if err := ValidateRoutes("routes", valid); err != nil {
 		t.Fatalf("valid routes: %v", err)
 	}
 }
 
-func TestRouteConfigDecodes(t *testing.T) {
-	const doc = `
+// exampleRoutesYAML configures every kind of channel, as docs/configuration.md shows them.
+const exampleRoutesYAML = `
 - name: on-call
+  delivery: fallback
+  order: [slack, sms, email]
+  slack:
+    - channel: "#dr-war-room"
+      token: slack-bot-token
+      min_severity: warning
+  sms:
+    - account_sid: AC0123456789abcdef0123456789abcdef
+      auth_token: twilio-auth-token
+      from: "+15550001111"
+      to: ["+15551234567", "+15557654321"]
+      min_severity: critical
+  email:
+    - host: smtp.example.com
+      port: 587
+      tls: starttls
+      username: lifeboat
+      password: smtp-password
+      from: Lifeboat <dr@example.com>
+      to: [oncall@example.com]
+- name: escalation
+  plans: [orders-failover]
+  voice:
+    - account_sid: AC0123456789abcdef0123456789abcdef
+      auth_token: twilio-auth-token
+      from: "+15550001111"
+      to: ["+15551234567"]
+      min_level: 2
+      voice: Polly.Joanna
+  pagerduty:
+    - routing_key: pd-routing-key
+      service: payments
+      min_severity: critical
+      events: ["rpo.*", "*.failed", "rto.missed"]
+- name: dba
   log: true
   webhooks:
     - url: https://hooks.example.com/lifeboat
@@ -81,28 +151,74 @@ func TestRouteConfigDecodes(t *testing.T) {
       headers: {X-Team: dr}
       timeout: 5s
       attempts: 4
+      events: [backup.*, verify.*]
 `
-	var routes []RouteConfig
-	if err := yaml.Unmarshal([]byte(doc), &routes); err != nil {
-		t.Fatal(err)
+
+func TestRouteConfigDecodes(t *testing.T) {
+	// The worker decodes its configuration with KnownFields, so that a typo is an error; the channels'
+	// inline filters and settings must be known fields.
+	decode := func(doc string) ([]RouteConfig, error) {
+		var routes []RouteConfig
+		dec := yaml.NewDecoder(strings.NewReader(doc))
+		dec.KnownFields(true)
+		return routes, dec.Decode(&routes)
 	}
-	want := RouteConfig{Name: "on-call", Log: true, Webhooks: []WebhookConfig{{
-		URL: "https://hooks.example.com/lifeboat", SecretRef: "hook-key", Headers: map[string]string{"X-Team": "dr"},
-		Timeout: 5_000_000_000, Attempts: 4,
-	}}}
-	if len(routes) != 1 || !equalRoutes(routes[0], want) {
-		t.Fatalf("yaml decoded %+v, want %+v", routes, want)
-	}
-	b, err := json.Marshal(routes[0])
+	routes, err := decode(exampleRoutesYAML)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), `"secret":"hook-key"`) || !strings.Contains(string(b), `"timeout":"5s"`) {
-		t.Fatalf("json = %s", b)
+	if _, err := decode("- name: x\n  sms:\n    - min_severty: critical\n"); err == nil || !strings.Contains(err.Error(), "field min_severty not found") {
+		t.Errorf("a misspelt key: error = %v", err)
 	}
-	var back RouteConfig
-	if err := json.Unmarshal(b, &back); err != nil || !equalRoutes(back, want) {
-		t.Fatalf("json round trip = %+v, %v", back, err)
+	twilio := TwilioConfig{AccountSID: testAccountSID, AuthTokenRef: "twilio-auth-token", From: "+15550001111"}
+	sms, voice := twilio, twilio
+	sms.To, voice.To = []string{"+15551234567", "+15557654321"}, []string{"+15551234567"}
+	want := []RouteConfig{
+		{Name: "on-call", Delivery: DeliverFallback, Order: []string{"slack", "sms", "email"},
+			Slack: []SlackRoute{{SlackConfig: SlackConfig{Channel: "#dr-war-room", TokenRef: "slack-bot-token"}, Filter: Filter{MinSeverity: Warning}}},
+			SMS:   []SMSConfig{{TwilioConfig: sms, Filter: Filter{MinSeverity: Critical}}},
+			Email: []EmailConfig{{Host: "smtp.example.com", Port: 587, TLS: EmailStartTLS, Username: "lifeboat", PasswordRef: "smtp-password",
+				From: "Lifeboat <dr@example.com>", To: []string{"oncall@example.com"}}},
+		},
+		{Name: "escalation", Plans: []string{"orders-failover"},
+			Voice:     []VoiceConfig{{TwilioConfig: voice, Filter: Filter{MinLevel: new(2)}, Voice: "Polly.Joanna"}},
+			PagerDuty: []PagerDutyConfig{{RoutingKeyRef: "pd-routing-key", Service: "payments", Filter: Filter{MinSeverity: Critical, Events: []string{"rpo.*", "*.failed", "rto.missed"}}}},
+		},
+		{Name: "dba", Log: true, Webhooks: []WebhookConfig{{
+			URL: "https://hooks.example.com/lifeboat", SecretRef: "hook-key", Headers: map[string]string{"X-Team": "dr"},
+			Timeout: 5_000_000_000, Attempts: 4, Filter: Filter{Events: []string{"backup.*", "verify.*"}},
+		}}},
+	}
+	if len(routes) != len(want) {
+		t.Fatalf("decoded %d routes, want %d", len(routes), len(want))
+	}
+	for i := range want {
+		if !equalRoutes(routes[i], want[i]) {
+			got, _ := json.Marshal(routes[i])
+			exp, _ := json.Marshal(want[i])
+			t.Errorf("route %d decoded as\n%s\nwant\n%s", i, got, exp)
+		}
+	}
+	if err := ValidateRoutes("notify", routes); err != nil {
+		t.Errorf("the example does not validate: %v", err)
+	}
+	b, err := json.Marshal(routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"secret":"hook-key"`, `"timeout":"5s"`, `"min_severity":"warning"`, `"token":"slack-bot-token"`, `"auth_token":"twilio-auth-token"`, `"min_level":2`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("json lacks %s: %s", want, b)
+		}
+	}
+	var back []RouteConfig
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if !equalRoutes(back[i], want[i]) {
+			t.Errorf("json round trip of route %d = %+v", i, back[i])
+		}
 	}
 }
 
@@ -224,14 +340,29 @@ func TestBuild(t *testing.T) {
 
 func TestBuildReportsEveryProblem(t *testing.T) {
 	store := secrets.Static{"empty": ""}
+	twilio := testTwilioConfig("", "+15551234567")
+	twilio.AuthTokenRef = "no-twilio"
 	routes := []RouteConfig{
 		{Name: "ops", Webhooks: []WebhookConfig{{URL: "https://a.example.com", SecretRef: "missing"}}},
 		{Name: "dba", Webhooks: []WebhookConfig{{URL: "https://b.example.com", SecretRef: "empty"}}},
+		{Name: "people",
+			Slack:     []SlackRoute{{SlackConfig: SlackConfig{Channel: "#dr", TokenRef: "no-slack"}}},
+			SMS:       []SMSConfig{{TwilioConfig: twilio}},
+			Voice:     []VoiceConfig{{TwilioConfig: twilio}},
+			Email:     []EmailConfig{{Host: "smtp.example.com", From: "dr@example.com", To: []string{"a@example.com"}, Username: "u", PasswordRef: "no-smtp", CAFile: "/nonexistent/ca.pem"}},
+			PagerDuty: []PagerDutyConfig{{RoutingKeyRef: "no-pd"}},
+		},
 	}
 	_, err := Build(routes, store.Secret, nil)
 	for _, want := range []string{
 		`routes[0] (ops).webhooks[0].secret: secret "missing": secret not found`,
 		`routes[1] (dba).webhooks[0].secret: secret "empty" is empty`,
+		`routes[2] (people).slack[0].token: secret "no-slack": secret not found`,
+		`routes[2] (people).sms[0].auth_token: secret "no-twilio": secret not found`,
+		`routes[2] (people).voice[0].auth_token: secret "no-twilio": secret not found`,
+		`routes[2] (people).email[0].ca_file: open /nonexistent/ca.pem`,
+		`routes[2] (people).email[0].password: secret "no-smtp": secret not found`,
+		`routes[2] (people).pagerduty[0].routing_key: secret "no-pd": secret not found`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
@@ -242,5 +373,89 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 	}
 	if _, err := Build([]RouteConfig{{Name: "ops"}}, nil, nil); err == nil || !strings.Contains(err.Error(), "routes[0] (ops): no channel") {
 		t.Errorf("invalid route: error = %v", err)
+	}
+}
+
+// TestBuildDelivers builds routes over real test servers of every channel but Slack, and sends
+// messages through them.
+func TestBuildDelivers(t *testing.T) {
+	tw := newFakeTwilio(t)
+	pd := newFakePagerDuty(t)
+	smtpServer := newTestSMTPServer(t, smtpServerOptions{tls: "starttls", users: map[string]string{"lifeboat": "smtp-pw"}})
+	hooks := newReceiver(t, nil)
+	store := secrets.Static{"twilio": testAuthToken, "pd": testRoutingKey, "smtp": "smtp-pw", "slack": "xoxb-1"}
+
+	sms := SMSConfig{TwilioConfig: testTwilioConfig(tw.URL, "+15551234567")}
+	sms.AuthTokenRef = "twilio"
+	smsCritical := sms
+	smsCritical.Filter = Filter{MinSeverity: Critical}
+	voice := VoiceConfig{TwilioConfig: testTwilioConfig(tw.URL, "+15557654321")}
+	voice.AuthTokenRef = "twilio"
+	email := testEmailConfig(smtpServer, "")
+	email.PasswordRef = "smtp"
+	email.To = []string{"oncall@example.com"}
+	failingPD := PagerDutyConfig{RoutingKeyRef: "pd", URL: pd.URL + "/v2/enqueue", Attempts: 1}
+	pd.fail = func(int, http.ResponseWriter) int { return http.StatusBadGateway }
+
+	var logs bytes.Buffer
+	r, err := Build([]RouteConfig{
+		{Name: "on-call", Delivery: DeliverFallback, Order: []string{KindPagerDuty, KindSMS, KindEmail}, PagerDuty: []PagerDutyConfig{failingPD}, SMS: []SMSConfig{sms}, Email: []EmailConfig{email}},
+		{Name: "managers", SMS: []SMSConfig{smsCritical}, Voice: []VoiceConfig{voice}, Webhooks: []WebhookConfig{{URL: hooks.URL, Filter: Filter{Events: []string{"backup.*"}}}}},
+		{Name: "war-room", Plans: []string{"orders-failover"}, Slack: []SlackRoute{{SlackConfig: SlackConfig{Channel: "#dr", TokenRef: "slack"}, Filter: Filter{Events: []string{"approval.*"}}}}, Email: []EmailConfig{email}},
+	}, store.Secret, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// PagerDuty fails, so the on-call route falls back to SMS, which takes the message: email is not
+	// tried. The managers' SMS is the same channel (filtered otherwise), so the message is texted once,
+	// by the managers' route, and the on-call route counts that. Voice calls for a critical message at
+	// escalation level 1; the webhook wants backup events.
+	ds, err := r.Notify(context.Background(), []string{"on-call", "managers"}, testMessage())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDeliveries := []string{
+		"on-call/pagerduty pd",
+		"managers/webhook " + hooks.URL, "managers/sms +1555…4567", "managers/voice +1555…4321",
+	}
+	if got := notifierNames(ds); !slices.Equal(got, wantDeliveries) {
+		t.Fatalf("deliveries = %v, want %v", got, wantDeliveries)
+	}
+	if ds[0].OK() || !strings.Contains(ds[0].Err, "502 Bad Gateway") || !ds[1].OK() || !ds[2].OK() || !ds[3].OK() || ds[0].Attempts != 1 {
+		t.Fatalf("deliveries = %+v: want pagerduty failed and the others accepted", ds)
+	}
+	if got := tw.requests(); len(got) != 2 || got[0].resource == got[1].resource {
+		t.Errorf("Twilio requests = %+v, want one SMS and one call", got)
+	}
+	if n := len(smtpServer.received()); n != 0 {
+		t.Errorf("%d emails sent, want none: SMS took the message", n)
+	}
+	if n := len(hooks.requests()); n != 1 {
+		t.Errorf("%d webhook requests, want 1", n)
+	}
+
+	// A warning about verification: the managers' channels want none of it, and the war room only
+	// messages about its plan. Nothing wants it: no delivery, and no error.
+	m := testMessage()
+	m.Event, m.Severity, m.Level = "verify.failed", Warning, 0
+	ds, err = r.Notify(context.Background(), []string{"managers", "war-room"}, m)
+	if err != nil || ds != nil {
+		t.Fatalf("deliveries %+v, error %v: want none", ds, err)
+	}
+
+	// A message about the war room's plan reaches its email; its Slack channel wants approvals only.
+	// (Slack has tests of its own.)
+	if ch := r.routes["war-room"].Channels; len(ch) != 2 || ch[0].Notifier.Name() != "slack #dr" {
+		t.Fatalf("war-room channels = %+v, want slack then email", ch)
+	}
+	m.Plan = "orders-failover"
+	m.Event = "recovery.failed"
+	ds, err = r.Notify(context.Background(), []string{"war-room"}, m)
+	if err != nil || len(ds) != 1 || ds[0].Notifier != "email oncall@example.com" || !ds[0].OK() {
+		t.Fatalf("deliveries %+v, error %v", ds, err)
+	}
+	if !strings.HasPrefix(ds[0].Ref, "<") || len(smtpServer.received()) != 1 {
+		t.Errorf("email delivery %+v: want a Message-ID ref and one email", ds[0])
 	}
 }

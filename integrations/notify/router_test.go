@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -253,7 +254,7 @@ func TestRouterRejectsInvalidMessage(t *testing.T) {
 func TestNewRouter(t *testing.T) {
 	a := &fakeNotifier{name: "a"}
 	_, err := NewRouter(map[string][]Notifier{"": {a}, "empty": nil, "holey": {a, nil}, "ok": {a}})
-	for _, want := range []string{"a route has an empty name", `route "empty" has no notifiers`, `route "holey" has a nil notifier`} {
+	for _, want := range []string{"has an empty name", `route "empty" has no notifiers`, `route "holey" has a nil notifier`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}
@@ -262,4 +263,283 @@ func TestNewRouter(t *testing.T) {
 	if got := r.Routes(); !slices.Equal(got, []string{"default", "ops"}) || !r.Has("ops") || r.Has("dba") {
 		t.Fatalf("Routes() = %v", got)
 	}
+}
+
+// referrer is a notifier that returns a reference to what it delivered.
+type referrer struct {
+	fakeNotifier
+	ref string
+}
+
+func (r *referrer) NotifyRef(ctx context.Context, m Message) (string, error) {
+	if err := r.Notify(ctx, m); err != nil {
+		return "", err
+	}
+	return r.ref, nil
+}
+
+func TestRouterReturnsRefs(t *testing.T) {
+	ok := &referrer{fakeNotifier: fakeNotifier{name: "slack"}, ref: "C0123/1712.0001"}
+	down := &referrer{fakeNotifier: fakeNotifier{name: "slack-down", notify: failing(errors.New("timeout"))}, ref: "unused"}
+	plain := &fakeNotifier{name: "plain"}
+	r := newTestRouter(t, map[string][]Notifier{"default": {ok, down, plain}})
+	ds, err := r.Notify(context.Background(), nil, testMessage())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{ds[0].Ref, ds[1].Ref, ds[2].Ref}
+	if !slices.Equal(got, []string{"C0123/1712.0001", "", ""}) {
+		t.Fatalf("refs = %q: want the accepting referrer's only", got)
+	}
+	if ok.calls.Load() != 1 {
+		t.Fatalf("the referrer was called %d times, want once (through NotifyRef)", ok.calls.Load())
+	}
+}
+
+func TestRouterFilters(t *testing.T) {
+	level2 := 2
+	tests := []struct {
+		name    string
+		filter  Filter
+		plans   []string
+		message func(m *Message)
+		wanted  bool
+	}{
+		{name: "no filter wants everything", message: func(m *Message) { m.Severity = Info }, wanted: true},
+		{name: "below min_severity", filter: Filter{MinSeverity: Warning}, message: func(m *Message) { m.Severity = Info }},
+		{name: "at min_severity", filter: Filter{MinSeverity: Warning}, message: func(m *Message) { m.Severity = Warning }, wanted: true},
+		{name: "above min_severity", filter: Filter{MinSeverity: Warning}, message: func(m *Message) { m.Severity = Critical }, wanted: true},
+		{name: "an event matching a pattern", filter: Filter{Events: []string{"rpo.stale", "approval.*"}}, message: func(m *Message) { m.Event = "approval.requested" }, wanted: true},
+		{name: "an event matching a name", filter: Filter{Events: []string{"rpo.stale", "approval.*"}}, message: func(m *Message) { m.Event = "rpo.stale" }, wanted: true},
+		{name: "an event matching neither", filter: Filter{Events: []string{"rpo.stale", "approval.*"}}, message: func(m *Message) { m.Event = "backup.failed" }},
+		{name: "a pattern does not match a prefix only", filter: Filter{Events: []string{"rpo"}}, message: func(m *Message) { m.Event = "rpo.stale" }},
+		{name: "*.failed", filter: Filter{Events: []string{"*.failed"}}, message: func(m *Message) { m.Event = "verify.failed" }, wanted: true},
+		{name: "below min_level", filter: Filter{MinLevel: &level2}, message: func(m *Message) { m.Level = 1 }},
+		{name: "at min_level", filter: Filter{MinLevel: &level2}, message: func(m *Message) { m.Level = 2 }, wanted: true},
+		{name: "a plan of the route", plans: []string{"orders-failover", "dns"}, message: func(m *Message) { m.Plan = "dns" }, wanted: true},
+		{name: "another plan", plans: []string{"orders-failover"}, message: func(m *Message) { m.Plan = "dns" }},
+		{name: "no plan, on a route of plans", plans: []string{"orders-failover"}, message: func(m *Message) {}},
+		{name: "voice defaults: critical at level 1", filter: Filter{}.orDefaults(Critical, DefaultVoiceMinLevel), message: func(m *Message) { m.Severity, m.Level = Critical, 1 }, wanted: true},
+		{name: "voice defaults: not the first notice", filter: Filter{}.orDefaults(Critical, DefaultVoiceMinLevel), message: func(m *Message) { m.Severity, m.Level = Critical, 0 }},
+		{name: "voice defaults: not a warning", filter: Filter{}.orDefaults(Critical, DefaultVoiceMinLevel), message: func(m *Message) { m.Severity, m.Level = Warning, 3 }},
+		{name: "voice with min_level 0 set", filter: Filter{MinLevel: new(0)}.orDefaults(Critical, DefaultVoiceMinLevel), message: func(m *Message) { m.Severity, m.Level = Critical, 0 }, wanted: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &fakeNotifier{name: "a", notify: failing(errors.New("down"))}
+			r, err := NewRouterFrom([]Route{{Name: "ops", Plans: tt.plans, Channels: []RouteChannel{{Notifier: a, Filter: tt.filter}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := testMessage()
+			tt.message(&m)
+			ds, err := r.Notify(context.Background(), []string{"ops"}, m)
+			if !tt.wanted {
+				// A message no channel wants is not an error.
+				if err != nil || ds != nil || a.calls.Load() != 0 {
+					t.Fatalf("deliveries %+v, error %v: want none and no error", ds, err)
+				}
+				return
+			}
+			// A message that channels wanted and none accepted is.
+			if err == nil || len(ds) != 1 || a.calls.Load() != 1 {
+				t.Fatalf("deliveries %+v, error %v: want the failed delivery and an error", ds, err)
+			}
+		})
+	}
+}
+
+func TestRouterFallback(t *testing.T) {
+	down := errors.New("connection refused")
+	rejected := Permanent(errors.New("400 Bad Request"))
+	tests := []struct {
+		name          string
+		setup         func(a, b, c *fakeNotifier) []Route
+		send          []string
+		want          []string // route/notifier of each delivery, in order
+		wantFailed    []string
+		wantCalls     [3]int32
+		wantErr       string
+		wantPermanent bool
+	}{
+		{
+			name: "the first that accepts ends the chain",
+			setup: func(a, b, c *fakeNotifier) []Route {
+				return []Route{{Name: "ops", Delivery: DeliverFallback, Channels: channels(a, b, c)}}
+			},
+			want: []string{"ops/a"}, wantCalls: [3]int32{1, 0, 0},
+		},
+		{
+			name: "the next is tried when one fails",
+			setup: func(a, b, c *fakeNotifier) []Route {
+				a.notify = failing(down)
+				return []Route{{Name: "ops", Delivery: DeliverFallback, Channels: channels(a, b, c)}}
+			},
+			want: []string{"ops/a", "ops/b"}, wantFailed: []string{"ops/a"}, wantCalls: [3]int32{1, 1, 0},
+		},
+		{
+			name: "every try is recorded when all fail",
+			setup: func(a, b, c *fakeNotifier) []Route {
+				a.notify, b.notify, c.notify = failing(down), failing(rejected), failing(rejected)
+				return []Route{{Name: "ops", Delivery: DeliverFallback, Channels: channels(a, b, c)}}
+			},
+			want: []string{"ops/a", "ops/b", "ops/c"}, wantFailed: []string{"ops/a", "ops/b", "ops/c"}, wantCalls: [3]int32{1, 1, 1},
+			wantErr: `notify: no notifier accepted backup.failed "Backup of orders-db failed": route "ops": connection refused` + "\n" + `route "ops": 400 Bad Request`,
+		},
+		{
+			name: "all rejected: permanent",
+			setup: func(a, b, c *fakeNotifier) []Route {
+				a.notify, b.notify = failing(rejected), failing(rejected)
+				return []Route{{Name: "ops", Delivery: DeliverFallback, Channels: channels(a, b)}}
+			},
+			want: []string{"ops/a", "ops/b"}, wantFailed: []string{"ops/a", "ops/b"}, wantCalls: [3]int32{1, 1, 0},
+			wantErr: "400 Bad Request", wantPermanent: true,
+		},
+		{
+			name: "a channel that does not want the message is skipped",
+			setup: func(a, b, c *fakeNotifier) []Route {
+				a.notify = failing(down)
+				chain := channels(a, b, c)
+				chain[1].Filter = Filter{Events: []string{"approval.*"}}
+				return []Route{{Name: "ops", Delivery: DeliverFallback, Channels: chain}}
+			},
+			want: []string{"ops/a", "ops/c"}, wantFailed: []string{"ops/a"}, wantCalls: [3]int32{1, 0, 1},
+		},
+		{
+			name: "a notifier another route delivers to is not tried again: its failure moves the chain on",
+			setup: func(a, b, c *fakeNotifier) []Route {
+				a.notify = failing(down)
+				return []Route{
+					{Name: "on-call", Delivery: DeliverFallback, Channels: channels(a, b)},
+					{Name: "ops", Channels: channels(a)},
+				}
+			},
+			send: []string{"on-call", "ops"},
+			want: []string{"on-call/b", "ops/a"}, wantFailed: []string{"ops/a"}, wantCalls: [3]int32{1, 1, 0},
+		},
+		{
+			name: "a notifier another route delivers to is not tried again: its success ends the chain",
+			setup: func(a, b, c *fakeNotifier) []Route {
+				return []Route{
+					{Name: "ops", Channels: channels(a)},
+					{Name: "on-call", Delivery: DeliverFallback, Channels: channels(a, b)},
+				}
+			},
+			send: []string{"ops", "on-call"},
+			want: []string{"ops/a"}, wantCalls: [3]int32{1, 0, 0},
+		},
+		{
+			name: "two chains sharing a notifier: it is tried once",
+			setup: func(a, b, c *fakeNotifier) []Route {
+				a.notify = func(context.Context, Message) error { time.Sleep(50 * time.Millisecond); return down }
+				return []Route{
+					{Name: "first", Delivery: DeliverFallback, Channels: channels(a, b)},
+					{Name: "second", Delivery: DeliverFallback, Channels: channels(b, c)},
+				}
+			},
+			send: []string{"first", "second"},
+			want: []string{"first/a", "second/b"}, wantFailed: []string{"first/a"}, wantCalls: [3]int32{1, 1, 0},
+		},
+		{
+			name: "a fallback route next to one that delivers to all",
+			setup: func(a, b, c *fakeNotifier) []Route {
+				a.notify = failing(down)
+				return []Route{
+					{Name: "on-call", Delivery: DeliverFallback, Channels: channels(a, b)},
+					{Name: "team", Channels: channels(c)},
+				}
+			},
+			send: []string{"on-call", "team"},
+			want: []string{"on-call/a", "on-call/b", "team/c"}, wantFailed: []string{"on-call/a"}, wantCalls: [3]int32{1, 1, 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b, c := &fakeNotifier{name: "a"}, &fakeNotifier{name: "b"}, &fakeNotifier{name: "c"}
+			r, err := NewRouterFrom(tt.setup(a, b, c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			send := tt.send
+			if send == nil {
+				send = []string{"ops"}
+			}
+			ds, err := r.Notify(context.Background(), send, testMessage())
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("error: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+			}
+			if err != nil && IsPermanent(err) != tt.wantPermanent {
+				t.Errorf("IsPermanent = %v, want %v", IsPermanent(err), tt.wantPermanent)
+			}
+			if got := notifierNames(ds); !slices.Equal(got, tt.want) {
+				t.Errorf("deliveries = %v, want %v", got, tt.want)
+			}
+			var failed []string
+			for _, d := range ds {
+				if !d.OK() {
+					failed = append(failed, d.Route+"/"+d.Notifier)
+				}
+			}
+			if !slices.Equal(failed, tt.wantFailed) {
+				t.Errorf("failed deliveries = %v, want %v", failed, tt.wantFailed)
+			}
+			if got := [3]int32{a.calls.Load(), b.calls.Load(), c.calls.Load()}; got != tt.wantCalls {
+				t.Errorf("calls of a, b, c = %v, want %v", got, tt.wantCalls)
+			}
+		})
+	}
+}
+
+func TestRouterFallbackIsSequential(t *testing.T) {
+	var running atomic.Int32
+	var overlapped atomic.Bool
+	slow := func(err error) func(context.Context, Message) error {
+		return func(context.Context, Message) error {
+			if running.Add(1) > 1 {
+				overlapped.Store(true)
+			}
+			time.Sleep(20 * time.Millisecond)
+			running.Add(-1)
+			return err
+		}
+	}
+	a := &fakeNotifier{name: "a", notify: slow(errors.New("down"))}
+	b := &fakeNotifier{name: "b", notify: slow(errors.New("down"))}
+	c := &fakeNotifier{name: "c", notify: slow(nil)}
+	r, err := NewRouterFrom([]Route{{Name: "ops", Delivery: DeliverFallback, Channels: channels(a, b, c)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := r.Notify(context.Background(), []string{"ops"}, testMessage())
+	if err != nil || len(ds) != 3 || !ds[2].OK() {
+		t.Fatalf("deliveries %+v, error %v", ds, err)
+	}
+	if overlapped.Load() {
+		t.Fatal("two channels of a fallback route ran at once")
+	}
+}
+
+func TestNewRouterFrom(t *testing.T) {
+	a := &fakeNotifier{name: "a"}
+	_, err := NewRouterFrom([]Route{
+		{Name: "ops", Channels: channels(a)},
+		{Name: "ops", Channels: channels(a)},
+		{Name: "odd", Delivery: "round-robin", Channels: []RouteChannel{{Notifier: a, Filter: Filter{MinSeverity: "loud", Events: []string{"[x"}}}}},
+	})
+	for _, want := range []string{`two routes are named "ops"`, `route "odd": delivery "round-robin" is not all or fallback`, `route "odd": channel 0.min_severity: "loud"`, `channel 0.events[0]: "[x" is not a valid pattern`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+}
+
+func channels(ns ...Notifier) []RouteChannel {
+	out := make([]RouteChannel, len(ns))
+	for i, n := range ns {
+		out[i] = RouteChannel{Notifier: n}
+	}
+	return out
 }

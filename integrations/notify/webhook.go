@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	mathrand "math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -159,46 +158,10 @@ func (w *Webhook) Notify(ctx context.Context, m Message) error {
 	if err != nil {
 		return Permanent(fmt.Errorf("%s: encode payload: %w", name, err))
 	}
-	attempts := min(w.Attempts, MaxWebhookAttempts)
-	if attempts <= 0 {
-		attempts = DefaultWebhookAttempts
-	}
-	for attempt := 1; ; attempt++ {
-		CountAttempt(ctx)
-		retryAfter, err := w.post(ctx, target, body, id, secret)
-		if err == nil {
-			return nil
-		}
-		if IsPermanent(err) || attempt == attempts {
-			return fmt.Errorf("%s: attempt %d of %d: %w", name, attempt, attempts, err)
-		}
-		if ctx.Err() != nil {
-			return stopped(name, attempt, attempts, ctx.Err(), err)
-		}
-		wait := w.backoff(attempt)
-		if retryAfter >= 0 {
-			wait = min(retryAfter, w.maxWait())
-		}
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			return fmt.Errorf("%s: stopped after attempt %d of %d, the next in %s would pass the deadline: %w",
-				name, attempt, attempts, wait.Round(time.Millisecond), err)
-		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return stopped(name, attempt, attempts, ctx.Err(), err)
-		case <-timer.C:
-		}
-	}
-}
-
-// stopped reports that ctx ended the tries, with the last try's error when it is not ctx's own.
-func stopped(name string, attempt, attempts int, ctxErr, last error) error {
-	if errors.Is(last, ctxErr) {
-		return fmt.Errorf("%s: stopped at attempt %d of %d: %w", name, attempt, attempts, ctxErr)
-	}
-	return fmt.Errorf("%s: stopped after attempt %d of %d: %w (last try: %w)", name, attempt, attempts, ctxErr, last)
+	policy := retryPolicy{Attempts: w.Attempts, Backoff: w.Backoff, MaxWait: w.MaxWait}
+	return policy.do(ctx, name, func(ctx context.Context) (time.Duration, error) {
+		return w.post(ctx, target, body, id, secret)
+	})
 }
 
 // post makes one try. It returns the wait a Retry-After header asks for, or -1 when there is none.
@@ -303,26 +266,6 @@ func cleanSnippet(b []byte) string {
 		s = string([]rune(s)[:200]) + "…"
 	}
 	return s
-}
-
-func (w *Webhook) backoff(failed int) time.Duration {
-	base := w.Backoff
-	if base <= 0 {
-		base = DefaultBackoff
-	}
-	d := base << min(failed-1, 20)
-	if d <= 0 || d > w.maxWait() {
-		d = w.maxWait()
-	}
-	// Up to a fifth more, so that notifiers failing together do not retry together.
-	return min(d+mathrand.N(d/5+1), w.maxWait())
-}
-
-func (w *Webhook) maxWait() time.Duration {
-	if w.MaxWait <= 0 {
-		return DefaultMaxWait
-	}
-	return w.MaxWait
 }
 
 // parseRetryAfter reads a Retry-After value: seconds, or an HTTP date.

@@ -19,7 +19,10 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/integrations/aws"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/slack"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
+	"github.com/lifeboat-dr/lifeboat/worker/intake"
+	"github.com/lifeboat-dr/lifeboat/worker/statuspage"
 	"github.com/lifeboat-dr/lifeboat/workflows/asset"
 )
 
@@ -45,6 +48,12 @@ type Config struct {
 	AWS AWS `yaml:"aws"`
 	// Recovery configures what recovery plans may do on this worker.
 	Recovery Recovery `yaml:"recovery"`
+	// Slack takes approval decisions from Slack buttons (docs/slack.md); nil leaves it off.
+	Slack *slack.Config `yaml:"slack"`
+	// Intake takes alerts (Alertmanager, signed webhooks) that start recoveries (docs/alert-intake.md).
+	Intake intake.Config `yaml:"intake"`
+	// StatusPage configures the public status page at /status (docs/status-page.md).
+	StatusPage statuspage.Config `yaml:"status_page"`
 }
 
 // Recovery configures the actions of recovery plans.
@@ -429,6 +438,31 @@ func (c Config) Validate() error {
 	}
 	if c.Schedules.CatchupWindow.D() < time.Minute {
 		bad("schedules.catchup_window", "%s: at least 1m", c.Schedules.CatchupWindow)
+	}
+	names := make([]string, 0, len(c.Assets))
+	for _, a := range c.Assets {
+		names = append(names, a.Name)
+	}
+	if err := c.StatusPage.Validate(names); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Intake.Validate("intake"); err != nil {
+		errs = append(errs, err)
+	}
+	for field, name := range c.Intake.SecretRefs() {
+		if _, ok := c.Secrets[name]; !ok {
+			errs = append(errs, fmt.Errorf("intake.%s: no secret %q in secrets", field, name))
+		}
+	}
+	if c.Slack != nil {
+		if err := c.Slack.Validate("slack"); err != nil {
+			errs = append(errs, err)
+		}
+		for field, name := range c.Slack.SecretRefs() {
+			if _, ok := c.Secrets[name]; !ok {
+				errs = append(errs, fmt.Errorf("slack.%s: no secret %q in secrets", field, name))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
