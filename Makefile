@@ -76,6 +76,10 @@ bench: build tools ## run the benchmarks against a real dev server (figures, not
 bench-plans: build tools ## recovery plans on a real dev server: 1,000 at once, and one plan of 10,000 steps
 	$(GO) test -count=1 -run '^$$' -bench 'RecoveryPlan' -benchtime 1x -timeout 30m ./testsuite/bench/
 
+.PHONY: bench-notify
+bench-notify: build tools ## notification latency: recovery start to the message accepted by Slack, and falling back to SMS when Slack answers 500
+	$(GO) test -count=1 -run '^$$' -bench 'NotificationLatency' -benchtime 1x -timeout 30m ./testsuite/bench/
+
 .PHONY: bench-backup
 bench-backup: build ## backup engine vs Debian's restic: ~1 GiB + 20,000 small files; throughput, RSS, size
 	@command -v restic >/dev/null || { echo "restic not found: apt-get install restic"; exit 1; }

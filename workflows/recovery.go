@@ -126,6 +126,9 @@ type RecoveryResult struct {
 	Omitted int            `json:"omitted,omitempty"`
 }
 
+// maxMessageWait is how long a finished run waits for its last messages before it returns.
+const maxMessageWait = time.Minute
+
 // MaxRecordedSteps is the most steps a run's record lists one by one; beyond it, steps that simply
 // succeeded are counted instead.
 const MaxRecordedSteps = 1000
@@ -223,7 +226,6 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 		return *st, temporal.NewNonRetryableApplicationError("plan "+in.Plan+": "+err.Error(), activities.ErrTypePlanInvalid, nil)
 	}
 	r.p, r.gates = p, gates
-	r.messages = workflow.GetVersion(ctx, "stakeholder-messages", workflow.DefaultVersion, 1) >= 1
 	for i := range p.Spec.Steps {
 		r.specs[p.Spec.Steps[i].ID] = &p.Spec.Steps[i]
 	}
@@ -281,7 +283,14 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	r.details(dctx)
 	r.finalReport(dctx, title)
 	finish(dctx, st.Status)
-	_ = workflow.Await(dctx, func() bool { return workflow.AllHandlersFinished(dctx) && r.sending == 0 })
+	_ = workflow.Await(dctx, func() bool { return workflow.AllHandlersFinished(dctx) })
+	if r.sending > 0 {
+		// Messages still on their way get a little longer; a channel that is down does not hold the
+		// run's result back beyond that (the messages are in the history as the activities left).
+		if ok, _ := workflow.AwaitWithTimeout(dctx, maxMessageWait, func() bool { return r.sending == 0 }); !ok {
+			workflow.GetLogger(ctx).Warn("run ends with messages undelivered", "messages", r.sending)
+		}
+	}
 	rec := st.record()
 	switch {
 	case canceled:
@@ -309,9 +318,19 @@ type runner struct {
 	refs map[string]map[string]string
 	// sending counts the messages on their way; the run ends after they are delivered.
 	sending int
-	// messages is set on runs that announce gates and send stakeholder updates and drill reports
-	// (runs started before those existed do not).
-	messages bool
+	// messages says whether the run announces gates and sends stakeholder updates and drill reports
+	// (runs started before those existed do not); versioned tells whether it has been looked up.
+	messages, versioned bool
+}
+
+// sendsMessages reports whether the run announces gates and sends updates. It is looked up when first
+// needed, so that runs that send none record no version marker.
+func (r *runner) sendsMessages(ctx workflow.Context) bool {
+	if !r.versioned {
+		r.versioned = true
+		r.messages = workflow.GetVersion(ctx, "stakeholder-messages", workflow.DefaultVersion, 1) >= 1
+	}
+	return r.messages
 }
 
 // escalation is one escalation under way: of a gate or a stuck step (Step its ID) or of a missed
@@ -788,17 +807,27 @@ func (r *runner) gate(ctx workflow.Context, ss *StepState, req approval.Request)
 	if req.Timeout > 0 {
 		ask.Fields["expires in"] = units.Duration(req.Timeout).Human()
 	}
-	// Sent once the gate is open (Await opens it before it blocks), so a quick answer is taken.
-	if r.messages {
-		workflow.Go(ctx, func(ctx workflow.Context) { _ = r.alert(ctx, ask) })
+	// Sent once the gate is open (Await opens it before it blocks), so a quick answer is taken. The
+	// decision's message waits for it, to update the message the request posted.
+	announce := r.sendsMessages(ctx)
+	asked := !announce
+	if announce {
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			_ = r.alert(ctx, ask)
+			asked = true
+		})
 	}
 	outcome, err := r.gates.Await(ctx, req)
 	ss.Approval, ss.Choice = &outcome, outcome.Choice
 	r.endEscalation(ctx, gateDedupKey(ctx, ss.ID), "step "+ss.ID+" decided")
 	decided := notify.Message{Event: "approval.decided", Severity: notify.Info, DedupKey: gateDedupKey(ctx, ss.ID),
 		Title: fmt.Sprintf("%s: step %s %s", r.p.Metadata.Name, ss.ID, gateVerdict(outcome))}
-	if r.messages {
-		workflow.Go(ctx, func(ctx workflow.Context) { _ = r.alert(ctx, decided) })
+	if announce {
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			dctx, _ := workflow.NewDisconnectedContext(ctx)
+			_ = workflow.Await(dctx, func() bool { return asked })
+			_ = r.alert(dctx, decided)
+		})
 	}
 	if err != nil {
 		return err
@@ -1098,7 +1127,7 @@ func (r *runner) compensable() int {
 // finalReport tells how the run ended: the stakeholders of a recovery (spec.updates), and for a
 // drill the drill report, which always goes out.
 func (r *runner) finalReport(ctx workflow.Context, title string) {
-	if !r.messages {
+	if r.in.Mode != ModeDrill && r.p.Spec.Updates == nil || !r.sendsMessages(ctx) {
 		return
 	}
 	st := r.st
@@ -1134,7 +1163,7 @@ func (r *runner) finalReport(ctx workflow.Context, title string) {
 // none.
 func (r *runner) update(ctx workflow.Context, event, title, text string, sev notify.Severity) {
 	u := r.p.Spec.Updates
-	if u == nil || !r.messages {
+	if u == nil || !r.sendsMessages(ctx) {
 		return
 	}
 	st := r.st

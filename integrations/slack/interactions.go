@@ -512,8 +512,11 @@ func (i *Interactions) judge(j job, st approval.GateState, err error) verdict {
 // (unless told is set: the dialog showed it).
 func (i *Interactions) follow(ctx context.Context, j job, st approval.GateState, v verdict, told bool) {
 	switch {
-	case v.recorded:
+	case v.recorded && v.outcome == OutcomeRecorded:
+		// Only the delivery that recorded the decision redraws the message: a late repeat would
+		// draw it from the click's copy of the message, older than what the workflow has sent since.
 		i.showDecision(ctx, j, st)
+	case v.recorded:
 	case !told && v.text != "":
 		i.tell(ctx, j.origin, v.text)
 	}

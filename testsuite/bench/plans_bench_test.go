@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/testsuite/devserver"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -36,7 +37,9 @@ type planBench struct {
 	firstStep map[string]time.Time
 }
 
-func startPlanBench(b *testing.B) *planBench {
+// startPlanBench starts the dev server and the worker; router delivers the plans' messages (nil:
+// the log).
+func startPlanBench(b *testing.B, router *notify.Router) *planBench {
 	srv := devserver.Start(b, devserver.InMemory(), devserver.WithArgs("--dynamic-config-value", "system.enableEagerWorkflowStart=true"), devserver.WithSearchAttributes(map[string]string{
 		"LifeboatKind": "Keyword", "LifeboatAsset": "Keyword", "LifeboatPhase": "Keyword", "LifeboatResult": "Keyword",
 	}))
@@ -60,7 +63,7 @@ func startPlanBench(b *testing.B) *planBench {
 	w := worker.New(pb.c, "bench", worker.Options{MaxConcurrentLocalActivityExecutionSize: 500})
 	workflows.RegisterWorkflows(w)
 	w.RegisterActivity(&activities.Plans{Dir: pb.dir})
-	w.RegisterActivity(&activities.Notifications{Logger: slog.New(slog.DiscardHandler)})
+	w.RegisterActivity(&activities.Notifications{Router: router, Logger: slog.New(slog.DiscardHandler)})
 	// The real action, wrapped to note when each recovery's first step begins.
 	actions := &activities.Actions{}
 	w.RegisterActivityWithOptions(func(ctx context.Context, in activities.ActionInput) (activities.ActionResult, error) {
@@ -91,7 +94,7 @@ func (pb *planBench) writePlan(b *testing.B, name, steps string) {
 // throughput and the initiation latency: from the start request to the first step running.
 func BenchmarkRecoveryPlans(b *testing.B) {
 	const concurrent = 1000
-	pb := startPlanBench(b)
+	pb := startPlanBench(b, nil)
 	step := func(id, needs string) string {
 		s := fmt.Sprintf("    - {id: %s, action: check.tcp, with: {address: %q}", id, pb.addr)
 		if needs != "" {
@@ -103,6 +106,7 @@ func BenchmarkRecoveryPlans(b *testing.B) {
 	for b.Loop() {
 		ctx := context.Background()
 		initiation := make([]time.Duration, concurrent)
+		started := make([]time.Duration, concurrent)
 		total := make([]time.Duration, concurrent)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -116,6 +120,7 @@ func BenchmarkRecoveryPlans(b *testing.B) {
 					ID: id, TaskQueue: "bench", EnableEagerStart: true,
 					TypedSearchAttributes: temporal.NewSearchAttributes(workflows.KindKey.ValueSet("recovery"), workflows.AssetKey.ValueSet("five-steps")),
 				}, workflows.RecoveryWorkflow, workflows.RecoveryInput{Plan: "five-steps", Requester: "bench"})
+				started[i] = time.Since(t0)
 				var r workflows.RecoveryResult
 				if err == nil {
 					err = run.Get(ctx, &r)
@@ -141,12 +146,13 @@ func BenchmarkRecoveryPlans(b *testing.B) {
 		}
 		slices.Sort(initiation)
 		slices.Sort(total)
+		slices.Sort(started)
 		p := func(d []time.Duration, q int) time.Duration { return d[len(d)*q/100].Round(time.Millisecond) }
 		b.ReportMetric(float64(concurrent)/elapsed.Seconds(), "recoveries/s")
 		b.ReportMetric(p(initiation, 99).Seconds(), "p99-initiation-s")
-		b.Logf("%d concurrent recoveries of 5 steps in %s: %.0f/s; initiation (start → first step) p50 %s p99 %s; start to end p50 %s p99 %s",
+		b.Logf("%d concurrent recoveries of 5 steps in %s: %.0f/s; start request answered p50 %s p99 %s; initiation (start → first step) p50 %s p99 %s; start to end p50 %s p99 %s",
 			concurrent, elapsed.Round(time.Millisecond), float64(concurrent)/elapsed.Seconds(),
-			p(initiation, 50), p(initiation, 99), p(total, 50), p(total, 99))
+			p(started, 50), p(started, 99), p(initiation, 50), p(initiation, 99), p(total, 50), p(total, 99))
 	}
 }
 
@@ -154,7 +160,7 @@ func BenchmarkRecoveryPlans(b *testing.B) {
 // checks) and reports its wall time and its history's event count and size.
 func BenchmarkRecoveryPlan10kSteps(b *testing.B) {
 	const waves, width = 100, 100
-	pb := startPlanBench(b)
+	pb := startPlanBench(b, nil)
 	var steps strings.Builder
 	for w := range waves {
 		for i := range width {
