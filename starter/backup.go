@@ -15,13 +15,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/searchattr"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -519,8 +518,8 @@ func listRuns(ctx context.Context, c client.Client, query string, limit int) ([]
 				RunID:      info.GetExecution().GetRunId(),
 				Status:     info.GetStatus().String(),
 				StartedAt:  info.GetStartTime().AsTime(),
-				Asset:      keyword(info.GetSearchAttributes(), workflows.AssetKey.GetName()),
-				Result:     keyword(info.GetSearchAttributes(), workflows.ResultKey.GetName()),
+				Asset:      searchattr.Keyword(info.GetSearchAttributes(), workflows.AssetKey.GetName()),
+				Result:     searchattr.Keyword(info.GetSearchAttributes(), workflows.ResultKey.GetName()),
 			}
 			end := now
 			if info.GetCloseTime() != nil {
@@ -540,19 +539,6 @@ func listRuns(ctx context.Context, c client.Client, query string, limit int) ([]
 	}
 	slices.SortStableFunc(rows, func(x, y runRow) int { return y.StartedAt.Compare(x.StartedAt) })
 	return rows, nil
-}
-
-// keyword reads a Keyword search attribute, "" when it is not set.
-func keyword(sa *commonpb.SearchAttributes, name string) string {
-	p, ok := sa.GetIndexedFields()[name]
-	if !ok {
-		return ""
-	}
-	var s string
-	if converter.GetDefaultDataConverter().FromPayload(p, &s) != nil {
-		return ""
-	}
-	return s
 }
 
 func printRuns(w io.Writer, rows []runRow, now time.Time) {

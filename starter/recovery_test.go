@@ -22,6 +22,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/codec"
+	"github.com/lifeboat-dr/lifeboat/integrations/searchattr"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/testsuite/devserver"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
@@ -525,7 +526,7 @@ func TestFailoverDrillAndStatusAgainstTemporal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := keyword(d.GetWorkflowExecutionInfo().GetSearchAttributes(), workflows.KindKey.GetName()); got != "drill" {
+		if got := searchattr.Keyword(d.GetWorkflowExecutionInfo().GetSearchAttributes(), workflows.KindKey.GetName()); got != "drill" {
 			t.Errorf("LifeboatKind = %q, want drill", got)
 		}
 	})

@@ -8,13 +8,12 @@ import (
 	"sync"
 	"time"
 
-	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/searchattr"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -69,8 +68,8 @@ func (s *TemporalSource) Snapshot(ctx context.Context, req Request) (Snapshot, e
 	for _, info := range running {
 		r := RunningRecovery{
 			WorkflowID: info.GetExecution().GetWorkflowId(),
-			Plan:       keyword(info.GetSearchAttributes(), workflows.AssetKey.GetName()),
-			Drill:      keyword(info.GetSearchAttributes(), workflows.KindKey.GetName()) == "drill",
+			Plan:       searchattr.Keyword(info.GetSearchAttributes(), workflows.AssetKey.GetName()),
+			Drill:      searchattr.Keyword(info.GetSearchAttributes(), workflows.KindKey.GetName()) == "drill",
 			StartedAt:  info.GetStartTime().AsTime(),
 			Parent:     info.GetParentExecution().GetWorkflowId(),
 		}
@@ -88,11 +87,11 @@ func (s *TemporalSource) Snapshot(ctx context.Context, req Request) (Snapshot, e
 	for _, info := range finished {
 		f := FinishedRecovery{
 			WorkflowID: info.GetExecution().GetWorkflowId(),
-			Plan:       keyword(info.GetSearchAttributes(), workflows.AssetKey.GetName()),
+			Plan:       searchattr.Keyword(info.GetSearchAttributes(), workflows.AssetKey.GetName()),
 			Parent:     info.GetParentExecution().GetWorkflowId(),
 			StartedAt:  info.GetStartTime().AsTime(),
 			ClosedAt:   info.GetCloseTime().AsTime(),
-			Result:     keyword(info.GetSearchAttributes(), workflows.ResultKey.GetName()),
+			Result:     searchattr.Keyword(info.GetSearchAttributes(), workflows.ResultKey.GetName()),
 		}
 		if f.Plan == "" {
 			f.Plan = planFromID(f.WorkflowID)
@@ -121,7 +120,7 @@ func (s *TemporalSource) Snapshot(ctx context.Context, req Request) (Snapshot, e
 		if !ok || !wanted[asset] {
 			continue
 		}
-		snap.Watchdogs[asset] = Watchdog{Asset: asset, Stale: keyword(info.GetSearchAttributes(), workflows.PhaseKey.GetName()) == "stale"}
+		snap.Watchdogs[asset] = Watchdog{Asset: asset, Stale: searchattr.Keyword(info.GetSearchAttributes(), workflows.PhaseKey.GetName()) == "stale"}
 		dogIDs = append(dogIDs, asset)
 	}
 
@@ -207,19 +206,6 @@ func list(ctx context.Context, c client.Client, query string) ([]*workflow.Workf
 		}
 	}
 	return out, nil
-}
-
-// keyword reads a Keyword search attribute, "" when it is not set.
-func keyword(sa *commonpb.SearchAttributes, name string) string {
-	p, ok := sa.GetIndexedFields()[name]
-	if !ok {
-		return ""
-	}
-	var s string
-	if converter.GetDefaultDataConverter().FromPayload(p, &s) != nil {
-		return ""
-	}
-	return s
 }
 
 // planFromID reads the plan from the workflow ID the CLI gives a recovery or drill
