@@ -181,6 +181,36 @@ func recordHistories(t *testing.T) {
 			}
 			return run
 		}},
+		{"alert_v1.json", func(file string) client.WorkflowRun {
+			// An alert fires (twice, as Alertmanager repeats it), starts the plan's recovery, is
+			// resolved while the recovery waits at its gate, and ends after its quiet period.
+			id := "record-" + strings.TrimSuffix(file, ".json")
+			in := AlertInput{Rule: "recorded", Fingerprint: "0123456789abcdef", Plan: "recorded", QuietPeriod: units.Duration(2 * time.Second)}
+			ev := AlertEvent{Status: AlertFiring, Fingerprint: "0123456789abcdef", Name: "RecordedDown", Rule: "recorded", Source: "alertmanager/recording",
+				Annotations: map[string]string{"summary": "recorded service down"}, StartsAt: time.Now().Add(-time.Minute)}
+			var run client.WorkflowRun
+			for range 2 {
+				var err error
+				run, err = c.SignalWithStartWorkflow(ctx, id, SignalAlert, ev, client.StartWorkflowOptions{TaskQueue: "replay-record", ID: id}, AlertWorkflow, in)
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			recovery := RecoveryWorkflowID(ModeRecovery, "recorded")
+			for {
+				h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: recovery, UpdateName: approval.UpdateDecide,
+					Args: []any{approval.Decision{Gate: "go-ahead", Approve: true, Identity: "approver", Channel: approval.ChannelCLI}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+				if err == nil && h.Get(ctx, nil) == nil {
+					break
+				}
+				time.Sleep(100 * time.Millisecond) // the recovery or its gate is not there yet
+			}
+			ev.Status, ev.EndsAt = AlertResolved, time.Now()
+			if err := c.SignalWorkflow(ctx, id, "", SignalAlert, ev); err != nil {
+				t.Fatal(err)
+			}
+			return run
+		}},
 		{"rpo_watchdog_v1.json", func(string) client.WorkflowRun {
 			run := c.GetWorkflow(ctx, WatchdogID(as.Name), "")
 			if err := c.CancelWorkflow(ctx, run.GetID(), ""); err != nil {
