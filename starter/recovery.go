@@ -48,15 +48,7 @@ var (
 )
 
 // kind is the LifeboatKind search attribute and the workflow ID's prefix: recovery or drill.
-func (k recoveryKind) kind() string {
-	if k.mode == workflows.ModeDrill {
-		return "drill"
-	}
-	return "recovery"
-}
-
-// recoveryID is the workflow ID of a plan's recovery or drill: one of each runs per plan at a time.
-func recoveryID(kind, planName string) string { return kind + "-" + planName }
+func (k recoveryKind) kind() string { return workflows.RecoveryKind(k.mode) }
 
 const recoveryFollowHelp = `Unless --no-wait, every change of a step is shown on stderr as it happens — a step running,
 waiting at a gate (with the command that decides it), succeeding or failing — and the result is
@@ -238,7 +230,8 @@ func recoveryDetails(k recoveryKind, in workflows.RecoveryInput) string {
 // startRecovery starts the plan's Recovery workflow, refusing to when one already runs under its ID,
 // and prints its ID and Web UI link with text output.
 func (a *app) startRecovery(ctx context.Context, c client.Client, cfg config.Config, k recoveryKind, in workflows.RecoveryInput) (client.WorkflowRun, startedOutput, error) {
-	id := recoveryID(k.kind(), in.Plan)
+	// One of each runs per plan at a time.
+	id := workflows.RecoveryWorkflowID(k.mode, in.Plan)
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: cfg.Worker.TaskQueue,

@@ -50,10 +50,10 @@ func AlertWorkflowID(rule, fingerprint string) string { return "alert-" + rule +
 // RecoveryWorkflowID is the workflow ID of a plan's Recovery workflow in the given mode:
 // recovery-PLAN or drill-PLAN. Temporal runs one workflow per ID at a time, so one recovery and
 // one drill of a plan at most.
-func RecoveryWorkflowID(mode, plan string) string { return recoveryKind(mode) + "-" + plan }
+func RecoveryWorkflowID(mode, plan string) string { return RecoveryKind(mode) + "-" + plan }
 
-// recoveryKind is the LifeboatKind of a Recovery workflow in the given mode.
-func recoveryKind(mode string) string {
+// RecoveryKind is the LifeboatKind of a Recovery workflow in the given mode: recovery or drill.
+func RecoveryKind(mode string) string {
 	if mode == ModeDrill {
 		return "drill"
 	}
@@ -451,7 +451,7 @@ func (a *alertRun) startRecovery(ctx workflow.Context, ev AlertEvent) error {
 		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		StaticSummary:         alertRecoverySummary(in, ev),
 		StaticDetails:         alertRecoveryDetails(in, ev, workflow.GetInfo(ctx).WorkflowExecution.ID),
-		TypedSearchAttributes: temporal.NewSearchAttributes(KindKey.ValueSet(recoveryKind(in.Mode)), AssetKey.ValueSet(in.Plan)),
+		TypedSearchAttributes: temporal.NewSearchAttributes(KindKey.ValueSet(RecoveryKind(in.Mode)), AssetKey.ValueSet(in.Plan)),
 	})
 	f := workflow.ExecuteChildWorkflow(cctx, RecoveryWorkflow, in)
 	var exec workflow.Execution

@@ -205,11 +205,7 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	if len(problems) > 0 {
 		return *st, temporal.NewNonRetryableApplicationError("invalid recovery input: "+strings.Join(problems, "; "), ErrTypeInvalidInput, nil)
 	}
-	kind := "recovery"
-	if in.Mode == ModeDrill {
-		kind = "drill"
-	}
-	if err := setKindAndAsset(ctx, kind, in.Plan); err != nil {
+	if err := setKindAndAsset(ctx, RecoveryKind(in.Mode), in.Plan); err != nil {
 		return *st, err
 	}
 
@@ -1153,21 +1149,29 @@ func (r *runner) finalReport(ctx workflow.Context, title string) {
 		r.update(ctx, "recovery."+map[bool]string{true: "completed", false: "failed"}[st.Status == plan.StatusSucceeded], title+" "+st.Status, text, sev)
 		return
 	}
-	u := r.p.Spec.Updates
-	r.p.Spec.Updates = cmp.Or(u, &plan.Updates{})
-	r.update(ctx, "drill.report", title+" "+st.Status, text, sev)
-	r.p.Spec.Updates = u
+	var to []string
+	if u := r.p.Spec.Updates; u != nil {
+		to = u.To
+	}
+	r.inform(ctx, to, "drill.report", title+" "+st.Status, text, sev)
 }
 
 // update tells the plan's stakeholders (spec.updates) how the run goes; plans without updates send
 // none.
 func (r *runner) update(ctx workflow.Context, event, title, text string, sev notify.Severity) {
-	u := r.p.Spec.Updates
-	if u == nil || !r.sendsMessages(ctx) {
+	if u := r.p.Spec.Updates; u != nil {
+		r.inform(ctx, u.To, event, title, text, sev)
+	}
+}
+
+// inform tells people (to: people, groups or roles, named in the message) how the run goes, with
+// its progress and objectives as fields.
+func (r *runner) inform(ctx workflow.Context, to []string, event, title, text string, sev notify.Severity) {
+	if !r.sendsMessages(ctx) {
 		return
 	}
 	st := r.st
-	fields := map[string]string{"to": strings.Join(r.people(u.To), ", "), "mode": st.Mode, "requested by": st.Requester}
+	fields := map[string]string{"to": strings.Join(r.people(to), ", "), "mode": st.Mode, "requested by": st.Requester}
 	if st.RTO > 0 || st.Status != StepRunning {
 		fields["RTO"] = st.RTO.Human()
 	} else {
