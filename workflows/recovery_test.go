@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -398,12 +399,14 @@ func TestRecoveryEscalatesInOrderUntilDecided(t *testing.T) {
 	for _, m := range e.alerts {
 		got = append(got, sent{m.Event, m.Fields["to"], m.Time.Sub(start).Round(time.Minute)})
 	}
+	// Messages sent at the same moment go out in parallel: compare them in time, then name, order.
+	slices.SortStableFunc(got, func(x, y sent) int { return cmp.Or(cmp.Compare(x.at, y.at), strings.Compare(x.event, y.event)) })
 	// Gate: 5m on-call, 15m lead, then the repeat round at 20m and 30m; decided at 32m, so no more,
 	// and its escalation is resolved. The action starts at 32m, is still running 10m later, and its
 	// escalation is resolved when it ends at 57m.
 	want := []sent{{"approval.requested", "", 0}, {"approval.escalated", "oncall", 5 * time.Minute}, {"approval.escalated", "lead", 15 * time.Minute},
 		{"approval.escalated", "oncall", 20 * time.Minute}, {"approval.escalated", "lead", 30 * time.Minute},
-		{"escalation.resolved", "", 32 * time.Minute}, {"approval.decided", "", 32 * time.Minute},
+		{"approval.decided", "", 32 * time.Minute}, {"escalation.resolved", "", 32 * time.Minute},
 		{"step.stuck", "lead", 42 * time.Minute}, {"escalation.resolved", "", 57 * time.Minute}}
 	if len(got) != len(want) {
 		t.Fatalf("sent %+v, want %+v", got, want)
@@ -622,15 +625,20 @@ func TestRecoveryAnnouncesGatesAndUpdatesStakeholders(t *testing.T) {
 			if err := e.GetWorkflowError(); err != nil || chose != nil {
 				t.Fatalf("plan: %v; decision: %v", err, chose)
 			}
+			// Messages sent at the same moment go out in parallel: compare them in time, then name, order.
+			sent := slices.Clone(e.alerts)
+			slices.SortStableFunc(sent, func(x, y notify.Message) int {
+				return cmp.Or(x.Time.Compare(y.Time), strings.Compare(x.Event, y.Event))
+			})
 			var got []string
 			byEvent := map[string]notify.Message{}
-			for _, m := range e.alerts {
+			for _, m := range sent {
 				got = append(got, fmt.Sprintf("%s@%s", m.Event, m.Time.Sub(start).Round(time.Minute)))
 				byEvent[m.Event] = m
 			}
-			want := "recovery.started@0s approval.requested@0s recovery.progress@30m0s approval.decided@50m0s recovery.progress@1h0m0s recovery.completed@1h10m0s"
+			want := "approval.requested@0s recovery.started@0s recovery.progress@30m0s approval.decided@50m0s recovery.progress@1h0m0s recovery.completed@1h10m0s"
 			if mode == ModeDrill {
-				want = "recovery.started@0s approval.requested@0s recovery.progress@30m0s approval.decided@50m0s recovery.progress@1h0m0s recovery.phase@1h10m0s drill.report@1h10m0s"
+				want = "approval.requested@0s recovery.started@0s recovery.progress@30m0s approval.decided@50m0s recovery.progress@1h0m0s drill.report@1h10m0s recovery.phase@1h10m0s"
 			}
 			if strings.Join(got, " ") != want {
 				t.Fatalf("sent %v\nwant %s", got, want)
