@@ -377,10 +377,10 @@ func (b *builder) channels(path string, rc RouteConfig, kind string) []RouteChan
 		if !ok {
 			var secret SecretFunc
 			if secretRef != "" {
-				if err := checkSecret(b.resolve, secretRef); err != nil {
+				if err := CheckSecret(b.resolve, secretRef); err != nil {
 					b.errs = append(b.errs, fmt.Errorf("%s.%s: %w", field, secretField, err))
 				}
-				secret = resolvedSecret(b.resolve, secretRef)
+				secret = ResolvedSecret(b.resolve, secretRef)
 			}
 			n = build(secret)
 			b.shared[kind+" "+string(key)] = n
@@ -433,7 +433,9 @@ func (b *builder) channels(path string, rc RouteConfig, kind string) []RouteChan
 	return out
 }
 
-func checkSecret(resolve func(context.Context, string) (string, error), name string) error {
+// CheckSecret looks the secret name up once, to fail early: it reports a missing resolver, an error
+// from resolve, or an empty value.
+func CheckSecret(resolve func(context.Context, string) (string, error), name string) error {
 	if resolve == nil {
 		return fmt.Errorf("secret %q: no secrets to resolve it from", name)
 	}
@@ -447,7 +449,9 @@ func checkSecret(resolve func(context.Context, string) (string, error), name str
 	return nil
 }
 
-func resolvedSecret(resolve func(context.Context, string) (string, error), name string) SecretFunc {
+// ResolvedSecret returns a SecretFunc that looks name up on every call, so that a rotated secret is
+// picked up; a secret that is not found or empty is a permanent error.
+func ResolvedSecret(resolve func(context.Context, string) (string, error), name string) SecretFunc {
 	return func(ctx context.Context) ([]byte, error) {
 		v, err := resolve(ctx, name)
 		switch {

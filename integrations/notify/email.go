@@ -386,13 +386,7 @@ func smtpError(ctx, tryCtx context.Context, timeout time.Duration, err error) er
 		}
 		return err
 	}
-	var (
-		certErr      *tls.CertificateVerificationError
-		unknownCA    x509.UnknownAuthorityError
-		hostnameErr  x509.HostnameError
-		certInvalErr x509.CertificateInvalidError
-	)
-	if errors.As(err, &certErr) || errors.As(err, &unknownCA) || errors.As(err, &hostnameErr) || errors.As(err, &certInvalErr) {
+	if isCertificateError(err) {
 		return Permanent(fmt.Errorf("%w: the server's certificate does not verify; if a private CA signs it, set ca_file", err))
 	}
 	return err

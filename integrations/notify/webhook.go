@@ -231,13 +231,7 @@ func requestError(ctx, tryCtx context.Context, timeout time.Duration, err error)
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	var (
-		certErr      *tls.CertificateVerificationError
-		unknownCA    x509.UnknownAuthorityError
-		hostnameErr  x509.HostnameError
-		certInvalErr x509.CertificateInvalidError
-	)
-	if errors.As(err, &certErr) || errors.As(err, &unknownCA) || errors.As(err, &hostnameErr) || errors.As(err, &certInvalErr) {
+	if isCertificateError(err) {
 		return Permanent(err)
 	}
 	return err
@@ -356,4 +350,16 @@ func Verify(secret []byte, timestamp, body, signatureHeader string, now time.Tim
 			ErrBadSignature, skew.Abs().Round(time.Second), tolerance)
 	}
 	return nil
+}
+
+// isCertificateError reports whether err is a TLS server certificate that does not verify: an error
+// that trying again cannot fix.
+func isCertificateError(err error) bool {
+	var (
+		certErr      *tls.CertificateVerificationError
+		unknownCA    x509.UnknownAuthorityError
+		hostnameErr  x509.HostnameError
+		certInvalErr x509.CertificateInvalidError
+	)
+	return errors.As(err, &certErr) || errors.As(err, &unknownCA) || errors.As(err, &hostnameErr) || errors.As(err, &certInvalErr)
 }

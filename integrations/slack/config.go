@@ -137,44 +137,26 @@ func Build(cfg Config, resolve func(ctx context.Context, name string) (string, e
 	var errs []error
 	refs := cfg.SecretRefs()
 	for _, field := range sortedKeys(refs) {
-		v, err := resolve(context.Background(), refs[field])
-		switch {
-		case err != nil:
+		if err := notify.CheckSecret(resolve, refs[field]); err != nil {
 			errs = append(errs, fmt.Errorf("slack.%s: %w", field, err))
-		case v == "":
-			errs = append(errs, fmt.Errorf("slack.%s: secret %q is empty", field, refs[field]))
 		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	s.Users, s.Teams, s.APIURL = cfg.Users, slices.Clone(cfg.Teams), cfg.APIURL
-	s.BotToken = secretFunc(resolve, cfg.BotTokenRef)
+	s.BotToken = notify.ResolvedSecret(resolve, cfg.BotTokenRef)
 	i, err := NewInteractions(s)
 	if err != nil {
 		return nil, err
 	}
 	app := &App{Interactions: i}
 	if cfg.Transport == TransportSocket {
-		app.Socket = NewSocket(i, secretFunc(resolve, cfg.AppTokenRef))
+		app.Socket = NewSocket(i, notify.ResolvedSecret(resolve, cfg.AppTokenRef))
 	} else {
-		app.Handler = NewHandler(i, secretFunc(resolve, cfg.SigningSecretRef))
+		app.Handler = NewHandler(i, notify.ResolvedSecret(resolve, cfg.SigningSecretRef))
 	}
 	return app, nil
-}
-
-// secretFunc returns a notify.SecretFunc that resolves name each time it is called.
-func secretFunc(resolve func(context.Context, string) (string, error), name string) notify.SecretFunc {
-	return func(ctx context.Context) ([]byte, error) {
-		v, err := resolve(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		if v == "" {
-			return nil, fmt.Errorf("secret %q is empty", name)
-		}
-		return []byte(v), nil
-	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -116,16 +117,8 @@ func New(opts Options) (*Handler, error) {
 	}
 	refs := opts.Config.SecretRefs()
 	for _, field := range slices.Sorted(maps.Keys(refs)) {
-		if opts.Secrets == nil {
-			errs = append(errs, fmt.Errorf("intake.%s: secret %q: no secrets to resolve it from", field, refs[field]))
-			continue
-		}
-		v, err := opts.Secrets(context.Background(), refs[field])
-		switch {
-		case err != nil:
+		if err := notify.CheckSecret(opts.Secrets, refs[field]); err != nil {
 			errs = append(errs, fmt.Errorf("intake.%s: %w", field, err))
-		case v == "":
-			errs = append(errs, fmt.Errorf("intake.%s: secret %q is empty", field, refs[field]))
 		}
 	}
 	if len(errs) > 0 {
