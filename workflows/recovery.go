@@ -960,20 +960,30 @@ func (r *runner) watchRTO(ctx workflow.Context, rto time.Duration) {
 		if esc == nil || len(esc.Levels) == 0 {
 			return
 		}
-		for i, at := range escalationOffsets(esc) {
-			if err := workflow.NewTimerWithOptions(ctx, max(missed.Add(at).Sub(workflow.Now(ctx)), time.Millisecond),
-				workflow.TimerOptions{Summary: fmt.Sprintf("RTO missed: escalation level %d", i+1)}).Get(ctx, nil); err != nil || r.st.Status != StepRunning {
-				return
-			}
-			level := esc.Levels[i%len(esc.Levels)]
-			m.Level, m.Fields = i+1, map[string]string{"to": strings.Join(r.people(level.Notify), ", "), "level": fmt.Sprint(i + 1)}
+		r.escalateByLevels(ctx, esc, "", missed, "RTO missed", func() bool { return r.st.Status == StepRunning }, func(ctx workflow.Context) notify.Message {
 			m.Title = fmt.Sprintf("%s has run %s past its RTO of %s", r.p.Metadata.Name, units.Duration(workflow.Now(ctx).Sub(missed)).Human(), units.Duration(rto).Human())
 			m.Text = "Steps still running: " + strings.Join(r.running(), ", ")
-			if !r.escalate(ctx, "", missed, m) {
-				return
-			}
-		}
+			return m
+		})
 	})
+}
+
+// escalateByLevels notifies the levels of esc one after another, each when its time has come since
+// since, until the wait is cancelled, still turns false, or an acknowledgement of step (empty: the
+// run) silences it. message is the notice, to which each level adds its number and people.
+func (r *runner) escalateByLevels(ctx workflow.Context, esc *plan.Escalation, step string, since time.Time, what string, still func() bool, message func(workflow.Context) notify.Message) {
+	for i, at := range escalationOffsets(esc) {
+		if err := workflow.NewTimerWithOptions(ctx, max(since.Add(at).Sub(workflow.Now(ctx)), time.Millisecond),
+			workflow.TimerOptions{Summary: fmt.Sprintf("%s: escalation level %d", what, i+1)}).Get(ctx, nil); err != nil || !still() {
+			return
+		}
+		level := esc.Levels[i%len(esc.Levels)]
+		m := message(ctx)
+		m.Level, m.Fields = i+1, map[string]string{"to": strings.Join(r.people(level.Notify), ", "), "level": fmt.Sprint(i + 1)}
+		if !r.escalate(ctx, step, since, m) {
+			return
+		}
+	}
 }
 
 func (r *runner) running() []string {
@@ -1057,20 +1067,12 @@ func (r *runner) watchStuck(ctx workflow.Context, s *plan.Step, id string) (stop
 	started := workflow.Now(ctx)
 	dedup := workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id + "/stuck"
 	workflow.Go(wctx, func(ctx workflow.Context) {
-		for i, at := range escalationOffsets(esc) {
-			wait := started.Add(at).Sub(workflow.Now(ctx))
-			if err := workflow.NewTimerWithOptions(ctx, max(wait, time.Millisecond), workflow.TimerOptions{Summary: fmt.Sprintf("step %s: escalation level %d", id, i+1)}).Get(ctx, nil); err != nil {
-				return
-			}
-			level := esc.Levels[i%len(esc.Levels)]
-			if !r.escalate(ctx, id, started, notify.Message{Event: "step.stuck", Severity: notify.Critical, Level: i + 1, Plan: r.p.Metadata.Name,
+		r.escalateByLevels(ctx, esc, id, started, "step "+id, func() bool { return true }, func(ctx workflow.Context) notify.Message {
+			return notify.Message{Event: "step.stuck", Severity: notify.Critical, Plan: r.p.Metadata.Name,
 				Title:    fmt.Sprintf("%s: step %s has run for %s", r.p.Metadata.Name, id, units.Duration(workflow.Now(ctx).Sub(started)).Human()),
 				Text:     "The step's action has not finished; check what it waits on.",
-				Fields:   map[string]string{"to": strings.Join(r.people(level.Notify), ", "), "level": fmt.Sprint(i + 1)},
-				DedupKey: dedup}) {
-				return
-			}
-		}
+				DedupKey: dedup}
+		})
 	})
 	return func() {
 		cancel()
