@@ -81,7 +81,7 @@ func (a *app) repoForget(f *repoFlags) *cobra.Command {
 	fl.DurationVar(&p.WithinYearly, "keep-within-yearly", 0, "keep the newest snapshot of each year within this duration of the newest")
 	fl.StringArrayVar(&p.KeepTags, "keep-tag", nil, "keep every snapshot with this tag (repeatable)")
 	fl.StringVar(&p.GroupBy, "group-by", "", "group snapshots by source, host and/or tags (default source,host; none: one group)")
-	fl.BoolVarP(&dryRun, "dry-run", "n", false, "show what would be removed")
+	fl.BoolVar(&dryRun, "dry-run", false, "show what would be removed")
 	fl.BoolVar(&prune, "prune", false, "prune unreferenced data afterwards")
 	snapshotFilterFlags(cmd, &filter)
 	return cmd

@@ -187,7 +187,7 @@ func (a *app) repoPrune(f *repoFlags) *cobra.Command {
 			return a.print(rep, func(w io.Writer) { printPrune(w, rep) })
 		},
 	}
-	cmd.Flags().BoolVarP(&opts.DryRun, "dry-run", "n", false, "report only")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "report only")
 	cmd.Flags().Float64Var(&opts.MaxUnusedPercent, "max-unused", 5, "repack packs with more than this percentage unused")
 	return cmd
 }
