@@ -35,10 +35,9 @@ const (
 	ErrTypeLocked = "RepositoryLocked"
 )
 
-// Signaler is the part of the Temporal client asset activities use: progress reports to the running
-// workflow and signals that start the RPO watchdog if it is not running. client.Client satisfies it.
+// Signaler is the part of the Temporal client that signals long-running workflows, starting them
+// when they are not running (the RPO watchdog). client.Client satisfies it.
 type Signaler interface {
-	SignalWorkflow(ctx context.Context, workflowID, runID, signalName string, arg any) error
 	SignalWithStartWorkflow(ctx context.Context, workflowID, signalName string, signalArg any,
 		options client.StartWorkflowOptions, workflow any, workflowArgs ...any) (client.WorkflowRun, error)
 }
@@ -54,22 +53,32 @@ type Assets struct {
 	Cloud CloudSnapshots
 	// CloudPoll is how often a cloud snapshot's status is read while waiting (default 15s).
 	CloudPoll time.Duration
-	// Signaler reports progress to workflows and signals watchdogs; nil skips progress reports.
-	Signaler Signaler
 	// ScratchDir holds restore drills' scratch directories (default: the system's temp dir).
 	ScratchDir string
+	// RestoreRoots are the directories restores to a target directory may write into; a target
+	// outside them is refused (default: ScratchDir).
+	RestoreRoots []string
 	// Env looks up environment variables for repository locations (S3 credentials); default os.LookupEnv.
 	Env func(string) (string, bool)
-	// ProgressEvery is how often long activities report progress to their workflow (default 5s).
-	ProgressEvery time.Duration
-	Logger        *slog.Logger
+	// ProgressInterval is how often a running backup or restore heartbeats its progress (default 1s).
+	ProgressInterval time.Duration
+	Logger           *slog.Logger
 }
 
-// SignalProgress is the signal long asset activities send their workflow with an OpProgress.
+func (a *Assets) progressInterval() time.Duration {
+	if a.ProgressInterval > 0 {
+		return a.ProgressInterval
+	}
+	return time.Second
+}
+
+// SignalProgress is the signal long asset activities sent their workflow with an OpProgress in
+// earlier versions. Progress now travels in heartbeats only, which add nothing to the workflow's
+// history however long a backup runs; workflows still accept the signal from older workers.
 const SignalProgress = "progress"
 
-// OpProgress is a running backup's, copy's or restore's progress, as heartbeats carry it and as
-// the workflow shows it.
+// OpProgress is a running backup's, copy's or restore's progress, as its heartbeats carry it:
+// `lifeboat` and the Web UI read it from the workflow's pending activity.
 type OpProgress struct {
 	Step      string `json:"step"`
 	Files     int64  `json:"files"`
@@ -228,16 +237,17 @@ func jobHash(ctx context.Context) string {
 	return hex.EncodeToString(sum[:6])
 }
 
-// reporter heartbeats progress and, at most every ProgressEvery, signals it to the workflow.
+// reporter heartbeats progress. Heartbeats are how the server learns the worker is alive and how
+// a retry learns where its predecessor got to; they never enter the workflow's history, so a
+// backup may run for days.
 type reporter struct {
-	a        *Assets
-	ctx      context.Context
-	step     string
-	attempt  int32
-	resumed  *OpProgress
-	mu       sync.Mutex
-	lastSent time.Time
-	last     OpProgress
+	a       *Assets
+	ctx     context.Context
+	step    string
+	attempt int32
+	resumed *OpProgress
+	mu      sync.Mutex
+	last    OpProgress
 }
 
 func (a *Assets) newReporter(ctx context.Context, step string) *reporter {
@@ -260,24 +270,7 @@ func (r *reporter) report(p OpProgress) {
 	activity.RecordHeartbeat(r.ctx, p)
 	r.mu.Lock()
 	r.last = p
-	every := r.a.ProgressEvery
-	if every == 0 {
-		every = 5 * time.Second
-	}
-	due := p.Done || time.Since(r.lastSent) >= every
-	if due {
-		r.lastSent = time.Now()
-	}
 	r.mu.Unlock()
-	if !due || r.a.Signaler == nil {
-		return
-	}
-	info := activity.GetInfo(r.ctx)
-	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
-	defer cancel()
-	if err := r.a.Signaler.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, SignalProgress, p); err != nil {
-		r.a.logger().Debug("progress report not delivered", "workflow", info.WorkflowExecution.ID, "error", err)
-	}
 }
 
 // keepAlive heartbeats the last progress while a step reports nothing (a prune, a cloud wait), so

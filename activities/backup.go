@@ -85,7 +85,7 @@ func (a *Assets) BackupAsset(ctx context.Context, in BackupAssetInput) (BackupAs
 			rep.report(OpProgress{Files: p.FilesDone, BytesDone: p.BytesDone, BytesTotal: total, BytesNew: p.BytesNew,
 				StoredNew: p.StoredNew, Elapsed: p.Elapsed, Done: p.Done})
 		},
-		ProgressInterval: time.Second,
+		ProgressInterval: a.progressInterval(),
 	}
 	var sn *repository.Snapshot
 	switch s := as.Source; {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/lifeboat-dr/lifeboat/integrations/postgres"
 	"github.com/lifeboat-dr/lifeboat/integrations/repository"
 	"github.com/lifeboat-dr/lifeboat/workflows/asset"
@@ -79,26 +81,90 @@ func (a *Assets) ResolveSnapshot(ctx context.Context, in ResolveSnapshotInput) (
 type RestoreAssetInput struct {
 	Asset    string `json:"asset"`
 	Snapshot string `json:"snapshot"`
-	// Path selects a file or subtree inside the snapshot.
+	// Path selects a file or subtree inside the snapshot, relative to its root.
 	Path      string `json:"path,omitempty"`
 	TargetDir string `json:"target_dir,omitempty"`
 	Database  string `json:"database,omitempty"`
 	InPlace   bool   `json:"in_place,omitempty"`
 	Scratch   bool   `json:"scratch,omitempty"`
+	// Approved is the plan someone approved (PlanRestore's result). When set, RestoreAsset refuses
+	// to do anything else: a configuration changed since the approval cannot widen the restore.
+	Approved *RestorePlan `json:"approved,omitempty"`
+}
+
+// RestorePlan is exactly what a restore will change, worked out before it changes anything: the
+// scope an approver is asked about, and what RestoreAsset then does.
+type RestorePlan struct {
+	Asset    string       `json:"asset"`
+	Snapshot SnapshotInfo `json:"snapshot"`
+	// Path is the cleaned path inside the snapshot; empty for all of it.
+	Path string `json:"path,omitempty"`
+	// TargetDir is the directory files are restored into (the selection lands at
+	// TargetDir/<its name>); Database the database restored.
+	TargetDir string `json:"target_dir,omitempty"`
+	Database  string `json:"database,omitempty"`
+	// Overwrite: files that exist at the target are replaced (each one atomically, after its new
+	// content is verified). Only an in-place restore of files overwrites.
+	Overwrite bool `json:"overwrite,omitempty"`
+	// Replace: the existing database is renamed aside, kept, and the restored copy takes its name.
+	// Only an in-place restore of a database replaces.
+	Replace bool `json:"replace,omitempty"`
+	InPlace bool `json:"in_place,omitempty"`
+	Scratch bool `json:"scratch,omitempty"`
+}
+
+// Scope says in one line what the restore changes, for approval requests and logs.
+func (p RestorePlan) Scope() string {
+	what := "all of snapshot " + shortSnapshot(p.Snapshot.ID)
+	if p.Path != "" {
+		what = fmt.Sprintf("%q from snapshot %s", p.Path, shortSnapshot(p.Snapshot.ID))
+	}
+	switch {
+	case p.Database != "" && p.Replace:
+		return fmt.Sprintf("%s: %s into database %s, replacing it (the current database is kept under a dated name)", p.Asset, what, p.Database)
+	case p.Database != "":
+		return fmt.Sprintf("%s: %s into new database %s", p.Asset, what, p.Database)
+	case p.Overwrite:
+		return fmt.Sprintf("%s: %s into %s, overwriting existing files", p.Asset, what, p.TargetDir)
+	default:
+		return fmt.Sprintf("%s: %s into %s, never overwriting a file", p.Asset, what, p.TargetDir)
+	}
+}
+
+func shortSnapshot(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// sameScope reports whether q would change exactly what p does.
+func (p RestorePlan) sameScope(q RestorePlan) bool {
+	return p.Asset == q.Asset && p.Snapshot.ID == q.Snapshot.ID && p.Path == q.Path && p.TargetDir == q.TargetDir &&
+		p.Database == q.Database && p.Overwrite == q.Overwrite && p.Replace == q.Replace
 }
 
 // RestoreAssetResult says where the data went.
 type RestoreAssetResult struct {
-	Snapshot  SnapshotInfo  `json:"snapshot"`
-	TargetDir string        `json:"target_dir,omitempty"`
-	Database  string        `json:"database,omitempty"`
-	Files     int64         `json:"files,omitempty"`
-	Bytes     int64         `json:"bytes,omitempty"`
-	Failed    []string      `json:"failed,omitempty"`
-	Duration  time.Duration `json:"duration"`
-	// Resumed is true when an earlier attempt was interrupted and this one replaced its output.
+	Snapshot  SnapshotInfo `json:"snapshot"`
+	TargetDir string       `json:"target_dir,omitempty"`
+	Database  string       `json:"database,omitempty"`
+	// Kept is the name the replaced database was given by an in-place restore.
+	Kept string `json:"kept,omitempty"`
+	// Files counts files written or found already restored; AlreadyRestored those of them an
+	// interrupted earlier attempt had finished.
+	Files           int64         `json:"files,omitempty"`
+	AlreadyRestored int64         `json:"already_restored,omitempty"`
+	Bytes           int64         `json:"bytes,omitempty"`
+	Failed          []string      `json:"failed,omitempty"`
+	Duration        time.Duration `json:"duration"`
+	// Resumed is true when an earlier attempt was interrupted and this one finished its work.
 	Resumed bool `json:"resumed,omitempty"`
 }
+
+// ErrTypeRestoreRefused is the type of the non-retryable error of a restore whose restored copy
+// failed the asset's checks: the live data was not touched.
+const ErrTypeRestoreRefused = "RestoreRefused"
 
 // scratchPrefix starts every scratch database's name, so that DropScratch can refuse anything else.
 const scratchPrefix = "lifeboat_verify_"
@@ -108,17 +174,188 @@ var unsafeDBChars = regexp.MustCompile(`[^a-z0-9_]`)
 // scratchNames are the scratch directory and database of one workflow run.
 func (a *Assets) scratchNames(ctx context.Context, as asset.Asset) (dir, database string) {
 	run := jobHash(ctx)
-	root := a.ScratchDir
-	if root == "" {
-		root = os.TempDir()
-	}
 	name := unsafeDBChars.ReplaceAllString(as.Name, "_")
-	return filepath.Join(root, "lifeboat-verify-"+as.Name+"-"+run), scratchPrefix + name + "_" + run
+	return filepath.Join(a.scratchRoot(), "lifeboat-verify-"+as.Name+"-"+run), scratchPrefix + name + "_" + run
 }
 
-// RestoreAsset restores a snapshot (or a file or subtree of it) of the asset. It never writes into
-// a non-empty directory or over an existing database unless InPlace is set; a retry replaces what
-// the interrupted attempt wrote.
+func (a *Assets) scratchRoot() string {
+	if a.ScratchDir != "" {
+		return a.ScratchDir
+	}
+	return os.TempDir()
+}
+
+// restoreRoots are the directories a restore to a target directory may write into.
+func (a *Assets) restoreRoots() []string {
+	if len(a.RestoreRoots) > 0 {
+		return a.RestoreRoots
+	}
+	return []string{a.scratchRoot()}
+}
+
+// checkTarget refuses a target directory outside the restore roots, following symbolic links in
+// the part of the path that exists so that a link cannot lead a restore out of them.
+func (a *Assets) checkTarget(target string) error {
+	if !filepath.IsAbs(target) {
+		return fmt.Errorf("target directory %q is not absolute", target)
+	}
+	resolved, err := resolveExisting(filepath.Clean(target))
+	if err != nil {
+		return fmt.Errorf("target directory %s: %w", target, err)
+	}
+	roots := a.restoreRoots()
+	for _, root := range roots {
+		r, err := resolveExisting(filepath.Clean(root))
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(r, resolved); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return nil
+		}
+	}
+	return fmt.Errorf("target directory %s is outside the directories this worker restores into (%s): choose one inside them, or add it to worker.restore_roots",
+		target, strings.Join(roots, ", "))
+}
+
+// resolveExisting resolves symbolic links in the longest part of p that exists and appends the
+// rest unchanged.
+func resolveExisting(p string) (string, error) {
+	rest := ""
+	for {
+		r, err := filepath.EvalSymlinks(p)
+		if err == nil {
+			return filepath.Join(r, rest), nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return filepath.Join(p, rest), nil
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+		p = parent
+	}
+}
+
+// PlanRestore works out what a restore would change — the snapshot, the cleaned path, the target
+// directory or database, whether anything existing is overwritten or replaced — and refuses, with
+// a non-retryable error, a restore this worker must not do: a path that leaves the snapshot, a
+// target outside the restore roots, an in-place restore of a snapshot that is not of one of the
+// asset's configured paths. It changes nothing.
+func (a *Assets) PlanRestore(ctx context.Context, in RestoreAssetInput) (RestorePlan, error) {
+	as, err := a.lookup(in.Asset)
+	if err != nil {
+		return RestorePlan{}, err
+	}
+	if as.Repository == nil {
+		return RestorePlan{}, misconfigured(fmt.Errorf("asset %q is protected by cloud snapshots, which are restored with AWS", as.Name))
+	}
+	repo, closeRepo, err := a.openRepo(ctx, as.Repository, false)
+	if err != nil {
+		return RestorePlan{}, noSnapshot(err)
+	}
+	defer closeRepo()
+	sn, err := repo.FindSnapshot(ctx, in.Snapshot, repository.SnapshotFilter{Source: as.Name})
+	if err != nil {
+		return RestorePlan{}, noSnapshot(fmt.Errorf("asset %s: %w", as.Name, err))
+	}
+	return a.planRestore(ctx, as, sn, in)
+}
+
+func (a *Assets) planRestore(ctx context.Context, as asset.Asset, sn *repository.Snapshot, in RestoreAssetInput) (RestorePlan, error) {
+	p := RestorePlan{Asset: as.Name, Snapshot: snapshotInfo(sn, as.Repository.Location), InPlace: in.InPlace, Scratch: in.Scratch}
+	sel, err := repository.CleanSnapshotPath(in.Path)
+	if err != nil {
+		return p, misconfigured(err)
+	}
+	p.Path = sel
+	if in.InPlace && in.Scratch {
+		return p, misconfigured(errors.New("a restore is in place or into scratch, not both"))
+	}
+
+	if pg := as.Source.Postgres; pg != nil {
+		if p.Path != "" {
+			return p, misconfigured(fmt.Errorf("asset %s is a database: a restore of it has no path", as.Name))
+		}
+		if in.TargetDir != "" {
+			return p, misconfigured(fmt.Errorf("asset %s is a database: name a target database, not a directory", as.Name))
+		}
+		dsn, err := a.Secrets.Secret(ctx, pg.DSNSecret)
+		if err != nil {
+			return p, misconfigured(err)
+		}
+		live, err := postgres.DatabaseOf(dsn)
+		if err != nil {
+			return p, misconfigured(err)
+		}
+		switch {
+		case in.Scratch:
+			_, p.Database = a.scratchNames(ctx, as)
+		case in.InPlace:
+			if in.Database != "" {
+				return p, misconfigured(errors.New("a restore in place has no target database: it replaces the asset's own"))
+			}
+			if pg.Maintenance() == live {
+				return p, misconfigured(fmt.Errorf("asset %s: maintenance_database is the asset's own database %s; name another (postgres)", as.Name, live))
+			}
+			p.Database, p.Replace = live, true
+		case in.Database == "":
+			return p, misconfigured(errors.New("restore of a database: name a target database, or restore in place"))
+		case in.Database == live:
+			return p, misconfigured(fmt.Errorf("database %s is the asset's live database: restore in place to replace it (with approval), or choose another name", live))
+		default:
+			p.Database = in.Database
+		}
+		return p, nil
+	}
+	if in.Database != "" {
+		return p, misconfigured(fmt.Errorf("asset %s holds files: name a target directory, not a database", as.Name))
+	}
+	switch {
+	case in.Scratch:
+		p.TargetDir, _ = a.scratchNames(ctx, as)
+	case in.InPlace:
+		if in.TargetDir != "" {
+			return p, misconfigured(errors.New("a restore in place has no target directory: it writes where the asset's files are"))
+		}
+		if as.Source.Paths == nil || len(sn.Paths) != 1 {
+			return p, misconfigured(fmt.Errorf("snapshot %s holds %d paths: restore it to a target directory", sn.ID.Short(), len(sn.Paths)))
+		}
+		src := filepath.Clean(sn.Paths[0])
+		configured := false
+		for _, inc := range as.Source.Paths.Include {
+			if abs, err := filepath.Abs(inc); err == nil && filepath.Clean(abs) == src {
+				configured = true
+			}
+		}
+		if !configured {
+			return p, misconfigured(fmt.Errorf("snapshot %s is of %s, which is not one of asset %s's paths (%s): restore it to a target directory",
+				sn.ID.Short(), src, as.Name, strings.Join(as.Source.Paths.Include, ", ")))
+		}
+		p.TargetDir = src
+		if p.Path != "" {
+			// The selection lands at TargetDir/<its name>: its own place under the source.
+			p.TargetDir = filepath.Dir(filepath.Join(src, filepath.FromSlash(p.Path)))
+		}
+		p.Overwrite = true
+	case in.TargetDir == "":
+		return p, misconfigured(errors.New("restore of files: name a target directory, or restore in place"))
+	default:
+		if err := a.checkTarget(in.TargetDir); err != nil {
+			return p, misconfigured(err)
+		}
+		p.TargetDir = filepath.Clean(in.TargetDir)
+	}
+	return p, nil
+}
+
+// RestoreAsset restores a snapshot (or a file or subtree of it) of the asset as PlanRestore plans
+// it. It never changes what the plan does not name: without an in-place restore, files are only
+// created in an empty or new directory and a database only under a new name; an in-place restore
+// replaces files one by one, each only once its new content is verified, and restores a database
+// beside the live one, checks it, and swaps names, keeping the old database. A retry finishes what
+// an interrupted attempt began and replaces nothing more than that attempt would have.
 func (a *Assets) RestoreAsset(ctx context.Context, in RestoreAssetInput) (RestoreAssetResult, error) {
 	as, err := a.lookup(in.Asset)
 	if err != nil {
@@ -136,80 +373,95 @@ func (a *Assets) RestoreAsset(ctx context.Context, in RestoreAssetInput) (Restor
 	if err != nil {
 		return RestoreAssetResult{}, noSnapshot(fmt.Errorf("asset %s: %w", as.Name, err))
 	}
+	plan, err := a.planRestore(ctx, as, sn, in)
+	if err != nil {
+		return RestoreAssetResult{}, err
+	}
+	if in.Approved != nil && !plan.sameScope(*in.Approved) {
+		return RestoreAssetResult{}, misconfigured(fmt.Errorf("the restore would now be %q, but what was approved is %q: start it again", plan.Scope(), in.Approved.Scope()))
+	}
 	rep := a.newReporter(ctx, "restore")
 	retry := rep.resumed != nil || rep.attempt > 1
-	out := RestoreAssetResult{Snapshot: snapshotInfo(sn, as.Repository.Location), Resumed: retry}
+	out := RestoreAssetResult{Snapshot: plan.Snapshot, Resumed: retry}
 	start := time.Now()
 	ctx = repository.WithLockOwner(ctx, jobID(ctx))
+	a.logger().Info("restore", "scope", plan.Scope(), "attempt", rep.attempt)
 
 	if pg := as.Source.Postgres; pg != nil {
 		dsn, err := a.Secrets.Secret(ctx, pg.DSNSecret)
 		if err != nil {
 			return out, misconfigured(err)
 		}
-		database := in.Database
-		switch {
-		case in.Scratch:
-			_, database = a.scratchNames(ctx, as)
-		case in.InPlace:
-			database = "" // the DSN's own database
-		case database == "":
-			return out, misconfigured(errors.New("restore of a database: name a target database, or restore in place"))
+		server := dsn
+		opts := postgres.RestoreOptions{Replace: plan.Replace, Job: jobID(ctx)}
+		if plan.Replace {
+			if server, err = postgres.InDatabase(dsn, pg.Maintenance()); err != nil {
+				return out, misconfigured(err)
+			}
+			opts.Validate = func(ctx context.Context, sideDSN string) error { return a.validateDatabase(ctx, as, sideDSN) }
 		}
 		stop := rep.keepAlive()
 		defer stop()
-		err = a.Postgres.RestoreFromRepository(ctx, repo, sn, dsn, database, postgres.RestoreOptions{Replace: in.InPlace || in.Scratch || retry})
-		if errors.Is(err, postgres.ErrDatabaseExists) {
+		res, err := a.Postgres.RestoreFromRepository(ctx, repo, sn, server, plan.Database, opts)
+		switch {
+		case errors.Is(err, postgres.ErrDatabaseExists):
 			return out, misconfigured(fmt.Errorf("%w: choose another target database, or restore in place", err))
-		}
-		if err != nil {
+		case errors.Is(err, postgres.ErrValidationFailed):
+			return out, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeRestoreRefused, err)
+		case err != nil:
 			return out, classify(err, "restore "+as.Name)
 		}
-		if database == "" {
-			database = "(in place)"
-		}
-		out.Database, out.Duration = database, time.Since(start)
+		out.Database, out.Kept, out.Duration = res.Database, res.Kept, time.Since(start)
 		return out, nil
 	}
 
-	target := in.TargetDir
-	switch {
-	case in.Scratch:
-		target, _ = a.scratchNames(ctx, as)
-	case in.InPlace:
-		if len(sn.Paths) != 1 {
-			return out, misconfigured(fmt.Errorf("snapshot %s holds %d paths: restore it to a target directory", sn.ID.Short(), len(sn.Paths)))
-		}
-		target = sn.Paths[0]
-		if in.Path != "" {
-			target = filepath.Dir(filepath.Join(target, filepath.FromSlash(in.Path)))
-		}
-	case target == "":
-		return out, misconfigured(errors.New("restore of files: name a target directory, or restore in place"))
-	case !filepath.IsAbs(target):
-		return out, misconfigured(fmt.Errorf("target directory %q is not absolute", target))
-	}
-	if !in.InPlace && !retry {
-		if err := requireEmptyDir(target); err != nil {
+	if !plan.InPlace && !plan.Scratch && !retry {
+		if err := requireEmptyDir(plan.TargetDir); err != nil {
 			return out, misconfigured(err)
 		}
 	}
-	if err := os.MkdirAll(target, 0o700); err != nil {
+	if err := os.MkdirAll(plan.TargetDir, 0o700); err != nil {
 		return out, misconfigured(fmt.Errorf("create target directory: %w", err))
 	}
 	var failed []string
-	res, err := repo.Restore(ctx, sn, target, repository.RestoreOptions{
-		Path: in.Path, Overwrite: in.InPlace || retry,
+	res, err := repo.Restore(ctx, sn, plan.TargetDir, repository.RestoreOptions{
+		Path: plan.Path, Overwrite: plan.Overwrite, Token: jobHash(ctx),
 		OnError: func(path string, err error) { failed = append(failed, path+": "+err.Error()) },
 		Progress: func(p repository.RestoreProgress) {
 			rep.report(OpProgress{Files: p.FilesDone, BytesDone: p.BytesDone, BytesTotal: p.TotalBytes, Elapsed: p.Elapsed, Done: p.Done})
 		},
+		ProgressInterval: a.progressInterval(),
 	})
 	if err != nil {
-		return out, classify(err, fmt.Sprintf("restore %s snapshot %s to %s", as.Name, sn.ID.Short(), target))
+		return out, classify(err, fmt.Sprintf("restore %s", plan.Scope()))
 	}
-	out.TargetDir, out.Files, out.Bytes, out.Failed, out.Duration = target, res.Files, res.Bytes, res.Failed, time.Since(start)
+	out.TargetDir, out.Files, out.AlreadyRestored, out.Bytes, out.Failed, out.Duration = plan.TargetDir, res.Files, res.AlreadyRestored, res.Bytes, res.Failed, time.Since(start)
 	return out, nil
+}
+
+// validateDatabase runs the asset's database checks (row counts, SQL) against a restored copy
+// before it replaces the live database; any check that does not pass refuses the copy.
+func (a *Assets) validateDatabase(ctx context.Context, as asset.Asset, dsn string) error {
+	if as.Verify == nil {
+		return nil
+	}
+	var failed []string
+	for i, c := range as.Verify.Checks {
+		if c.RowCount == nil && c.SQL == nil {
+			continue
+		}
+		res := a.runCheck(ctx, c, "", dsn)
+		if res.Name == "" {
+			res.Name = fmt.Sprintf("check %d", i+1)
+		}
+		if !res.Passed {
+			failed = append(failed, res.Name+": "+res.Detail)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d checks failed: %s", len(failed), strings.Join(failed, "; "))
+	}
+	return nil
 }
 
 func requireEmptyDir(dir string) error {

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/searchattr"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
@@ -84,7 +85,10 @@ exit code is 3 when it failed.`,
 			}
 			var result workflows.BackupResult
 			live := a.newLive()
-			err = watchRun(a, ctx, c, run, &result, func(st workflows.BackupResult) string {
+			err = watchRun(a, ctx, c, run, &result, func(st workflows.BackupResult, running *activities.OpProgress) string {
+				if running != nil {
+					st.Progress = running
+				}
 				line, pct := phaseProgress(st.Phase, st.Progress)
 				if st.Progress == nil && st.Error != "" {
 					line = st.Phase + ": " + st.Error
@@ -161,6 +165,9 @@ failure's details), or its state from the status query while it runs.`,
 			out, err := a.showRun(ctx, c, cfg, args[0], workflows.BackupWorkflow, &result)
 			if err != nil {
 				return err
+			}
+			if out.Running != nil {
+				result.Progress = out.Running
 			}
 			return a.print(out, func(w io.Writer) {
 				printShowHeader(w, out)
@@ -363,6 +370,8 @@ type showOutput struct {
 	Result     any        `json:"result,omitempty"`
 	// Warning says why no result is shown.
 	Warning string `json:"warning,omitempty"`
+	// Running is the progress the running step last heartbeated.
+	Running *activities.OpProgress `json:"running,omitempty"`
 }
 
 // showRun describes the workflow id, which must be of type wantType, and reads its result into
@@ -420,6 +429,7 @@ func (a *app) showRun(ctx context.Context, c client.Client, cfg config.Config, i
 		return out, nil
 	}
 	out.Result = result
+	out.Running = heartbeatProgress(desc, a.dataConverter())
 	return out, nil
 }
 

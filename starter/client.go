@@ -50,6 +50,7 @@ func (a *app) dial(ctx context.Context) (client.Client, config.Config, error) {
 		opts.Namespace = a.namespace
 	}
 	opts.Logger = sdklog.NewStructuredLogger(discardLogger())
+	a.converter = opts.DataConverter
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	c, err := client.DialContext(dctx, opts)

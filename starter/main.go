@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 )
@@ -109,6 +110,7 @@ type app struct {
 	namespace  string
 	flagError  bool
 	closers    []io.Closer // backends to release at exit (the GCS client)
+	converter  converter.DataConverter
 }
 
 func (a *app) rootCommand() *cobra.Command {

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/probe"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -203,7 +204,7 @@ func (a *app) startProbe(cmd *cobra.Command, id string, in workflows.HealthProbe
 	}
 
 	var result workflows.HealthProbeResult
-	err = watchRun(a, ctx, c, run, &result, probeProgress)
+	err = watchRun(a, ctx, c, run, &result, func(st workflows.HealthProbeResult, _ *activities.OpProgress) string { return probeProgress(st) })
 	if err != nil {
 		return exitError{exitBadOutcome, fmt.Errorf("probe %s failed: %w", id, err)}
 	}

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -146,7 +147,7 @@ func (a *app) recoveryCommand(k recoveryKind, short, long, example string) *cobr
 			}
 			var result workflows.RecoveryResult
 			view := newPlanView(a.stderr, started.WorkflowID)
-			err = watchRun(a, ctx, c, run, &result, func(st workflows.RecoveryResult) string {
+			err = watchRun(a, ctx, c, run, &result, func(st workflows.RecoveryResult, _ *activities.OpProgress) string {
 				var gates []approval.PendingGate
 				if atGate(st) {
 					gates = pendingGates(ctx, c, run.GetID(), run.GetRunID())

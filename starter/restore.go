@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
@@ -76,7 +77,10 @@ result is printed when the restore ends; the exit code is 3 when it failed or wa
 			}
 			var result workflows.RestoreResult
 			live := a.newLive()
-			err = watchRun(a, ctx, c, run, &result, func(st workflows.RestoreResult) string {
+			err = watchRun(a, ctx, c, run, &result, func(st workflows.RestoreResult, running *activities.OpProgress) string {
+				if running != nil {
+					st.Progress = running
+				}
 				if st.Phase == workflows.PhaseApproval {
 					line := awaitingApproval(ctx, c, run, workflows.GateRestoreInPlace)
 					live.show(line, line, -1)

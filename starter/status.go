@@ -12,6 +12,7 @@ import (
 	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
@@ -149,10 +150,11 @@ func recoveryState(ctx context.Context, c client.Client, status enumspb.Workflow
 
 // watchRun waits for run to finish into result (an R). With text output it asks the workflow's
 // status query (answered with an S: the result's shape for most Lifeboat workflows, VerifyStatus
-// for a drill) every second and writes progress(status) to stderr when it changes; progress may
-// also draw the status itself and return "". It is a function, not a method, because methods
-// cannot have type parameters.
-func watchRun[R, S any](a *app, ctx context.Context, c client.Client, run client.WorkflowRun, result *R, progress func(S) string) error {
+// for a drill) every second, with the progress its running activity last heartbeated (nil when none
+// runs), and writes progress(status, running) to stderr when it changes; progress may also draw the
+// status itself and return "". It is a function, not a method, because methods cannot have type
+// parameters.
+func watchRun[R, S any](a *app, ctx context.Context, c client.Client, run client.WorkflowRun, result *R, progress func(S, *activities.OpProgress) string) error {
 	done := make(chan error, 1)
 	go func() { done <- run.Get(ctx, result) }()
 	tick := time.NewTicker(time.Second)
@@ -174,7 +176,7 @@ func watchRun[R, S any](a *app, ctx context.Context, c client.Client, run client
 			if v.Get(&st) != nil {
 				continue
 			}
-			if line := progress(st); line != "" && line != last {
+			if line := progress(st, a.runningProgress(ctx, c, run.GetID(), run.GetRunID())); line != "" && line != last {
 				fmt.Fprintf(a.stderr, "  … %s\n", line)
 				last = line
 			}

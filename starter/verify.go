@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -54,7 +55,10 @@ progress is shown on stderr and the evidence printed; the exit code is 3 when th
 			}
 			var ev workflows.Evidence
 			live := a.newLive()
-			err = watchRun(a, ctx, c, run, &ev, func(st workflows.VerifyStatus) string {
+			err = watchRun(a, ctx, c, run, &ev, func(st workflows.VerifyStatus, running *activities.OpProgress) string {
+				if running != nil {
+					st.Progress = running
+				}
 				line, pct := phaseProgress(st.Phase, st.Progress)
 				live.show(st.Phase, line, pct)
 				return ""

@@ -311,7 +311,7 @@ func newActivities(ctx context.Context, cfg config.Config, c client.Client, logg
 		catalog[a.Name] = a
 		cloud = cloud || a.Source.RDS != nil || a.Source.EBS != nil
 	}
-	assets := &activities.Assets{Catalog: catalog, Secrets: sec, Signaler: c, ScratchDir: cfg.Worker.ScratchDir, Logger: logger}
+	assets := &activities.Assets{Catalog: catalog, Secrets: sec, ScratchDir: cfg.Worker.ScratchDir, RestoreRoots: cfg.Worker.RestoreRoots, Logger: logger}
 	if cloud {
 		snaps, err := aws.New(ctx, cfg.AWS.Options())
 		if err != nil {

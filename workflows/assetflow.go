@@ -154,3 +154,31 @@ func progressLine(p activities.OpProgress) string {
 	}
 	return b.String()
 }
+
+// Version markers of changes to released workflows (workflow.GetVersion).
+const (
+	// versionRestorePlan: a restore plans its exact scope before approval (PlanRestore), shows it
+	// in the approval request, carries it out and nothing else, and waits for a locked repository.
+	versionRestorePlan = "restore-plan"
+	// versionVerifyLockWait: a drill waits for a locked repository instead of failing.
+	versionVerifyLockWait = "verify-lock-wait"
+)
+
+// retryWhileLocked runs step until it ends other than with RepositoryLocked — another job holds
+// the repository exclusively — waiting lockWait on a durable timer between tries, and telling
+// waiting why each time. It returns how long it waited in all and step's last error.
+func retryWhileLocked(ctx workflow.Context, step func() error, waiting func(msg string)) (time.Duration, error) {
+	var waited time.Duration
+	for {
+		err := step()
+		if !isErrType(err, activities.ErrTypeLocked) {
+			return waited, err
+		}
+		waiting(errMessage(err))
+		start := workflow.Now(ctx)
+		if err := workflow.NewTimerWithOptions(ctx, lockWait, workflow.TimerOptions{Summary: "wait for the repository lock"}).Get(ctx, nil); err != nil {
+			return waited, err
+		}
+		waited += workflow.Now(ctx).Sub(start)
+	}
+}

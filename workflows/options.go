@@ -49,18 +49,25 @@ func shortStepOptions(summary string) workflow.LocalActivityOptions {
 }
 
 // AssetHeartbeatTimeout is how long a backup, copy or restore may go without a heartbeat before the
-// server declares its worker gone and retries it elsewhere (it heartbeats every second or two).
-const AssetHeartbeatTimeout = 20 * time.Second
+// server declares its worker gone and retries it elsewhere. The activities heartbeat every second
+// (every two while a step reports nothing), and the SDK sends at most one every 0.8 × this timeout;
+// with the first retry a second later, a step whose worker died goes on elsewhere within about 12 s.
+const AssetHeartbeatTimeout = 10 * time.Second
+
+// MaxAssetStep bounds one attempt of a backup, copy or restore: generous, since a multi-terabyte
+// first backup may take days; a dead worker is noticed by the heartbeat timeout instead.
+const MaxAssetStep = 7 * 24 * time.Hour
 
 // longStepOptions runs a backup, copy, retention, restore or check: regular activities that
 // heartbeat and resume where an interrupted attempt stopped. Failures retry for about an hour
-// before the workflow reports them.
+// before the workflow reports them; the first retry comes at once, since the usual cause is a worker
+// that died.
 func longStepOptions(summary string) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
-		StartToCloseTimeout: 24 * time.Hour,
+		StartToCloseTimeout: MaxAssetStep,
 		HeartbeatTimeout:    AssetHeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute, MaximumAttempts: 15,
+			InitialInterval: time.Second, BackoffCoefficient: 4, MaximumInterval: 5 * time.Minute, MaximumAttempts: 15,
 			NonRetryableErrorTypes: nonRetryableAssetErrors,
 		},
 		Summary: summary,

@@ -70,7 +70,6 @@ func recordHistories(t *testing.T) {
 	as.Verify = &asset.Verify{Schedule: asset.Schedule{Every: units.Duration(24 * time.Hour)}, Checks: []asset.Check{{File: "index.html", SHA256: sum}}}
 	as.Owners = []string{"approver"}
 	assets.Catalog[as.Name] = as
-	assets.Signaler = c
 	plansDir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(plansDir, "recorded.yaml"), []byte(recordedPlan), 0o644); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/repository"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
@@ -45,11 +46,14 @@ const DefaultApprovalTimeout = 4 * time.Hour
 
 // RestoreResult reports a restore. While it runs, the status query returns the same shape.
 type RestoreResult struct {
-	Asset     string                         `json:"asset"`
-	Phase     string                         `json:"phase"`
-	Requester string                         `json:"requester"`
-	InPlace   bool                           `json:"in_place,omitempty"`
-	Snapshot  *activities.SnapshotInfo       `json:"snapshot,omitempty"`
+	Asset     string                   `json:"asset"`
+	Phase     string                   `json:"phase"`
+	Requester string                   `json:"requester"`
+	InPlace   bool                     `json:"in_place,omitempty"`
+	Snapshot  *activities.SnapshotInfo `json:"snapshot,omitempty"`
+	// Plan is exactly what the restore changes (target, overwrite or replace), worked out before
+	// approval; the restore does nothing else.
+	Plan      *activities.RestorePlan        `json:"plan,omitempty"`
 	Approval  *approval.Outcome              `json:"approval,omitempty"`
 	Progress  *activities.OpProgress         `json:"progress,omitempty"`
 	Restored  *activities.RestoreAssetResult `json:"restored,omitempty"`
@@ -77,6 +81,9 @@ func (in RestoreInput) Validate() error {
 	}
 	if in.TargetDir != "" && !strings.HasPrefix(in.TargetDir, "/") {
 		bad("target_dir: %q is not an absolute path", in.TargetDir)
+	}
+	if _, err := repository.CleanSnapshotPath(in.Path); err != nil {
+		bad("path: %v", err)
 	}
 	if in.Quorum < 0 || in.ApprovalTimeout < 0 {
 		bad("quorum and approval_timeout: must not be negative")
@@ -136,6 +143,22 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 	st.Snapshot = &resolved.Snapshot
 	setRestoreDetails(ctx, st)
 
+	// Work out exactly what the restore will change, and refuse what this worker must not do,
+	// before anyone is asked to approve it.
+	restoreIn := activities.RestoreAssetInput{
+		Asset: as.Name, Snapshot: resolved.Snapshot.ID, Path: in.Path, TargetDir: in.TargetDir, Database: in.Database, InPlace: in.InPlace,
+	}
+	planned := workflow.GetVersion(ctx, versionRestorePlan, workflow.DefaultVersion, 1) >= 1
+	if planned {
+		var plan activities.RestorePlan
+		if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, shortStepOptions("plan the restore of "+as.Name)),
+			a.PlanRestore, restoreIn).Get(ctx, &plan); err != nil {
+			return failed("plan the restore", err)
+		}
+		st.Plan, restoreIn.Approved = &plan, &plan
+		setRestoreDetails(ctx, st)
+	}
+
 	if in.InPlace {
 		st.Phase = PhaseApproval
 		phase(ctx, PhaseApproval)
@@ -147,6 +170,21 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 		timeout := in.ApprovalTimeout.Or(DefaultApprovalTimeout)
 		title := fmt.Sprintf("Restore %s in place from snapshot %s of %s, replacing the live data", as.Name, shortID(resolved.Snapshot.ID),
 			resolved.Snapshot.Time.UTC().Format(time.RFC3339))
+		fields := map[string]string{"requester": in.Requester, "approvers": strings.Join(approvers, ", "), "expires in": units.Duration(timeout).Human()}
+		if st.Plan != nil {
+			title = "Restore " + st.Plan.Scope()
+			fields["snapshot"] = shortID(resolved.Snapshot.ID) + " of " + resolved.Snapshot.Time.UTC().Format(time.RFC3339)
+			if st.Plan.Database != "" {
+				fields["database"] = st.Plan.Database
+				fields["replace"] = fmt.Sprint(st.Plan.Replace)
+			} else {
+				fields["target"] = st.Plan.TargetDir
+				fields["overwrite"] = fmt.Sprint(st.Plan.Overwrite)
+			}
+			if st.Plan.Path != "" {
+				fields["path"] = st.Plan.Path
+			}
+		}
 		ask := func(ctx workflow.Context, level int, escalation bool) {
 			sev := notify.Warning
 			if level > 0 {
@@ -158,7 +196,7 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 					Gate: GateRestoreInPlace, Approvers: approvers},
 				Text: fmt.Sprintf("%s asks to restore %s over its live data. Approve with `lifeboat approve %s` or `temporal workflow update execute --workflow-id %s --name %s --input '{\"approve\":true,\"identity\":\"<you>\"}'`.",
 					in.Requester, as.Name, workflow.GetInfo(ctx).WorkflowExecution.ID, workflow.GetInfo(ctx).WorkflowExecution.ID, approval.UpdateDecide),
-				Fields: map[string]string{"requester": in.Requester, "approvers": strings.Join(approvers, ", "), "expires in": units.Duration(timeout).Human()}})
+				Fields: fields})
 		}
 		ask(ctx, 0, false)
 		outcome, err := gates.Await(ctx, approval.Request{
@@ -192,9 +230,19 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 	phase(ctx, PhaseRestoring)
 	setRestoreDetails(ctx, st)
 	var restored activities.RestoreAssetResult
-	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, longStepOptions("restore "+as.Name)), a.RestoreAsset, activities.RestoreAssetInput{
-		Asset: as.Name, Snapshot: resolved.Snapshot.ID, Path: in.Path, TargetDir: in.TargetDir, Database: in.Database, InPlace: in.InPlace,
-	}).Get(ctx, &restored)
+	restore := func() error {
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, longStepOptions("restore "+as.Name)), a.RestoreAsset, restoreIn).Get(ctx, &restored)
+	}
+	if planned {
+		// A prune or an exclusive job holds the repository: wait for it on a durable timer.
+		_, err = retryWhileLocked(ctx, restore, func(msg string) {
+			st.Phase, st.Error = PhaseWaiting, msg
+			setRestoreDetails(ctx, st)
+		})
+		st.Phase, st.Error = PhaseRestoring, ""
+	} else {
+		err = restore()
+	}
 	if err != nil {
 		return failed("restore", err)
 	}
@@ -218,6 +266,9 @@ func setRestoreDetails(ctx workflow.Context, st *RestoreResult) {
 	if sn := st.Snapshot; sn != nil {
 		b.WriteString(fmt.Sprintf("Snapshot `%s` of %s, %s\n\n", shortID(sn.ID), sn.Time.UTC().Format(time.RFC3339), units.Bytes(sn.Bytes)))
 	}
+	if st.Plan != nil {
+		b.WriteString("Scope: " + mdCell(st.Plan.Scope()) + "\n\n")
+	}
 	if st.Approval != nil {
 		for _, d := range st.Approval.Decisions {
 			verb := "approved"
@@ -237,6 +288,9 @@ func setRestoreDetails(ctx workflow.Context, st *RestoreResult) {
 			where = "database " + r.Database
 		}
 		b.WriteString(fmt.Sprintf("Restored %d files, %s into %s in %s\n\n", r.Files, units.Bytes(r.Bytes), where, units.Duration(r.Duration).Human()))
+		if r.Kept != "" {
+			b.WriteString(fmt.Sprintf("The replaced database is kept as %s until someone drops it.\n\n", r.Kept))
+		}
 	}
 	if st.Error != "" {
 		b.WriteString("**" + mdCell(st.Error) + "**\n")

@@ -106,8 +106,20 @@ func Verify(ctx workflow.Context, in VerifyInput) (Evidence, error) {
 	phase(ctx, PhaseRestoring)
 	setVerifyDetails(ctx, st, ev)
 	var restored activities.RestoreAssetResult
-	restoreErr := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, longStepOptions("restore "+as.Name+" into scratch")), a.RestoreAsset,
-		activities.RestoreAssetInput{Asset: as.Name, Snapshot: resolved.Snapshot.ID, Scratch: true}).Get(ctx, &restored)
+	restore := func() error {
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, longStepOptions("restore "+as.Name+" into scratch")), a.RestoreAsset,
+			activities.RestoreAssetInput{Asset: as.Name, Snapshot: resolved.Snapshot.ID, Scratch: true}).Get(ctx, &restored)
+	}
+	var restoreErr error
+	if workflow.GetVersion(ctx, versionVerifyLockWait, workflow.DefaultVersion, 1) >= 1 {
+		_, restoreErr = retryWhileLocked(ctx, restore, func(msg string) {
+			st.Phase = PhaseWaiting
+			setVerifyDetails(ctx, st, ev)
+		})
+		st.Phase = PhaseRestoring
+	} else {
+		restoreErr = restore()
+	}
 	st.Progress = nil
 	if restoreErr == nil {
 		ev.Restore, ev.RestoreTime = &restored, units.Duration(restored.Duration)

@@ -30,6 +30,9 @@ var (
 	// ErrDatabaseExists is wrapped by Restore's error when the target database exists and
 	// RestoreOptions.Replace is not set.
 	ErrDatabaseExists = errors.New("database already exists")
+	// ErrValidationFailed is wrapped by Restore's error when RestoreOptions.Validate refused the
+	// restored copy; the target was not touched.
+	ErrValidationFailed = errors.New("the restored copy failed validation")
 	// ErrCheckFailed is wrapped by Check's error when at least one check did not pass.
 	ErrCheckFailed = errors.New("SQL checks failed")
 
@@ -54,17 +57,6 @@ type DumpInfo struct {
 	ServerVersion string        `json:"server_version"` // SHOW server_version, e.g. "15.8 (Debian 15.8-1)"
 	Bytes         int64         `json:"bytes"`          // size of the custom-format dump written
 	Duration      time.Duration `json:"duration"`       // from connecting until pg_dump exited
-}
-
-// RestoreOptions change how Restore treats the target database.
-type RestoreOptions struct {
-	// Replace drops an existing database of the target's name first, terminating its sessions.
-	// What it held is gone even if the restore then fails. Without Replace, Restore refuses
-	// with ErrDatabaseExists.
-	Replace bool
-	// KeepOwner restores the ownership recorded in the dump; the owning roles must exist.
-	// Default (pg_restore --no-owner): every object belongs to the user of the DSN.
-	KeepOwner bool
 }
 
 // SQLCheck is a validation query for a restored database.
@@ -148,55 +140,6 @@ func (t Tools) Dump(ctx context.Context, dsn string, w io.Writer) (DumpInfo, err
 	}
 }
 
-// Restore creates database on the server of dsn and fills it by running pg_restore --no-owner
-// --exit-on-error on the custom-format dump read from r. dsn names a maintenance database to
-// connect to (usually postgres), never database itself. An existing database of that name is an
-// error wrapping ErrDatabaseExists unless opts.Replace is set, in which case its sessions are
-// terminated and it is dropped before anything is read from r (see RestoreOptions.Replace).
-// The new database is created from template0. When the restore fails, the database it created is
-// dropped again so that a retry starts clean, and the error carries the last 64 KiB of
-// pg_restore's standard error; a failure reading r is reported as such. Restore returns once it
-// has stopped reading r (or ctx is done). Cancelling ctx kills pg_restore.
-func (t Tools) Restore(ctx context.Context, dsn string, database string, r io.Reader, opts RestoreOptions) error {
-	bin, err := t.find("pg_restore")
-	if err != nil {
-		return err
-	}
-	cfg, err := parseDSN(dsn)
-	if err != nil {
-		return err
-	}
-	target := describe(cfg, database)
-	if database == "" {
-		return errors.New("postgres: restore: no target database")
-	}
-	if database == databaseName(cfg) {
-		return fmt.Errorf("postgres: restore into %s: the DSN connects to that database itself; point it at a maintenance database such as postgres", target)
-	}
-	arg, err := toolConnString(dsn, database)
-	if err != nil {
-		return err
-	}
-	if err := withConn(ctx, cfg, func(c *pgx.Conn) error { return createDatabase(ctx, c, database, opts.Replace) }); err != nil {
-		return fmt.Errorf("postgres: restore into %s: %w", target, err)
-	}
-
-	args := []string{"--no-password", "--exit-on-error", "--dbname=" + arg}
-	if !opts.KeepOwner {
-		args = append(args, "--no-owner")
-	}
-	err = t.runRestore(ctx, bin, args, cfg, target, r)
-	if err == nil {
-		return nil
-	}
-	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if dropErr := withConn(cleanup, cfg, func(c *pgx.Conn) error { return dropDatabase(cleanup, c, database) }); dropErr != nil {
-		return errors.Join(err, fmt.Errorf("postgres: drop partly restored %s: %w", target, dropErr))
-	}
-	return err
-}
-
 // runRestore runs pg_restore with r on its standard input.
 func (t Tools) runRestore(ctx context.Context, bin string, args []string, cfg *pgx.ConnConfig, target string, r io.Reader) error {
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -232,26 +175,6 @@ func (t Tools) runRestore(ctx context.Context, bin string, args []string, cfg *p
 	default:
 		return toolError("pg_restore", target, waitErr, stderr)
 	}
-}
-
-// createDatabase creates database, first dropping an existing one when replace is set.
-func createDatabase(ctx context.Context, c *pgx.Conn, database string, replace bool) error {
-	var exists bool
-	if err := c.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", database).Scan(&exists); err != nil {
-		return fmt.Errorf("look up database: %w", err)
-	}
-	if exists {
-		if !replace {
-			return fmt.Errorf("%w (set RestoreOptions.Replace to drop and recreate it)", ErrDatabaseExists)
-		}
-		if err := dropDatabase(ctx, c, database); err != nil {
-			return err
-		}
-	}
-	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{database}.Sanitize()+" TEMPLATE template0"); err != nil {
-		return fmt.Errorf("create database: %w", err)
-	}
-	return nil
 }
 
 // dropDatabase terminates the sessions of database and drops it, if it exists.
@@ -420,10 +343,10 @@ func (t Tools) BackupToRepository(ctx context.Context, repo *repository.Reposito
 // on the server of dsn, streaming it from repo into Restore (see Restore for dsn, opts and what is
 // left behind on failure). A snapshot without exactly one such file is an error. When reading the
 // repository fails, that error is returned rather than pg_restore's complaint about a cut-off dump.
-func (t Tools) RestoreFromRepository(ctx context.Context, repo *repository.Repository, sn *repository.Snapshot, dsn, database string, opts RestoreOptions) error {
+func (t Tools) RestoreFromRepository(ctx context.Context, repo *repository.Repository, sn *repository.Snapshot, dsn, database string, opts RestoreOptions) (RestoreResult, error) {
 	name, err := dumpFile(ctx, repo, sn)
 	if err != nil {
-		return err
+		return RestoreResult{Database: database}, err
 	}
 	pr, pw := io.Pipe()
 	dumped := make(chan error, 1)
@@ -432,12 +355,12 @@ func (t Tools) RestoreFromRepository(ctx context.Context, repo *repository.Repos
 		pw.CloseWithError(err) // nil: pg_restore reads io.EOF
 		dumped <- err
 	}()
-	restoreErr := t.Restore(ctx, dsn, database, pr, opts)
+	res, restoreErr := t.Restore(ctx, dsn, database, pr, opts)
 	pr.CloseWithError(errStopped) // a restore that stopped early must not leave the reader blocked
 	if err := <-dumped; err != nil && !errors.Is(err, errStopped) {
-		return fmt.Errorf("postgres: restore %s from snapshot %s: read %s: %w", database, sn.ID.Short(), name, err)
+		return res, fmt.Errorf("postgres: restore %s from snapshot %s: read %s: %w", database, sn.ID.Short(), name, err)
 	}
-	return restoreErr
+	return res, restoreErr
 }
 
 // dumpFile returns the name of the single *.dump file at the root of sn.

@@ -168,7 +168,7 @@ func restoreByHand(ctx context.Context, tools Tools, repo *repository.Repository
 		pw.CloseWithError(err)
 		dumped <- err
 	}()
-	restoreErr = tools.Restore(ctx, dsn, database, pr, opts)
+	_, restoreErr = tools.Restore(ctx, dsn, database, pr, opts)
 	pr.CloseWithError(errors.New("restore finished"))
 	return restoreErr, <-dumped
 }
@@ -213,17 +213,18 @@ func TestOrdersDatabase(t *testing.T) {
 
 		// The same name again, without Replace: refused, the restored copy untouched.
 		execSQL(ctx, t, c.DSN("orders_restored"), "DELETE FROM orders WHERE id <= 10")
-		err := tools.RestoreFromRepository(ctx, repo, sn, c.DSN("postgres"), "orders_restored", RestoreOptions{})
-		if !errors.Is(err, ErrDatabaseExists) || !strings.Contains(err.Error(), "orders_restored") || !strings.Contains(err.Error(), "Replace") {
-			t.Fatalf("restore over an existing database: %v; want ErrDatabaseExists naming it and Replace", err)
+		_, err := tools.RestoreFromRepository(ctx, repo, sn, c.DSN("postgres"), "orders_restored", RestoreOptions{})
+		if !errors.Is(err, ErrDatabaseExists) || !strings.Contains(err.Error(), "orders_restored") || !strings.Contains(err.Error(), "replace") {
+			t.Fatalf("restore over an existing database: %v; want ErrDatabaseExists naming it and replace", err)
 		}
 		if n, err := RowCount(ctx, c.DSN("orders_restored"), "orders"); err != nil || n != 199990 {
 			t.Fatalf("after the refused restore orders has %d rows (%v), want 199990", n, err)
 		}
 
-		// With Replace, even while someone is connected to it.
+		// With Replace, even while someone is connected to it: the old database is kept, renamed.
 		session := connect(ctx, t, c.DSN("orders_restored"))
-		if err := tools.RestoreFromRepository(ctx, repo, sn, c.DSN("postgres"), "orders_restored", RestoreOptions{Replace: true}); err != nil {
+		res, err := tools.RestoreFromRepository(ctx, repo, sn, c.DSN("postgres"), "orders_restored", RestoreOptions{Replace: true})
+		if err != nil {
 			t.Fatalf("restore with Replace: %v", err)
 		}
 		if got := takeFingerprint(ctx, t, c.DSN("orders_restored")); got != want {
@@ -231,6 +232,12 @@ func TestOrdersDatabase(t *testing.T) {
 		}
 		if err := session.Ping(ctx); err == nil {
 			t.Errorf("a session on the replaced database survived")
+		}
+		if !strings.HasPrefix(res.Kept, "orders_restored_replaced_") {
+			t.Fatalf("the replaced database was not kept: %+v", res)
+		}
+		if n, err := RowCount(ctx, c.DSN(res.Kept), "orders"); err != nil || n != 199990 {
+			t.Fatalf("the kept database %s has %d orders (%v), want the 199990 it had", res.Kept, n, err)
 		}
 	})
 
@@ -255,7 +262,7 @@ func TestOrdersDatabase(t *testing.T) {
 		}
 		t.Logf("second dump: %d bytes, %d new to the repository", info2.Bytes, sn2.Summary.BytesAdded)
 
-		if err := tools.RestoreFromRepository(ctx, repo, sn2, c.DSN("postgres"), "orders_copy", RestoreOptions{}); err != nil {
+		if _, err := tools.RestoreFromRepository(ctx, repo, sn2, c.DSN("postgres"), "orders_copy", RestoreOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if got := takeFingerprint(ctx, t, c.DSN("orders_copy")); got != want {
@@ -367,7 +374,7 @@ func TestRestoreFailures(t *testing.T) {
 	}
 
 	t.Run("not a dump", func(t *testing.T) {
-		err := tools.Restore(ctx, c.DSN("postgres"), "garbage", strings.NewReader("this is not a dump\n"), RestoreOptions{})
+		_, err := tools.Restore(ctx, c.DSN("postgres"), "garbage", strings.NewReader("this is not a dump\n"), RestoreOptions{})
 		if err == nil || !strings.Contains(err.Error(), "pg_restore") || !strings.Contains(err.Error(), "valid archive") {
 			t.Fatalf("restore of garbage: %v; want pg_restore's complaint", err)
 		}
@@ -379,7 +386,7 @@ func TestRestoreFailures(t *testing.T) {
 	t.Run("reading the dump fails", func(t *testing.T) {
 		fire := errors.New("disk on fire")
 		r := io.MultiReader(bytes.NewReader(dump.Bytes()[:dump.Len()/2]), iotest.ErrReader(fire))
-		err := tools.Restore(ctx, c.DSN("postgres"), "cut_short", r, RestoreOptions{})
+		_, err := tools.Restore(ctx, c.DSN("postgres"), "cut_short", r, RestoreOptions{})
 		if !errors.Is(err, fire) {
 			t.Fatalf("restore of a failing reader: %v; want it to wrap %v", err, fire)
 		}
@@ -389,7 +396,7 @@ func TestRestoreFailures(t *testing.T) {
 	})
 
 	t.Run("into the maintenance database", func(t *testing.T) {
-		err := tools.Restore(ctx, c.DSN("small"), "small", bytes.NewReader(dump.Bytes()), RestoreOptions{Replace: true})
+		_, err := tools.Restore(ctx, c.DSN("small"), "small", bytes.NewReader(dump.Bytes()), RestoreOptions{Replace: true})
 		if err == nil || !strings.Contains(err.Error(), "maintenance") {
 			t.Fatalf("restore into the DSN's own database: %v", err)
 		}
@@ -397,7 +404,7 @@ func TestRestoreFailures(t *testing.T) {
 
 	t.Run("quoted name", func(t *testing.T) {
 		name := `odd "name"; DROP DATABASE small; --`
-		if err := tools.Restore(ctx, c.DSN("postgres"), name, bytes.NewReader(dump.Bytes()), RestoreOptions{}); err != nil {
+		if _, err := tools.Restore(ctx, c.DSN("postgres"), name, bytes.NewReader(dump.Bytes()), RestoreOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if !databaseExists(ctx, t, c, name) || !databaseExists(ctx, t, c, "small") {
@@ -411,7 +418,7 @@ func TestRestoreFailures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = tools.RestoreFromRepository(ctx, repo, sn, c.DSN("postgres"), "from_notes", RestoreOptions{})
+		_, err = tools.RestoreFromRepository(ctx, repo, sn, c.DSN("postgres"), "from_notes", RestoreOptions{})
 		if err == nil || !strings.Contains(err.Error(), "0 .dump files") {
 			t.Fatalf("restore from a snapshot without a dump: %v", err)
 		}
@@ -419,7 +426,7 @@ func TestRestoreFailures(t *testing.T) {
 
 	t.Run("pg_restore stderr is bounded", func(t *testing.T) {
 		bin := fakeTools(t, `cat >/dev/null; head -c 300000 /dev/zero | tr '\0' 'n' >&2; echo "pg_restore: error: the real cause" >&2; exit 1`)
-		err := Tools{BinDir: bin}.Restore(ctx, c.DSN("postgres"), "noisy", bytes.NewReader(dump.Bytes()), RestoreOptions{})
+		_, err := Tools{BinDir: bin}.Restore(ctx, c.DSN("postgres"), "noisy", bytes.NewReader(dump.Bytes()), RestoreOptions{})
 		if err == nil || !strings.HasSuffix(err.Error(), "the real cause") {
 			t.Fatalf("restore with a noisy pg_restore: %.300v", err)
 		}
@@ -538,7 +545,7 @@ func TestPasswordsStayOutOfErrorsAndArguments(t *testing.T) {
 	} {
 		_, dumpErr := tools.Dump(ctx, dsn, io.Discard)
 		_, _, backupErr := tools.BackupToRepository(ctx, repo, dsn, repository.BackupOptions{})
-		restoreErr := tools.Restore(ctx, dsn, "elsewhere", strings.NewReader(""), RestoreOptions{})
+		_, restoreErr := tools.Restore(ctx, dsn, "elsewhere", strings.NewReader(""), RestoreOptions{})
 		_, checkErr := tools.Check(ctx, dsn, []SQLCheck{{Name: "one", Query: "SELECT 1"}})
 		_, countErr := RowCount(ctx, dsn, "notes")
 		for name, err := range map[string]error{"Dump": dumpErr, "BackupToRepository": backupErr, "Restore": restoreErr, "Check": checkErr, "RowCount": countErr} {
@@ -559,7 +566,7 @@ func TestPasswordsStayOutOfErrorsAndArguments(t *testing.T) {
 	if _, err := tools.Dump(ctx, urlDSN("right-horse-battery", "appdb"), &dump); err != nil {
 		t.Fatalf("dump with the right password: %v", err)
 	}
-	if err := tools.Restore(ctx, urlDSN("right-horse-battery", "postgres"), "appdb_copy", &dump, RestoreOptions{}); err != nil {
+	if _, err := tools.Restore(ctx, urlDSN("right-horse-battery", "postgres"), "appdb_copy", &dump, RestoreOptions{}); err != nil {
 		t.Fatalf("restore with the right password: %v", err)
 	}
 	if n, err := RowCount(ctx, urlDSN("right-horse-battery", "appdb_copy"), "notes"); err != nil || n != 1 {

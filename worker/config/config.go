@@ -134,6 +134,11 @@ type Worker struct {
 	// ScratchDir holds restore drills' scratch copies, removed after each drill (default: the
 	// system's temporary directory).
 	ScratchDir string `yaml:"scratch_dir"`
+	// RestoreRoots are the directories a restore to a target directory may write into; a target
+	// outside them (symbolic links followed) is refused. Relative to this file. Default: the
+	// scratch directory. In-place restores write where the asset's own paths are, which the asset
+	// configures.
+	RestoreRoots []string `yaml:"restore_roots"`
 }
 
 // HTTP is the worker's one listener: /healthz, /readyz, /metrics and the codec endpoint.
@@ -258,6 +263,11 @@ func (c *Config) resolvePaths(dir string) {
 	if c.Recovery.PlansDir != "" && !filepath.IsAbs(c.Recovery.PlansDir) {
 		c.Recovery.PlansDir = filepath.Join(dir, c.Recovery.PlansDir)
 	}
+	for i, r := range c.Worker.RestoreRoots {
+		if r != "" && !filepath.IsAbs(r) {
+			c.Worker.RestoreRoots[i] = filepath.Join(dir, r)
+		}
+	}
 	for _, a := range c.Assets {
 		for _, r := range []*asset.Repository{a.Repository, a.Offsite} {
 			if r != nil && r.Location != "" && !filepath.IsAbs(r.Location) && !strings.Contains(r.Location, ":") {
@@ -357,6 +367,11 @@ func (c Config) Validate() error {
 	}
 	if c.Worker.TaskQueue == "" {
 		bad("worker.task_queue", "required")
+	}
+	for i, r := range c.Worker.RestoreRoots {
+		if r == "" || r == "/" || !filepath.IsAbs(r) {
+			bad(fmt.Sprintf("worker.restore_roots[%d]", i), "%q: give a directory other than /", r)
+		}
 	}
 	if c.Worker.MaxConcurrentActivities < 1 {
 		bad("worker.max_concurrent_activities", "%d: must be at least 1", c.Worker.MaxConcurrentActivities)

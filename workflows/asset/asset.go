@@ -51,6 +51,17 @@ type PathsSource struct {
 // PostgresSource is a database dumped with pg_dump; the DSN stays in a worker secret.
 type PostgresSource struct {
 	DSNSecret string `yaml:"dsn_secret" json:"dsn_secret"`
+	// MaintenanceDatabase is the database an in-place restore connects to while it renames the
+	// live database aside (default "postgres"); it must not be the asset's own database.
+	MaintenanceDatabase string `yaml:"maintenance_database,omitempty" json:"maintenance_database,omitempty"`
+}
+
+// Maintenance returns the maintenance database's name.
+func (p PostgresSource) Maintenance() string {
+	if p.MaintenanceDatabase == "" {
+		return "postgres"
+	}
+	return p.MaintenanceDatabase
 }
 
 // CommandSource is a command's standard output, stored as one file.
