@@ -38,6 +38,8 @@ func TestWorkflowCommandUsageErrorsExitTwo(t *testing.T) {
 		{"restore to a directory and a database", []string{"restore", "www", "--target", "/srv/r", "--database", "r"}, "--target and --database exclude each other"},
 		{"restore to a directory and in place", []string{"restore", "www", "--target", "/srv/r", "--in-place"}, "--target and --in-place exclude each other"},
 		{"restore to a relative directory", []string{"restore", "www", "--target", "restored"}, `--target "restored": must be an absolute path`},
+		{"restore a path that leaves the snapshot", []string{"restore", "www", "--target", "/srv/r", "--path", "../../etc/x"}, `--path: snapshot path "../../etc/x" has a ".." element`},
+		{"restore an absolute path", []string{"restore", "www", "--target", "/srv/r", "--path", "/srv/www/index.html"}, `give it relative to the snapshot root`},
 		{"restore with approvers but not in place", []string{"restore", "www", "--database", "r", "--approver", "bob"}, "apply to --in-place restores only"},
 		{"restore with a quorum too large", []string{"restore", "www", "--in-place", "--requester", "alice", "--approver", "alice", "--approver", "bob", "--quorum", "2"},
 			"only 1 of the approvers are not the requester alice"},

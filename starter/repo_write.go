@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"io"
@@ -25,9 +26,16 @@ func (a *app) repoRestore(f *repoFlags) *cobra.Command {
 --target/<its name>. Every chunk is verified as it is written; files that cannot be restored intact
 are named and left out, and the command exits 3. Existing files are not replaced without --overwrite.
 
+Files are written beside their final name, verified, then moved into place: a file that fails
+leaves nothing behind, and an existing file is only ever replaced, whole, with --overwrite. Running
+the same restore again after an interruption finishes it: files already restored are recognised
+by their content and left alone.
+
 A snapshot made with backup --postgres is restored with pg_restore into a new database: --postgres
-names the server (its database is used to connect), --database the database to create. An existing
-database of that name is refused unless --replace drops it first.`,
+names the server (its database is used to connect), --database the database to create. The dump is
+restored into a side database first and given the name only once pg_restore succeeded. An existing
+database of that name is refused unless --replace, which keeps it: it is renamed to
+<name>_replaced_<UTC time> in the same transaction that gives the restored copy its name.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -39,6 +47,11 @@ database of that name is refused unless --replace drops it first.`,
 			case pgDSN == "" && target == "":
 				return usageErr("--target is required")
 			}
+			sel, err := repository.CleanSnapshotPath(opts.Path)
+			if err != nil {
+				return usageErr("--path: %v", err)
+			}
+			opts.Path = sel
 			r, err := a.openRepo(ctx, f)
 			if err != nil {
 				return err
@@ -48,12 +61,18 @@ database of that name is refused unless --replace drops it first.`,
 				return err
 			}
 			if pgDSN != "" {
-				err := postgres.Tools{}.RestoreFromRepository(ctx, r, sn, pgDSN, pgDatabase, postgres.RestoreOptions{Replace: pgReplace})
+				res, err := postgres.Tools{}.RestoreFromRepository(ctx, r, sn, pgDSN, pgDatabase, postgres.RestoreOptions{Replace: pgReplace})
+				if errors.Is(err, postgres.ErrDatabaseExists) {
+					return exitError{exitUsage, err}
+				}
 				if err != nil {
 					return err
 				}
-				return a.print(map[string]string{"database": pgDatabase, "snapshot": sn.ID.String()}, func(w io.Writer) {
+				return a.print(map[string]string{"database": pgDatabase, "snapshot": sn.ID.String(), "kept": res.Kept}, func(w io.Writer) {
 					fmt.Fprintf(w, "restored snapshot %s into database %s\n", sn.ID.Short(), pgDatabase)
+					if res.Kept != "" {
+						fmt.Fprintf(w, "the database it replaced is kept as %s\n", res.Kept)
+					}
 				})
 			}
 			opts.OnError = func(p string, err error) { fmt.Fprintf(a.stderr, "error: %s: %v\n", p, err) }
@@ -77,11 +96,11 @@ database of that name is refused unless --replace drops it first.`,
 	}
 	cmd.Flags().StringVarP(&target, "target", "t", "", "directory to restore into (created if missing)")
 	cmd.Flags().StringVar(&opts.Path, "path", "", "file or directory inside the snapshot to restore")
-	cmd.Flags().BoolVar(&opts.Overwrite, "overwrite", false, "replace files that exist at the target")
+	cmd.Flags().BoolVar(&opts.Overwrite, "overwrite", false, "replace files that exist at the target (each one only once its new content is verified)")
 	cmd.Flags().BoolVar(&opts.Owners, "owners", false, "restore file owners (needs root)")
 	cmd.Flags().StringVar(&pgDSN, "postgres", "", "restore a database dump into this PostgreSQL server (password in PGPASSWORD)")
 	cmd.Flags().StringVar(&pgDatabase, "database", "", "with --postgres: the database to create")
-	cmd.Flags().BoolVar(&pgReplace, "replace", false, "with --postgres: drop an existing database of that name first")
+	cmd.Flags().BoolVar(&pgReplace, "replace", false, "with --postgres: put the restored database in the place of an existing one, which is kept renamed")
 	snapshotFilterFlags(cmd, &filter)
 	return cmd
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/repository"
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -28,10 +29,18 @@ func (a *app) restoreCommand() *cobra.Command {
 		Long: `Start a Restore workflow for ASSET, an asset of the worker's configuration, with the workflow ID
 restore-ASSET-<UTC time>. Say where it goes with exactly one of:
 
-  --target DIR       a directory on the worker's machine (absolute), for files
+  --target DIR       an empty or new directory on the worker's machine (absolute, inside the
+                     worker's restore_roots), for files; no existing file is ever replaced
   --database NAME    a new database on the asset's PostgreSQL server
   --in-place         over the live data; the workflow first waits for approval at the
-                     restore-in-place gate, by someone other than the requester
+                     restore-in-place gate, by someone other than the requester. Files are
+                     replaced one by one, each only once its new content is verified; a
+                     database is restored beside the live one, checked, and swapped in, the
+                     old one kept as <name>_replaced_<UTC time>
+
+--path selects a file or directory inside the snapshot, relative to its root (index.html, img);
+it is restored as DIR/<its name>. The approval request states the exact scope: asset, snapshot,
+path, target directory or database, and whether anything is overwritten or replaced.
 
 An in-place restore is approved with 'lifeboat approve WORKFLOW-ID' (or rejected with 'lifeboat
 reject'); the approvers are --approver (default: the asset's owners; with none, anyone but the
@@ -40,7 +49,7 @@ requester), --quorum of them must approve, and nobody deciding within --approval
 Unless --no-wait, progress is shown on stderr (and who approved so far, while it waits) and the
 result is printed when the restore ends; the exit code is 3 when it failed or was not approved.`,
 		Example: `  lifeboat restore www --target /srv/restore/www
-  lifeboat restore www --snapshot 4f2a91c0 --path /srv/www/index.html --target /tmp/r
+  lifeboat restore www --snapshot 4f2a91c0 --path index.html --target /tmp/r
   lifeboat restore orders-db --database orders_restored
   lifeboat restore www --in-place --approver alice --approver bob --quorum 2`,
 		Args: assetArg("restore"),
@@ -96,7 +105,7 @@ result is printed when the restore ends; the exit code is 3 when it failed or wa
 	}
 	f := cmd.Flags()
 	f.StringVar(&in.Snapshot, "snapshot", "latest", "snapshot ID (or a unique prefix), or latest")
-	f.StringVar(&in.Path, "path", "", "restore only this file or subtree of the snapshot")
+	f.StringVar(&in.Path, "path", "", "restore only this file or subtree of the snapshot (relative to its root)")
 	f.StringVar(&in.TargetDir, "target", "", "restore into this absolute directory on the worker's machine")
 	f.StringVar(&in.Database, "database", "", "restore into this new database on the asset's PostgreSQL server")
 	f.BoolVar(&in.InPlace, "in-place", false, "restore over the live data, after approval")
@@ -130,6 +139,11 @@ func checkRestoreFlags(cmd *cobra.Command, in *workflows.RestoreInput, approvalT
 	}
 	if in.TargetDir != "" && !strings.HasPrefix(in.TargetDir, "/") {
 		return usageErr("--target %q: must be an absolute path (the directory is on the worker's machine)", in.TargetDir)
+	}
+	if sel, err := repository.CleanSnapshotPath(in.Path); err != nil {
+		return usageErr("--path: %v", err)
+	} else {
+		in.Path = sel
 	}
 	if strings.TrimSpace(in.Requester) == "" {
 		return usageErr("--requester: say who asks for the restore")
