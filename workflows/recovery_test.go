@@ -332,7 +332,7 @@ func TestRecoveryRestoresAnAssetAndNotifies(t *testing.T) {
 	e, log := newRecoveryEnv(t, restorePlan)
 	e.onAsset(testAsset())
 	e.onResolve()
-	e.OnActivity("RestoreAsset", mock.Anything, activities.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, TargetDir: "/srv/www-restored"}).
+	e.OnActivity("RestoreAsset", mock.Anything, restoreOf(activities.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, TargetDir: "/srv/www-restored"})).
 		Return(activities.RestoreAssetResult{Snapshot: snap, TargetDir: "/srv/www-restored", Files: 12}, nil).Once()
 	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "restore-www", Requester: "alice"})
 	if err := e.GetWorkflowError(); err != nil {

@@ -18,13 +18,32 @@ import (
 
 func (e *assetEnv) onResolve() {
 	e.OnActivity("ResolveSnapshot", mock.Anything, mock.Anything).Return(activities.ResolveSnapshotResult{Snapshot: snap, Count: 3}, nil)
+	e.OnActivity("PlanRestore", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RestoreAssetInput) (activities.RestorePlan, error) {
+		return planOf(in), nil
+	}).Maybe()
+}
+
+// planOf is the plan the real PlanRestore makes for the test asset www (files under /srv/www).
+func planOf(in activities.RestoreAssetInput) activities.RestorePlan {
+	p := activities.RestorePlan{Asset: in.Asset, Snapshot: snap, Path: in.Path, TargetDir: in.TargetDir, Database: in.Database, InPlace: in.InPlace}
+	if in.InPlace {
+		p.TargetDir, p.Overwrite = "/srv/www", true
+	}
+	return p
+}
+
+// restoreOf is the RestoreAsset input the workflow sends for in, with the approved plan.
+func restoreOf(in activities.RestoreAssetInput) activities.RestoreAssetInput {
+	p := planOf(in)
+	in.Approved = &p
+	return in
 }
 
 func TestRestoreToAnAlternateTargetRunsAtOnce(t *testing.T) {
 	e := newAssetEnv(t, nil)
 	e.onAsset(testAsset())
 	e.onResolve()
-	e.OnActivity("RestoreAsset", mock.Anything, activities.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, Path: "etc", TargetDir: "/tmp/r"}).
+	e.OnActivity("RestoreAsset", mock.Anything, restoreOf(activities.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, Path: "etc", TargetDir: "/tmp/r"})).
 		Return(activities.RestoreAssetResult{Snapshot: snap, TargetDir: "/tmp/r", Files: 3, Bytes: 10}, nil).Once()
 	e.ExecuteWorkflow(RestoreWorkflow, RestoreInput{Asset: "www", Path: "etc", TargetDir: "/tmp/r", Requester: "alice"})
 	if err := e.GetWorkflowError(); err != nil {
@@ -43,6 +62,8 @@ func TestRestoreInputIsValidated(t *testing.T) {
 		{Asset: "www", Requester: "a", InPlace: true, TargetDir: "/x"},    // in place and a target
 		{Asset: "www", Requester: "a", TargetDir: "relative"},             // relative target
 		{Asset: "www", Requester: "a", TargetDir: "/x", Database: "copy"}, // two targets
+		{Asset: "www", Requester: "a", TargetDir: "/x", Path: "../../etc"}, // a path out of the snapshot
+		{Asset: "www", Requester: "a", TargetDir: "/x", Path: "/etc"},      // an absolute path
 	} {
 		e := newAssetEnv(t, nil)
 		e.ExecuteWorkflow(RestoreWorkflow, in)
@@ -68,7 +89,7 @@ func TestRestoreInPlaceWaitsForApproval(t *testing.T) {
 	e.onAsset(testAsset()) // owners alice and bob approve
 	e.onResolve()
 	restored := false
-	e.OnActivity("RestoreAsset", mock.Anything, activities.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, InPlace: true}).
+	e.OnActivity("RestoreAsset", mock.Anything, restoreOf(activities.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, InPlace: true})).
 		Return(func(context.Context, activities.RestoreAssetInput) (activities.RestoreAssetResult, error) {
 			restored = true
 			return activities.RestoreAssetResult{Snapshot: snap, TargetDir: "/srv/www"}, nil
@@ -104,6 +125,46 @@ func TestRestoreInPlaceWaitsForApproval(t *testing.T) {
 	if len(e.alerts) == 0 || e.alerts[0].Event != "approval.requested" {
 		t.Fatalf("approvers were not asked: %+v", e.alerts)
 	}
+	// The request states the exact scope: asset, snapshot, target, and that files are overwritten.
+	ask := e.alerts[0]
+	if !strings.Contains(ask.Title, "www: all of snapshot 5e1f00d5 into /srv/www, overwriting existing files") ||
+		ask.Fields["target"] != "/srv/www" || ask.Fields["overwrite"] != "true" || !strings.HasPrefix(ask.Fields["snapshot"], "5e1f00d5") {
+		t.Fatalf("approval request does not state the scope: %q %v", ask.Title, ask.Fields)
+	}
+	if r.Plan == nil || r.Plan.TargetDir != "/srv/www" || !r.Plan.Overwrite {
+		t.Fatalf("the result does not record the plan: %+v", r.Plan)
+	}
+}
+
+// A repository another job holds exclusively (a prune) makes the restore wait on a durable timer
+// and then go ahead, instead of failing.
+func TestRestoreWaitsForALockedRepository(t *testing.T) {
+	e := newAssetEnv(t, nil)
+	e.onAsset(testAsset())
+	e.onResolve()
+	in := restoreOf(activities.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, TargetDir: "/tmp/r"})
+	locked := temporal.NewNonRetryableApplicationError("exclusive lock by prune", activities.ErrTypeLocked, nil)
+	e.OnActivity("RestoreAsset", mock.Anything, in).Return(activities.RestoreAssetResult{}, locked).Twice()
+	e.OnActivity("RestoreAsset", mock.Anything, in).Return(activities.RestoreAssetResult{Snapshot: snap, TargetDir: "/tmp/r", Files: 1}, nil).Once()
+	var waiting RestoreResult
+	e.RegisterDelayedCallback(func() {
+		if v, err := e.QueryWorkflow(QueryStatus); err == nil {
+			_ = v.Get(&waiting)
+		}
+	}, 10*time.Second)
+	e.ExecuteWorkflow(RestoreWorkflow, RestoreInput{Asset: "www", TargetDir: "/tmp/r", Requester: "alice"})
+	if err := e.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var r RestoreResult
+	_ = e.GetWorkflowResult(&r)
+	if r.Phase != PhaseDone || r.Restored == nil || r.Restored.Files != 1 {
+		t.Fatalf("result %+v", r)
+	}
+	if waiting.Phase != PhaseWaiting || !strings.Contains(waiting.Error, "exclusive lock by prune") {
+		t.Fatalf("status while locked out: %+v", waiting)
+	}
+	e.AssertExpectations(t)
 }
 
 func TestRestoreInPlaceRejectedOrUnansweredDoesNothing(t *testing.T) {
