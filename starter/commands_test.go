@@ -18,8 +18,8 @@ import (
 // exit 4, not 2.
 func TestWorkflowCommandUsageErrorsExitTwo(t *testing.T) {
 	dir := t.TempDir()
-	empty := filepath.Join(dir, "empty.yaml")
-	if err := os.WriteFile(empty, []byte("assets: []\n"), 0o600); err != nil {
+	badOwner := filepath.Join(dir, "bad-owner.yaml")
+	if err := os.WriteFile(badOwner, []byte("schedules: {owner: \"prod eu\"}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -56,7 +56,7 @@ func TestWorkflowCommandUsageErrorsExitTwo(t *testing.T) {
 		{"asset status with a bad name", []string{"asset", "status", "www", "Orders"}, `"Orders" is not an asset name`},
 		{"asset status without assets", []string{"asset", "status"}, "no assets to show"},
 		{"schedule sync without config", []string{"schedule", "sync"}, "schedule sync needs --config"},
-		{"schedule sync of no assets", []string{"--config", empty, "schedule", "sync"}, "--allow-empty"},
+		{"schedule sync with a bad owner", []string{"--config", badOwner, "schedule", "sync", "--dry-run"}, `schedules.owner: "prod eu"`},
 		{"schedule pause of an ID with --verify", []string{"schedule", "pause", "backup-www", "--verify"}, "is a schedule ID already"},
 		{"schedule trigger with a bad name", []string{"schedule", "trigger", "Www"}, `"Www" is not an asset name`},
 		{"schedule resume without id", []string{"schedule", "resume"}, "accepts 1 arg"},
@@ -85,8 +85,8 @@ func TestWorkflowCommandsHelpNamesTheirFlags(t *testing.T) {
 		{[]string{"decide"}, []string{"--choice OPTION", "--gate", "--as"}},
 		{[]string{"verify"}, []string{"--snapshot", "sample", "--no-wait"}},
 		{[]string{"asset", "status"}, []string{"[ASSET...]", "last verified restore point", "exit code is 3"}},
-		{[]string{"schedule", "sync"}, []string{"--allow-empty", "(a paused schedule"}},
-		{[]string{"schedule", "list"}, []string{"paused", "next and last run"}},
+		{[]string{"schedule", "sync"}, []string{"--dry-run", "(a paused schedule", "schedules.owner", "never touches another owner's"}},
+		{[]string{"schedule", "list"}, []string{"owner", "paused", "next and last run"}},
 		{[]string{"schedule", "pause"}, []string{"ID-OR-ASSET", "--verify", "--note"}},
 		{[]string{"schedule", "resume"}, []string{"ID-OR-ASSET", "--verify", "--note"}},
 		{[]string{"schedule", "trigger"}, []string{"ID-OR-ASSET", "--verify", "BUFFER_ONE"}},

@@ -25,9 +25,11 @@ func (a *app) scheduleCommand() *cobra.Command {
 		Short: "Keep the assets' backup and restore-drill schedules: sync, list, pause, resume, trigger",
 		Long: `Lifeboat runs each asset's backups, and its restore drills when it has a verify: section, from
 Temporal Schedules named backup-ASSET and verify-ASSET, with overlap policy BUFFER_ONE and the
-configuration's schedules.catchup_window. 'schedule sync' makes them match the configuration (the
-worker also does it when it starts); the other commands act on one schedule, named by its ID or by
-its asset (the backup schedule, or the restore-drill one with --verify).`,
+configuration's schedules.catchup_window. Each schedule records its owner, the configuration's
+schedules.owner. 'schedule sync' makes this owner's schedules match the configuration (the worker
+also does it when it starts); 'schedule list' shows every owner's; the other commands act on one
+schedule, named by its ID or by its asset (the backup schedule, or the restore-drill one with
+--verify).`,
 	}
 	cmd.AddCommand(a.scheduleSyncCommand(), a.scheduleListCommand(),
 		a.scheduleStateCommand("pause"), a.scheduleStateCommand("resume"), a.scheduleTriggerCommand())
@@ -35,16 +37,25 @@ its asset (the backup schedule, or the restore-drill one with --verify).`,
 }
 
 func (a *app) scheduleSyncCommand() *cobra.Command {
-	var allowEmpty bool
+	var dryRun bool
 	cmd := &cobra.Command{
 		Use:   "sync",
-		Short: "Make the schedules and RPO watchdogs match the configuration's assets",
+		Short: "Make this owner's schedules and RPO watchdogs match the configuration's assets",
 		Long: `Create the missing schedules of the configuration's assets, update the others (a paused schedule
-stays paused), delete the schedules of assets no longer configured, and start the RPO watchdog of
-every asset that has none running. Every asset is attempted; the changes are printed, and the
-exit code is 1 when any failed.`,
-		Example: `  lifeboat schedule sync --config /etc/lifeboat/lifeboat.yaml`,
-		Args:    usageArgs(cobra.NoArgs),
+stays paused), and start the RPO watchdog of every asset that has none running. Schedules and
+watchdogs carry their owner, the configuration's schedules.owner: sync removes and stops only this
+owner's, of assets no longer configured, and never touches another owner's. A configured asset whose
+schedule another owner holds is a conflict: it is left as it is and the exit code is 1.
+
+Schedules with no owner recorded (made before owners existed, or by a configuration without
+schedules.owner) are adopted when their asset is in this configuration and left alone otherwise.
+Without schedules.owner, and for a configuration without assets, sync removes nothing.
+
+--dry-run prints the plan and changes nothing; sync prints the same table once done. Every change
+is attempted; the exit code is 1 when any failed or conflicts.`,
+		Example: `  lifeboat schedule sync --config /etc/lifeboat/lifeboat.yaml --dry-run
+  lifeboat schedule sync --config /etc/lifeboat/lifeboat.yaml`,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if a.configPath == "" {
 				return usageErr("schedule sync needs --config or LIFEBOAT_CONFIG: it makes the schedules match the configuration's assets")
@@ -53,11 +64,15 @@ exit code is 1 when any failed.`,
 			if err != nil {
 				return err
 			}
+			var problems []string
 			if err := asset.Validate(cfg.Assets); err != nil {
-				return exitError{exitUsage, fmt.Errorf("invalid assets:\n  - %s", strings.ReplaceAll(err.Error(), "\n", "\n  - "))}
+				problems = append(problems, strings.Split(err.Error(), "\n")...)
 			}
-			if len(cfg.Assets) == 0 && !allowEmpty {
-				return usageErr("the configuration has no assets: syncing would delete every Lifeboat schedule; pass --allow-empty to do that")
+			if err := cfg.Schedules.Validate(); err != nil {
+				problems = append(problems, strings.Split(err.Error(), "\n")...)
+			}
+			if len(problems) > 0 {
+				return exitError{exitUsage, fmt.Errorf("invalid configuration:\n  - %s", strings.Join(problems, "\n  - "))}
 			}
 			ctx := cmd.Context()
 			c, cfg, err := a.dial(ctx)
@@ -65,35 +80,87 @@ exit code is 1 when any failed.`,
 				return err
 			}
 			defer c.Close()
-			syncer := &schedules.Syncer{Client: c, TaskQueue: cfg.Worker.TaskQueue, CatchupWindow: cfg.Schedules.CatchupWindow.D()}
-			changes, syncErr := syncer.Sync(ctx, cfg.Assets)
-			if changes == nil {
-				changes = []schedules.Change{}
+			syncer := &schedules.Syncer{Client: c, TaskQueue: cfg.Worker.TaskQueue, Owner: cfg.Schedules.Owner, CatchupWindow: cfg.Schedules.CatchupWindow.D()}
+			plan, err := syncer.Plan(ctx, cfg.Assets)
+			if err != nil {
+				return fmt.Errorf("plan schedule sync: %w", err)
 			}
-			if err := a.print(changes, func(w io.Writer) {
-				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tKIND\tASSET\tACTION")
-				for _, ch := range changes {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ch.ID, ch.Kind, ch.Asset, ch.Action)
-				}
-				_ = tw.Flush()
-			}); err != nil {
+			var syncErr error
+			if dryRun {
+				syncErr = plan.Err()
+			} else {
+				syncErr = syncer.Apply(ctx, plan)
+			}
+			for _, w := range plan.Warnings {
+				fmt.Fprintln(a.stderr, "lifeboat: warning:", w)
+			}
+			out := syncOutput{Plan: plan, DryRun: dryRun}
+			if err := a.print(out, func(w io.Writer) { printSyncPlan(w, out) }); err != nil {
 				return err
 			}
 			if syncErr != nil {
-				return fmt.Errorf("schedules not fully synced:\n  - %s", strings.ReplaceAll(syncErr.Error(), "\n", "\n  - "))
+				what := "schedules not fully synced"
+				if dryRun {
+					what = "sync would not fully succeed"
+				}
+				return fmt.Errorf("%s:\n  - %s", what, strings.ReplaceAll(syncErr.Error(), "\n", "\n  - "))
 			}
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&allowEmpty, "allow-empty", false, "sync a configuration without assets, deleting every Lifeboat schedule")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what sync would create, update, remove, start, stop and leave alone, and change nothing")
 	return cmd
+}
+
+// syncOutput is what schedule sync prints: the plan, applied or not.
+type syncOutput struct {
+	*schedules.Plan
+	DryRun bool `json:"dry_run"`
+}
+
+// actionText spells a plan's action in the table; the dry run's and the sync's tables are the same.
+var actionText = map[schedules.Action]string{
+	schedules.Leave:    "leave alone",
+	schedules.Conflict: "CONFLICT",
+}
+
+func printSyncPlan(w io.Writer, out syncOutput) {
+	owner := fmt.Sprintf("owner %q", out.Owner)
+	if out.Owner == "" {
+		owner = "no owner (schedules.owner is not set)"
+	}
+	switch {
+	case out.DryRun:
+		fmt.Fprintf(w, "Dry run for %s: nothing is changed. Sync would:\n", owner)
+	default:
+		fmt.Fprintf(w, "Synced schedules for %s:\n", owner)
+	}
+	if len(out.Changes) == 0 {
+		fmt.Fprintln(w, "  nothing: no assets and no Lifeboat schedules or watchdogs in this namespace")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tKIND\tASSET\tOWNER\tACTION\tNOTE")
+	for _, ch := range out.Changes {
+		owner, action, note := ch.Owner, string(ch.Action), ch.Note
+		if owner == "" {
+			owner = "-"
+		}
+		if t, ok := actionText[ch.Action]; ok {
+			action = t
+		}
+		if ch.Error != "" {
+			action, note = action+" FAILED", ch.Error
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ch.ID, ch.Kind, ch.Asset, owner, action, note)
+	}
+	_ = tw.Flush()
 }
 
 func (a *app) scheduleListCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
-		Short: "List Lifeboat's schedules: kind, asset, paused, next and last run",
+		Short: "List Lifeboat's schedules of every owner: kind, asset, owner, paused, next and last run",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -121,16 +188,19 @@ func printSchedules(w io.Writer, entries []schedules.Entry, now time.Time) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tKIND\tASSET\tPAUSED\tNEXT RUN\tLAST RUN")
+	fmt.Fprintln(tw, "ID\tKIND\tASSET\tOWNER\tPAUSED\tNEXT RUN\tLAST RUN")
 	for _, e := range entries {
-		paused, next := "no", "-"
+		paused, next, owner := "no", "-", e.Owner
+		if owner == "" {
+			owner = "-"
+		}
 		if e.Paused {
 			paused = "yes"
 		}
 		if len(e.NextRuns) > 0 && !e.Paused {
 			next = fmt.Sprintf("%s (in %s)", e.NextRuns[0].Local().Format("2006-01-02 15:04"), units.Duration(max(0, e.NextRuns[0].Sub(now)).Round(time.Second)).Human())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Kind, e.Asset, paused, next, ago(e.LastRun, now))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Kind, e.Asset, owner, paused, next, ago(e.LastRun, now))
 	}
 	_ = tw.Flush()
 }

@@ -186,7 +186,7 @@ func TestWorkflowCommandsAgainstTemporal(t *testing.T) {
 
 	t.Run("schedules", func(t *testing.T) {
 		e.t = t
-		e.expect(exitOK, []string{"backup-www", "verify-www", "backup-db", "created", "rpo-www", "running"}, "schedule", "sync")
+		e.expect(exitOK, []string{"backup-www", "verify-www", "backup-db", "create", "rpo-www", "start"}, "schedule", "sync")
 		eventually(t, "schedule list", func() error {
 			stdout, stderr, code := e.lifeboat("schedule", "list", "-o", "json")
 			var entries []struct{ ID, Kind, Asset string }
@@ -204,7 +204,7 @@ func TestWorkflowCommandsAgainstTemporal(t *testing.T) {
 		}
 		eventually(t, "schedule list shows the pause", func() error {
 			stdout, _, _ := e.lifeboat("schedule", "list")
-			if !regexp.MustCompile(`backup-www\s+backup\s+www\s+yes\s+-\s`).MatchString(stdout) {
+			if !regexp.MustCompile(`backup-www\s+backup\s+www\s+-\s+yes\s+-\s`).MatchString(stdout) {
 				return fmt.Errorf("backup-www is not listed as paused:\n%s", stdout)
 			}
 			return nil

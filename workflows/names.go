@@ -38,7 +38,10 @@ var (
 	PhaseKey = temporal.NewSearchAttributeKeyKeyword("LifeboatPhase")
 	// ResultKey is the outcome once known: healthy, unhealthy, succeeded, failed.
 	ResultKey = temporal.NewSearchAttributeKeyKeyword("LifeboatResult")
+	// OwnerKey names the configuration (schedules.owner) that created a schedule or RPO watchdog;
+	// schedule sync changes and removes only its own.
+	OwnerKey = temporal.NewSearchAttributeKeyKeyword("LifeboatOwner")
 )
 
 // SearchAttributes lists every search attribute Lifeboat needs registered in its namespace.
-var SearchAttributes = []temporal.SearchAttributeKey{KindKey, AssetKey, PhaseKey, ResultKey}
+var SearchAttributes = []temporal.SearchAttributeKey{KindKey, AssetKey, PhaseKey, ResultKey, OwnerKey}

@@ -71,8 +71,28 @@ type Schedules struct {
 	// SyncOnStart creates and updates the schedules and RPO watchdogs when the worker starts
 	// (default true); `lifeboat schedule sync` does the same on demand.
 	SyncOnStart bool `yaml:"sync_on_start"`
+	// Owner names this deployment: sync records it on every schedule and RPO watchdog it creates,
+	// and updates, removes and stops only those that carry it. Give every replica of a deployment
+	// the same owner, and every deployment sharing the namespace its own. Empty (the default):
+	// sync records no owner and never removes or stops anything.
+	Owner string `yaml:"owner"`
 	// CatchupWindow is how late a missed run may still start (default 1h).
 	CatchupWindow units.Duration `yaml:"catchup_window"`
+}
+
+// ownerName is what schedules.owner may be: it is a search attribute's value, shown in listings.
+var ownerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,99}$`)
+
+// Validate returns every problem with the section, joined, or nil.
+func (s Schedules) Validate() error {
+	var errs []error
+	if s.Owner != "" && !ownerName.MatchString(s.Owner) {
+		errs = append(errs, fmt.Errorf("schedules.owner: %q: use at most 100 letters, digits and '.', '_', ':', '/', '@', '-', starting with a letter or digit", s.Owner))
+	}
+	if s.CatchupWindow.D() < time.Minute {
+		errs = append(errs, fmt.Errorf("schedules.catchup_window: %s: at least 1m", s.CatchupWindow))
+	}
+	return errors.Join(errs...)
 }
 
 // AWS says how to reach AWS. Without access keys the SDK's default chain is used (environment,
@@ -451,8 +471,8 @@ func (c Config) Validate() error {
 			bad("recovery.commands."+name, "empty command")
 		}
 	}
-	if c.Schedules.CatchupWindow.D() < time.Minute {
-		bad("schedules.catchup_window", "%s: at least 1m", c.Schedules.CatchupWindow)
+	if err := c.Schedules.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	names := make([]string, 0, len(c.Assets))
 	for _, a := range c.Assets {
