@@ -11,10 +11,10 @@ import (
 	"github.com/lifeboat-dr/lifeboat/testsuite/miniotest"
 )
 
-// TestEveryBackend runs a repository's whole life — init, backup, incremental backup, restore,
-// check with data read, forget and prune, reopen — on local disk, a real MinIO and fake-gcs-server.
-func TestEveryBackend(t *testing.T) {
-	backends := map[string]func(t *testing.T) storage.Backend{
+// testBackends returns constructors of an empty backend on local disk, a real MinIO and
+// fake-gcs-server.
+func testBackends() map[string]func(t *testing.T) storage.Backend {
+	return map[string]func(t *testing.T) storage.Backend{
 		"local": func(t *testing.T) storage.Backend { return newLocal(t) },
 		"s3-minio": func(t *testing.T) storage.Backend {
 			srv := miniotest.Start(t)
@@ -39,7 +39,12 @@ func TestEveryBackend(t *testing.T) {
 			return be
 		},
 	}
-	for name, newBackend := range backends {
+}
+
+// TestEveryBackend runs a repository's whole life — init, backup, incremental backup, restore,
+// check with data read, forget and prune, reopen — on local disk, a real MinIO and fake-gcs-server.
+func TestEveryBackend(t *testing.T) {
+	for name, newBackend := range testBackends() {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			be := newBackend(t)

@@ -71,7 +71,9 @@ type Progress struct {
 
 // Backup saves paths (directories, files or symlinks) as a new snapshot. One directory becomes the
 // snapshot's root; several paths, or a file, become entries of the root named after their base
-// names. It holds a shared lock while it runs.
+// names. It holds a shared lock while it runs and commits only while that lock is still its own:
+// when a later attempt of the same job took it over, Backup fails with an error wrapping
+// ErrLockLost and leaves no snapshot.
 func (r *Repository) Backup(ctx context.Context, paths []string, opts BackupOptions) (*Snapshot, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("backup: no paths")
@@ -184,7 +186,7 @@ func (r *Repository) backup(ctx context.Context, paths []string, opts BackupOpti
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	a := newArchiver(ctx, r, opts)
+	a := newArchiver(ctx, r, opts, lock)
 	stopProgress := a.reportProgress(start)
 	tree, err := save(a, parentTree)
 	a.close()
@@ -192,6 +194,12 @@ func (r *Repository) backup(ctx context.Context, paths []string, opts BackupOpti
 		err = a.saver.Flush()
 	} else {
 		a.saver.Abort()
+	}
+	if err != nil {
+		// What was uploaded stays useful: index it, unless the lock is lost.
+		if ierr := a.saver.indexUploaded(ctx); ierr != nil {
+			err = errors.Join(err, ierr)
+		}
 	}
 	if err == nil {
 		err = lock.Err()
@@ -206,7 +214,7 @@ func (r *Repository) backup(ctx context.Context, paths []string, opts BackupOpti
 	a.stats.BlobsAdded, a.stats.BytesAdded, a.stats.StoredAdded = st.BlobsAdded, st.BytesAdded, st.StoredAdded
 	a.stats.Duration = time.Since(start)
 	sn.Tree, sn.Summary = tree, &a.stats
-	if err := r.SaveSnapshot(ctx, sn); err != nil {
+	if err := r.commitSnapshot(ctx, sn, lock); err != nil {
 		return nil, err
 	}
 	return sn, nil
@@ -258,10 +266,10 @@ type blobJob struct {
 	data *[]byte
 }
 
-func newArchiver(ctx context.Context, r *Repository, opts BackupOptions) *archiver {
+func newArchiver(ctx context.Context, r *Repository, opts BackupOptions, lock *Lock) *archiver {
 	n := runtime.GOMAXPROCS(0)
 	a := &archiver{
-		r: r, opts: opts, saver: r.NewSaver(ctx), chunk: r.params(),
+		r: r, opts: opts, saver: r.newSaver(ctx, lock), chunk: r.params(),
 		files: make(chan *fileJob, 64*n),
 		blobs: make(chan blobJob, n),
 		big:   make(chan *chunker.Chunker, n),

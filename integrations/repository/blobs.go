@@ -72,6 +72,7 @@ func (r *Repository) readRange(ctx context.Context, name string, off, length int
 type Saver struct {
 	r       *Repository
 	ctx     context.Context
+	lock    *Lock // checked before each index file, when set
 	uploads chan *packBuilder
 	spare   chan []byte // pack buffers back from the uploader
 	done    sync.WaitGroup
@@ -113,9 +114,13 @@ const (
 )
 
 // NewSaver starts a saver whose uploads run until Flush.
-func (r *Repository) NewSaver(ctx context.Context) *Saver {
+func (r *Repository) NewSaver(ctx context.Context) *Saver { return r.newSaver(ctx, nil) }
+
+// newSaver starts a saver that checks lock (when not nil) before writing each index file, so that
+// an attempt whose lock was taken over never indexes packs a prune may be deleting.
+func (r *Repository) newSaver(ctx context.Context, lock *Lock) *Saver {
 	s := &Saver{
-		r: r, ctx: ctx,
+		r: r, ctx: ctx, lock: lock,
 		uploads:  make(chan *packBuilder),
 		spare:    make(chan []byte, packBuffers),
 		pending:  map[ID]struct{}{},
@@ -268,7 +273,7 @@ func (s *Saver) upload(b *packBuilder) error {
 	}
 	data := b.finish(s.r.keys)
 	b.buf = data
-	if err := putBytes(s.ctx, s.r.be, packName(b.id), data); err != nil {
+	if err := createBytes(s.ctx, s.r.be, packName(b.id), data); err != nil {
 		return fmt.Errorf("upload pack %s: %w", b.id.Short(), err)
 	}
 	s.r.index.addPack(b.id, len(data), b.entries)
@@ -278,7 +283,7 @@ func (s *Saver) upload(b *packBuilder) error {
 	}
 	s.unsaved = append(s.unsaved, indexPack{id: b.id, size: uint32(len(data)), entries: b.entries})
 	s.stats.PacksWritten++
-	due := len(s.unsaved) >= checkpointPacks || time.Since(s.lastSave) >= checkpointEvery
+	due := len(s.unsaved) >= s.r.checkpointPacks || time.Since(s.lastSave) >= checkpointEvery
 	s.mu.Unlock()
 	if due {
 		return s.saveUnsaved()
@@ -296,7 +301,7 @@ func (s *Saver) saveUnsaved() error {
 	if len(packs) == 0 {
 		return nil
 	}
-	if _, err := s.r.saveIndex(s.ctx, packs); err != nil {
+	if _, err := s.r.saveIndexLocked(s.ctx, packs, s.lock); err != nil {
 		s.mu.Lock()
 		s.unsaved = append(packs, s.unsaved...)
 		s.mu.Unlock()
@@ -344,6 +349,29 @@ func (s *Saver) Flush() error {
 // Abort stops the saver without writing anything more; blobs in the unfinished pack are lost,
 // uploaded packs stay (a later backup or prune deals with them).
 func (s *Saver) Abort() { _ = s.close(false) }
+
+// indexUploaded writes an index file for the packs uploaded but not yet indexed, once the saver
+// has stopped (Abort, or a Flush that failed), so that the next backup reuses them and prune finds
+// no packs in no index. It runs on a context of its own, since ctx may be what ended the work, and
+// only while the saver's lock (when it has one) is still held.
+func (s *Saver) indexUploaded(ctx context.Context) error {
+	s.mu.Lock()
+	closed := s.closed
+	packs := s.unsaved
+	if closed {
+		s.unsaved = nil
+	}
+	s.mu.Unlock()
+	if !closed || len(packs) == 0 {
+		return nil
+	}
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if _, err := s.r.saveIndexLocked(ictx, packs, s.lock); err != nil {
+		return fmt.Errorf("index the %d packs uploaded before the failure: %w", len(packs), err)
+	}
+	return nil
+}
 
 // Stats returns what the saver stored so far.
 func (s *Saver) Stats() SaverStats {

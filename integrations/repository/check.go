@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/storage"
 )
 
 // CheckOptions choose how deep a check goes.
@@ -20,6 +22,10 @@ type CheckOptions struct {
 	ReadDataPercent float64
 	// Progress, when set, is told how many packs have been read.
 	Progress func(packsRead, packsTotal int)
+	// RemoveTemps deletes the temporary files a killed process left in the backend (see
+	// CheckReport.TempFiles) that were last written to longer ago than a lock takes to go stale
+	// (30 minutes); younger ones may be uploads in progress and are only reported.
+	RemoveTemps bool
 }
 
 // CheckReport lists what a check found. It is clean when Problems and Damaged are both empty.
@@ -34,9 +40,23 @@ type CheckReport struct {
 	Problems []string `json:"problems,omitempty"`
 	// Damaged names every file or directory, in every snapshot, whose data is missing or damaged.
 	Damaged []DamagedPath `json:"damaged,omitempty"`
-	// Unreferenced packs are in no index: left by an interrupted backup, harmless, and removed by prune.
-	Unreferenced []string      `json:"unreferenced,omitempty"`
-	Duration     time.Duration `json:"duration"`
+	// Unreferenced packs are in no index: left by an interrupted backup or prune, or listed in an
+	// index file that was lost. Prune refuses to run while there are any; RepairIndex indexes them.
+	Unreferenced []string `json:"unreferenced,omitempty"`
+	// TempFiles are temporary files in the backend (local disk): uploads in progress, or left by a
+	// process that was killed mid-write. They are never objects and harm nothing but space;
+	// CheckOptions.RemoveTemps deletes the old ones.
+	TempFiles []TempFile    `json:"temp_files,omitempty"`
+	Duration  time.Duration `json:"duration"`
+}
+
+// TempFile is a temporary file found in the backend.
+type TempFile struct {
+	Name    string    `json:"name"`
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"mod_time"`
+	// Removed says that the check deleted it (RemoveTemps, and old enough).
+	Removed bool `json:"removed,omitempty"`
 }
 
 // DamagedPath is a file or directory of a snapshot that cannot be restored intact.
@@ -58,7 +78,9 @@ func (c *CheckReport) OK() bool { return len(c.Problems) == 0 && len(c.Damaged) 
 // Check verifies the repository: every index file and snapshot reads, every indexed pack exists with
 // the size the index says, every tree reads, and every chunk a file needs is indexed in an existing
 // pack; with ReadData it also reads packs and verifies every blob. Damage is mapped to the snapshots
-// and paths it affects. The error is for a check that could not run; findings are in the report.
+// and paths it affects. Packs in no index and temporary files left in the backend are listed too
+// (and old temporary files removed with RemoveTemps). The error is for a check that could not run;
+// findings are in the report.
 func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckReport, error) {
 	start := time.Now()
 	lock, err := r.Lock(ctx, false, "check")
@@ -124,6 +146,9 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckReport
 		}
 	}
 	sort.Strings(rep.Unreferenced)
+	if err := r.checkTemps(ctx, opts.RemoveTemps, time.Now(), rep); err != nil {
+		return nil, err
+	}
 
 	if opts.ReadData {
 		r.readPacks(ctx, ix, stored, packBlobs, opts, rep, badBlobs)
@@ -166,6 +191,36 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckReport
 	})
 	rep.Duration = time.Since(start)
 	return rep, ctx.Err()
+}
+
+// checkTemps lists the backend's temporary files into rep and, with remove, deletes those last
+// written to more than lockStale before now.
+func (r *Repository) checkTemps(ctx context.Context, remove bool, now time.Time, rep *CheckReport) error {
+	tl, ok := r.be.(storage.TempLister)
+	if !ok {
+		return nil
+	}
+	if err := tl.Temps(ctx, func(ti storage.TempInfo) error {
+		rep.TempFiles = append(rep.TempFiles, TempFile{Name: ti.Name, Size: ti.Size, ModTime: ti.ModTime})
+		return nil
+	}); err != nil {
+		return fmt.Errorf("list temporary files: %w", err)
+	}
+	sort.Slice(rep.TempFiles, func(i, j int) bool { return rep.TempFiles[i].Name < rep.TempFiles[j].Name })
+	if !remove {
+		return nil
+	}
+	for i := range rep.TempFiles {
+		tf := &rep.TempFiles[i]
+		if now.Sub(tf.ModTime) <= lockStale {
+			continue
+		}
+		if err := tl.RemoveTemp(ctx, tf.Name); err != nil {
+			return fmt.Errorf("remove temporary file: %w", err)
+		}
+		tf.Removed = true
+	}
+	return nil
 }
 
 type checker struct {

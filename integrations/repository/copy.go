@@ -24,7 +24,8 @@ type CopiedSnapshot struct {
 // CopyTo copies snapshots into dst (an off-site repository), skipping those dst already holds a
 // copy of. Repositories have their own keys, so blobs are re-encrypted and renamed under dst's keys,
 // and each tree is rewritten with the new names; chunks are not re-cut. Only blobs dst lacks are
-// written. Both repositories are held under shared locks.
+// written. Both repositories are held under shared locks; index files and snapshots are written to
+// dst only while its lock is still this copy's (an error wrapping ErrLockLost otherwise).
 func (r *Repository) CopyTo(ctx context.Context, dst *Repository, snaps []*Snapshot) (*CopyReport, error) {
 	start := time.Now()
 	srcLock, err := r.Lock(ctx, false, "copy to "+dst.be.Location())
@@ -60,7 +61,7 @@ func (r *Repository) CopyTo(ctx context.Context, dst *Repository, snaps []*Snaps
 			rep.Skipped++
 			continue
 		}
-		c.saver = dst.NewSaver(ctx)
+		c.saver = dst.newSaver(ctx, dstLock)
 		tree, err := c.tree(ctx, sn.Tree)
 		if err == nil {
 			err = c.saver.Flush()
@@ -86,7 +87,7 @@ func (r *Repository) CopyTo(ctx context.Context, dst *Repository, snaps []*Snaps
 				cp.Parent = &p
 			}
 		}
-		if err := dst.SaveSnapshot(ctx, &cp); err != nil {
+		if err := dst.commitSnapshot(ctx, &cp, dstLock); err != nil {
 			return rep, err
 		}
 		copiedFrom[sn.ID] = cp.ID

@@ -37,6 +37,9 @@ func (r *Repository) Forget(ctx context.Context, p retention.Policy, f SnapshotF
 	if err != nil || dryRun {
 		return groups, err
 	}
+	if err := lock.Check(ctx); err != nil {
+		return groups, fmt.Errorf("forget: %w", err)
+	}
 	for _, g := range groups {
 		for _, s := range g.Removed() {
 			if err := r.DeleteSnapshot(ctx, byID[s.ID].ID); err != nil {

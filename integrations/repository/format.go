@@ -58,6 +58,12 @@ var (
 	ErrLocked = errors.New("repository is locked")
 	// ErrNoSnapshot: no snapshot matches.
 	ErrNoSnapshot = errors.New("no matching snapshot")
+	// ErrLockLost: the lock this operation took is no longer its own — a retry of the same job took
+	// it over, or it was removed as stale — so the operation stopped without committing.
+	ErrLockLost = errors.New("repository lock lost")
+	// ErrUnindexedPacks: pack files exist that no index file names; prune refuses to run until
+	// RepairIndex has read them.
+	ErrUnindexedPacks = errors.New("packs in no index")
 )
 
 func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }

@@ -214,6 +214,16 @@ func (r *Repository) loadIndexFile(ctx context.Context, id ID) ([]indexPack, err
 // Index returns the repository's in-memory index.
 func (r *Repository) Index() *Index { return r.index }
 
+// saveIndexLocked is saveIndex after making sure lock (when not nil) is still held.
+func (r *Repository) saveIndexLocked(ctx context.Context, packs []indexPack, lock *Lock) (ID, error) {
+	if lock != nil {
+		if err := lock.Check(ctx); err != nil {
+			return ID{}, fmt.Errorf("save index: %w", err)
+		}
+	}
+	return r.saveIndex(ctx, packs)
+}
+
 // saveIndex writes packs as a new index file and marks it loaded.
 func (r *Repository) saveIndex(ctx context.Context, packs []indexPack) (ID, error) {
 	id := randomID()

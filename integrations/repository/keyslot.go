@@ -180,7 +180,7 @@ func saveSlot(ctx context.Context, be storage.Backend, s *KeySlot) error {
 	if err != nil {
 		return err
 	}
-	return putBytes(ctx, be, keysPrefix+s.ID.String(), b)
+	return createBytes(ctx, be, keysPrefix+s.ID.String(), b)
 }
 
 func loadSlots(ctx context.Context, be storage.Backend) ([]*KeySlot, error) {
@@ -192,6 +192,9 @@ func loadSlots(ctx context.Context, be storage.Backend) ([]*KeySlot, error) {
 		}
 		b, err := storage.ReadAll(ctx, be, fi.Name)
 		if err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return nil // removed since listed: a racing init's slot, or a revoked one
+			}
 			return fmt.Errorf("read key slot %s: %w", id.Short(), err)
 		}
 		var s KeySlot

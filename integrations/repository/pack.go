@@ -145,23 +145,43 @@ func packHeaderAAD(id ID) []byte { return fileAAD("pack header " + id.String()) 
 
 // parsePack reads the header of a whole pack file and checks every entry lies inside the blob area.
 func parsePack(k *keys, id ID, pack []byte) ([]PackedBlob, error) {
-	if len(pack) < packTrailerSize {
-		return nil, fmt.Errorf("%w: pack %s is %d bytes, too short for a trailer", ErrCorrupt, id.Short(), len(pack))
+	return parsePackTail(k, id, int64(len(pack)), pack)
+}
+
+// packHeaderLen reads the sealed header's length from the trailer at the end of tail, the last
+// bytes of a pack of size bytes, and checks that it fits.
+func packHeaderLen(id ID, size int64, tail []byte) (int64, error) {
+	if size < packTrailerSize || len(tail) < packTrailerSize {
+		return 0, fmt.Errorf("%w: pack %s is %d bytes, too short for a trailer", ErrCorrupt, id.Short(), size)
 	}
-	trailer := pack[len(pack)-packTrailerSize:]
+	trailer := tail[len(tail)-packTrailerSize:]
 	if string(trailer[4:]) != packMagic {
-		return nil, fmt.Errorf("%w: pack %s has no pack trailer (truncated?)", ErrCorrupt, id.Short())
+		return 0, fmt.Errorf("%w: pack %s has no pack trailer (truncated?)", ErrCorrupt, id.Short())
 	}
-	hlen := int(binary.LittleEndian.Uint32(trailer))
-	blobEnd := len(pack) - packTrailerSize - hlen
-	if hlen < sealOverhead || blobEnd < 0 {
-		return nil, fmt.Errorf("%w: pack %s: header length %d does not fit", ErrCorrupt, id.Short(), hlen)
+	hlen := int64(binary.LittleEndian.Uint32(trailer))
+	if hlen < sealOverhead || size-packTrailerSize-hlen < 0 {
+		return 0, fmt.Errorf("%w: pack %s: header length %d does not fit", ErrCorrupt, id.Short(), hlen)
 	}
-	hdr, err := k.open(nil, pack[blobEnd:len(pack)-packTrailerSize], packHeaderAAD(id))
+	return hlen, nil
+}
+
+// parsePackTail reads a pack's header from tail, the last bytes of the pack (size bytes in all),
+// which must hold the sealed header and the trailer.
+func parsePackTail(k *keys, id ID, size int64, tail []byte) ([]PackedBlob, error) {
+	hlen, err := packHeaderLen(id, size, tail)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(tail)) < hlen+packTrailerSize {
+		return nil, fmt.Errorf("pack %s: %d bytes read of the %d its header takes", id.Short(), len(tail), hlen+packTrailerSize)
+	}
+	blobEnd := size - packTrailerSize - hlen
+	sealed := tail[int64(len(tail))-packTrailerSize-hlen : len(tail)-packTrailerSize]
+	hdr, err := k.open(nil, sealed, packHeaderAAD(id))
 	if err != nil {
 		return nil, fmt.Errorf("pack %s header: %w", id.Short(), err)
 	}
-	entries, err := decodePackHeader(id, hdr, blobEnd)
+	entries, err := decodePackHeader(id, hdr, int(blobEnd))
 	if err != nil {
 		return nil, fmt.Errorf("pack %s: %w", id.Short(), err)
 	}

@@ -15,6 +15,10 @@ type PruneOptions struct {
 	MaxUnusedPercent float64
 	// DryRun reports what would be done and changes nothing.
 	DryRun bool
+	// DeleteUnindexed deletes packs that no index file names, instead of refusing to run while
+	// there are any (ErrUnindexedPacks). Use it only once RepairIndex has read every such pack and
+	// reported the rest unreadable: a pack in no index may hold data a snapshot needs.
+	DeleteUnindexed bool
 }
 
 // PruneReport says what prune did (or would do).
@@ -34,8 +38,11 @@ type PruneReport struct {
 // replaces it is durable: used blobs from mostly-unused packs are copied into new packs, a new index
 // covering every kept and new pack is written, then the old index files go, then the old packs. An
 // interruption at any point leaves a sound repository (at worst with duplicate index entries or
-// unreferenced packs, which the next prune clears). If any snapshot cannot be read completely,
-// prune stops without deleting anything.
+// packs in no index, which RepairIndex and the next prune clear). If any snapshot cannot be read
+// completely, prune stops without deleting anything. While packs exist that no index file names
+// (a lost index file, an interrupted backup) it refuses with an error wrapping ErrUnindexedPacks,
+// since it cannot know what they hold; RepairIndex indexes them. Every index file it writes and
+// every deletion is preceded by a check of its lock.
 func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, error) {
 	start := time.Now()
 	if opts.MaxUnusedPercent == 0 {
@@ -111,13 +118,19 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneReport
 			keep = append(keep, id)
 		}
 	}
+	var unindexedBytes int64
 	for id, size := range stored {
 		if _, indexed := packs[id]; !indexed {
 			drop = append(drop, id)
 			rep.PacksUnreferenced++
-			rep.BytesFreed += size
+			unindexedBytes += size
 		}
 	}
+	if rep.PacksUnreferenced > 0 && !opts.DeleteUnindexed {
+		return nil, fmt.Errorf("%w: %d pack files (%d bytes) are named by no index file; they may hold data that snapshots need (an index file was lost) or be left by an interrupted backup; run `lifeboat repo repair index` first; nothing was deleted",
+			ErrUnindexedPacks, rep.PacksUnreferenced, unindexedBytes)
+	}
+	rep.BytesFreed += unindexedBytes
 	rep.PacksKept, rep.PacksRepacked, rep.PacksDeleted = len(keep), len(repack), len(drop)
 	if opts.DryRun {
 		rep.Duration = time.Since(start)
@@ -130,7 +143,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneReport
 		next.addPack(id, int(packs[id].size), packs[id].blobs)
 	}
 	r.index = next
-	saver := r.NewSaver(ctx)
+	saver := r.newSaver(ctx, lock)
 	var buf []byte
 	for _, id := range repack {
 		for _, pb := range packs[id].blobs {
@@ -163,17 +176,20 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneReport
 	sort.Slice(keep, func(i, j int) bool { return keep[i].String() < keep[j].String() })
 	for _, id := range keep {
 		keepPacks = append(keepPacks, indexPack{id: id, size: uint32(packs[id].size), entries: packs[id].blobs})
-		if len(keepPacks) == 256 {
-			if _, err := r.saveIndex(ctx, keepPacks); err != nil {
+		if len(keepPacks) == indexFilePacks {
+			if _, err := r.saveIndexLocked(ctx, keepPacks, lock); err != nil {
 				return nil, err
 			}
 			keepPacks = nil
 		}
 	}
 	if len(keepPacks) > 0 {
-		if _, err := r.saveIndex(ctx, keepPacks); err != nil {
+		if _, err := r.saveIndexLocked(ctx, keepPacks, lock); err != nil {
 			return nil, err
 		}
+	}
+	if err := lock.Check(ctx); err != nil {
+		return nil, fmt.Errorf("prune: %w (nothing was deleted)", err)
 	}
 	for _, id := range oldFiles {
 		if err := r.be.Delete(ctx, indexPrefix+id.String()); err != nil {
@@ -182,6 +198,9 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneReport
 		r.index.mu.Lock()
 		delete(r.index.files, id)
 		r.index.mu.Unlock()
+	}
+	if err := lock.Check(ctx); err != nil {
+		return nil, fmt.Errorf("prune: %w (old index files deleted, no pack deleted yet)", err)
 	}
 	for _, id := range append(drop, repack...) {
 		if err := r.be.Delete(ctx, packName(id)); err != nil {

@@ -56,6 +56,12 @@ type Repository struct {
 	enc    *zstd.Encoder
 	dec    *zstd.Decoder
 	index  *Index
+
+	// checkpointPacks and lockRefresh are the package defaults; tests shrink them.
+	checkpointPacks int
+	lockRefresh     time.Duration
+	// beforeCommit, when set, runs right before a snapshot is committed (tests pause there).
+	beforeCommit func()
 }
 
 func compressionLevel(name string) (zstd.EncoderLevel, bool, error) {
@@ -72,7 +78,10 @@ func compressionLevel(name string) (zstd.EncoderLevel, bool, error) {
 	return 0, false, fmt.Errorf("compression %q: use fastest, default, better or off", name)
 }
 
-// Init creates a repository in be, protected by creds, and returns it open.
+// Init creates a repository in be, protected by creds, and returns it open. It returns an error
+// wrapping ErrAlreadyExists when be holds a repository already, including one that another process
+// created while this Init ran; the caller can then Open it (with the same credentials, if the other
+// process used them).
 func Init(ctx context.Context, be storage.Backend, creds Credentials, opts InitOptions) (*Repository, error) {
 	if _, err := be.Stat(ctx, configName); err == nil {
 		return nil, fmt.Errorf("%s: %w", be.Location(), ErrAlreadyExists)
@@ -112,8 +121,9 @@ func Init(ctx context.Context, be storage.Backend, creds Credentials, opts InitO
 	if err != nil {
 		return nil, err
 	}
-	// Slots first, config last: a crash before the config leaves no repository, only slots that a
-	// second init overwrites alongside.
+	// Slots first, config last: a crash before the config leaves no repository, only slots that
+	// open nothing (Open skips them). The config is created, never replaced: of several processes
+	// initialising one location at once, exactly one writes it.
 	var slotIDs []ID
 	for _, c := range []Credentials{{Passphrase: creds.Passphrase}, {KeyFile: creds.KeyFile}} {
 		if c.empty() {
@@ -134,7 +144,20 @@ func Init(ctx context.Context, be storage.Backend, creds Credentials, opts InitO
 		return nil, err
 	}
 	if err := r.saveFile(ctx, configName, b); err != nil {
-		return nil, fmt.Errorf("save config: %w", err)
+		if !errors.Is(err, storage.ErrExists) {
+			// Whether the config was stored is unknown: the slots stay, since removing them could
+			// leave a config nobody can open.
+			return nil, fmt.Errorf("save config: %w", err)
+		}
+		// Another process created the repository first. Its slots open it; ours open nothing and
+		// are removed — only ours.
+		errs := []error{fmt.Errorf("%s: %w (created by another process at the same time; open it)", be.Location(), ErrAlreadyExists)}
+		for _, id := range slotIDs {
+			if err := be.Delete(context.WithoutCancel(ctx), keysPrefix+id.String()); err != nil {
+				errs = append(errs, fmt.Errorf("remove key slot %s written by this init: %w", id.Short(), err))
+			}
+		}
+		return nil, errors.Join(errs...)
 	}
 	return r, nil
 }
@@ -215,7 +238,8 @@ func newRepository(be storage.Backend, cfg Config, master []byte) (*Repository, 
 	if err != nil {
 		return nil, err
 	}
-	r := &Repository{be: be, cfg: cfg, keys: k, master: master, table: table, dec: dec, index: newIndex()}
+	r := &Repository{be: be, cfg: cfg, keys: k, master: master, table: table, dec: dec, index: newIndex(),
+		checkpointPacks: checkpointPacks, lockRefresh: lockRefresh}
 	if cfg.Version != 0 {
 		if err := r.setCompression(); err != nil {
 			return nil, err
@@ -298,16 +322,27 @@ func (r *Repository) decompress(dst, data []byte, rawLen int) ([]byte, error) {
 	return out, nil
 }
 
-// saveFile compresses, seals and stores a repository file (config, index, snapshot, lock). The
-// first byte of the plaintext says whether the rest is compressed.
+// saveFile compresses, seals and creates a repository file (config, index, snapshot, lock). It
+// never replaces an object: an existing name is an error wrapping storage.ErrExists.
 func (r *Repository) saveFile(ctx context.Context, name string, plain []byte) error {
+	return createBytes(ctx, r.be, name, r.sealFile(name, plain))
+}
+
+// rewriteFile replaces a repository file this process wrote itself (a lock being refreshed).
+func (r *Repository) rewriteFile(ctx context.Context, name string, plain []byte) error {
+	return putBytes(ctx, r.be, name, r.sealFile(name, plain))
+}
+
+// sealFile compresses and seals a repository file. The first byte of the plaintext says whether
+// the rest is compressed.
+func (r *Repository) sealFile(name string, plain []byte) []byte {
 	body := []byte{0}
 	if c, ok, _ := r.compress(nil, plain); ok {
 		body = append([]byte{1}, c...)
 	} else {
 		body = append(body, plain...)
 	}
-	return putBytes(ctx, r.be, name, r.keys.seal(nil, body, fileAAD(name)))
+	return r.keys.seal(nil, body, fileAAD(name))
 }
 
 // loadFile reads, authenticates and decompresses a repository file.
@@ -340,7 +375,30 @@ func putBytes(ctx context.Context, be storage.Backend, name string, b []byte) er
 	return be.Put(ctx, name, bytes.NewReader(b), int64(len(b)))
 }
 
-// AddKey adds a key slot for creds (a passphrase or a key file) and returns its ID.
+// createBytes stores b under name unless an object of that name exists, and then returns an error
+// wrapping storage.ErrExists. An object that already holds exactly b counts as created: a
+// backend's resent request can meet the object its own first attempt stored, and no other writer
+// makes the same bytes (every object carries a random nonce or salt). When the existing object
+// cannot be read, that read error is returned rather than ErrExists, since the object may be ours.
+func createBytes(ctx context.Context, be storage.Backend, name string, b []byte) error {
+	err := be.Create(ctx, name, bytes.NewReader(b), int64(len(b)))
+	if err == nil || !errors.Is(err, storage.ErrExists) {
+		return err
+	}
+	got, rerr := storage.ReadAll(ctx, be, name)
+	switch {
+	case rerr != nil && isNotFound(rerr):
+		return err // created by another writer, and deleted again since
+	case rerr != nil:
+		return fmt.Errorf("%s exists and cannot be read to tell whose it is: %w", name, rerr)
+	case bytes.Equal(got, b):
+		return nil
+	}
+	return err
+}
+
+// AddKey adds a key slot for creds (a passphrase or a key file) and returns its ID. The slot is
+// created under a new random name, never replacing another.
 func (r *Repository) AddKey(ctx context.Context, creds Credentials, label string) (ID, error) {
 	s, err := newSlot(r.master, creds, label)
 	if err != nil {

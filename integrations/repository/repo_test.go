@@ -237,12 +237,16 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	}
 	compareTrees(t, src, dst)
 
-	// Restoring onto existing files is refused without Overwrite, and replaces them with it.
+	// Restoring onto existing files is refused without Overwrite (files that already hold the
+	// snapshot's content count as restored), and replaces them with it.
+	if err := os.WriteFile(filepath.Join(dst, "big.bin"), []byte("clobbered"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := r2.Restore(ctx, got, dst, RestoreOptions{}); err == nil || !strings.Contains(err.Error(), "exists at the target") {
 		t.Fatalf("restore over existing files: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(dst, "big.bin"), []byte("clobbered"), 0o600); err != nil {
-		t.Fatal(err)
+	if b, _ := os.ReadFile(filepath.Join(dst, "big.bin")); string(b) != "clobbered" {
+		t.Fatal("an existing file was changed without Overwrite")
 	}
 	if _, err := r2.Restore(ctx, got, dst, RestoreOptions{Overwrite: true}); err != nil {
 		t.Fatal(err)
@@ -268,7 +272,7 @@ func TestRestoreOneFileAndSubtree(t *testing.T) {
 		t.Fatal("single file restored wrong")
 	}
 	dst2 := t.TempDir()
-	if _, err := r.Restore(ctx, sn, dst2, RestoreOptions{Path: "/many/"}); err != nil {
+	if _, err := r.Restore(ctx, sn, dst2, RestoreOptions{Path: "many/"}); err != nil {
 		t.Fatal(err)
 	}
 	compareTrees(t, filepath.Join(src, "many"), filepath.Join(dst2, "many"))
@@ -357,7 +361,7 @@ func TestLocks(t *testing.T) {
 
 	// A lock left by a process that is gone is stale and does not block.
 	dead := LockInfo{ID: randomID(), Exclusive: true, Hostname: mustHostname(t), PID: 1 << 22, Time: time.Now(), Refreshed: time.Now()}
-	if err := r.writeLock(ctx, &dead); err != nil {
+	if err := r.createLock(ctx, &dead); err != nil {
 		t.Fatal(err)
 	}
 	lk, err := r.Lock(ctx, true, "prune")
@@ -391,7 +395,7 @@ func TestLockScopesAndOwners(t *testing.T) {
 	// A live-looking lock (another host, fresh) left by an earlier attempt of the same job is taken
 	// over; the same lock blocks a different job.
 	left := LockInfo{ID: randomID(), Exclusive: true, Hostname: "elsewhere", PID: 1, Time: time.Now(), Refreshed: time.Now(), Owner: "backup-orders/run-1"}
-	if err := r.writeLock(ctx, &left); err != nil {
+	if err := r.createLock(ctx, &left); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.Lock(WithLockOwner(ctx, "backup-orders/run-2"), false, "backup"); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "job backup-orders/run-1") {

@@ -57,8 +57,9 @@ func (s *Snapshot) HasTag(tag string) bool {
 	return false
 }
 
-// SaveSnapshot stores sn and sets its ID. Call it only after the saver that stored its trees has
-// flushed: a snapshot must never reference blobs that are not durable and indexed.
+// SaveSnapshot stores sn under a new random name and sets its ID. Call it only after the saver that
+// stored its trees has flushed: a snapshot must never reference blobs that are not durable and
+// indexed. It takes no lock; backups and copies commit their snapshots fenced by theirs.
 func (r *Repository) SaveSnapshot(ctx context.Context, sn *Snapshot) error {
 	sn.Version = 1
 	b, err := json.Marshal(sn)
@@ -71,6 +72,35 @@ func (r *Repository) SaveSnapshot(ctx context.Context, sn *Snapshot) error {
 	}
 	sn.ID = id
 	return nil
+}
+
+// commitSnapshot saves sn as the last step of a job holding lock, fenced by it: the lock is
+// checked right before the snapshot is written and right after. When the second check fails, the
+// snapshot just written is deleted again and the error is returned (wrapping ErrLockLost when the
+// lock was lost), so an attempt whose lock was taken over never leaves a snapshot behind.
+func (r *Repository) commitSnapshot(ctx context.Context, sn *Snapshot, lock *Lock) error {
+	if r.beforeCommit != nil {
+		r.beforeCommit()
+	}
+	if err := lock.Check(ctx); err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	if err := r.SaveSnapshot(ctx, sn); err != nil {
+		return err
+	}
+	err := lock.Check(ctx)
+	if err == nil {
+		return nil
+	}
+	id := sn.ID
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockRemoveTimeout)
+	defer cancel()
+	if derr := r.DeleteSnapshot(dctx, id); derr != nil {
+		return fmt.Errorf("snapshot %s was saved but its lock could not be confirmed afterwards (%w), and deleting it failed: %w; delete it with `lifeboat repo forget %s`",
+			id.Short(), err, derr, id.Short())
+	}
+	sn.ID = ID{}
+	return fmt.Errorf("snapshot %s deleted again right after saving it: %w", id.Short(), err)
 }
 
 // LoadSnapshot reads one snapshot.

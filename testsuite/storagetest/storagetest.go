@@ -42,6 +42,12 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend) {
 		{"FailedPutKeepsExisting", testFailedPutKeepsExisting},
 		{"Concurrent", testConcurrent},
 		{"CancelledContext", testCancelledContext},
+		{"CreateNew", testCreateNew},
+		{"CreateExisting", testCreateExisting},
+		{"CreateAfterDelete", testCreateAfterDelete},
+		{"CreateFailingReader", testCreateFailingReader},
+		{"CreateLargeExisting", testCreateLargeExisting},
+		{"CreateConcurrent", testCreateConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -421,6 +427,158 @@ func testCancelledContext(t *testing.T, b storage.Backend) {
 		t.Fatal("Put with a cancelled context succeeded")
 	}
 	assertAbsent(t, b, name)
+}
+
+func testCreateNew(t *testing.T, b storage.Backend) {
+	ctx := t.Context()
+	for i, size := range []int{0, 1, 1000, 1<<20 + 7} {
+		name := fmt.Sprintf("snapshots/created-%d", i)
+		want := pattern(uint64(200+i), size)
+		if err := b.Create(ctx, name, bytes.NewReader(want), int64(size)); err != nil {
+			t.Fatalf("Create(%q, %d bytes) of a new object: %v", name, size, err)
+		}
+		if got := get(t, b, name, 0, -1); !bytes.Equal(got, want) {
+			t.Errorf("Get(%q) after Create: %d bytes that differ from the %d created", name, len(got), size)
+		}
+		info, err := b.Stat(ctx, name)
+		if err != nil || info != (storage.Info{Name: name, Size: int64(size)}) {
+			t.Errorf("Stat(%q) after Create = %+v, %v; want size %d", name, info, err, size)
+		}
+	}
+}
+
+func testCreateExisting(t *testing.T, b storage.Backend) {
+	ctx := t.Context()
+	for _, how := range []string{"put", "created"} {
+		name := "config-" + how
+		old := pattern(300, 2000)
+		if how == "put" {
+			put(t, b, name, old)
+		} else if err := b.Create(ctx, name, bytes.NewReader(old), int64(len(old))); err != nil {
+			t.Fatalf("Create(%q): %v", name, err)
+		}
+		for _, size := range []int{2000, 10, 0} {
+			other := pattern(301, size)
+			err := b.Create(ctx, name, bytes.NewReader(other), int64(size))
+			if !errors.Is(err, storage.ErrExists) {
+				t.Errorf("Create(%q) over a %s object: error = %v, want one wrapping storage.ErrExists", name, how, err)
+			}
+			if errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("Create(%q) over an existing object wraps ErrNotFound too: %v", name, err)
+			}
+		}
+		if got := get(t, b, name, 0, -1); !bytes.Equal(got, old) {
+			t.Errorf("after refused Creates, %q holds %d bytes that differ from the %d first stored", name, len(got), len(old))
+		}
+	}
+	if got := list(t, b, ""); len(got) != 2 {
+		t.Errorf("after refused Creates, List(\"\") = %v, want the two objects only", got)
+	}
+}
+
+func testCreateAfterDelete(t *testing.T, b storage.Backend) {
+	ctx := t.Context()
+	const name = "locks/recreated"
+	first, second := pattern(310, 100), pattern(311, 200)
+	if err := b.Create(ctx, name, bytes.NewReader(first), int64(len(first))); err != nil {
+		t.Fatalf("first Create: %v", err)
+	}
+	if err := b.Delete(ctx, name); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if err := b.Create(ctx, name, bytes.NewReader(second), int64(len(second))); err != nil {
+		t.Fatalf("Create after Delete: %v", err)
+	}
+	if got := get(t, b, name, 0, -1); !bytes.Equal(got, second) {
+		t.Errorf("Get after re-Create returned %d bytes, not the %d of the second Create", len(got), len(second))
+	}
+}
+
+func testCreateFailingReader(t *testing.T, b storage.Backend) {
+	ctx := t.Context()
+	const name = "index/failed-create"
+	if err := b.Create(ctx, name, &failingReader{r: patternReader(320, 100)}, 1000); err == nil {
+		t.Fatal("Create with a failing reader succeeded")
+	} else if errors.Is(err, storage.ErrExists) {
+		t.Errorf("Create with a failing reader: error %v wraps storage.ErrExists", err)
+	}
+	if err := b.Create(ctx, name, patternReader(321, 10), 1000); err == nil {
+		t.Fatal("Create with a short reader succeeded")
+	}
+	assertAbsent(t, b, name)
+	// A failed Create leaves nothing that blocks the next one.
+	want := pattern(322, 1000)
+	if err := b.Create(ctx, name, bytes.NewReader(want), int64(len(want))); err != nil {
+		t.Fatalf("Create after failed Creates: %v", err)
+	}
+	if got := get(t, b, name, 0, -1); !bytes.Equal(got, want) {
+		t.Errorf("Get returned %d bytes that differ from the %d created", len(got), len(want))
+	}
+}
+
+func testCreateLargeExisting(t *testing.T, b storage.Backend) {
+	ctx := t.Context()
+	const name = "data/fe/large-created"
+	h := sha256.New()
+	if err := b.Create(ctx, name, io.TeeReader(patternReader(330, LargeSize), h), LargeSize); err != nil {
+		t.Fatalf("Create of %d bytes: %v", LargeSize, err)
+	}
+	want := h.Sum(nil)
+	// Above the part size the second Create is a multipart upload whose completion must be refused.
+	if err := b.Create(ctx, name, patternReader(331, LargeSize), LargeSize); !errors.Is(err, storage.ErrExists) {
+		t.Fatalf("second Create of %d bytes: error = %v, want one wrapping storage.ErrExists", LargeSize, err)
+	}
+	rc, err := b.Get(ctx, name, 0, -1)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	h.Reset()
+	n, err := io.Copy(h, rc)
+	rc.Close()
+	if err != nil || n != LargeSize || !bytes.Equal(h.Sum(nil), want) {
+		t.Fatalf("after a refused Create, read %d bytes (%v) with SHA-256 %x, want %d bytes with %x", n, err, h.Sum(nil), LargeSize, want)
+	}
+}
+
+// createRacers is how many Creates of one name testCreateConcurrent runs at once.
+const createRacers = 8
+
+func testCreateConcurrent(t *testing.T, b storage.Backend) {
+	for round := range 3 {
+		name := fmt.Sprintf("config-race-%d", round)
+		var (
+			wg      sync.WaitGroup
+			start   = make(chan struct{})
+			errs    [createRacers]error
+			payload [createRacers][]byte
+		)
+		for i := range createRacers {
+			payload[i] = pattern(uint64(400+round*createRacers+i), 4096+i)
+			wg.Go(func() {
+				<-start
+				errs[i] = b.Create(t.Context(), name, bytes.NewReader(payload[i]), int64(len(payload[i])))
+			})
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && winner >= 0:
+				t.Errorf("round %d: Creates %d and %d of %q both succeeded", round, winner, i, name)
+			case err == nil:
+				winner = i
+			case !errors.Is(err, storage.ErrExists):
+				t.Errorf("round %d: losing Create %d: error = %v, want one wrapping storage.ErrExists", round, i, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("round %d: none of %d concurrent Creates of %q succeeded: %v", round, createRacers, name, errs)
+		}
+		if got := get(t, b, name, 0, -1); !bytes.Equal(got, payload[winner]) {
+			t.Errorf("round %d: %q holds %d bytes, not the %d bytes of the winning Create %d", round, name, len(got), len(payload[winner]), winner)
+		}
+	}
 }
 
 // put stores data under name, failing the test on error.

@@ -40,6 +40,27 @@ func (m *memory) Put(ctx context.Context, name string, r io.Reader, size int64) 
 	return nil
 }
 
+func (m *memory) Create(ctx context.Context, name string, r io.Reader, size int64) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: create %q: %w", name, err)
+	}
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, io.LimitReader(r, size))
+	if err != nil {
+		return fmt.Errorf("memory: create %q: %w", name, err)
+	}
+	if extra, _ := io.ReadFull(r, make([]byte, 1)); n != size || extra != 0 {
+		return fmt.Errorf("memory: create %q: reader does not yield %d bytes", name, size)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.objects[name]; ok {
+		return fmt.Errorf("memory: create %q: %w", name, storage.ErrExists)
+	}
+	m.objects[name] = buf.Bytes()
+	return nil
+}
+
 func (m *memory) Get(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	m.mu.Lock()
 	data, ok := m.objects[name]

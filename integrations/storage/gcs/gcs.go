@@ -145,19 +145,46 @@ func (b *Backend) Location() string {
 // on a reader error, a wrong size or a cancelled ctx Put cancels the writer's context and nothing
 // is stored; an earlier object of that name stays. Chunks are retried, including for overwrites
 // (objects are written whole, so resending is safe).
-func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64) (err error) {
+func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	if err := b.put(ctx, name, r, size, false); err != nil {
+		return fmt.Errorf("gcs: put %q: %w", name, err)
+	}
+	return nil
+}
+
+// Create is Put with a DoesNotExist precondition (ifGenerationMatch=0): GCS commits the upload
+// only if no live object of that name exists when it finishes, deciding atomically, and answers
+// 412 otherwise, which Create returns as an error wrapping storage.ErrExists. A request the client
+// resent after a lost response can also meet the object it created itself and report ErrExists;
+// callers that need to tell compare the stored bytes.
+func (b *Backend) Create(ctx context.Context, name string, r io.Reader, size int64) error {
+	if err := b.put(ctx, name, r, size, true); err != nil {
+		if httpStatus(err) == http.StatusPreconditionFailed {
+			return fmt.Errorf("gcs: create %q: %w: %w", name, storage.ErrExists, err)
+		}
+		return fmt.Errorf("gcs: create %q: %w", name, err)
+	}
+	return nil
+}
+
+// put uploads the object, only if none of that name exists when ifNone is set.
+func (b *Backend) put(ctx context.Context, name string, r io.Reader, size int64, ifNone bool) error {
 	if name == "" {
-		return errors.New("gcs: put: empty object name")
+		return errors.New("empty object name")
 	}
 	if size < 0 {
-		return fmt.Errorf("gcs: put %q: negative size %d", name, size)
+		return fmt.Errorf("negative size %d", size)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("gcs: put %q: %w", name, err)
+		return err
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	obj := b.bucket.Object(b.prefix + name).Retryer(gstorage.WithPolicy(gstorage.RetryAlways))
+	obj := b.bucket.Object(b.prefix + name)
+	if ifNone {
+		obj = obj.If(gstorage.Conditions{DoesNotExist: true})
+	}
+	obj = obj.Retryer(gstorage.WithPolicy(gstorage.RetryAlways))
 	w := obj.NewWriter(wctx)
 	// A chunk just larger than a small object keeps memory to the object's size and still lets
 	// the single request be retried.
@@ -169,7 +196,7 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 	fail := func(err error) error {
 		cancel()
 		w.Close() // reports the cancellation; nothing was committed
-		return fmt.Errorf("gcs: put %q: %w", name, err)
+		return err
 	}
 	n, err := io.Copy(w, io.LimitReader(r, size))
 	if err != nil {
@@ -185,7 +212,7 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 		return fail(err)
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("gcs: put %q: %w", name, err)
+		return err
 	}
 	b.bucketSeen.Store(true)
 	return nil

@@ -30,7 +30,10 @@ type Backend struct {
 	root string
 }
 
-var _ storage.Backend = (*Backend)(nil)
+var (
+	_ storage.Backend    = (*Backend)(nil)
+	_ storage.TempLister = (*Backend)(nil)
+)
 
 // New returns a backend rooted at the directory root, creating it (mode 0700) when it does not
 // exist. The root is made absolute so that Location names it unambiguously.
@@ -62,60 +65,108 @@ func (b *Backend) Location() string { return b.root }
 // fsyncs the directory, creating missing parent directories (mode 0700) on the way. When r fails,
 // yields other than size bytes or ctx ends, the temporary file is removed and any earlier object
 // of that name is left untouched. A crash can leave a temporary file behind; List never reports
-// it.
-func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64) (err error) {
-	p, err := b.path(name)
+// it, Temps does.
+func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	p, tmp, err := b.writeTemp(ctx, name, r, size)
 	if err != nil {
 		return fmt.Errorf("local: put %q: %w", name, err)
 	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("local: put %q: %w", name, err)
+	}
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("local: put %q: sync directory: %w", name, err)
+	}
+	return nil
+}
+
+// Create writes r to a temporary file as Put does, then gives it its name without replacing
+// anything: with renameat2(RENAME_NOREPLACE) where the file system supports it, else with link(2)
+// followed by removing the temporary name. Either fails when name exists, and Create then removes
+// its temporary file and returns an error wrapping storage.ErrExists; the existing file is not
+// touched. A crash between link and unlink leaves a temporary file that is a second name of the
+// object; removing it (RemoveTemp) is harmless.
+func (b *Backend) Create(ctx context.Context, name string, r io.Reader, size int64) error {
+	p, tmp, err := b.writeTemp(ctx, name, r, size)
+	if err != nil {
+		return fmt.Errorf("local: create %q: %w", name, err)
+	}
+	if err := publishNoReplace(tmp, p); err != nil {
+		os.Remove(tmp)
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("local: create %q: %w", name, storage.ErrExists)
+		}
+		return fmt.Errorf("local: create %q: %w", name, err)
+	}
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("local: create %q: sync directory: %w", name, err)
+	}
+	return nil
+}
+
+// writeTemp checks name, writes size bytes of r to a new temporary file in the directory name
+// belongs in, and fsyncs and closes it. It returns the object's path and the temporary file's; on
+// error the temporary file is already removed.
+func (b *Backend) writeTemp(ctx context.Context, name string, r io.Reader, size int64) (p, tmp string, err error) {
+	p, err = b.path(name)
+	if err != nil {
+		return "", "", err
+	}
 	if size < 0 {
-		return fmt.Errorf("local: put %q: negative size %d", name, size)
+		return "", "", fmt.Errorf("negative size %d", size)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("local: put %q: %w", name, err)
+		return "", "", err
 	}
 	dir := filepath.Dir(p)
 	if err := b.mkdirs(dir); err != nil {
-		return fmt.Errorf("local: put %q: %w", name, err)
+		return "", "", err
 	}
 	f, err := os.CreateTemp(dir, filepath.Base(p)+tempMarker+"*")
 	if err != nil {
-		return fmt.Errorf("local: put %q: %w", name, err)
+		return "", "", err
 	}
-	tmp := f.Name()
+	tmpName := f.Name() // the result tmp is cleared by a failing return before the defer runs
 	defer func() {
 		if err != nil {
 			f.Close()
-			os.Remove(tmp)
+			os.Remove(tmpName)
 		}
 	}()
 	if err := f.Chmod(fileMode); err != nil {
-		return fmt.Errorf("local: put %q: %w", name, err)
+		return "", "", err
 	}
 	buf := copyBufs.Get().(*[]byte)
 	n, err := io.CopyBuffer(writerOnly{f}, io.LimitReader(ctxReader{ctx, r}, size), *buf)
 	copyBufs.Put(buf)
 	if err != nil {
-		return fmt.Errorf("local: put %q: after %d of %d bytes: %w", name, n, size, err)
+		return "", "", fmt.Errorf("after %d of %d bytes: %w", n, size, err)
 	}
 	if n != size {
-		return fmt.Errorf("local: put %q: reader ended after %d of %d bytes", name, n, size)
+		return "", "", fmt.Errorf("reader ended after %d of %d bytes", n, size)
 	}
 	if err := storage.ExpectEOF(r); err != nil {
-		return fmt.Errorf("local: put %q: %w", name, err)
+		return "", "", err
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("local: put %q: sync: %w", name, err)
+		return "", "", fmt.Errorf("sync: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("local: put %q: close: %w", name, err)
+		return "", "", fmt.Errorf("close: %w", err)
 	}
-	if err := os.Rename(tmp, p); err != nil {
-		return fmt.Errorf("local: put %q: %w", name, err)
+	return p, tmpName, nil
+}
+
+// linkNoReplace gives the file at tmp the name p with link(2), which fails with an error wrapping
+// fs.ErrExist when p exists, then removes the name tmp. Once the link exists the object is
+// created; a temporary name that cannot be removed is only a second name for it, which Temps
+// reports and RemoveTemp deletes.
+func linkNoReplace(tmp, p string) error {
+	if err := os.Link(tmp, p); err != nil {
+		return err
 	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("local: put %q: sync directory: %w", name, err)
-	}
+	_ = os.Remove(tmp)
 	return nil
 }
 
@@ -294,6 +345,84 @@ func (b *Backend) Delete(ctx context.Context, name string) error {
 	}
 	if err := syncDir(filepath.Dir(p)); err != nil {
 		return fmt.Errorf("local: delete %q: sync directory: %w", name, err)
+	}
+	return nil
+}
+
+// Temps walks the whole root and calls fn for every temporary file a Put or Create left behind
+// (a name containing ".tmp-"), including those of writes still in progress.
+func (b *Backend) Temps(ctx context.Context, fn func(storage.TempInfo) error) error {
+	errStop := errors.New("stop")
+	var fnErr error
+	err := filepath.WalkDir(b.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if isNotExist(err) && p != b.root {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() || !d.Type().IsRegular() || !strings.Contains(d.Name(), tempMarker) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			if isNotExist(err) {
+				return nil // renamed into place or removed meanwhile
+			}
+			return err
+		}
+		rel, err := filepath.Rel(b.root, p)
+		if err != nil {
+			return err
+		}
+		if err := fn(storage.TempInfo{Name: filepath.ToSlash(rel), Size: fi.Size(), ModTime: fi.ModTime()}); err != nil {
+			fnErr = err
+			return errStop
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("local: list temporary files: %w", err)
+	}
+	return nil
+}
+
+// RemoveTemp deletes a temporary file reported by Temps and fsyncs its directory. Names whose last
+// element does not contain ".tmp-" are refused, so that it can never delete an object.
+func (b *Backend) RemoveTemp(ctx context.Context, name string) error {
+	base := name[strings.LastIndexByte(name, '/')+1:]
+	if !strings.Contains(base, tempMarker) {
+		return fmt.Errorf("local: remove temporary file %q: not a temporary file name", name)
+	}
+	// checkName refuses the marker; check the rest of the name with it replaced.
+	if err := checkName(strings.ReplaceAll(name, tempMarker, ".tmp_")); err != nil {
+		return fmt.Errorf("local: remove temporary file %q: %w", name, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("local: remove temporary file %q: %w", name, err)
+	}
+	p := filepath.Join(b.root, filepath.FromSlash(name))
+	fi, err := os.Lstat(p)
+	if err != nil {
+		if isNotExist(err) {
+			return nil
+		}
+		return fmt.Errorf("local: remove temporary file %q: %w", name, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("local: remove temporary file %q: not a regular file", name)
+	}
+	if err := os.Remove(p); err != nil && !isNotExist(err) {
+		return fmt.Errorf("local: remove temporary file %q: %w", name, err)
+	}
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("local: remove temporary file %q: sync directory: %w", name, err)
 	}
 	return nil
 }

@@ -208,3 +208,84 @@ func TestGetReturnsFileContents(t *testing.T) {
 		t.Errorf("Get(snapshots/s1, 4, -1) = %q, want %q", got, "fest")
 	}
 }
+
+func TestRefusedCreateLeavesNoFiles(t *testing.T) {
+	root := t.TempDir()
+	b := newBackend(t, root)
+	ctx := t.Context()
+	if err := b.Create(ctx, "keys/slot", bytes.NewReader([]byte("first")), 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Create(ctx, "keys/slot", bytes.NewReader([]byte("second")), 6); !errors.Is(err, storage.ErrExists) {
+		t.Fatalf("second Create: %v, want ErrExists", err)
+	}
+	entries, err := os.ReadDir(filepath.Join(root, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != "slot" {
+		t.Errorf("files after a refused Create: %v, want only slot", entries)
+	}
+	if got, _ := os.ReadFile(filepath.Join(root, "keys", "slot")); string(got) != "first" {
+		t.Errorf("slot holds %q after a refused Create, want %q", got, "first")
+	}
+}
+
+// Temporary files left by a process that died mid-write are listed and can be removed one by one;
+// objects cannot be removed through RemoveTemp.
+func TestTemporaryFiles(t *testing.T) {
+	root := t.TempDir()
+	b := newBackend(t, root)
+	ctx := t.Context()
+	if err := b.Put(ctx, "data/ab/complete", bytes.NewReader([]byte("done")), 4); err != nil {
+		t.Fatal(err)
+	}
+	leftovers := map[string]int{"data/ab/interrupted.tmp-123456": 4, "config.tmp-99": 2, "index/x.tmp-1": 0}
+	for name, size := range leftovers {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, make([]byte, size), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]int{}
+	if err := b.Temps(ctx, func(ti storage.TempInfo) error {
+		if ti.ModTime.IsZero() {
+			t.Errorf("%s: no modification time", ti.Name)
+		}
+		got[ti.Name] = int(ti.Size)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(leftovers) {
+		t.Fatalf("Temps = %v, want %v", got, leftovers)
+	}
+	for name, size := range leftovers {
+		if got[name] != size {
+			t.Errorf("Temps reports %s with %d bytes, want %d", name, got[name], size)
+		}
+	}
+	for _, name := range []string{"data/ab/complete", "config", "../escape.tmp-1", "/abs.tmp-1", "data/ab.tmp-1/../../x"} {
+		if err := b.RemoveTemp(ctx, name); err == nil {
+			t.Errorf("RemoveTemp(%q) succeeded", name)
+		}
+	}
+	if _, err := b.Stat(ctx, "data/ab/complete"); err != nil {
+		t.Fatalf("object gone after refused RemoveTemps: %v", err)
+	}
+	for name := range leftovers {
+		if err := b.RemoveTemp(ctx, name); err != nil {
+			t.Errorf("RemoveTemp(%q): %v", name, err)
+		}
+	}
+	if err := b.RemoveTemp(ctx, "config.tmp-99"); err != nil {
+		t.Errorf("RemoveTemp of a file already removed: %v", err)
+	}
+	n := 0
+	if err := b.Temps(ctx, func(storage.TempInfo) error { n++; return nil }); err != nil || n != 0 {
+		t.Errorf("after RemoveTemp, Temps reports %d files (%v)", n, err)
+	}
+}

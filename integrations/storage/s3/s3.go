@@ -271,18 +271,42 @@ func (b *Backend) Location() string {
 // completes; a failed multipart upload is aborted. Every object gets the configured server-side
 // encryption and Object Lock retention (until now + retention).
 func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64) error {
-	if name == "" {
-		return errors.New("s3: put: empty object name")
-	}
-	if size < 0 {
-		return fmt.Errorf("s3: put %q: negative size %d", name, size)
-	}
-	if err := ctx.Err(); err != nil {
+	if err := b.put(ctx, name, r, size, false); err != nil {
 		return fmt.Errorf("s3: put %q: %w", name, err)
 	}
+	return nil
+}
+
+// Create is Put with the header "If-None-Match: *" on the PutObject, or on the
+// CompleteMultipartUpload of a multipart upload, so that S3 stores the object only if the key does
+// not exist, deciding atomically. S3's 412 PreconditionFailed and 409 ConditionalRequestConflict (a
+// concurrent conditional write of the key) are returned as errors wrapping storage.ErrExists. A
+// request the SDK resent after a lost response can also meet the object it created itself and
+// report ErrExists; callers that need to tell compare the stored bytes.
+func (b *Backend) Create(ctx context.Context, name string, r io.Reader, size int64) error {
+	if err := b.put(ctx, name, r, size, true); err != nil {
+		if isExists(err) {
+			return fmt.Errorf("s3: create %q: %w: %w", name, storage.ErrExists, err)
+		}
+		return fmt.Errorf("s3: create %q: %w", name, err)
+	}
+	return nil
+}
+
+// put stores the object, only if its key does not exist when ifNone is set.
+func (b *Backend) put(ctx context.Context, name string, r io.Reader, size int64, ifNone bool) error {
+	if name == "" {
+		return errors.New("empty object name")
+	}
+	if size < 0 {
+		return fmt.Errorf("negative size %d", size)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if size > b.partSize {
-		if err := b.putMultipart(ctx, b.key(name), r, size); err != nil {
-			return fmt.Errorf("s3: put %q: %w", name, err)
+		if err := b.putMultipart(ctx, b.key(name), r, size, ifNone); err != nil {
+			return err
 		}
 		b.bucketSeen.Store(true)
 		return nil
@@ -290,7 +314,7 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 	buf, release := b.buffer(size)
 	defer release()
 	if err := readFull(r, buf); err != nil {
-		return fmt.Errorf("s3: put %q: %w", name, err)
+		return err
 	}
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(b.bucket),
@@ -298,6 +322,9 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 		Body:          bytes.NewReader(buf),
 		ContentLength: aws.Int64(size),
 		ContentType:   aws.String("application/octet-stream"),
+	}
+	if ifNone {
+		in.IfNoneMatch = aws.String("*")
 	}
 	if b.sse != SSENone {
 		in.ServerSideEncryption = types.ServerSideEncryption(b.sse)
@@ -310,15 +337,16 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 		in.ObjectLockRetainUntilDate = aws.Time(time.Now().Add(b.lockFor))
 	}
 	if _, err := b.api.PutObject(ctx, in); err != nil {
-		return fmt.Errorf("s3: put %q: %w", name, err)
+		return err
 	}
 	b.bucketSeen.Store(true)
 	return nil
 }
 
 // putMultipart uploads size bytes of r under key in parts of partSize, aborting the upload on any
-// failure so that no parts are left to be billed.
-func (b *Backend) putMultipart(ctx context.Context, key string, r io.Reader, size int64) (err error) {
+// failure so that no parts are left to be billed. With ifNone the upload completes only if the key
+// does not exist by then.
+func (b *Backend) putMultipart(ctx context.Context, key string, r io.Reader, size int64, ifNone bool) (err error) {
 	in := &s3.CreateMultipartUploadInput{
 		Bucket:            aws.String(b.bucket),
 		Key:               aws.String(key),
@@ -392,12 +420,16 @@ func (b *Backend) putMultipart(ctx context.Context, key string, r io.Reader, siz
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := b.api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+	complete := &s3.CompleteMultipartUploadInput{
 		Bucket:          aws.String(b.bucket),
 		Key:             aws.String(key),
 		UploadId:        uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
-	}); err != nil {
+	}
+	if ifNone {
+		complete.IfNoneMatch = aws.String("*")
+	}
+	if _, err := b.api.CompleteMultipartUpload(ctx, complete); err != nil {
 		return fmt.Errorf("complete multipart upload: %w", err)
 	}
 	return nil
@@ -599,6 +631,20 @@ func isNotFound(err error) bool {
 		}
 	}
 	return httpStatus(err) == http.StatusNotFound
+}
+
+// isExists reports whether err is S3's refusal of a conditional write because the key exists: 412
+// PreconditionFailed, or 409 ConditionalRequestConflict while another conditional write of the key
+// is under way.
+func isExists(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "PreconditionFailed", "ConditionalRequestConflict":
+			return true
+		}
+	}
+	return httpStatus(err) == http.StatusPreconditionFailed
 }
 
 // isInvalidRange reports whether err is S3's answer to a range that starts past the end.
