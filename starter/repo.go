@@ -22,6 +22,8 @@ import (
 // repoFlags locate and unlock a repository.
 type repoFlags struct {
 	repo, passwordFile, keyFile string
+	// wait is how long taking a lock waits for another process's conflicting lock.
+	wait time.Duration
 }
 
 func (a *app) addRepoFlags(cmd *cobra.Command, f *repoFlags) {
@@ -29,6 +31,7 @@ func (a *app) addRepoFlags(cmd *cobra.Command, f *repoFlags) {
 	cmd.PersistentFlags().StringVarP(&f.repo, "repo", "r", repoEnv, "repository location: a path, s3://bucket/prefix?endpoint=…, gs://bucket/prefix (env LIFEBOAT_REPO)")
 	cmd.PersistentFlags().StringVar(&f.passwordFile, "password-file", "", "file holding the passphrase (default: env LIFEBOAT_REPO_PASSWORD)")
 	cmd.PersistentFlags().StringVar(&f.keyFile, "key-file", "", "key file, instead of or besides a passphrase (env LIFEBOAT_REPO_KEY_FILE)")
+	cmd.PersistentFlags().DurationVar(&f.wait, "wait", 0, "wait up to this long for another process's lock instead of failing at once (backup, restore, check, copy: a prune or forget; forget, prune, repair: anything)")
 }
 
 func (a *app) credentials(f *repoFlags) (repository.Credentials, error) {
@@ -119,13 +122,28 @@ The repository is given with --repo or LIFEBOAT_REPO:
   gs://bucket/prefix                 Google Cloud Storage
 S3 credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the default AWS chain; GCS
 from GOOGLE_APPLICATION_CREDENTIALS. The passphrase comes from LIFEBOAT_REPO_PASSWORD or
---password-file; a key file from --key-file or LIFEBOAT_REPO_KEY_FILE.`,
+--password-file; a key file from --key-file or LIFEBOAT_REPO_KEY_FILE.
+
+Commands that take a lock fail at once when another process holds a conflicting one, naming it;
+--wait DURATION waits for it instead.`,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := cmd.Root().PersistentPreRunE(cmd, args); err != nil {
+				return err
+			}
+			if f.wait < 0 {
+				return usageErr("--wait %s: must not be negative", f.wait)
+			}
+			if f.wait > 0 {
+				cmd.SetContext(repository.WithLockWait(cmd.Context(), f.wait))
+			}
+			return nil
+		},
 	}
 	a.addRepoFlags(cmd, f)
 	for _, c := range []*cobra.Command{
 		a.repoInit(f), a.repoKey(f), a.repoBackup(f), a.repoSnapshots(f), a.repoLs(f), a.repoFind(f),
 		a.repoRestore(f), a.repoDump(f), a.repoDiff(f), a.repoCheck(f), a.repoForget(f), a.repoPrune(f),
-		a.repoCopy(f), a.repoUnlock(f),
+		a.repoCopy(f), a.repoUnlock(f), a.repoRepair(f),
 	} {
 		cmd.AddCommand(c)
 	}

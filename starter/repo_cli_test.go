@@ -4,12 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/repository"
+	"github.com/lifeboat-dr/lifeboat/integrations/storage/local"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 )
 
@@ -39,7 +46,7 @@ func (c *repoCLI) run(args ...string) (stdout, stderr string, code int) {
 	c.stdin = ""
 	// Record the command path: the leading words that are not flags or operands of a known command.
 	path := args[0]
-	if path == "key" && len(args) > 1 {
+	if (path == "key" || path == "repair") && len(args) > 1 && !strings.HasPrefix(args[1], "-") {
 		path += " " + args[1]
 	}
 	c.ran[path] = true
@@ -242,6 +249,80 @@ func TestEveryRepoCommandRuns(t *testing.T) {
 		t.Fatalf("restore after prune: %q", got)
 	}
 
+	// A lost index file: prune refuses and deletes nothing; repair index finds the packs again from
+	// their headers; then prune keeps everything a snapshot needs.
+	indexes, err := filepath.Glob(filepath.Join(dir, "repo", "index", "*"))
+	if err != nil || len(indexes) == 0 {
+		t.Fatalf("no index files: %v", err)
+	}
+	for _, ix := range indexes {
+		if err := os.Remove(ix); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, stderr, code := c.run("prune"); code == exitOK || !strings.Contains(stderr, "repair index") {
+		t.Fatalf("prune without an index: exit %d\n%s", code, stderr)
+	}
+	if _, stderr, code := c.run("repair"); code != exitUsage || !strings.Contains(stderr, "repair index") {
+		t.Fatalf("repair without what: exit %d\n%s", code, stderr)
+	}
+	if out := c.ok("repair", "index"); !strings.Contains(out, "blobs added to the index") {
+		t.Fatalf("repair index:\n%s", out)
+	}
+	c.ok("repair", "index", "--all")
+	c.ok("prune")
+	if out := c.ok("check", "--read-data"); !strings.Contains(out, "no errors") {
+		t.Fatalf("check after repair and prune:\n%s", out)
+	}
+	if got := c.ok("dump", "latest", "etc/app.conf", "--source", "app"); got != "listen 9090\n" {
+		t.Fatalf("dump after repair and prune: %q", got)
+	}
+
+	// A temporary file a killed process left an hour ago is reported, and removed on request.
+	packs, _ := filepath.Glob(filepath.Join(dir, "repo", "data", "*"))
+	leftover := filepath.Join(packs[0], "0123.tmp-killed")
+	if err := os.WriteFile(leftover, []byte("half a pack"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(leftover, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if out := c.ok("check"); !strings.Contains(out, "temporary file left over") {
+		t.Fatalf("check does not report the leftover temporary file:\n%s", out)
+	}
+	if out := c.ok("check", "--remove-temps"); !strings.Contains(out, "temporary file removed") {
+		t.Fatalf("check --remove-temps:\n%s", out)
+	}
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Fatalf("the leftover temporary file is still there: %v", err)
+	}
+
+	// --wait: a lock another process holds makes a command wait for it instead of failing.
+	holder := exec.Command(os.Args[0], "-test.run", "^TestHoldRepositoryLock$")
+	holder.Env = append(os.Environ(), "LIFEBOAT_TEST_HOLD_LOCK="+filepath.Join(dir, "repo"), "LIFEBOAT_REPO_PASSWORD="+c.env["LIFEBOAT_REPO_PASSWORD"])
+	stdout, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Process.Kill()
+	line := make([]byte, 6)
+	if _, err := io.ReadFull(stdout, line); err != nil || string(line) != "locked" {
+		t.Fatalf("lock holder: %q, %v", line, err)
+	}
+	if _, stderr, code := c.run("prune"); code == exitOK || !strings.Contains(stderr, "locked") {
+		t.Fatalf("prune while another process holds a lock: exit %d\n%s", code, stderr)
+	}
+	go func() { // the holder lets go after a moment
+		time.Sleep(500 * time.Millisecond)
+		_ = holder.Process.Signal(os.Interrupt)
+	}()
+	c.ok("prune", "--wait", "1m")
+	_ = holder.Wait()
+
 	// Unlock: a lock left by a process that is gone is removed.
 	c.ok("unlock")
 	if out := c.ok("unlock", "--remove-all"); out == "" {
@@ -256,7 +337,7 @@ func TestEveryRepoCommandRuns(t *testing.T) {
 		if !ok || strings.HasPrefix(rest, "help") {
 			continue
 		}
-		if rest == "key" { // a group of commands, each run above
+		if rest == "key" || rest == "help" { // a group of commands, each run above
 			continue
 		}
 		if !c.ran[rest] && !c2.ran[rest] {
@@ -267,4 +348,31 @@ func TestEveryRepoCommandRuns(t *testing.T) {
 	if len(missing) > 0 {
 		t.Fatalf("repo commands this test does not run: %s", strings.Join(missing, ", "))
 	}
+}
+
+// TestHoldRepositoryLock is a helper process for TestEveryRepoCommandRuns: it takes an exclusive lock
+// on the repository in LIFEBOAT_TEST_HOLD_LOCK, prints "locked", and holds it until interrupted.
+func TestHoldRepositoryLock(t *testing.T) {
+	dir := os.Getenv("LIFEBOAT_TEST_HOLD_LOCK")
+	if dir == "" {
+		t.Skip("run by TestEveryRepoCommandRuns")
+	}
+	ctx := context.Background()
+	be, err := local.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repository.Open(ctx, be, repository.Credentials{Passphrase: os.Getenv("LIFEBOAT_REPO_PASSWORD")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk, err := r.Lock(ctx, true, "test holder")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt)
+	fmt.Print("locked")
+	<-stop
+	_ = lk.Unlock()
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"io"
 	"strconv"
+	"time"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -130,7 +131,7 @@ func (a *app) repoDump(f *repoFlags) *cobra.Command {
 }
 
 func (a *app) repoCheck(f *repoFlags) *cobra.Command {
-	var readData bool
+	var readData, removeTemps bool
 	var subset string
 	cmd := &cobra.Command{
 		Use:   "check",
@@ -138,7 +139,9 @@ func (a *app) repoCheck(f *repoFlags) *cobra.Command {
 		Long: `Check the repository's structure: index files, snapshots, packs and every tree. With --read-data,
 also download packs and verify every blob against its ID, all of them or a random share given with
 --read-data-subset (such as 10%). Damage is reported per snapshot and file; the exit code is 3 when
-anything is damaged.`,
+anything is damaged. Packs in no index and temporary files a killed process left are reported;
+--remove-temps deletes the temporary files older than 30 minutes (younger ones may be uploads in
+progress).`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -154,7 +157,7 @@ anything is damaged.`,
 			if err != nil {
 				return err
 			}
-			rep, err := r.Check(ctx, repository.CheckOptions{ReadData: readData, ReadDataPercent: pct})
+			rep, err := r.Check(ctx, repository.CheckOptions{ReadData: readData, ReadDataPercent: pct, RemoveTemps: removeTemps})
 			if err != nil {
 				return err
 			}
@@ -171,7 +174,14 @@ anything is damaged.`,
 					fmt.Fprintf(w, "damaged: %s\n", d)
 				}
 				if len(rep.Unreferenced) > 0 {
-					fmt.Fprintf(w, "%d packs are in no index (left by interrupted backups; prune removes them)\n", len(rep.Unreferenced))
+					fmt.Fprintf(w, "%d packs are in no index (left by interrupted backups): `lifeboat repo repair index` adds them, then prune can decide\n", len(rep.Unreferenced))
+				}
+				for _, tf := range rep.TempFiles {
+					verb := "left over"
+					if tf.Removed {
+						verb = "removed"
+					}
+					fmt.Fprintf(w, "temporary file %s: %s (%s, last written %s)\n", verb, tf.Name, units.Bytes(tf.Size), tf.ModTime.Local().Format(time.RFC3339))
 				}
 				if rep.OK() {
 					fmt.Fprintln(w, "no errors")
@@ -187,6 +197,7 @@ anything is damaged.`,
 	}
 	cmd.Flags().BoolVar(&readData, "read-data", false, "read and verify all data")
 	cmd.Flags().StringVar(&subset, "read-data-subset", "", "read and verify a random share of the packs, such as 10%")
+	cmd.Flags().BoolVar(&removeTemps, "remove-temps", false, "delete temporary files older than 30 minutes that killed processes left")
 	return cmd
 }
 
@@ -194,6 +205,13 @@ func (a *app) repoPrune(f *repoFlags) *cobra.Command {
 	var opts repository.PruneOptions
 	cmd := &cobra.Command{
 		Use: "prune", Short: "Delete data no snapshot references (exclusive lock)", Args: usageArgs(cobra.NoArgs),
+		Long: `Delete the data no snapshot references, under an exclusive lock. What replaces anything is written
+before anything is deleted, so an interruption leaves a sound repository.
+
+Prune refuses while packs exist that no index names (a killed backup leaves them, and so does a lost
+index file): it cannot tell whether a snapshot needs them. Run 'lifeboat repo repair index' first,
+which indexes them from their own headers; a pack whose header is damaged is then reported, and only
+--delete-unindexed removes it.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := a.openRepo(cmd.Context(), f)
 			if err != nil {
@@ -207,6 +225,7 @@ func (a *app) repoPrune(f *repoFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "report only")
+	cmd.Flags().BoolVar(&opts.DeleteUnindexed, "delete-unindexed", false, "also delete packs no index names and repair cannot read (their data is lost)")
 	cmd.Flags().Float64Var(&opts.MaxUnusedPercent, "max-unused", 5, "repack packs with more than this percentage unused")
 	return cmd
 }
@@ -316,5 +335,59 @@ func (a *app) repoUnlock(f *repoFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&all, "remove-all", false, "remove every lock, live ones too (only when you know no other process runs)")
+	return cmd
+}
+
+func (a *app) repoRepair(f *repoFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "repair",
+		Short: "Repair a repository: index",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageErr("say what to repair: lifeboat repo repair index")
+		},
+	}
+	var opts repository.RepairIndexOptions
+	index := &cobra.Command{
+		Use:   "index",
+		Short: "Rebuild index entries from the packs' own headers (exclusive lock)",
+		Long: `Read the header of every pack that no index file names — left by a killed backup, or named only by
+a lost or damaged index file — and write index files that list them, so that their blobs are known
+again and prune can run. With --all, every pack's header is read and the new index files replace
+all old ones (written first, then the old ones deleted). Nothing but old index files is ever deleted;
+a pack whose header is damaged is reported, and the exit code is 3.`,
+		Example: `  lifeboat repo repair index
+  lifeboat repo repair index --all`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			r, err := a.openRepo(ctx, f)
+			if err != nil {
+				return err
+			}
+			rep, err := r.RepairIndex(ctx, opts)
+			if err != nil {
+				return err
+			}
+			if err := a.print(rep, func(w io.Writer) {
+				fmt.Fprintf(w, "read %d pack headers: %d blobs added to the index; %d index files written, %d removed, in %s\n",
+					rep.PacksRead, rep.BlobsAdded, rep.IndexFilesWritten, rep.IndexFilesRemoved, rep.Duration.Round(time.Millisecond))
+				for _, d := range rep.DamagedIndexFiles {
+					fmt.Fprintf(w, "damaged index file: %s\n", d)
+				}
+				for _, u := range rep.Unreadable {
+					fmt.Fprintf(w, "unreadable: %s\n", u)
+				}
+			}); err != nil {
+				return err
+			}
+			if len(rep.Unreadable) > 0 {
+				return exitError{exitBadOutcome, fmt.Errorf("%d packs could not be read; prune keeps refusing until they are dealt with (prune --delete-unindexed deletes them, and the data only they held)", len(rep.Unreadable))}
+			}
+			return nil
+		},
+	}
+	index.Flags().BoolVar(&opts.All, "all", false, "read every pack's header and replace all index files")
+	cmd.AddCommand(index)
 	return cmd
 }
