@@ -6,8 +6,8 @@ import (
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"io"
 	"strconv"
-	"time"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
