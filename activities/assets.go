@@ -195,7 +195,7 @@ func (a *Assets) openRepo(ctx context.Context, r *asset.Repository, create bool)
 }
 
 // initRepo creates a repository at an empty location, then opens it afresh: if another process
-// created it at the same moment, the config written last is the one used, by both.
+// created it at the same moment, only one config is ever written and both open that one.
 func (a *Assets) initRepo(ctx context.Context, be storage.Backend, creds repository.Credentials, loc string) (*repository.Repository, error) {
 	if _, err := repository.Init(ctx, be, creds, repository.InitOptions{}); err == nil {
 		a.logger().Info("created repository", "location", loc)

@@ -200,6 +200,9 @@ type RetentionReport struct {
 	Removed  []string `json:"removed,omitempty"`
 	// BytesFreed is what prune deleted from the repository.
 	BytesFreed int64 `json:"bytes_freed,omitempty"`
+	// PacksIndexed counts packs no index named (an interrupted backup's uploads) that were indexed
+	// from their headers before pruning.
+	PacksIndexed int `json:"packs_indexed,omitempty"`
 }
 
 // ApplyRetentionResult covers the main repository and the off-site one.
@@ -263,6 +266,22 @@ func (a *Assets) retain(ctx context.Context, as asset.Asset, r *asset.Repository
 		return report, nil
 	}
 	pruned, err := repo.Prune(ctx, repository.PruneOptions{})
+	if errors.Is(err, repository.ErrUnindexedPacks) {
+		// Packs no index names: an interrupted backup's uploads, or packs a lost index file named.
+		// Prune must not guess; their own headers say what they hold.
+		repaired, rerr := repo.RepairIndex(ctx, repository.RepairIndexOptions{})
+		if rerr != nil {
+			return report, fmt.Errorf("repair the index of %s before pruning: %w", r.Location, rerr)
+		}
+		report.PacksIndexed = repaired.PacksRead
+		a.logger().Info("indexed packs no index named before pruning", "asset", as.Name, "location", r.Location,
+			"packs", repaired.PacksRead, "unreadable", len(repaired.Unreadable))
+		if len(repaired.Unreadable) > 0 {
+			return report, misconfigured(fmt.Errorf("prune %s: %d packs no index names cannot be read (%s): run `lifeboat repo check --read-data` and `lifeboat repo repair index`; nothing was deleted",
+				r.Location, len(repaired.Unreadable), repaired.Unreadable[0]))
+		}
+		pruned, err = repo.Prune(ctx, repository.PruneOptions{})
+	}
 	if err != nil {
 		return report, fmt.Errorf("prune %s: %w", r.Location, err)
 	}
