@@ -2,7 +2,11 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
+
+	"go.temporal.io/sdk/activity"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 )
@@ -35,6 +39,12 @@ func (n *Notifications) Notify(ctx context.Context, in NotifyInput) (NotifyResul
 		}
 		err := (&notify.Log{Logger: logger}).Notify(ctx, in.Message)
 		return NotifyResult{Deliveries: []notify.Delivery{{Notifier: "log", Route: "default"}}}, err
+	}
+	if in.Message.ID == "" && activity.IsActivity(ctx) {
+		// Stable across this activity's retries: a delivery repeated after a crash can be dropped.
+		info := activity.GetInfo(ctx)
+		sum := sha256.Sum256([]byte(info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID + "/" + info.ActivityID))
+		in.Message.ID = hex.EncodeToString(sum[:16])
 	}
 	deliveries, err := n.Router.Notify(ctx, in.Routes, in.Message)
 	return NotifyResult{Deliveries: deliveries}, err

@@ -238,7 +238,7 @@ func (e *Email) NotifyRef(ctx context.Context, m Message) (string, error) {
 		a, _ := mail.ParseAddress(addr)
 		to = append(to, a)
 	}
-	id := newMessageID(from.Address)
+	id := newMessageID(from.Address, m.ID)
 	msg, err := composeEmail(m, from, to, id, m.Refs[name], time.Now())
 	if err != nil {
 		return "", Permanent(fmt.Errorf("%s: %w", name, err))
@@ -419,15 +419,21 @@ func helloName() string {
 	return "localhost"
 }
 
-// newMessageID returns a new Message-ID, in angle brackets, on the sender's domain.
-func newMessageID(sender string) string {
+// newMessageID returns the Message-ID, in angle brackets, on the sender's domain: made from the
+// notification's ID when it has one, so that a repeat after a crash is the same email to a mail
+// client, else random.
+func newMessageID(sender, notificationID string) string {
 	domain := "lifeboat.invalid"
 	if _, d, ok := strings.Cut(sender, "@"); ok && d != "" {
 		domain = d
 	}
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return "<" + hex.EncodeToString(b) + ".lifeboat@" + domain + ">"
+	local := notificationID
+	if local == "" || strings.ContainsAny(local, "<>@ \r\n") {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		local = hex.EncodeToString(b)
+	}
+	return "<" + local + ".lifeboat@" + domain + ">"
 }
 
 // composeEmail returns the email that delivers m: headers, then a multipart/alternative body with a

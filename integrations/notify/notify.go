@@ -60,6 +60,10 @@ type Message struct {
 	// Refs are the references earlier deliveries of the same incident returned (Delivery.Ref), by
 	// notifier name: a channel that can update a message in place or reply in its thread uses its own.
 	Refs map[string]string `json:"refs,omitempty"`
+	// ID identifies this notification across retries: the Notify activity sets it from its own
+	// identity, so a delivery repeated after a worker died carries the same ID and a receiver can
+	// drop it (webhooks send it as the delivery ID). Empty: each delivery gets a random one.
+	ID string `json:"id,omitempty"`
 }
 
 // ApprovalRef names the approval gate a message asks people to decide.

@@ -153,7 +153,10 @@ func (w *Webhook) Notify(ctx context.Context, m Message) error {
 			return Permanent(fmt.Errorf("%s: signing secret is empty", name))
 		}
 	}
-	id := rand.Text()
+	id := m.ID
+	if id == "" {
+		id = rand.Text()
+	}
 	body, err := json.Marshal(NewPayload(m, id))
 	if err != nil {
 		return Permanent(fmt.Errorf("%s: encode payload: %w", name, err))

@@ -136,6 +136,38 @@ func TestWebhookWithoutSecretIsUnsigned(t *testing.T) {
 	}
 }
 
+// A notification sent again (its activity retried after a worker died) carries the same delivery
+// ID, so the receiver can drop the repeat; one without an ID gets a fresh one each time.
+func TestWebhookDeliveryIDIsTheNotificationsID(t *testing.T) {
+	rcv := newReceiver(t, nil)
+	w := &Webhook{URL: rcv.URL}
+	m := testMessage()
+	m.ID = "3f1c0ffee"
+	for range 2 {
+		if err := w.Notify(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.ID = ""
+	if err := w.Notify(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range rcv.requests() {
+		var p Payload
+		if err := json.Unmarshal(r.body, &p); err != nil {
+			t.Fatal(err)
+		}
+		if r.header.Get(HeaderDelivery) != p.ID {
+			t.Fatalf("header %s = %q, payload id %q", HeaderDelivery, r.header.Get(HeaderDelivery), p.ID)
+		}
+		ids = append(ids, p.ID)
+	}
+	if ids[0] != "3f1c0ffee" || ids[1] != "3f1c0ffee" || ids[2] == "" || ids[2] == ids[0] {
+		t.Fatalf("delivery IDs %q", ids)
+	}
+}
+
 // TestPayloadGolden pins the documented body; run with -update after a deliberate change, and bump
 // PayloadVersion if a field changed its meaning or went away.
 func TestPayloadGolden(t *testing.T) {
