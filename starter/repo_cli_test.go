@@ -208,9 +208,9 @@ func TestEveryRepoCommandRuns(t *testing.T) {
 	// Copy everything to a second repository, then check both.
 	other := filepath.Join(dir, "offsite")
 	c2 := newRepoCLI(t, other)
-	c2.ok("init")
 	c.env["LIFEBOAT_REPO_TO_PASSWORD"] = "offsite passphrase"
 	c2.env["LIFEBOAT_REPO_PASSWORD"] = "offsite passphrase"
+	c2.ok("init")
 	c.ok("copy", "--to", other)
 	if out := c2.ok("snapshots"); !strings.Contains(out, "4 snapshots") {
 		t.Fatalf("copy: offsite holds\n%s", out)

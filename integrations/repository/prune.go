@@ -71,10 +71,6 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneReport
 	}
 	r.index = old
 
-	used, err := r.usedBlobs(ctx)
-	if err != nil {
-		return nil, err
-	}
 	stored := map[ID]int64{}
 	if err := r.be.List(ctx, dataPrefix, func(fi storageInfo) error {
 		if id, err := ParseID(fi.Name[strings.LastIndexByte(fi.Name, '/')+1:]); err == nil {
@@ -82,6 +78,25 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneReport
 		}
 		return nil
 	}); err != nil {
+		return nil, err
+	}
+	// Packs no index names come first: when an index file was lost, the snapshots cannot be read
+	// either, and the way out is the same.
+	indexedPacks := old.Packs()
+	var unindexed int
+	var unindexedBytes int64
+	for id, size := range stored {
+		if _, indexed := indexedPacks[id]; !indexed {
+			unindexed++
+			unindexedBytes += size
+		}
+	}
+	if unindexed > 0 && !opts.DeleteUnindexed {
+		return nil, fmt.Errorf("%w: %d pack files (%d bytes) are named by no index file; they may hold data that snapshots need (an index file was lost) or be left by an interrupted backup; run `lifeboat repo repair index` first; nothing was deleted",
+			ErrUnindexedPacks, unindexed, unindexedBytes)
+	}
+	used, err := r.usedBlobs(ctx)
+	if err != nil {
 		return nil, err
 	}
 
@@ -118,17 +133,11 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneReport
 			keep = append(keep, id)
 		}
 	}
-	var unindexedBytes int64
-	for id, size := range stored {
+	for id := range stored {
 		if _, indexed := packs[id]; !indexed {
 			drop = append(drop, id)
 			rep.PacksUnreferenced++
-			unindexedBytes += size
 		}
-	}
-	if rep.PacksUnreferenced > 0 && !opts.DeleteUnindexed {
-		return nil, fmt.Errorf("%w: %d pack files (%d bytes) are named by no index file; they may hold data that snapshots need (an index file was lost) or be left by an interrupted backup; run `lifeboat repo repair index` first; nothing was deleted",
-			ErrUnindexedPacks, rep.PacksUnreferenced, unindexedBytes)
 	}
 	rep.BytesFreed += unindexedBytes
 	rep.PacksKept, rep.PacksRepacked, rep.PacksDeleted = len(keep), len(repack), len(drop)
