@@ -128,6 +128,9 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 		MaxConcurrentActivityExecutionSize:      cfg.Worker.MaxConcurrentActivities,
 		MaxConcurrentLocalActivityExecutionSize: cfg.Worker.MaxConcurrentLocalActivities,
 		WorkerStopTimeout:                       cfg.Worker.ShutdownTimeout.D(),
+		// Long steps report progress in heartbeats only; sending them every 2s (rather than every
+		// 0.8 × the heartbeat timeout) keeps `lifeboat` and the Web UI current.
+		MaxHeartbeatThrottleInterval: workflows.HeartbeatEvery,
 	})
 	acts, err := newActivities(ctx, cfg, c, logger)
 	if err != nil {

@@ -36,7 +36,7 @@ func TestLongBackupReportsProgressWithoutGrowingHistory(t *testing.T) {
 	as.Repository.Location = filepath.Join(t.TempDir(), "repo")
 	assets.Catalog = map[string]asset.Asset{as.Name: as}
 	assets.ProgressInterval = 40 * time.Microsecond
-	w := worker.New(c, queue, worker.Options{})
+	w := worker.New(c, queue, worker.Options{MaxHeartbeatThrottleInterval: HeartbeatEvery})
 	Register(w, Activities{Assets: assets, Notifications: &activities.Notifications{}, Signals: &activities.Signals{Client: c, TaskQueue: queue}})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func TestLongBackupReportsProgressWithoutGrowingHistory(t *testing.T) {
 			if pa.GetHeartbeatDetails() == nil {
 				continue
 			}
-			if err := converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &p); err == nil && p.Step == "backup" && p.Elapsed > time.Second {
+			if err := converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &p); err == nil && p.Step == "backup" && p.Elapsed >= HeartbeatEvery {
 				sawProgress = true
 			}
 		}

@@ -54,6 +54,10 @@ func shortStepOptions(summary string) workflow.LocalActivityOptions {
 // with the first retry a second later, a step whose worker died goes on elsewhere within about 12 s.
 const AssetHeartbeatTimeout = 10 * time.Second
 
+// HeartbeatEvery is how often workers send the heartbeats of long steps to the server, which is
+// how often their progress is current for `lifeboat` and the Web UI.
+const HeartbeatEvery = 2 * time.Second
+
 // MaxAssetStep bounds one attempt of a backup, copy or restore: generous, since a multi-terabyte
 // first backup may take days; a dead worker is noticed by the heartbeat timeout instead.
 const MaxAssetStep = 7 * 24 * time.Hour

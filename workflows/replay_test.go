@@ -107,6 +107,17 @@ func recordHistories(t *testing.T) {
 		}
 		return run
 	}
+	// backedUp makes sure the asset has a snapshot, for histories recorded without the backup's.
+	backedUp := func() {
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "replay-record", ID: "record-prepare-backup",
+			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}, BackupWorkflow, BackupInput{Asset: as.Name, Trigger: "recording"})
+		if err == nil {
+			err = run.Get(ctx, nil)
+		}
+		if err != nil {
+			t.Fatalf("back up before recording: %v", err)
+		}
+	}
 	// In order: the backup starts the watchdog, which is cancelled last so that its history closes.
 	runs := []struct {
 		file string
@@ -131,6 +142,23 @@ func recordHistories(t *testing.T) {
 			return start(file, VerifyWorkflow, VerifyInput{Asset: as.Name, Snapshot: "latest", Trigger: "recording"})
 		}},
 		{"restore_in_place_v1.json", func(file string) client.WorkflowRun {
+			run := start(file, RestoreWorkflow, RestoreInput{Asset: as.Name, TargetDir: "", InPlace: true, Requester: "recorder"})
+			for {
+				h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), UpdateName: approval.UpdateDecide,
+					Args: []any{approval.Decision{Approve: true, Identity: "approver", Channel: approval.ChannelCLI}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+				if err == nil && h.Get(ctx, nil) == nil {
+					return run
+				}
+				time.Sleep(100 * time.Millisecond) // the gate is not open yet
+			}
+		}},
+		// v2: the restore plans its scope before approval, and a drill waits for a locked repository.
+		{"verify_v2.json", func(file string) client.WorkflowRun {
+			backedUp()
+			return start(file, VerifyWorkflow, VerifyInput{Asset: as.Name, Snapshot: "latest", Trigger: "recording"})
+		}},
+		{"restore_in_place_v2.json", func(file string) client.WorkflowRun {
+			backedUp()
 			run := start(file, RestoreWorkflow, RestoreInput{Asset: as.Name, TargetDir: "", InPlace: true, Requester: "recorder"})
 			for {
 				h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), UpdateName: approval.UpdateDecide,
