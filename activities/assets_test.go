@@ -69,13 +69,16 @@ func TestBackupAndRestoreActivities(t *testing.T) {
 	}
 
 	// A non-empty target is refused; an empty one gets the files.
-	busy := t.TempDir()
+	roots := t.TempDir()
+	a.RestoreRoots = []string{roots}
+	busy := filepath.Join(roots, "busy")
+	_ = os.MkdirAll(busy, 0o755)
 	_ = os.WriteFile(filepath.Join(busy, "keep.txt"), []byte("mine"), 0o644)
 	_, err = env.ExecuteActivity(a.RestoreAsset, RestoreAssetInput{Asset: "docs", Snapshot: "latest", TargetDir: busy})
 	if errType(err) != ErrTypeAssetMisconfigured || !strings.Contains(err.Error(), "is not empty") {
 		t.Fatalf("restore into a non-empty directory: %v", err)
 	}
-	target := filepath.Join(t.TempDir(), "new")
+	target := filepath.Join(roots, "new")
 	if _, err := env.ExecuteActivity(a.RestoreAsset, RestoreAssetInput{Asset: "docs", Snapshot: first.Snapshot.ID[:8], TargetDir: target}); err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +90,108 @@ func TestBackupAndRestoreActivities(t *testing.T) {
 	}
 	if _, err := env.ExecuteActivity(a.ResolveSnapshot, ResolveSnapshotInput{Asset: "docs", Ref: "ffffffff"}); errType(err) != ErrTypeNoSnapshot {
 		t.Fatalf("unknown snapshot: %v", err)
+	}
+}
+
+// A restore writes nothing outside the configured roots, nothing outside the snapshot, never over
+// a file it did not create — a retry included — and an in-place restore only where the asset's
+// own configured path is.
+func TestRestoreStaysInsideWhatItWasAskedToChange(t *testing.T) {
+	src := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(src, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"a.txt": "alpha", "etc/app.conf": "listen 80"} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	as := dirAsset(t, "docs", src)
+	a := testAssets(t, as)
+	roots := t.TempDir()
+	a.RestoreRoots = []string{filepath.Join(roots, "restores")}
+	if err := os.MkdirAll(a.RestoreRoots[0], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	if _, err := env.ExecuteActivity(a.BackupAsset, BackupAssetInput{Asset: "docs"}); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(roots, "elsewhere")
+	if err := os.Symlink(outside, filepath.Join(a.RestoreRoots[0], "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		in   RestoreAssetInput
+		want string
+	}{
+		{"a target outside the roots", RestoreAssetInput{TargetDir: outside}, "outside the directories this worker restores into"},
+		{"a link out of the roots", RestoreAssetInput{TargetDir: filepath.Join(a.RestoreRoots[0], "link", "x")}, "outside the directories"},
+		{"dot-dot out of the roots", RestoreAssetInput{TargetDir: a.RestoreRoots[0] + "/../elsewhere"}, "outside the directories"},
+		{"a path out of the snapshot", RestoreAssetInput{TargetDir: filepath.Join(a.RestoreRoots[0], "p"), Path: "../../etc/passwd"}, `".." element`},
+		{"an absolute path", RestoreAssetInput{TargetDir: filepath.Join(a.RestoreRoots[0], "p"), Path: "/etc"}, "is absolute"},
+		{"in place with a directory", RestoreAssetInput{InPlace: true, TargetDir: filepath.Join(a.RestoreRoots[0], "p")}, "no target directory"},
+		{"a database for files", RestoreAssetInput{Database: "copy"}, "holds files"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.in.Asset, tc.in.Snapshot = "docs", "latest"
+			for _, act := range []any{a.PlanRestore, a.RestoreAsset} {
+				_, err := env.ExecuteActivity(act, tc.in)
+				if errType(err) != ErrTypeAssetMisconfigured || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error %v, want a non-retryable one containing %q", err, tc.want)
+				}
+			}
+			if _, err := os.Stat(outside); !os.IsNotExist(err) {
+				t.Fatalf("something was written outside the roots: %v", err)
+			}
+		})
+	}
+
+	// The plan states the scope, and the restore refuses to do other than what was approved.
+	v, err := env.ExecuteActivity(a.PlanRestore, RestoreAssetInput{Asset: "docs", Snapshot: "latest", InPlace: true, Path: "etc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan RestorePlan
+	_ = v.Get(&plan)
+	if plan.TargetDir != src || !plan.Overwrite || plan.Path != "etc" || !strings.Contains(plan.Scope(), "overwriting existing files") {
+		t.Fatalf("in-place plan %+v: %s", plan, plan.Scope())
+	}
+	other := plan
+	other.TargetDir = "/"
+	if _, err := env.ExecuteActivity(a.RestoreAsset, RestoreAssetInput{Asset: "docs", Snapshot: "latest", InPlace: true, Path: "etc", Approved: &other}); errType(err) != ErrTypeAssetMisconfigured ||
+		!strings.Contains(err.Error(), "what was approved") {
+		t.Fatalf("restore that differs from the approved plan: %v", err)
+	}
+
+	// A retry (an earlier attempt heartbeated) into the target it began: a file it did not create
+	// and that differs from the snapshot is refused and left as it is; one equal to the snapshot's
+	// counts as restored; a file that is not in the snapshot is not touched.
+	target := filepath.Join(a.RestoreRoots[0], "retry")
+	if err := os.MkdirAll(filepath.Join(target, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"a.txt": "alpha", "etc/app.conf": "someone else's", "notes.txt": "not in the snapshot"} {
+		if err := os.WriteFile(filepath.Join(target, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.SetHeartbeatDetails(OpProgress{Step: "restore", Files: 1, Attempt: 1})
+	v, err = env.ExecuteActivity(a.RestoreAsset, RestoreAssetInput{Asset: "docs", Snapshot: "latest", TargetDir: target})
+	var res RestoreAssetResult
+	if err == nil {
+		_ = v.Get(&res)
+	}
+	if err == nil && len(res.Failed) == 0 {
+		t.Fatalf("a retry replaced a file it did not create: %+v", res)
+	}
+	for name, want := range map[string]string{"a.txt": "alpha", "etc/app.conf": "someone else's", "notes.txt": "not in the snapshot"} {
+		if b, _ := os.ReadFile(filepath.Join(target, name)); string(b) != want {
+			t.Fatalf("%s is %q after the retry, want %q", name, b, want)
+		}
 	}
 }
 

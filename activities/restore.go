@@ -218,8 +218,16 @@ func (a *Assets) checkTarget(target string) error {
 }
 
 // resolveExisting resolves symbolic links in the longest part of p that exists and appends the
-// rest unchanged.
+// rest unchanged. A link whose target does not exist yet (a restore would create it) is followed
+// too: it is where a write through it would land.
 func resolveExisting(p string) (string, error) {
+	return resolveLinks(p, 0)
+}
+
+func resolveLinks(p string, depth int) (string, error) {
+	if depth > 40 {
+		return "", fmt.Errorf("%s: too many levels of symbolic links", p)
+	}
 	rest := ""
 	for {
 		r, err := filepath.EvalSymlinks(p)
@@ -228,6 +236,16 @@ func resolveExisting(p string) (string, error) {
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			return "", err
+		}
+		if fi, lerr := os.Lstat(p); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			dest, err := os.Readlink(p)
+			if err != nil {
+				return "", err
+			}
+			if !filepath.IsAbs(dest) {
+				dest = filepath.Join(filepath.Dir(p), dest)
+			}
+			return resolveLinks(filepath.Join(dest, rest), depth+1)
 		}
 		parent := filepath.Dir(p)
 		if parent == p {
