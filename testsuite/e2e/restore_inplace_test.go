@@ -102,7 +102,18 @@ assets:
 
 	out := lifeboat("restore", "shop", "--in-place", "--requester", "alice", "--no-wait", "-o", "json")
 	id := jsonField(t, out, "workflow_id")
-	lifeboat("approve", id, "--as", "bob")
+	// The gate opens once the restore has planned its scope; a decision before that is refused.
+	for try := 0; ; try++ {
+		s := &stack{configPath: configPath, env: env}
+		stdout, stderr, code := s.lifeboat(t, "approve", id, "--as", "bob")
+		if code == 0 {
+			break
+		}
+		if try == 100 {
+			t.Fatalf("approve: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 
 	// Kill the worker while pg_restore writes into the side database.
 	deadline := time.Now().Add(2 * time.Minute)
