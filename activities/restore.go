@@ -194,14 +194,17 @@ func (a *Assets) restoreRoots() []string {
 }
 
 // checkTarget refuses a target directory outside the restore roots, following symbolic links in
-// the part of the path that exists so that a link cannot lead a restore out of them.
-func (a *Assets) checkTarget(target string) error {
+// the part of the path that exists so that a link cannot lead a restore out of them. It returns the
+// root the target is in and the target, both with links resolved: the restore then creates the
+// target from that root one name at a time, following no link (RestoreOptions.Within), so that
+// nothing planted later can lead it out either.
+func (a *Assets) checkTarget(target string) (root, resolved string, err error) {
 	if !filepath.IsAbs(target) {
-		return fmt.Errorf("target directory %q is not absolute", target)
+		return "", "", fmt.Errorf("target directory %q is not absolute", target)
 	}
-	resolved, err := resolveExisting(filepath.Clean(target))
+	resolved, err = resolveExisting(filepath.Clean(target))
 	if err != nil {
-		return fmt.Errorf("target directory %s: %w", target, err)
+		return "", "", fmt.Errorf("target directory %s: %w", target, err)
 	}
 	roots := a.restoreRoots()
 	for _, root := range roots {
@@ -210,10 +213,10 @@ func (a *Assets) checkTarget(target string) error {
 			continue
 		}
 		if rel, err := filepath.Rel(r, resolved); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
-			return nil
+			return r, resolved, nil
 		}
 	}
-	return fmt.Errorf("target directory %s is outside the directories this worker restores into (%s): choose one inside them, or add it to worker.restore_roots",
+	return "", "", fmt.Errorf("target directory %s is outside the directories this worker restores into (%s): choose one inside them, or add it to worker.restore_roots",
 		target, strings.Join(roots, ", "))
 }
 
@@ -360,7 +363,7 @@ func (a *Assets) planRestore(ctx context.Context, as asset.Asset, sn *repository
 	case in.TargetDir == "":
 		return p, misconfigured(errors.New("restore of files: name a target directory, or restore in place"))
 	default:
-		if err := a.checkTarget(in.TargetDir); err != nil {
+		if _, _, err := a.checkTarget(in.TargetDir); err != nil {
 			return p, misconfigured(err)
 		}
 		p.TargetDir = filepath.Clean(in.TargetDir)
@@ -433,17 +436,32 @@ func (a *Assets) RestoreAsset(ctx context.Context, in RestoreAssetInput) (Restor
 		return out, nil
 	}
 
-	if !plan.InPlace && !plan.Scratch && !retry {
-		if err := requireEmptyDir(plan.TargetDir); err != nil {
+	target, within := plan.TargetDir, ""
+	switch {
+	case plan.Scratch:
+		within = a.scratchRoot()
+		if err := os.MkdirAll(within, 0o700); err != nil {
+			return out, misconfigured(fmt.Errorf("scratch directory: %w", err))
+		}
+	case !plan.InPlace:
+		// Checked again at the moment of writing, and written from the root down without following
+		// links: the plan was made before approval, and the file system may have changed since.
+		if within, target, err = a.checkTarget(plan.TargetDir); err != nil {
 			return out, misconfigured(err)
 		}
-	}
-	if err := os.MkdirAll(plan.TargetDir, 0o700); err != nil {
-		return out, misconfigured(fmt.Errorf("create target directory: %w", err))
+		if !retry {
+			if err := requireEmptyDir(target); err != nil {
+				return out, misconfigured(err)
+			}
+		}
+	default:
+		if err := os.MkdirAll(target, 0o700); err != nil {
+			return out, misconfigured(fmt.Errorf("create target directory: %w", err))
+		}
 	}
 	var failed []string
-	res, err := repo.Restore(ctx, sn, plan.TargetDir, repository.RestoreOptions{
-		Path: plan.Path, Overwrite: plan.Overwrite, Token: jobHash(ctx),
+	res, err := repo.Restore(ctx, sn, target, repository.RestoreOptions{
+		Path: plan.Path, Overwrite: plan.Overwrite, Token: jobHash(ctx), Within: within,
 		OnError: func(path string, err error) { failed = append(failed, path+": "+err.Error()) },
 		Progress: func(p repository.RestoreProgress) {
 			rep.report(OpProgress{Files: p.FilesDone, BytesDone: p.BytesDone, BytesTotal: p.TotalBytes, Elapsed: p.Elapsed, Done: p.Done})

@@ -29,6 +29,10 @@ type RestoreOptions struct {
 	Overwrite bool
 	// Owners restores numeric owners (needs root).
 	Owners bool
+	// Within, when set, is a directory the target must lie inside: the target is created and
+	// opened from it one name at a time without following symlinks, so that no link in the
+	// target's path — one planted after the caller checked it, too — leads the restore outside.
+	Within string
 	// Token names the job the restore is part of (a workflow run), so that a retry of the same job
 	// recognises its own temporary files and directories and never anything else. Files are
 	// written as ".<name>.lifeboat-<token>.tmp" before they are moved into place. Empty picks a
@@ -123,8 +127,10 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 	if err := r.LoadIndex(ctx); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(target, 0o700); err != nil {
-		return nil, fmt.Errorf("restore target: %w", err)
+	if opts.Within == "" {
+		if err := os.MkdirAll(target, 0o700); err != nil {
+			return nil, fmt.Errorf("restore target: %w", err)
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -2,7 +2,10 @@ package repository
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -16,6 +19,36 @@ import (
 // openTarget opens the restore target directory (following symlinks: the caller named it).
 func openTarget(path string) (int, error) {
 	return unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+}
+
+// openTargetWithin creates (mode 0700) and opens target, which must lie inside the directory
+// within, one name at a time from within and without following symlinks: no link in the target's
+// path, however it came there, can lead the restore out of within.
+func openTargetWithin(within, target string) (int, error) {
+	rel, err := filepath.Rel(within, target)
+	if err != nil || !filepath.IsLocal(rel) && rel != "." {
+		return -1, fmt.Errorf("%s is not inside %s", target, within)
+	}
+	fd, err := openTarget(within)
+	if err != nil {
+		return -1, err
+	}
+	if rel == "." {
+		return fd, nil
+	}
+	for _, name := range strings.Split(filepath.ToSlash(rel), "/") {
+		if err := unix.Mkdirat(fd, name, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+			unix.Close(fd)
+			return -1, fmt.Errorf("create %s in %s: %w", name, within, err)
+		}
+		next, err := openDirAt(fd, name)
+		unix.Close(fd)
+		if err != nil {
+			return -1, fmt.Errorf("%s (in %s): %w (restores inside %s follow no links)", name, target, err, within)
+		}
+		fd = next
+	}
+	return fd, nil
 }
 
 // openDirAt opens the directory name in dfd, refusing a symlink.

@@ -216,7 +216,12 @@ func newRestorer(ctx context.Context, cancel context.CancelFunc, r *Repository, 
 	rs.dec = dec
 	rs.plains.free = make(chan []byte, rs.workers)
 
-	fd, err := openTarget(target)
+	var fd int
+	if opts.Within != "" {
+		fd, err = openTargetWithin(opts.Within, target)
+	} else {
+		fd, err = openTarget(target)
+	}
 	if err != nil {
 		dec.Close()
 		return nil, fmt.Errorf("restore target: %w", err)

@@ -314,3 +314,28 @@ func TestRestoreDoesNotFollowSymlinksInTheTarget(t *testing.T) {
 		t.Fatalf("big.bin after an overwrite: %v, %v", fi, err)
 	}
 }
+
+// A restore told to stay within a directory creates its target from there one name at a time and
+// refuses a link on the way, also one planted after the caller checked the path.
+func TestRestoreWithinFollowsNoLinkOnTheWay(t *testing.T) {
+	r, _, _, sn := backedUpTree(t)
+	within, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(within, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{filepath.Join(within, "escape", "x"), filepath.Join(within, "escape"), outside, filepath.Join(within, "..", "elsewhere")} {
+		if _, err := r.Restore(context.Background(), sn, target, RestoreOptions{Within: within}); err == nil {
+			t.Fatalf("restore to %s within %s succeeded", target, within)
+		}
+		if entries := dirEntries(t, outside); len(entries) != 0 {
+			t.Fatalf("restore to %s wrote outside %s: %v", target, within, entries)
+		}
+	}
+	target := filepath.Join(within, "a", "b", "c")
+	if _, err := r.Restore(context.Background(), sn, target, RestoreOptions{Within: within}); err != nil {
+		t.Fatalf("restore to a new directory within: %v", err)
+	}
+	if entries := dirEntries(t, target); len(entries) == 0 {
+		t.Fatal("nothing restored")
+	}
+}
