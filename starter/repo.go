@@ -94,10 +94,11 @@ func (a *app) openRepo(ctx context.Context, f *repoFlags) (*repository.Repositor
 }
 
 // boundMemory loads the repository's index and, unless GOMEMLIMIT is set, gives the Go runtime a
-// soft memory limit sized to it: the fixed working set of a backup or restore (pack, chunk and
-// compression buffers, about 64 MiB) plus the index, with headroom. The garbage collector then
-// returns memory to the system as it goes instead of letting the heap double.
-func (a *app) boundMemory(ctx context.Context, r *repository.Repository) error {
+// soft memory limit sized to it: the fixed working set of a backup (pack, chunk and compression
+// buffers, about 64 MiB) or what a restore may hold (extra), plus the index, with headroom. The
+// garbage collector then returns memory to the system as it goes instead of letting the heap
+// double.
+func (a *app) boundMemory(ctx context.Context, r *repository.Repository, extra int64) error {
 	if err := r.LoadIndex(ctx); err != nil {
 		return err
 	}
@@ -105,7 +106,7 @@ func (a *app) boundMemory(ctx context.Context, r *repository.Repository) error {
 		return nil
 	}
 	const perBlob = 200 // bytes of index per blob, with map overhead
-	debug.SetMemoryLimit(100<<20 + int64(r.Index().Len())*perBlob*2)
+	debug.SetMemoryLimit(100<<20 + extra + int64(r.Index().Len())*perBlob*2)
 	return nil
 }
 
@@ -328,7 +329,7 @@ func (a *app) repoBackup(f *repoFlags) *cobra.Command {
 				fmt.Fprintf(a.stderr, "warning: %s: %v (not in the snapshot)\n", path, err)
 			}
 			opts.Progress = a.backupProgress()
-			if err := a.boundMemory(ctx, r); err != nil {
+			if err := a.boundMemory(ctx, r, 0); err != nil {
 				return err
 			}
 			var sn *repository.Snapshot

@@ -148,7 +148,7 @@ func TestEveryRepoCommandRuns(t *testing.T) {
 	// Restore: the whole snapshot, then one subtree; an existing file is refused and left as it
 	// was, and replaced only with --overwrite.
 	target := filepath.Join(dir, "restored")
-	c.ok("restore", appNew[:8], "--target", target)
+	c.ok("restore", appNew[:8], "--target", target, "--memory-limit", "32", "--parallel", "2")
 	if got := readFile(t, filepath.Join(target, "data/orders.csv")); got != strings.Repeat("1,widget,3\n", 5000) {
 		t.Fatalf("restored orders.csv differs (%d bytes)", len(got))
 	}

@@ -19,6 +19,7 @@ func (a *app) repoRestore(f *repoFlags) *cobra.Command {
 	var opts repository.RestoreOptions
 	var target, pgDSN, pgDatabase string
 	var pgReplace bool
+	var memoryMiB int64
 	var filter repository.SnapshotFilter
 	cmd := &cobra.Command{
 		Use:   "restore SNAPSHOT --target DIR [--path PATH] | SNAPSHOT --postgres DSN --database NAME",
@@ -53,6 +54,10 @@ database of that name is refused unless --replace, which keeps it: it is renamed
 				return usageErr("--path: %v", err)
 			}
 			opts.Path = sel
+			if memoryMiB < 16 || opts.Parallel < 0 {
+				return usageErr("--memory-limit %d and --parallel %d: give at least 16 MiB and a positive number of packs", memoryMiB, opts.Parallel)
+			}
+			opts.MemoryLimit = memoryMiB << 20
 			r, err := a.openRepo(ctx, f)
 			if err != nil {
 				return err
@@ -77,7 +82,7 @@ database of that name is refused unless --replace, which keeps it: it is renamed
 				})
 			}
 			opts.OnError = func(p string, err error) { fmt.Fprintf(a.stderr, "error: %s: %v\n", p, err) }
-			if err := a.boundMemory(ctx, r); err != nil {
+			if err := a.boundMemory(ctx, r, opts.MemoryLimit); err != nil {
 				return err
 			}
 			res, err := r.Restore(ctx, sn, target, opts)
@@ -99,6 +104,8 @@ database of that name is refused unless --replace, which keeps it: it is renamed
 	cmd.Flags().StringVar(&opts.Path, "path", "", "file or directory inside the snapshot to restore")
 	cmd.Flags().BoolVar(&opts.Overwrite, "overwrite", false, "replace files that exist at the target (each one only once its new content is verified)")
 	cmd.Flags().BoolVar(&opts.Owners, "owners", false, "restore file owners (needs root)")
+	cmd.Flags().Int64Var(&memoryMiB, "memory-limit", repository.DefaultRestoreMemory>>20, "MiB the restore may hold for reading and decoding packs")
+	cmd.Flags().IntVar(&opts.Parallel, "parallel", 0, "packs read at once (default: cores + 1 on local disk, 4 per core and at least 8 on object storage)")
 	cmd.Flags().StringVar(&pgDSN, "postgres", "", "restore a database dump into this PostgreSQL server (password in PGPASSWORD)")
 	cmd.Flags().StringVar(&pgDatabase, "database", "", "with --postgres: the database to create")
 	cmd.Flags().BoolVar(&pgReplace, "replace", false, "with --postgres: put the restored database in the place of an existing one, which is kept renamed")
