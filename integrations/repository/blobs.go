@@ -67,8 +67,10 @@ func (r *Repository) readRange(ctx context.Context, name string, off, length int
 // Saver stores blobs: it deduplicates against the index, compresses, seals, fills pack files and
 // uploads them, and writes index files — at checkpoints during long runs, so that an interrupted
 // backup's uploads are reused by the next one, and at Flush. It is safe for concurrent use: callers
-// compress in parallel and take turns appending to the one pack being filled. Memory is bounded by
-// two pack buffers (one filling, one uploading), allocated on first use and recycled.
+// compress in parallel and take turns appending to the pack being filled. Tree blobs go into packs
+// of their own, so that a restore reads the directory listings with few requests. Memory is
+// bounded by two data pack buffers (one filling, one uploading), allocated on first use and
+// recycled, and the tree pack being filled.
 type Saver struct {
 	r       *Repository
 	ctx     context.Context
@@ -77,8 +79,11 @@ type Saver struct {
 	spare   chan []byte // pack buffers back from the uploader
 	done    sync.WaitGroup
 
-	packMu    sync.Mutex
-	cur       *packBuilder
+	packMu sync.Mutex
+	cur    *packBuilder // data blobs
+	// treeCur collects tree blobs in packs of their own, so that a restore reads every directory
+	// listing it needs with a few requests; its buffer grows as trees come and is not pooled.
+	treeCur   *packBuilder
 	allocated int // pack buffers made so far
 
 	mu       sync.Mutex
@@ -168,25 +173,35 @@ func (s *Saver) SaveWithID(t BlobType, id ID, data []byte) (bool, error) {
 	sealedLen := len(body) + sealOverhead
 
 	s.packMu.Lock()
-	if c := s.cur; c != nil && len(c.buf)+sealedLen+headerRoom(len(c.entries)+1) > cap(c.buf) {
-		if err := s.handOff(); err != nil {
+	cur := &s.cur
+	if t == TreeBlob {
+		cur = &s.treeCur
+	}
+	// A pooled buffer is cut when the blob would not fit; a tree pack's grows up to the pack size.
+	if c := *cur; c != nil && (c.pooled && len(c.buf)+sealedLen+headerRoom(len(c.entries)+1) > cap(c.buf) ||
+		!c.pooled && len(c.buf)+sealedLen > s.r.cfg.PackSize) {
+		if err := s.handOff(cur); err != nil {
 			s.packMu.Unlock()
 			return true, err
 		}
 	}
-	if s.cur == nil {
-		buf, err := s.takeBuffer(sealedLen + headerRoom(1))
-		if err != nil {
-			s.packMu.Unlock()
-			return true, err
+	if *cur == nil {
+		if t == TreeBlob {
+			*cur = &packBuilder{id: randomID(), buf: make([]byte, 0, max(64<<10, sealedLen+headerRoom(1)))}
+		} else {
+			buf, err := s.takeBuffer(sealedLen + headerRoom(1))
+			if err != nil {
+				s.packMu.Unlock()
+				return true, err
+			}
+			*cur = &packBuilder{id: randomID(), buf: buf, pooled: true}
 		}
-		s.cur = &packBuilder{id: randomID(), buf: buf}
 	}
-	b := s.cur
+	b := *cur
 	b.add(s.r.keys, t, id, body, len(data), compressed)
 	var err error
 	if len(b.buf) >= s.r.cfg.PackSize {
-		err = s.handOff()
+		err = s.handOff(cur)
 	}
 	s.packMu.Unlock()
 
@@ -202,10 +217,10 @@ func (s *Saver) SaveWithID(t BlobType, id ID, data []byte) (bool, error) {
 	return true, s.Err()
 }
 
-// handOff sends the pack being filled to the uploader; packMu is held.
-func (s *Saver) handOff() error {
-	b := s.cur
-	s.cur = nil
+// handOff sends the pack being filled in *cur to the uploader; packMu is held.
+func (s *Saver) handOff(cur **packBuilder) error {
+	b := *cur
+	*cur = nil
 	if b == nil || len(b.entries) == 0 {
 		return nil
 	}
@@ -262,7 +277,9 @@ func (s *Saver) uploader() {
 		if err := s.upload(b); err != nil {
 			s.setErr(err)
 		}
-		s.spare <- b.buf[:0]
+		if b.pooled {
+			s.spare <- b.buf[:0]
+		}
 	}
 }
 
@@ -325,9 +342,9 @@ func (s *Saver) close(upload bool) error {
 	s.packMu.Lock()
 	var err error
 	if upload {
-		err = s.handOff()
+		err = errors.Join(s.handOff(&s.cur), s.handOff(&s.treeCur))
 	}
-	s.cur = nil
+	s.cur, s.treeCur = nil, nil
 	s.packMu.Unlock()
 	close(s.uploads)
 	s.done.Wait()

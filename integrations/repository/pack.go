@@ -117,6 +117,8 @@ type packBuilder struct {
 	id      ID
 	buf     []byte
 	entries []PackedBlob
+	// pooled says that buf is one of the Saver's recycled pack buffers.
+	pooled bool
 }
 
 // add seals body (a blob's plaintext, compressed or not) onto the pack and records its entry.

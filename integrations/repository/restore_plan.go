@@ -364,25 +364,13 @@ func (rs *restorer) dispatch() {
 	}
 }
 
-// loadTrees reads the trees of a batch of directories in parallel.
+// loadTrees reads the trees of a batch of directories, nearby ones with one request.
 func (rs *restorer) loadTrees(batch []pendingDir) ([]*Tree, error) {
-	trees := make([]*Tree, len(batch))
-	errs := make([]error, len(batch))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(treeParallel, len(batch)) {
-		wg.Go(func() {
-			for i := range next {
-				trees[i], errs[i] = rs.r.LoadTree(rs.ctx, batch[i].tree)
-			}
-		})
+	ids := make([]ID, len(batch))
+	for i, d := range batch {
+		ids[i] = d.tree
 	}
-	for i := range batch {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	return trees, errors.Join(errs...)
+	return rs.r.LoadTrees(rs.ctx, ids, treeParallel)
 }
 
 // listDir lists a directory that existed before the restore, and removes the temporary files this
