@@ -41,6 +41,9 @@ func newAssetEnv(t *testing.T, assets *activities.Assets) *assetEnv {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))))
 	e := &assetEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment()}
+	// The default of 3s of real time is too short for a run under the race detector on a busy
+	// machine; time in the workflow is skipped anyway.
+	e.SetTestTimeout(time.Minute)
 	// Every environment is its own workflow (the default ID is shared), as jobs and locks tell them apart.
 	e.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: fmt.Sprintf("test-%d", envSeq.Add(1))})
 	if assets == nil {

@@ -189,7 +189,9 @@ func TestRecoveryRunsThePlanInOrderWithApprovalsAndConditions(t *testing.T) {
 }
 
 func TestRecoveryUndoesCompletedStepsWhenACriticalStepFails(t *testing.T) {
-	e, log := newRecoveryEnv(t, failoverPlan)
+	// fence and promote run side by side; dns, after promote, is made to finish after fence, so
+	// that "newest first" has one answer however the machine schedules them.
+	e, log := newRecoveryEnv(t, failoverPlan, map[string]time.Duration{"dns": 200 * time.Millisecond})
 	log.results["check-primary"] = activities.ActionResult{Outputs: map[string]any{"role": "primary"}}
 	log.errs["probe"] = temporal.NewNonRetryableApplicationError("the new primary takes no writes", activities.ErrTypeActionRefused, nil)
 	var a, b error
