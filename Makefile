@@ -39,6 +39,10 @@ test: build tools ## run every test: unit, scenario (-race) and integration agai
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 ./testsuite/...
 
+.PHONY: chaos
+chaos: tools ## the fault harness, full run (about an hour): kills, stalls, server restarts, crashes after every write, S3 faults; prints the table (CHAOS_FLAGS="-chaos.only=backup -chaos.seed=N")
+	$(GO) test -count=1 -v -timeout 6h -run TestChaos ./testsuite/chaos -chaos.full $(CHAOS_FLAGS)
+
 .PHONY: lint
 lint: $(BIN)/.staticcheck-$(STATICCHECK_VERSION) $(BIN)/.workflowcheck-$(WORKFLOWCHECK_VERSION) ## gofmt, go vet (Linux and macOS), staticcheck, workflowcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

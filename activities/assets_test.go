@@ -2,6 +2,7 @@ package activities
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/repository"
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows/asset"
@@ -234,5 +236,75 @@ func TestAssetActivityErrorsAreClassified(t *testing.T) {
 	_ = v.Get(&latest)
 	if latest.Found {
 		t.Fatalf("a failed command made snapshot %s", latest.Snapshot.ID)
+	}
+}
+
+// A retention attempt that forgot snapshots and died before its prune leaves data that only the
+// forgotten snapshots used; the retry finds nothing to forget and prunes all the same.
+func TestRetentionRetryPrunesWhatAnEarlierAttemptForgot(t *testing.T) {
+	src := t.TempDir()
+	as := dirAsset(t, "docs", src)
+	a := testAssets(t, as)
+	ctx := t.Context()
+	repo, closeRepo, err := a.openRepo(ctx, as.Repository, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		// Incompressible, so that a forgotten snapshot's data fills packs of its own.
+		data := make([]byte, 1<<20)
+		for j := range data {
+			data[j] = byte((j*7 + i*131 + j/251) ^ (j >> 3))
+		}
+		if err := os.WriteFile(filepath.Join(src, "data.bin"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := repo.Backup(ctx, []string{src}, repository.BackupOptions{Source: "docs", Job: fmt.Sprintf("job-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The interrupted attempt: forget, no prune.
+	policy := as.Retention.Policy()
+	policy.GroupBy = "source"
+	if _, err := repo.Forget(ctx, policy, repository.SnapshotFilter{Source: "docs"}, time.UTC, false); err != nil {
+		t.Fatal(err)
+	}
+	closeRepo()
+
+	var s testsuite.WorkflowTestSuite
+	// A first attempt that finds nothing to forget has nothing to prune either.
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	v, err := env.ExecuteActivity(a.ApplyRetention, ApplyRetentionInput{Asset: "docs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first ApplyRetentionResult
+	_ = v.Get(&first)
+	if len(first.Reports) != 1 || first.Reports[0].BytesFreed != 0 || len(first.Reports[0].Removed) != 0 {
+		t.Fatalf("first attempt with nothing to forget: %+v", first)
+	}
+	// The retry (it has its predecessor's heartbeat) prunes.
+	env = s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	env.SetHeartbeatDetails(OpProgress{Step: "retention", Attempt: 1})
+	v, err = env.ExecuteActivity(a.ApplyRetention, ApplyRetentionInput{Asset: "docs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var retry ApplyRetentionResult
+	_ = v.Get(&retry)
+	if len(retry.Reports) != 1 || retry.Reports[0].Kept != 1 || retry.Reports[0].BytesFreed < 1<<20 {
+		t.Fatalf("the retry did not prune what the forgotten snapshots used: %+v", retry)
+	}
+	// The kept snapshot is whole.
+	repo, closeRepo, err = a.openRepo(ctx, as.Repository, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeRepo()
+	rep, err := repo.Check(ctx, repository.CheckOptions{ReadData: true})
+	if err != nil || !rep.OK() {
+		t.Fatalf("check after the retry's prune: %+v, %v", rep, err)
 	}
 }

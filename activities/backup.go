@@ -213,7 +213,8 @@ type ApplyRetentionResult struct {
 // ApplyRetention forgets the asset's snapshots its policy does not keep and prunes the data only
 // they used, in the main and the off-site repository, each under an exclusive lock (cloud snapshots
 // are deleted instead). Snapshots are grouped by asset only, so backups made by different workers
-// share one policy. Retrying is safe: what is gone stays gone, and prune finishes what it began.
+// share one policy. Retrying is safe: what is gone stays gone, and a retry prunes even when an
+// earlier attempt left it nothing to forget.
 func (a *Assets) ApplyRetention(ctx context.Context, in ApplyRetentionInput) (ApplyRetentionResult, error) {
 	as, err := a.lookup(in.Asset)
 	if err != nil {
@@ -226,12 +227,15 @@ func (a *Assets) ApplyRetention(ctx context.Context, in ApplyRetentionInput) (Ap
 	stop := rep.keepAlive()
 	defer stop()
 	ctx = repository.WithLockOwner(ctx, jobID(ctx))
+	// An earlier attempt may have forgotten snapshots and died before its prune: this attempt then
+	// finds nothing to forget, and must prune all the same.
+	resumed := activity.GetInfo(ctx).Attempt > 1 || activity.HasHeartbeatDetails(ctx)
 	var out ApplyRetentionResult
 	for _, r := range []*asset.Repository{as.Repository, as.Offsite} {
 		if r == nil {
 			continue
 		}
-		report, err := a.retain(ctx, as, r)
+		report, err := a.retain(ctx, as, r, resumed)
 		if err != nil {
 			return out, classify(err, "apply retention")
 		}
@@ -240,7 +244,9 @@ func (a *Assets) ApplyRetention(ctx context.Context, in ApplyRetentionInput) (Ap
 	return out, nil
 }
 
-func (a *Assets) retain(ctx context.Context, as asset.Asset, r *asset.Repository) (RetentionReport, error) {
+// retain forgets what the policy does not keep in one repository and prunes when that removed a
+// snapshot, or always when resumed (a retry of an attempt that may have forgotten without pruning).
+func (a *Assets) retain(ctx context.Context, as asset.Asset, r *asset.Repository, resumed bool) (RetentionReport, error) {
 	repo, closeRepo, err := a.openRepo(ctx, r, false)
 	if errors.Is(err, errNoRepository) {
 		return RetentionReport{Location: r.Location}, nil // nothing to keep or remove yet
@@ -262,7 +268,7 @@ func (a *Assets) retain(ctx context.Context, as asset.Asset, r *asset.Repository
 			report.Removed = append(report.Removed, s.ID)
 		}
 	}
-	if len(report.Removed) == 0 {
+	if len(report.Removed) == 0 && !resumed {
 		return report, nil
 	}
 	pruned, err := repo.Prune(ctx, repository.PruneOptions{})

@@ -58,10 +58,10 @@ func TestRestoreToAnAlternateTargetRunsAtOnce(t *testing.T) {
 
 func TestRestoreInputIsValidated(t *testing.T) {
 	for _, in := range []RestoreInput{
-		{Asset: "www", TargetDir: "/x"},                                   // no requester
-		{Asset: "www", Requester: "a", InPlace: true, TargetDir: "/x"},    // in place and a target
-		{Asset: "www", Requester: "a", TargetDir: "relative"},             // relative target
-		{Asset: "www", Requester: "a", TargetDir: "/x", Database: "copy"}, // two targets
+		{Asset: "www", TargetDir: "/x"},                                    // no requester
+		{Asset: "www", Requester: "a", InPlace: true, TargetDir: "/x"},     // in place and a target
+		{Asset: "www", Requester: "a", TargetDir: "relative"},              // relative target
+		{Asset: "www", Requester: "a", TargetDir: "/x", Database: "copy"},  // two targets
 		{Asset: "www", Requester: "a", TargetDir: "/x", Path: "../../etc"}, // a path out of the snapshot
 		{Asset: "www", Requester: "a", TargetDir: "/x", Path: "/etc"},      // an absolute path
 	} {

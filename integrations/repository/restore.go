@@ -226,16 +226,6 @@ func (rs *restorer) fail(rel string, err error) error {
 	return nil
 }
 
-// setErr records an error that stops the restore.
-func (rs *restorer) setErr(err error) {
-	rs.mu.Lock()
-	if rs.err == nil {
-		rs.err = err
-		rs.cancel()
-	}
-	rs.mu.Unlock()
-}
-
 // firstErr is the error that stopped the restore, or the context's.
 func (rs *restorer) firstErr() error {
 	rs.mu.Lock()

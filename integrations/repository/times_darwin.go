@@ -2,15 +2,9 @@ package repository
 
 import (
 	"io/fs"
-	"os"
 	"syscall"
 	"time"
 )
-
-// setFileTimes sets a restored file's times by name, relative to its directory.
-func setFileTimes(_ *os.File, dir *os.Root, name string, t time.Time) error {
-	return dir.Chtimes(name, t, t)
-}
 
 // currentUmask is unknown here without changing it: every permission bit counts as masked, so
 // restore sets modes explicitly.

@@ -7,28 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unsafe"
 )
-
-// setFileTimes sets an open file's access and modification times through its descriptor
-// (utimensat with a NULL path, which is futimens), without resolving its path again.
-func setFileTimes(f *os.File, _ *os.Root, _ string, t time.Time) error {
-	ts := [2]syscall.Timespec{syscall.NsecToTimespec(t.UnixNano()), syscall.NsecToTimespec(t.UnixNano())}
-	conn, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var errno syscall.Errno
-	if err := conn.Control(func(fd uintptr) {
-		_, _, errno = syscall.Syscall6(syscall.SYS_UTIMENSAT, fd, 0, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
-	}); err != nil {
-		return err
-	}
-	if errno != 0 {
-		return &os.PathError{Op: "futimens", Path: f.Name(), Err: errno}
-	}
-	return nil
-}
 
 // currentUmask reads the process umask from /proc without changing it (changing it, even briefly,
 // would race with other goroutines creating files). When it cannot be read, every permission bit

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +29,13 @@ type Server struct {
 	HTTPHostPort string // HTTP API, "127.0.0.1:port"
 	Namespace    string // the namespace registered at start ("default")
 	UIPort       int    // web UI port, 0 unless started WithUI
+	// DBFile is the SQLite file that holds the server's state; empty for an InMemory server.
+	DBFile string
+
+	bin  string
+	args []string
+	mu   sync.Mutex
+	proc *repo.Process
 }
 
 // Option changes how Start runs the server.
@@ -95,7 +103,8 @@ func Start(t testing.TB, opts ...Option) *Server {
 		"--log-level", "error",
 	}
 	if !cfg.inMemory {
-		args = append(args, "--db-filename", filepath.Join(t.TempDir(), "temporal.db"))
+		s.DBFile = filepath.Join(t.TempDir(), "temporal.db")
+		args = append(args, "--db-filename", s.DBFile)
 	}
 	if cfg.uiPort != 0 {
 		args = append(args, "--ui-port", strconv.Itoa(cfg.uiPort))
@@ -106,12 +115,55 @@ func Start(t testing.TB, opts ...Option) *Server {
 		args = append(args, "--search-attribute", name+"="+cfg.searchAttributes[name])
 	}
 	args = append(args, cfg.args...)
+	s.bin, s.args = bin, args
 
-	proc := repo.StartProcess(t, "temporal dev server", exec.Command(bin, args...), syscall.SIGTERM)
-	if err := s.waitHealthy(proc); err != nil {
-		t.Fatalf("temporal dev server on %s: %v\n--- server output (tail) ---\n%s", s.HostPort, err, proc.Tail())
+	if err := s.start(t); err != nil {
+		t.Fatal(err)
 	}
 	return s
+}
+
+// start runs the server process and waits until it is healthy; t stops it when it ends.
+func (s *Server) start(t testing.TB) error {
+	proc := repo.StartProcess(t, "temporal dev server", exec.Command(s.bin, s.args...), syscall.SIGTERM)
+	s.mu.Lock()
+	s.proc = proc
+	s.mu.Unlock()
+	if err := s.waitHealthy(proc); err != nil {
+		return fmt.Errorf("temporal dev server on %s: %v\n--- server output (tail) ---\n%s", s.HostPort, err, proc.Tail())
+	}
+	return nil
+}
+
+// Kill ends the server with SIGKILL, as a crash of its machine would — no shutdown, nothing
+// flushed beyond what SQLite had committed — and waits for the process to exit. Killing a server
+// that is not running is not an error.
+func (s *Server) Kill() error {
+	s.mu.Lock()
+	proc := s.proc
+	s.mu.Unlock()
+	if err := proc.Kill(); err != nil {
+		return fmt.Errorf("temporal dev server on %s: %w", s.HostPort, err)
+	}
+	return nil
+}
+
+// Restart starts the server again after Kill (or after it died), on the same ports and with the
+// same SQLite file, so that clients and workers reconnect to it and find their workflows, and waits
+// until the frontend is healthy. An InMemory server comes back empty. The new process is stopped
+// when t ends; t is usually the test that called Start, or a subtest of it. It returns an error,
+// rather than failing t, when the server is still running or does not come up within a minute.
+func (s *Server) Restart(t testing.TB) error {
+	t.Helper()
+	s.mu.Lock()
+	proc := s.proc
+	s.mu.Unlock()
+	select {
+	case <-proc.Done():
+	default:
+		return fmt.Errorf("temporal dev server on %s: restart: it is still running (Kill it first)", s.HostPort)
+	}
+	return s.start(t)
 }
 
 // Dial connects a client to the server, filling in HostPort and Namespace when opts leaves them

@@ -82,3 +82,37 @@ func TestStartWithUIServesTheWebUI(t *testing.T) {
 		}
 	}
 }
+
+func TestKillAndRestartKeepsTheStateAndThePorts(t *testing.T) {
+	srv := devserver.Start(t)
+	c := srv.Dial(t, client.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "survives-a-crash", TaskQueue: "nobody-polls"}, "Anything")
+	if err != nil {
+		t.Fatalf("start workflow: %v", err)
+	}
+	if err := srv.Restart(t); err == nil {
+		t.Fatal("Restart of a running server: no error")
+	}
+	if err := srv.Kill(); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err == nil {
+		t.Fatal("the killed server still answers")
+	}
+	if err := srv.Restart(t); err != nil {
+		t.Fatalf("Restart: %v", err)
+	}
+	// The client dialled before the crash reconnects to the same address and finds the workflow.
+	desc, err := c.DescribeWorkflowExecution(ctx, "survives-a-crash", "")
+	if err != nil {
+		t.Fatalf("describe after the restart: %v", err)
+	}
+	if got := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(); got != run.GetRunID() {
+		t.Fatalf("run after the restart = %s, want %s", got, run.GetRunID())
+	}
+	if got := desc.GetWorkflowExecutionInfo().GetStatus(); got != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Fatalf("status after the restart = %v, want running", got)
+	}
+}

@@ -53,14 +53,14 @@ type Proxy struct {
 	// URL is the proxy's base URL, to use in place of the upstream's.
 	URL string
 
-	faults   Faults
-	upstream *url.URL
-	rp       *httputil.ReverseProxy
-	srv      *http.Server
-	ln       net.Listener
-	mu       sync.Mutex
-	rng      *rand.Rand
-	enabled  atomic.Bool
+	faults                                               Faults
+	upstream                                             *url.URL
+	rp                                                   *httputil.ReverseProxy
+	srv                                                  *http.Server
+	ln                                                   net.Listener
+	mu                                                   sync.Mutex
+	rng                                                  *rand.Rand
+	enabled                                              atomic.Bool
 	requests, errors, resetsBefore, resetsDuring, slowed atomic.Int64
 }
 
