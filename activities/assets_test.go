@@ -87,6 +87,15 @@ func TestBackupAndRestoreActivities(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(target, "a.txt")); err != nil || string(b) != "alpha" {
 		t.Fatalf("restored %q, %v", b, err)
 	}
+	// A configured root that does not exist yet is created.
+	a.RestoreRoots = []string{filepath.Join(t.TempDir(), "restores", "here")}
+	fresh := filepath.Join(a.RestoreRoots[0], "docs", "first")
+	if _, err := env.ExecuteActivity(a.RestoreAsset, RestoreAssetInput{Asset: "docs", Snapshot: "latest", TargetDir: fresh}); err != nil {
+		t.Fatalf("restore under a root that does not exist yet: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(fresh, "a.txt")); err != nil || string(b) != "alpha" {
+		t.Fatalf("restored %q, %v", b, err)
+	}
 	if _, err := env.ExecuteActivity(a.RestoreAsset, RestoreAssetInput{Asset: "docs", Snapshot: "latest", TargetDir: "relative"}); errType(err) != ErrTypeAssetMisconfigured {
 		t.Fatalf("relative target: %v", err)
 	}

@@ -449,6 +449,10 @@ func (a *Assets) RestoreAsset(ctx context.Context, in RestoreAssetInput) (Restor
 		if within, target, err = a.checkTarget(plan.TargetDir); err != nil {
 			return out, misconfigured(err)
 		}
+		// The root is the configuration's own: created when it is not there yet.
+		if err := os.MkdirAll(within, 0o700); err != nil {
+			return out, misconfigured(fmt.Errorf("restore root: %w", err))
+		}
 		if !retry {
 			if err := requireEmptyDir(target); err != nil {
 				return out, misconfigured(err)

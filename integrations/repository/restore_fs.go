@@ -31,7 +31,7 @@ func openTargetWithin(within, target string) (int, error) {
 	}
 	fd, err := openTarget(within)
 	if err != nil {
-		return -1, err
+		return -1, fmt.Errorf("%s: %w", within, err)
 	}
 	if rel == "." {
 		return fd, nil

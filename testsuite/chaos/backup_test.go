@@ -12,6 +12,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/testsuite/chaos"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -151,7 +152,7 @@ func (tr *trial) checkBackup(repoDir string, st started, res workflows.BackupRes
 	}
 	tr.res.Reuploaded = unindexedBytes(repoDir, rep.Unreferenced)
 	if len(rep.Unreferenced) > 0 {
-		tr.t.Logf("%d packs in no index (%s), left by the killed attempt", len(rep.Unreferenced), chaos.FormatBytes(tr.res.Reuploaded))
+		tr.t.Logf("%d packs in no index (%s), left by the killed attempt", len(rep.Unreferenced), units.Bytes(tr.res.Reuploaded))
 	}
 	if err := tr.restoreSnapshot(repoDir, mine[0].ID, tr.path("restored"), tree); err != nil {
 		return err

@@ -314,6 +314,8 @@ func (h *harness) runTrial(t *testing.T, scenario string, i int, fn func(tr *tri
 			} else {
 				_ = os.RemoveAll(dir)
 			}
+			// A line per trial as it ends, so that a run stopped early still says what it found.
+			fmt.Printf("chaos: %s trial %d: %s\n", scenario, i, tr.res.Summary())
 			h.results.Add(tr.res)
 		}()
 		err = func() (err error) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/repository"
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/testsuite/chaos"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -98,7 +99,7 @@ func pruneKill(t *testing.T, h *harness, trials []int) {
 		if len(res.Retention) != 1 || len(res.Retention[0].Removed) != 2 || res.Retention[0].BytesFreed == 0 {
 			return fmt.Errorf("without faults, retention removed %+v: want two snapshots removed and data freed", res.Retention)
 		}
-		h.results.Note("prune-kill", "the retention step takes %s without faults and frees %s", cal.Round(time.Millisecond), chaos.FormatBytes(res.Retention[0].BytesFreed))
+		h.results.Note("prune-kill", "the retention step takes %s without faults and frees %s", cal.Round(time.Millisecond), units.Bytes(res.Retention[0].BytesFreed))
 		// Without faults, prune leaves nothing for another prune to do: the check trials make.
 		return tr.pruneFinished(calRepo, res)
 	})
@@ -207,7 +208,7 @@ func (tr *trial) pruneFinished(repoDir string, res workflows.BackupResult) error
 			freed += r.BytesFreed
 		}
 		return fmt.Errorf("retention did not finish its prune: afterwards a prune would still delete %d packs and repack %d (%s); the workflow reports snapshots %s removed and %s freed",
-			rep.PacksDeleted, rep.PacksRepacked, chaos.FormatBytes(rep.BytesFreed), short(removed), chaos.FormatBytes(freed))
+			rep.PacksDeleted, rep.PacksRepacked, units.Bytes(rep.BytesFreed), short(removed), units.Bytes(freed))
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
 
 // Trial is the outcome of one trial of a scenario.
@@ -33,6 +35,24 @@ type Trial struct {
 	Counts map[string]int
 	// Dir is the trial's directory when it was kept.
 	Dir string
+}
+
+// Summary is the trial's line in a running log: outcome, whether the fault hit, and its figures.
+func (t Trial) Summary() string {
+	var b strings.Builder
+	if t.Passed {
+		b.WriteString("passed")
+	} else {
+		b.WriteString("FAILED")
+	}
+	fmt.Fprintf(&b, ", seed %d, hit %t", t.Seed, t.Hit)
+	if t.Resume > 0 {
+		fmt.Fprintf(&b, ", resumed after %s", seconds(t.Resume))
+	}
+	if t.Reuploaded >= 0 {
+		fmt.Fprintf(&b, ", re-uploaded %s", units.Bytes(t.Reuploaded))
+	}
+	return b.String()
 }
 
 // Results collects trials and prints them as a table. It is safe for concurrent use.
@@ -116,7 +136,7 @@ func (r *Results) Table() string {
 		}
 		reup := "-"
 		if measured {
-			reup = FormatBytes(bytes)
+			reup = units.Bytes(bytes)
 		}
 		resume := "-"
 		if len(resumes) > 0 {
@@ -160,17 +180,3 @@ func median(d []time.Duration) time.Duration {
 }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
-
-// FormatBytes prints a byte count in binary units with one decimal: "123.4 MiB".
-func FormatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
