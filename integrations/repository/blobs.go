@@ -50,18 +50,41 @@ func (r *Repository) openBlob(pb PackedBlob, sealed, buf []byte) ([]byte, error)
 	return plain, nil
 }
 
+// readRange reads length bytes at off of the object name. A read that fails part way (a dropped
+// connection) is tried again, twice. Only an object that ends early is damage (ErrCorrupt); other
+// failures are returned as they are, for the caller's retry.
 func (r *Repository) readRange(ctx context.Context, name string, off, length int64) ([]byte, error) {
-	rc, err := r.be.Get(ctx, name, off, length)
+	b := make([]byte, length)
+	for attempt := 1; ; attempt++ {
+		n, err := r.readRangeOnce(ctx, name, off, b)
+		if err == nil {
+			return b, nil
+		}
+		if ctx.Err() != nil || isNotFound(err) {
+			return nil, err
+		}
+		if attempt == 3 {
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%w: read %d of %d bytes at offset %d of %s: %v", ErrCorrupt, n, length, off, name, err)
+			}
+			return nil, fmt.Errorf("read %d bytes at offset %d of %s: %w", length, off, name, err)
+		}
+		select {
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// readRangeOnce fills b from offset off of name with one request.
+func (r *Repository) readRangeOnce(ctx context.Context, name string, off int64, b []byte) (int, error) {
+	rc, err := r.be.Get(ctx, name, off, int64(len(b)))
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer rc.Close()
-	b := make([]byte, length)
-	n, err := io.ReadFull(rc, b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: read %d of %d bytes at offset %d of %s: %v", ErrCorrupt, n, length, off, name, err)
-	}
-	return b, nil
+	return io.ReadFull(rc, b)
 }
 
 // Saver stores blobs: it deduplicates against the index, compresses, seals, fills pack files and
