@@ -85,6 +85,11 @@ bench-backup: build ## backup engine vs Debian's restic: ~1 GiB + 20,000 small f
 	@command -v restic >/dev/null || { echo "restic not found: apt-get install restic"; exit 1; }
 	$(GO) test -count=1 -run '^$$' -bench 'Backup' -benchtime 3x -timeout 60m ./testsuite/bench/
 
+.PHONY: bench-restore
+bench-restore: build tools ## restore engine vs Debian's restic from local disk, MinIO and fake-gcs-server: ~1.2 GiB + 20,000 files; time and peak RSS
+	@command -v restic >/dev/null || { echo "restic not found: apt-get install restic"; exit 1; }
+	$(GO) test -count=1 -run '^$$' -bench 'RestoreVsRestic' -benchtime 1x -timeout 90m ./testsuite/bench/
+
 .PHONY: clean
 clean: ## remove build output (keeps .data/, the local stack's state)
 	rm -rf $(BIN)/lifeboat $(BIN)/lifeboat-worker

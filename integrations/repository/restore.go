@@ -2,13 +2,13 @@ package repository
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,19 +18,42 @@ import (
 // RestoreOptions describe a restore.
 type RestoreOptions struct {
 	// Path selects a file or directory inside the snapshot ("etc/nginx"); it is restored as
-	// target/<its name>. Empty restores the whole snapshot into target.
+	// target/<its name>. Empty restores the whole snapshot into target. It must pass
+	// CleanSnapshotPath: relative, without "..".
 	Path string
-	// Overwrite replaces files that exist at the target; without it they are errors.
+	// Overwrite replaces what exists at the target under a name the snapshot restores: files and
+	// symlinks are renamed over the old ones once the new ones are written and verified, and
+	// existing directories take the snapshot's mode and times. Without it an existing name is left
+	// exactly as it was and reported "exists at the target" (unless it already holds what the
+	// snapshot holds: then it counts as restored).
 	Overwrite bool
 	// Owners restores numeric owners (needs root).
 	Owners bool
-	// OnError is told about each file that could not be restored (a damaged chunk, an existing file);
-	// the restore goes on and the result lists them. Without OnError the first such error fails it.
+	// Token names the job the restore is part of (a workflow run), so that a retry of the same job
+	// recognises its own temporary files and directories and never anything else. Files are
+	// written as ".<name>.lifeboat-<token>.tmp" before they are moved into place. Empty picks a
+	// random token. Characters other than letters, digits, "-" and "_" are replaced by a hash of
+	// the token.
+	Token string
+	// MemoryLimit bounds the bytes the restore holds for reading and decoding packs (default
+	// DefaultRestoreMemory); the plan, which grows with the number of files and chunks restored,
+	// comes on top.
+	MemoryLimit int64
+	// Parallel is how many packs are read at once (default: one more than the cores on local
+	// disk; on object storage, where each read waits for the network, four per core and at least
+	// eight). MemoryLimit may lower it.
+	Parallel int
+	// OnError is told about each file that could not be restored (a damaged chunk, an existing
+	// file); the restore goes on and the result lists them. Without OnError the first such error
+	// fails it. Calls are never concurrent.
 	OnError func(path string, err error)
 	// Progress, when set, is called every ProgressInterval (default 1s) and once at the end.
 	Progress         func(RestoreProgress)
 	ProgressInterval time.Duration
 }
+
+// DefaultRestoreMemory is the default RestoreOptions.MemoryLimit.
+const DefaultRestoreMemory = 256 << 20
 
 // RestoreProgress reports a running restore.
 type RestoreProgress struct {
@@ -45,20 +68,53 @@ type RestoreProgress struct {
 
 // RestoreResult summarises a restore.
 type RestoreResult struct {
-	Files    int64         `json:"files"`
-	Dirs     int64         `json:"dirs"`
-	Symlinks int64         `json:"symlinks"`
-	Bytes    int64         `json:"bytes"`
-	Failed   []string      `json:"failed,omitempty"`
-	Duration time.Duration `json:"duration"`
+	// Files, Symlinks and Bytes count what is in place at the end as the snapshot has it,
+	// including what was found already restored; Dirs the directories of the selection.
+	Files    int64 `json:"files"`
+	Dirs     int64 `json:"dirs"`
+	Symlinks int64 `json:"symlinks"`
+	Bytes    int64 `json:"bytes"`
+	// AlreadyRestored counts the files (and symlinks) that were at the target with the snapshot's
+	// content already, as an interrupted attempt of the same job leaves them; they were not
+	// rewritten.
+	AlreadyRestored int64 `json:"already_restored,omitempty"`
+	// Replaced counts files and symlinks that replaced an existing one (Overwrite).
+	Replaced int64 `json:"replaced,omitempty"`
+	// DirsCreated counts the directories this restore created.
+	DirsCreated int64         `json:"dirs_created,omitempty"`
+	Failed      []string      `json:"failed,omitempty"`
+	Duration    time.Duration `json:"duration"`
 }
 
-// Restore writes a snapshot, or the part of it opts.Path selects, under target, checking every
-// chunk against its ID as it writes. Every write goes through an os.Root at target, so neither a
-// crafted snapshot nor symlinks already in the target can make it write outside. It holds a shared
-// lock while it runs.
+// Restore writes a snapshot, or the part of it opts.Path selects, under target.
+//
+// It never destroys what it did not create. Each file is written to a temporary name in its own
+// directory, every chunk authenticated and checked against its ID and the total size against the
+// snapshot's, stamped with its mode, times and (with Owners) owner, and only then moved into
+// place: without Overwrite by a move that fails when the name exists, so an existing file is
+// left as it was and reported "exists at the target"; with Overwrite by a rename over the old
+// one. Any failure — a damaged chunk, a read or write error, cancellation — removes only the
+// restore's own temporary file. Replacements are made in batches, after the new files are
+// written to stable storage (syncfs), so that a crash never leaves an empty or partial file where
+// the old one was. A file that is at the target with the snapshot's content already
+// counts as restored and is not rewritten, so a retry of an interrupted restore (with the same
+// Token) finishes without Overwrite. Directories this restore creates take the snapshot's mode
+// and times; existing ones keep theirs unless Overwrite is set.
+//
+// Every file-system operation is relative to a directory descriptor opened from the target down,
+// one plain name at a time and without following symlinks, so neither a crafted snapshot nor
+// symlinks already in the target can make it write outside the target.
+//
+// It reads by pack: every pack holding chunks of the selection is read once (the needed ranges,
+// merged when the gaps are small), several at once, and each chunk is decoded once and written
+// to every place it is used. Memory is bounded by opts.MemoryLimit plus the plan. It holds a
+// shared lock while it runs.
 func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, opts RestoreOptions) (*RestoreResult, error) {
 	start := time.Now()
+	sel, err := CleanSnapshotPath(opts.Path)
+	if err != nil {
+		return nil, err
+	}
 	lock, err := r.Lock(ctx, false, "restore "+sn.ID.Short())
 	if err != nil {
 		return nil, err
@@ -70,46 +126,49 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, o
 	if err := os.MkdirAll(target, 0o700); err != nil {
 		return nil, fmt.Errorf("restore target: %w", err)
 	}
-	root, err := os.OpenRoot(target)
-	if err != nil {
-		return nil, fmt.Errorf("restore target: %w", err)
-	}
-	defer root.Close()
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rs := &restorer{r: r, root: root, opts: opts, jobs: make(chan restoreJob, 64)}
-	rs.setTotals(ctx, sn, opts.Path)
-	// Restoring is bound by file-system latency (creating, writing and stamping files) more than by
-	// CPU, so more workers than cores keep the disk busy; each holds at most one chunk.
-	for range 2 * runtime.GOMAXPROCS(0) {
-		rs.wg.Add(1)
-		go rs.worker(ctx)
+	rs, err := newRestorer(ctx, cancel, r, target, opts)
+	if err != nil {
+		return nil, err
 	}
+	defer rs.close()
 	stopProgress := rs.reportProgress(start)
 
-	rs.top = &dirHandle{root: root, keep: true}
-	rs.top.refs.Add(1)
-	rs.umask = currentUmask()
-	err = rs.restoreSelection(ctx, sn.Tree, opts.Path)
-	close(rs.jobs)
-	rs.wg.Wait()
+	rs.start()
+	err = rs.plan(sn.Tree, sel)
+	if err != nil {
+		rs.cancel()
+	}
+	rs.wait()
 	if err == nil {
-		err = rs.firstErr()
+		err = rs.ctx.Err()
 	}
 	if err == nil {
-		err = rs.finishDirs()
+		err = rs.finish()
 	}
+	if ferr := rs.firstErr(); ferr != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		err = ferr // the error that stopped the restore, rather than the cancellation it caused
+	}
+	if err != nil {
+		// Take back what this attempt started and did not finish; stamp the directories it made,
+		// so that a retry finds them as the snapshot has them.
+		rs.abandon()
+		stopProgress(false)
+		return nil, err
+	}
+	err = rs.finishDirs()
 	stopProgress(err == nil)
 	if err != nil {
 		return nil, err
 	}
 	res := &RestoreResult{
-		Files: rs.files.Load(), Dirs: rs.dirsN.Load(), Symlinks: rs.symlinks.Load(), Bytes: rs.bytes.Load(),
+		Files: rs.filesN.Load(), Dirs: rs.dirsN.Load(), Symlinks: rs.symlinks.Load(), Bytes: rs.bytes.Load(),
+		AlreadyRestored: rs.already.Load(), Replaced: rs.replaced.Load(), DirsCreated: rs.dirsCreated.Load(),
 		Failed: rs.failed, Duration: time.Since(start),
 	}
 	if len(res.Failed) > 0 {
-		return res, fmt.Errorf("%d of %d files could not be restored: %s", len(res.Failed), res.Files+int64(len(res.Failed)), strings.Join(firstN(res.Failed, 5), "; "))
+		return res, fmt.Errorf("%d of %d files could not be restored: %s", len(res.Failed), res.Files+res.Symlinks+int64(len(res.Failed)), strings.Join(firstN(res.Failed, 5), "; "))
 	}
 	return res, nil
 }
@@ -123,263 +182,62 @@ func firstN(s []string, n int) []string {
 
 var errExists = errors.New("exists at the target (restore elsewhere, or overwrite)")
 
-type restoreJob struct {
-	rel  string // path below the target, for messages
-	dir  *dirHandle
-	node Node
-}
-
-// dirHandle is a directory being restored, opened once so that each file in it is created with one
-// openat instead of a walk from the target; it closes when its last file is written.
-type dirHandle struct {
-	root *os.Root
-	refs atomic.Int64
-	keep bool // the target itself, closed by Restore
-}
-
-func (d *dirHandle) release() {
-	if d.refs.Add(-1) == 0 && !d.keep {
-		_ = d.root.Close()
+// restoreToken turns RestoreOptions.Token into the form file names carry.
+func restoreToken(token string) string {
+	if token == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:])
 	}
-}
-
-type restorer struct {
-	r     *Repository
-	root  *os.Root
-	top   *dirHandle
-	umask fs.FileMode
-	opts  RestoreOptions
-	jobs  chan restoreJob
-	wg    sync.WaitGroup
-
-	mu     sync.Mutex
-	failed []string
-	err    error
-	dirs   []restoreJob // to stamp with modes and times once their contents are written
-
-	files, symlinks, bytes, errs, totalFiles, totalBytes atomic.Int64
-	dirsN                                                atomic.Int64
-}
-
-// restoreSelection finds opts.Path in the snapshot and restores it.
-func (rs *restorer) restoreSelection(ctx context.Context, tree ID, sel string) error {
-	sel = strings.Trim(path.Clean("/"+sel), "/")
-	if sel == "" {
-		return rs.restoreTree(ctx, tree, "", rs.top)
-	}
-	n, err := rs.r.lookupPath(ctx, tree, sel)
-	if err != nil {
-		return err
-	}
-	return rs.restoreNode(ctx, *n, n.Name, rs.top)
-}
-
-// restoreTree restores a tree's entries into dir, which the caller holds a reference to and which
-// restoreTree releases.
-func (rs *restorer) restoreTree(ctx context.Context, id ID, rel string, dir *dirHandle) error {
-	defer dir.release()
-	t, err := rs.r.LoadTree(ctx, id)
-	if err != nil {
-		return err
-	}
-	for _, n := range t.Nodes {
-		p := n.Name
-		if rel != "" {
-			p = rel + "/" + n.Name
-		}
-		if err := rs.restoreNode(ctx, n, p, dir); err != nil {
-			return err
+	ok := len(token) <= 64
+	for _, c := range token {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			ok = false
 		}
 	}
-	return nil
+	if ok {
+		return token
+	}
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:16])
 }
 
-func (rs *restorer) restoreNode(ctx context.Context, n Node, rel string, dir *dirHandle) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	switch n.Type {
-	case NodeDir:
-		if err := rs.root.Mkdir(rel, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return rs.fail(rel, err)
-		}
-		if fi, err := rs.root.Lstat(rel); err != nil || !fi.IsDir() {
-			return rs.fail(rel, fmt.Errorf("exists and is not a directory"))
-		}
-		rs.dirsN.Add(1)
-		rs.mu.Lock()
-		rs.dirs = append(rs.dirs, restoreJob{rel: rel, node: n})
-		rs.mu.Unlock()
-		sub, err := rs.root.OpenRoot(rel)
-		if err != nil {
-			return rs.fail(rel, err)
-		}
-		h := &dirHandle{root: sub}
-		h.refs.Add(1)
-		return rs.restoreTree(ctx, *n.Subtree, rel, h)
-	case NodeSymlink:
-		if rs.opts.Overwrite {
-			_ = rs.root.Remove(rel)
-		}
-		if err := rs.root.Symlink(n.LinkTarget, rel); errors.Is(err, fs.ErrExist) {
-			return rs.fail(rel, errExists)
-		} else if err != nil {
-			return rs.fail(rel, err)
-		}
-		if rs.opts.Owners {
-			_ = rs.root.Lchown(rel, int(n.UID), int(n.GID))
-		}
-		rs.symlinks.Add(1)
-		return nil
-	case NodeFile:
-		dir.refs.Add(1)
-		select {
-		case rs.jobs <- restoreJob{rel: rel, dir: dir, node: n}:
-			return nil
-		case <-ctx.Done():
-			dir.release()
-			return ctx.Err()
-		}
-	}
-	return nil
-}
-
-// fail records a file that could not be restored, or returns the error when there is no OnError.
+// fail records an entry that could not be restored, or returns the error when there is no
+// OnError (and then stops the restore).
 func (rs *restorer) fail(rel string, err error) error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	if rs.opts.OnError == nil {
-		return fmt.Errorf("restore %s: %w", rel, err)
+		if rs.err == nil {
+			rs.err = fmt.Errorf("restore %s: %w", rel, err)
+			rs.cancel()
+		}
+		return rs.err
 	}
 	rs.errs.Add(1)
 	rs.opts.OnError(rel, err)
-	rs.mu.Lock()
 	rs.failed = append(rs.failed, rel+": "+err.Error())
-	rs.mu.Unlock()
 	return nil
 }
 
+// setErr records an error that stops the restore.
+func (rs *restorer) setErr(err error) {
+	rs.mu.Lock()
+	if rs.err == nil {
+		rs.err = err
+		rs.cancel()
+	}
+	rs.mu.Unlock()
+}
+
+// firstErr is the error that stopped the restore, or the context's.
 func (rs *restorer) firstErr() error {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
+	if rs.err == nil {
+		return rs.ctx.Err()
+	}
 	return rs.err
-}
-
-func (rs *restorer) worker(ctx context.Context) {
-	defer rs.wg.Done()
-	var buf []byte
-	for j := range rs.jobs {
-		if ctx.Err() != nil {
-			j.dir.release()
-			continue
-		}
-		var err error
-		buf, err = rs.restoreFile(ctx, j, buf)
-		if err != nil {
-			_ = j.dir.root.Remove(j.node.Name) // never leave a partial file that looks restored
-		}
-		j.dir.release()
-		if err != nil {
-			if ferr := rs.fail(j.rel, err); ferr != nil {
-				rs.mu.Lock()
-				if rs.err == nil {
-					rs.err = ferr
-				}
-				rs.mu.Unlock()
-			}
-			continue
-		}
-		rs.files.Add(1)
-	}
-}
-
-func (rs *restorer) restoreFile(ctx context.Context, j restoreJob, buf []byte) ([]byte, error) {
-	d, name := j.dir.root, j.node.Name
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if rs.opts.Overwrite {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-		if fi, err := d.Lstat(name); err == nil && !fi.Mode().IsRegular() {
-			if err := d.Remove(name); err != nil {
-				return buf, err
-			}
-		}
-	}
-	f, err := d.OpenFile(name, flags, j.node.Mode.Perm())
-	if errors.Is(err, fs.ErrExist) {
-		return buf, errExists
-	}
-	if err != nil {
-		return buf, err
-	}
-	fail := func(err error) ([]byte, error) {
-		f.Close()
-		return buf, err
-	}
-	var written uint64
-	for i, id := range j.node.Content {
-		buf, err = rs.r.LoadBlob(ctx, DataBlob, id, buf)
-		if err != nil {
-			return fail(fmt.Errorf("chunk %d of %d: %w", i+1, len(j.node.Content), err))
-		}
-		if _, err := f.Write(buf); err != nil {
-			return fail(err)
-		}
-		written += uint64(len(buf))
-		rs.bytes.Add(int64(len(buf)))
-	}
-	if written != j.node.Size {
-		return fail(fmt.Errorf("%w: content is %d bytes, the snapshot says %d", ErrCorrupt, written, j.node.Size))
-	}
-	// Creating with the mode set it already unless the umask took bits away or special bits are set
-	// (or an overwritten file kept its old mode): one syscall saved per file.
-	if j.node.Mode&rs.umask != 0 || j.node.Mode&^fs.ModePerm != 0 || rs.opts.Overwrite {
-		if err := f.Chmod(j.node.Mode); err != nil {
-			return fail(err)
-		}
-	}
-	if rs.opts.Owners {
-		_ = f.Chown(int(j.node.UID), int(j.node.GID))
-	}
-	if err := setFileTimes(f, d, name, j.node.ModTime); err != nil {
-		return fail(err)
-	}
-	return buf, f.Close()
-}
-
-// finishDirs sets directories' modes and times, deepest first, after their contents are written.
-func (rs *restorer) finishDirs() error {
-	for i := len(rs.dirs) - 1; i >= 0; i-- {
-		d := rs.dirs[i]
-		if rs.opts.Owners {
-			_ = rs.root.Lchown(d.rel, int(d.node.UID), int(d.node.GID))
-		}
-		if err := rs.root.Chmod(d.rel, d.node.Mode); err != nil {
-			return fmt.Errorf("restore %s: %w", d.rel, err)
-		}
-		if err := rs.root.Chtimes(d.rel, d.node.ModTime, d.node.ModTime); err != nil {
-			return fmt.Errorf("restore %s: %w", d.rel, err)
-		}
-	}
-	return nil
-}
-
-// setTotals counts what the selection holds, for progress; failures leave the totals at zero.
-func (rs *restorer) setTotals(ctx context.Context, sn *Snapshot, sel string) {
-	if rs.opts.Progress == nil {
-		return
-	}
-	sel = strings.Trim(path.Clean("/"+sel), "/")
-	_ = rs.r.Walk(ctx, sn.Tree, func(p string, n *Node) error {
-		if sel != "" && p != sel && !strings.HasPrefix(p, sel+"/") {
-			if n.Type == NodeDir && !strings.HasPrefix(sel, p+"/") {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if n.Type == NodeFile {
-			rs.totalFiles.Add(1)
-			rs.totalBytes.Add(int64(n.Size))
-		}
-		return nil
-	})
 }
 
 func (rs *restorer) reportProgress(start time.Time) func(bool) {
@@ -387,29 +245,49 @@ func (rs *restorer) reportProgress(start time.Time) func(bool) {
 		return reportEvery(0, nil)
 	}
 	return reportEvery(rs.opts.ProgressInterval, func(done bool) {
-		rs.opts.Progress(RestoreProgress{FilesDone: rs.files.Load(), BytesDone: rs.bytes.Load(), TotalFiles: rs.totalFiles.Load(),
+		rs.opts.Progress(RestoreProgress{FilesDone: rs.filesN.Load(), BytesDone: rs.bytes.Load(), TotalFiles: rs.totalFiles.Load(),
 			TotalBytes: rs.totalBytes.Load(), Errors: rs.errs.Load(), Elapsed: time.Since(start), Done: done})
 	})
 }
 
+// counters are a restore's running totals.
+type counters struct {
+	filesN, symlinks, bytes, errs, totalFiles, totalBytes atomic.Int64
+	dirsN, dirsCreated, already, replaced                 atomic.Int64
+}
+
+// restoreErrs collects the failures of a restore.
+type restoreErrs struct {
+	mu     sync.Mutex
+	failed []string
+	err    error
+}
+
 // Dump writes one file of a snapshot to w, verifying each chunk: the way a database dump is fed
-// back to pg_restore without landing on disk.
+// back to pg_restore without landing on disk. file must pass CleanSnapshotPath.
 func (r *Repository) Dump(ctx context.Context, sn *Snapshot, file string, w io.Writer) (int64, error) {
+	p, err := CleanSnapshotPath(file)
+	if err != nil {
+		return 0, err
+	}
+	if p == "" {
+		return 0, errors.New("dump: give the path of a file inside the snapshot")
+	}
 	if err := r.LoadIndex(ctx); err != nil {
 		return 0, err
 	}
-	n, err := r.lookupPath(ctx, sn.Tree, file)
+	n, err := r.lookupPath(ctx, sn.Tree, p)
 	if err != nil {
 		return 0, err
 	}
 	if n.Type != NodeFile {
-		return 0, fmt.Errorf("%q is a %s, not a file", file, n.Type)
+		return 0, fmt.Errorf("%q is a %s, not a file", p, n.Type)
 	}
 	var buf []byte
 	var total int64
 	for i, id := range n.Content {
 		if buf, err = r.LoadBlob(ctx, DataBlob, id, buf); err != nil {
-			return total, fmt.Errorf("%s: chunk %d of %d: %w", file, i+1, len(n.Content), err)
+			return total, fmt.Errorf("%s: chunk %d of %d: %w", p, i+1, len(n.Content), err)
 		}
 		m, err := w.Write(buf)
 		total += int64(m)
@@ -417,12 +295,19 @@ func (r *Repository) Dump(ctx context.Context, sn *Snapshot, file string, w io.W
 			return total, err
 		}
 	}
+	if uint64(total) != n.Size {
+		return total, fmt.Errorf("%w: %s: content is %d bytes, the snapshot says %d", ErrCorrupt, p, total, n.Size)
+	}
 	return total, nil
 }
 
-// lookupPath finds the node at a slash-separated path in a tree.
+// lookupPath finds the node at a path inside a tree; p must pass CleanSnapshotPath and not be
+// empty.
 func (r *Repository) lookupPath(ctx context.Context, tree ID, p string) (*Node, error) {
-	p = strings.Trim(path.Clean("/"+p), "/")
+	p, err := CleanSnapshotPath(p)
+	if err != nil {
+		return nil, err
+	}
 	if p == "" {
 		return nil, errors.New("empty path")
 	}

@@ -148,9 +148,11 @@ func lifeboatTool(bin, repoDir string) *tool {
 	}
 }
 
-// measure is one run of a command: its wall time and the peak resident set of the child process.
+// measure is one run of a command: its wall time, the CPU time (user and system) and the peak
+// resident set of the child process.
 type measure struct {
 	wall   time.Duration
+	cpu    time.Duration
 	maxRSS int64 // KiB
 }
 
@@ -169,7 +171,8 @@ func runTool(b *testing.B, t *tool, args ...string) measure {
 		b.Fatalf("%s %s: %v\n%s", t.name, strings.Join(args, " "), err, out)
 	}
 	syscall.Sync()
-	return measure{wall: wall, maxRSS: cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return measure{wall: wall, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), maxRSS: ru.Maxrss}
 }
 
 // phase is one step of the comparison: a backup of the dataset or a restore of the latest snapshot.
