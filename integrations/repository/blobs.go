@@ -51,7 +51,7 @@ func (r *Repository) openBlob(pb PackedBlob, sealed, buf []byte) ([]byte, error)
 }
 
 // readRange reads length bytes at off of the object name. A read that fails part way (a dropped
-// connection) is tried again, twice. Only an object that ends early is damage (ErrCorrupt); other
+// connection) is tried again (retryRead). Only an object that ends early is damage (ErrCorrupt); other
 // failures are returned as they are, for the caller's retry.
 func (r *Repository) readRange(ctx context.Context, name string, off, length int64) ([]byte, error) {
 	b := make([]byte, length)
@@ -63,17 +63,31 @@ func (r *Repository) readRange(ctx context.Context, name string, off, length int
 		if ctx.Err() != nil || isNotFound(err) {
 			return nil, err
 		}
-		if attempt == 3 {
-			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-				return nil, fmt.Errorf("%w: read %d of %d bytes at offset %d of %s: %v", ErrCorrupt, n, length, off, name, err)
-			}
-			return nil, fmt.Errorf("read %d bytes at offset %d of %s: %w", length, off, name, err)
+		if retryRead(ctx, attempt, err) {
+			continue
 		}
-		select {
-		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: read %d of %d bytes at offset %d of %s: %v", ErrCorrupt, n, length, off, name, err)
 		}
+		return nil, fmt.Errorf("read %d bytes at offset %d of %s: %w", length, off, name, err)
+	}
+}
+
+// readAttempts is how many times a read of a pack is tried before its error stands.
+const readAttempts = 3
+
+// retryRead says whether a read that failed with err on the given attempt is to be tried again,
+// after waiting a little longer each time: not when the object is missing or damaged, when the
+// attempts are spent, or when ctx ends during the wait.
+func retryRead(ctx context.Context, attempt int, err error) bool {
+	if attempt >= readAttempts || isNotFound(err) || errors.Is(err, ErrCorrupt) {
+		return false
+	}
+	select {
+	case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

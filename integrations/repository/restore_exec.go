@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"slices"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -134,7 +133,7 @@ func (rs *restorer) restorePack(w *packWorker, job packJob) {
 func (b *rblob) end() int64 { return int64(b.offset) + int64(b.length) }
 
 // readRange reads one range of a pack and restores its blobs. A read that fails part way (a
-// dropped connection) is taken up again from the first blob not yet restored, twice; damaged
+// dropped connection) is taken up again from the first blob not yet restored (retryRead); damaged
 // blobs fail only the files that use them.
 func (rs *restorer) readRange(w *packWorker, wv *wave, pack ID, bl []int32) {
 	name := packName(pack)
@@ -150,13 +149,11 @@ func (rs *restorer) readRange(w *packWorker, wv *wave, pack ID, bl []int32) {
 		if err == nil || rs.ctx.Err() != nil {
 			return
 		}
-		if attempt < 3 && !isNotFound(err) && !errors.Is(err, ErrCorrupt) {
-			select {
-			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
-			case <-rs.ctx.Done():
-				return
-			}
+		if retryRead(rs.ctx, attempt, err) {
 			continue
+		}
+		if rs.ctx.Err() != nil {
+			return
 		}
 		err = fmt.Errorf("read pack %s: %w", pack.Short(), err)
 		for _, bi := range bl {

@@ -100,11 +100,7 @@ func backupKill(t *testing.T, h *harness, trials []int) {
 			if err != nil {
 				return err
 			}
-			_, k, err := tr.killDuring(h.client, st.WorkflowID, "BackupAsset", cal, w, func() (*proc, error) { return tr.worker(cfg) })
-			if err != nil {
-				return err
-			}
-			if err := tr.measureResume(h.client, st.WorkflowID, "BackupAsset", k); err != nil {
+			if err := tr.killDuring(h.client, st.WorkflowID, "BackupAsset", cal, w, func() (*proc, error) { return tr.worker(cfg) }); err != nil {
 				return err
 			}
 			var res workflows.BackupResult

@@ -176,7 +176,7 @@ func (f *planFixture) run(tr *trial, temporal *devserver.Server, c client.Client
 		// Approve a moment late, so that faults can come while the gate waits.
 		time.Sleep(time.Duration(tr.fraction(0, 1.5) * float64(time.Second)))
 	}
-	approveErr := tr.approveOn(cfg, temporal, st.WorkflowID, "bob")
+	approveErr := tr.approve(cfg, temporal, st.WorkflowID, "approve", "bob")
 	var res workflows.RecoveryResult
 	resErr := tr.result(c, st.WorkflowID, &res)
 	out.took = time.Since(began)
@@ -252,10 +252,16 @@ func normalizeKey(k, wfID string) string {
 	return strings.ReplaceAll(k, wfID, "RUN")
 }
 
-func (tr *trial) approveOn(config string, temporal *devserver.Server, id, who string) error {
+// approve decides gate (every open one when empty) of workflow id as who with `lifeboat approve`
+// through temporal (nil: the harness's server), trying again until the gate is open.
+func (tr *trial) approve(config string, temporal *devserver.Server, id, gate, who string) error {
+	args := []string{"approve", id, "--as", who, "-o", "json"}
+	if gate != "" {
+		args = append(args, "--gate", gate)
+	}
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		r, err := tr.lifeboatOn(config, temporal, nil, "approve", id, "--gate", "approve", "--as", who, "-o", "json")
+		r, err := tr.lifeboatOn(config, temporal, nil, args...)
 		if err != nil {
 			return err
 		}

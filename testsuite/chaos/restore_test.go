@@ -31,24 +31,6 @@ func (f *restoreFixture) config(tr *trial) (string, error) {
 		assets: []assetConf{{name: restoreAsset, paths: []string{f.live}, location: f.repo, owners: []string{"bob"}}}})
 }
 
-// approve approves the gate workflow id waits at as who, trying again until the gate is open.
-func (tr *trial) approve(config, id, who string) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		r, err := tr.lifeboat(config, nil, "approve", id, "--as", who, "-o", "json")
-		if err != nil {
-			return err
-		}
-		if r.code == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("approve %s as %s: %s", id, who, r)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // damageLive changes the live directory as an incident would: files modified and deleted, and
 // adds a sentinel file and directory that are not in the snapshot. It returns the sentinels' paths.
 func damageLive(live string, snap chaos.Tree, rng *rand.Rand, tag string) ([]string, error) {
@@ -169,7 +151,7 @@ func restoreKill(t *testing.T, h *harness, trials []int) {
 		if err != nil {
 			return err
 		}
-		if err := tr.approve(cfg, st.WorkflowID, "bob"); err != nil {
+		if err := tr.approve(cfg, nil, st.WorkflowID, "", "bob"); err != nil {
 			return err
 		}
 		if f.calInPlace, err = tr.timeStep(h.client, st.WorkflowID, "RestoreAsset"); err != nil {
@@ -220,11 +202,7 @@ func (f *restoreFixture) toNewDirectory(tr *trial) error {
 	if err != nil {
 		return err
 	}
-	_, k, err := tr.killDuring(h.client, st.WorkflowID, "RestoreAsset", f.calTarget, w, func() (*proc, error) { return tr.worker(cfg) })
-	if err != nil {
-		return err
-	}
-	if err := tr.measureResume(h.client, st.WorkflowID, "RestoreAsset", k); err != nil {
+	if err := tr.killDuring(h.client, st.WorkflowID, "RestoreAsset", f.calTarget, w, func() (*proc, error) { return tr.worker(cfg) }); err != nil {
 		return err
 	}
 	var res workflows.RestoreResult
@@ -296,14 +274,10 @@ func (f *restoreFixture) inPlace(tr *trial) error {
 	if err != nil {
 		return err
 	}
-	if err := tr.approve(cfg, st.WorkflowID, "bob"); err != nil {
+	if err := tr.approve(cfg, nil, st.WorkflowID, "", "bob"); err != nil {
 		return err
 	}
-	_, k, err := tr.killDuring(h.client, st.WorkflowID, "RestoreAsset", f.calInPlace, w, func() (*proc, error) { return tr.worker(cfg) })
-	if err != nil {
-		return err
-	}
-	if err := tr.measureResume(h.client, st.WorkflowID, "RestoreAsset", k); err != nil {
+	if err := tr.killDuring(h.client, st.WorkflowID, "RestoreAsset", f.calInPlace, w, func() (*proc, error) { return tr.worker(cfg) }); err != nil {
 		return err
 	}
 	var res workflows.RestoreResult

@@ -83,17 +83,17 @@ type kill struct {
 }
 
 // killDuring waits until activity typ of workflow id runs on worker w, kills w with SIGKILL at a
-// random point within cal (the step's duration measured without faults), and at once starts
-// another worker with restart.
-func (tr *trial) killDuring(c client.Client, id, typ string, cal time.Duration, w *proc, restart func() (*proc, error)) (*proc, kill, error) {
+// random point within cal (the step's duration measured without faults), at once starts another
+// worker with restart, and records the kill and the time to resume (measureResume).
+func (tr *trial) killDuring(c client.Client, id, typ string, cal time.Duration, w *proc, restart func() (*proc, error)) error {
 	k := kill{frac: tr.fraction(0, 0.75)}
 	attempt, err := tr.waitStarted(c, id, typ)
 	if err != nil {
-		return nil, k, err
+		return err
 	}
 	time.Sleep(time.Duration(k.frac * float64(cal)))
 	if err := w.Kill(); err != nil {
-		return nil, k, err
+		return err
 	}
 	k.at, k.attempt = time.Now(), attempt
 	// The worker is gone: if the step is still pending with the attempt it ran, its result never
@@ -101,8 +101,10 @@ func (tr *trial) killDuring(c client.Client, id, typ string, cal time.Duration, 
 	if pa, _, err := pendingOf(tr.ctx, c, id, typ); err == nil && pa != nil && pa.GetAttempt() == attempt {
 		k.hit = true
 	}
-	nw, err := restart()
-	return nw, k, err
+	if _, err := restart(); err != nil {
+		return err
+	}
+	return tr.measureResume(c, id, typ, k)
 }
 
 // resumeAfter measures how long after the kill the step's next attempt first heartbeat: from the
