@@ -3,7 +3,6 @@ package activities
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/activities/catalog"
 	"github.com/lifeboat-dr/lifeboat/integrations/aws"
 	"github.com/lifeboat-dr/lifeboat/integrations/postgres"
 	"github.com/lifeboat-dr/lifeboat/integrations/probe"
@@ -76,26 +76,50 @@ type ActionResult struct {
 	Summary string         `json:"summary"`
 }
 
-type actionFunc func(a *Actions, ctx context.Context, p params) (ActionResult, error)
-
-var actionFuncs = map[string]actionFunc{
-	"postgres.replication_status":     (*Actions).pgStatus,
-	"postgres.fence":                  (*Actions).pgFence,
-	"postgres.unfence":                (*Actions).pgUnfence,
-	"postgres.promote":                (*Actions).pgPromote,
-	"postgres.write_probe":            (*Actions).pgWriteProbe,
-	"postgres.sql_check":              (*Actions).pgSQLCheck,
-	"aws.route53_upsert":              (*Actions).route53Upsert,
-	"aws.rds_promote_read_replica":    (*Actions).rdsPromote,
-	"aws.rds_failover_global_cluster": (*Actions).globalFailover,
-	"aws.ec2_start":                   (*Actions).ec2Start,
-	"aws.ec2_stop":                    (*Actions).ec2Stop,
-	"aws.asg_set_capacity":            (*Actions).asgCapacity,
-	"check.http":                      (*Actions).checkHTTP,
-	"check.tcp":                       (*Actions).checkTCP,
-	"check.dns":                       (*Actions).checkDNS,
-	"exec":                            (*Actions).execCommand,
+// boundAction is a declared action and the method that carries it out.
+type boundAction struct {
+	spec catalog.Spec
+	run  func(a *Actions, ctx context.Context, with map[string]any) (ActionResult, error)
 }
+
+// bind ties a declaration to its implementation, which receives the step's parameters decoded,
+// checked and with their defaults.
+func bind[P any](d catalog.Action[P], fn func(*Actions, context.Context, P) (ActionResult, error)) boundAction {
+	return boundAction{spec: d.Spec(), run: func(a *Actions, ctx context.Context, with map[string]any) (ActionResult, error) {
+		p, err := d.Decode(with)
+		if err != nil {
+			return ActionResult{}, paramError{err.Error()}
+		}
+		return fn(a, ctx, p)
+	}}
+}
+
+// actionFuncs are the actions RunAction carries out: every declared action except those the
+// workflow runs itself (catalog.Child, and notify through the notification activity).
+var actionFuncs = func() map[string]boundAction {
+	m := map[string]boundAction{}
+	for _, b := range []boundAction{
+		bind(catalog.PostgresReplicationStatus, (*Actions).pgStatus),
+		bind(catalog.PostgresFence, (*Actions).pgFence),
+		bind(catalog.PostgresUnfence, (*Actions).pgUnfence),
+		bind(catalog.PostgresPromote, (*Actions).pgPromote),
+		bind(catalog.PostgresWriteProbe, (*Actions).pgWriteProbe),
+		bind(catalog.PostgresSQLCheck, (*Actions).pgSQLCheck),
+		bind(catalog.Route53Upsert, (*Actions).route53Upsert),
+		bind(catalog.RDSPromoteReadReplica, (*Actions).rdsPromote),
+		bind(catalog.RDSFailoverGlobalCluster, (*Actions).globalFailover),
+		bind(catalog.EC2Start, (*Actions).ec2Start),
+		bind(catalog.EC2Stop, (*Actions).ec2Stop),
+		bind(catalog.ASGSetCapacity, (*Actions).asgCapacity),
+		bind(catalog.CheckHTTP, (*Actions).checkHTTP),
+		bind(catalog.CheckTCP, (*Actions).checkTCP),
+		bind(catalog.CheckDNS, (*Actions).checkDNS),
+		bind(catalog.Exec, (*Actions).execCommand),
+	} {
+		m[b.spec.Name] = b
+	}
+	return m
+}()
 
 // ActionNames lists the actions RunAction carries out.
 func ActionNames() []string {
@@ -106,6 +130,9 @@ func ActionNames() []string {
 	sort.Strings(names)
 	return names
 }
+
+// outputsSeen, when set (by tests), is told every action's outputs.
+var outputsSeen func(action string, outputs map[string]any)
 
 // OutputRecoveryPoint is the output (an RFC 3339 time) of an action that brought back data as of a
 // point in time: a promoted replica's last replayed transaction, a restored snapshot's time. A
@@ -121,11 +148,21 @@ func refused(format string, args ...any) error {
 // server or upserting a record again succeeds without a second effect. A check that fails is a
 // result with ok false, not an error; an error means the action could not be carried out.
 func (a *Actions) RunAction(ctx context.Context, in ActionInput) (ActionResult, error) {
-	fn, ok := actionFuncs[in.Action]
+	b, ok := actionFuncs[in.Action]
 	if !ok {
 		return ActionResult{}, refused("step %s: unknown action %q (known: %s)", in.Step, in.Action, strings.Join(ActionNames(), ", "))
 	}
-	res, err := fn(a, ctx, params{m: in.Params, action: in.Action})
+	res, err := b.run(a, ctx, in.Params)
+	if outputsSeen != nil {
+		outputsSeen(in.Action, res.Outputs)
+	}
+	for k := range res.Outputs {
+		if _, declared := b.spec.Output(k); !declared {
+			// Conditions can only test declared outputs; one that is not is a mistake here.
+			a.logger().Error("action produced an output it does not declare; dropped", "action", in.Action, "output", k)
+			delete(res.Outputs, k)
+		}
+	}
 	if err != nil {
 		var p paramError
 		if errors.As(err, &p) {
@@ -166,89 +203,28 @@ func keepAlive(ctx context.Context) func() {
 	return func() { close(done) }
 }
 
-// params reads an action's parameters with the types the plan schema gives them.
-type params struct {
-	m      map[string]any
-	action string
-}
-
 type paramError struct{ msg string }
 
 func (e paramError) Error() string { return e.msg }
 
-func (p params) str(name string, required bool) (string, error) {
-	v, ok := p.m[name]
-	if !ok || v == nil {
-		if required {
-			return "", paramError{fmt.Sprintf("%s: parameter %s is required", p.action, name)}
-		}
-		return "", nil
+func (a *Actions) logger() *slog.Logger {
+	if a.Logger != nil {
+		return a.Logger
 	}
-	s, ok := v.(string)
-	if !ok {
-		return "", paramError{fmt.Sprintf("%s: parameter %s must be a string", p.action, name)}
-	}
-	return s, nil
+	return slog.Default()
 }
 
-func (p params) num(name string, def int64) (int64, error) {
-	v, ok := p.m[name]
-	if !ok || v == nil {
-		return def, nil
-	}
-	switch n := v.(type) {
-	case float64:
-		return int64(n), nil
-	case int:
-		return int64(n), nil
-	case int64:
-		return n, nil
-	case json.Number:
-		return n.Int64()
-	}
-	return 0, paramError{fmt.Sprintf("%s: parameter %s must be a number", p.action, name)}
-}
-
-func (p params) flag(name string) (bool, error) {
-	v, ok := p.m[name]
-	if !ok || v == nil {
-		return false, nil
-	}
-	b, ok := v.(bool)
-	if !ok {
-		return false, paramError{fmt.Sprintf("%s: parameter %s must be true or false", p.action, name)}
-	}
-	return b, nil
-}
-
-func (p params) duration(name string, def time.Duration) (time.Duration, error) {
-	v, ok := p.m[name]
-	if !ok || v == nil {
-		return def, nil
-	}
-	b, _ := json.Marshal(v)
-	var d units.Duration
-	if err := json.Unmarshal(b, &d); err != nil {
-		return 0, paramError{fmt.Sprintf("%s: parameter %s: %v", p.action, name, err)}
-	}
-	return d.D(), nil
-}
-
-// dsn resolves the dsn_secret parameter.
-func (a *Actions) dsn(ctx context.Context, p params) (string, error) {
-	name, err := p.str("dsn_secret", true)
+// dsn resolves a dsn_secret parameter.
+func (a *Actions) dsn(ctx context.Context, name catalog.SecretName) (string, error) {
+	v, err := a.Secrets.Secret(ctx, string(name))
 	if err != nil {
-		return "", err
-	}
-	v, err := a.Secrets.Secret(ctx, name)
-	if err != nil {
-		return "", paramError{fmt.Sprintf("%s: %v", p.action, err)}
+		return "", paramError{fmt.Sprintf("dsn_secret: %v", err)}
 	}
 	return v, nil
 }
 
-func (a *Actions) pgStatus(ctx context.Context, p params) (ActionResult, error) {
-	dsn, err := a.dsn(ctx, p)
+func (a *Actions) pgStatus(ctx context.Context, p catalog.DSN) (ActionResult, error) {
+	dsn, err := a.dsn(ctx, p.DSNSecret)
 	if err != nil {
 		return ActionResult{}, err
 	}
@@ -276,8 +252,8 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-func (a *Actions) pgFence(ctx context.Context, p params) (ActionResult, error) {
-	dsn, err := a.dsn(ctx, p)
+func (a *Actions) pgFence(ctx context.Context, p catalog.DSN) (ActionResult, error) {
+	dsn, err := a.dsn(ctx, p.DSNSecret)
 	if err != nil {
 		return ActionResult{}, err
 	}
@@ -293,8 +269,8 @@ func (a *Actions) pgFence(ctx context.Context, p params) (ActionResult, error) {
 		Summary: fmt.Sprintf("read-only, %d sessions ended", len(res.Terminated))}, nil
 }
 
-func (a *Actions) pgUnfence(ctx context.Context, p params) (ActionResult, error) {
-	dsn, err := a.dsn(ctx, p)
+func (a *Actions) pgUnfence(ctx context.Context, p catalog.DSN) (ActionResult, error) {
+	dsn, err := a.dsn(ctx, p.DSNSecret)
 	if err != nil {
 		return ActionResult{}, err
 	}
@@ -304,16 +280,12 @@ func (a *Actions) pgUnfence(ctx context.Context, p params) (ActionResult, error)
 	return ActionResult{Outputs: map[string]any{"fenced": false}, Summary: "takes writes again"}, nil
 }
 
-func (a *Actions) pgPromote(ctx context.Context, p params) (ActionResult, error) {
-	dsn, err := a.dsn(ctx, p)
+func (a *Actions) pgPromote(ctx context.Context, p catalog.PromoteParams) (ActionResult, error) {
+	dsn, err := a.dsn(ctx, p.DSNSecret)
 	if err != nil {
 		return ActionResult{}, err
 	}
-	wait, err := p.duration("wait", time.Minute)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	res, err := postgres.Promote(ctx, dsn, wait)
+	res, err := postgres.Promote(ctx, dsn, p.Wait)
 	if err != nil {
 		return ActionResult{}, err
 	}
@@ -329,8 +301,8 @@ func (a *Actions) pgPromote(ctx context.Context, p params) (ActionResult, error)
 	return ActionResult{Outputs: out, Summary: summary}, nil
 }
 
-func (a *Actions) pgWriteProbe(ctx context.Context, p params) (ActionResult, error) {
-	dsn, err := a.dsn(ctx, p)
+func (a *Actions) pgWriteProbe(ctx context.Context, p catalog.DSN) (ActionResult, error) {
+	dsn, err := a.dsn(ctx, p.DSNSecret)
 	if err != nil {
 		return ActionResult{}, err
 	}
@@ -345,20 +317,12 @@ func (a *Actions) pgWriteProbe(ctx context.Context, p params) (ActionResult, err
 		Summary: "write and read back in " + units.Duration(res.Latency).Human()}, nil
 }
 
-func (a *Actions) pgSQLCheck(ctx context.Context, p params) (ActionResult, error) {
-	dsn, err := a.dsn(ctx, p)
+func (a *Actions) pgSQLCheck(ctx context.Context, p catalog.SQLCheckParams) (ActionResult, error) {
+	dsn, err := a.dsn(ctx, p.DSNSecret)
 	if err != nil {
 		return ActionResult{}, err
 	}
-	query, err := p.str("query", true)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	expect, err := p.str("expect", false)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	results, err := postgres.Tools{}.Check(ctx, dsn, []postgres.SQLCheck{{Name: "check", Query: query, Expect: expect}})
+	results, err := postgres.Tools{}.Check(ctx, dsn, []postgres.SQLCheck{{Name: "check", Query: p.Query, Expect: p.Expect}})
 	if len(results) == 1 {
 		r := results[0]
 		summary := "value " + r.Value
@@ -377,58 +341,28 @@ func (a *Actions) aws(ctx context.Context) (Failover, error) {
 	return a.AWS(ctx)
 }
 
-func (a *Actions) route53Upsert(ctx context.Context, p params) (ActionResult, error) {
+func (a *Actions) route53Upsert(ctx context.Context, p catalog.Route53Params) (ActionResult, error) {
 	f, err := a.aws(ctx)
 	if err != nil {
 		return ActionResult{}, err
 	}
-	zone, err := p.str("zone_id", true)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	name, err := p.str("record", true)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	value, err := p.str("value", true)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	typ, err := p.str("type", false)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	if typ == "" {
-		typ = aws.RecordCNAME
-	}
-	ttl, err := p.num("ttl", 60)
-	if err != nil {
-		return ActionResult{}, err
-	}
 	defer keepAlive(ctx)()
-	id, err := f.UpsertRecord(ctx, zone, aws.Record{Name: name, Type: typ, TTL: ttl, Values: []string{value}})
+	id, err := f.UpsertRecord(ctx, p.ZoneID, aws.Record{Name: p.Record, Type: p.Type, TTL: p.TTL, Values: []string{p.Value}})
 	if err != nil {
 		return ActionResult{}, err
 	}
 	if err := f.WaitChange(ctx, id, a.poll()); err != nil {
 		return ActionResult{}, err
 	}
-	return ActionResult{Outputs: map[string]any{"change_id": id}, Summary: fmt.Sprintf("%s %s → %s, in sync", name, typ, value)}, nil
+	return ActionResult{Outputs: map[string]any{"change_id": id}, Summary: fmt.Sprintf("%s %s → %s, in sync", p.Record, p.Type, p.Value)}, nil
 }
 
-func (a *Actions) rdsPromote(ctx context.Context, p params) (ActionResult, error) {
+func (a *Actions) rdsPromote(ctx context.Context, p catalog.RDSInstanceParams) (ActionResult, error) {
 	f, err := a.aws(ctx)
 	if err != nil {
 		return ActionResult{}, err
 	}
-	id, err := p.str("instance", true)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	region, err := p.str("region", true)
-	if err != nil {
-		return ActionResult{}, err
-	}
+	id, region := p.Instance, p.Region
 	defer keepAlive(ctx)()
 	already, err := f.PromoteReadReplica(ctx, region, id)
 	if err != nil {
@@ -445,25 +379,14 @@ func (a *Actions) rdsPromote(ctx context.Context, p params) (ActionResult, error
 	return ActionResult{Outputs: map[string]any{"endpoint": fmt.Sprintf("%s:%d", inst.Address, inst.Port)}, Summary: summary}, nil
 }
 
-func (a *Actions) globalFailover(ctx context.Context, p params) (ActionResult, error) {
+func (a *Actions) globalFailover(ctx context.Context, p catalog.GlobalClusterParams) (ActionResult, error) {
 	f, err := a.aws(ctx)
 	if err != nil {
 		return ActionResult{}, err
 	}
-	global, err := p.str("global_cluster", true)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	target, err := p.str("target_cluster_arn", true)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	lossy, err := p.flag("allow_data_loss")
-	if err != nil {
-		return ActionResult{}, err
-	}
+	global, target := p.GlobalCluster, p.TargetClusterARN
 	defer keepAlive(ctx)()
-	if lossy {
+	if p.AllowDataLoss {
 		err = f.FailoverGlobalCluster(ctx, global, target)
 	} else {
 		err = f.SwitchoverGlobalCluster(ctx, global, target)
@@ -478,19 +401,12 @@ func (a *Actions) globalFailover(ctx context.Context, p params) (ActionResult, e
 	return ActionResult{Outputs: map[string]any{"writer_cluster_arn": gc.Writer}, Summary: "writer is now " + gc.Writer}, nil
 }
 
-func (a *Actions) ec2(ctx context.Context, p params, start bool) (ActionResult, error) {
+func (a *Actions) ec2(ctx context.Context, p catalog.EC2Params, start bool) (ActionResult, error) {
 	f, err := a.aws(ctx)
 	if err != nil {
 		return ActionResult{}, err
 	}
-	id, err := p.str("instance_id", true)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	region, err := p.str("region", true)
-	if err != nil {
-		return ActionResult{}, err
-	}
+	id, region := p.InstanceID, p.Region
 	defer keepAlive(ctx)()
 	state := aws.StateRunning
 	if start {
@@ -508,30 +424,19 @@ func (a *Actions) ec2(ctx context.Context, p params, start bool) (ActionResult, 
 	return ActionResult{Outputs: map[string]any{"state": state}, Summary: id + " " + state}, nil
 }
 
-func (a *Actions) ec2Start(ctx context.Context, p params) (ActionResult, error) {
+func (a *Actions) ec2Start(ctx context.Context, p catalog.EC2Params) (ActionResult, error) {
 	return a.ec2(ctx, p, true)
 }
-func (a *Actions) ec2Stop(ctx context.Context, p params) (ActionResult, error) {
+func (a *Actions) ec2Stop(ctx context.Context, p catalog.EC2Params) (ActionResult, error) {
 	return a.ec2(ctx, p, false)
 }
 
-func (a *Actions) asgCapacity(ctx context.Context, p params) (ActionResult, error) {
+func (a *Actions) asgCapacity(ctx context.Context, p catalog.ASGParams) (ActionResult, error) {
 	f, err := a.aws(ctx)
 	if err != nil {
 		return ActionResult{}, err
 	}
-	group, err := p.str("group", true)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	region, err := p.str("region", true)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	n, err := p.num("desired", -1)
-	if err != nil || n < 0 {
-		return ActionResult{}, paramError{"aws.asg_set_capacity: parameter desired must be a number of at least 0"}
-	}
+	group, region, n := p.Group, p.Region, p.Desired
 	defer keepAlive(ctx)()
 	if err := f.SetDesiredCapacity(ctx, region, group, int32(n)); err != nil {
 		return ActionResult{}, err
@@ -547,25 +452,17 @@ func probeResult(out probe.Outcome) ActionResult {
 	if !out.OK {
 		summary = out.Reason
 	}
-	return ActionResult{Outputs: map[string]any{"ok": out.OK, "latency_ms": out.Latency.D().Milliseconds()}, Summary: summary}
+	res := ActionResult{Outputs: map[string]any{"ok": out.OK, "latency_ms": out.Latency.D().Milliseconds()}, Summary: summary}
+	if out.Status != 0 {
+		res.Outputs["status"] = out.Status
+	}
+	return res
 }
 
-func (a *Actions) checkHTTP(ctx context.Context, p params) (ActionResult, error) {
-	url, err := p.str("url", true)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	status, err := p.num("expect_status", 0)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	timeout, err := p.duration("timeout", 10*time.Second)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	c := probe.Check{Kind: probe.HTTP, URL: url, Timeout: units.Duration(timeout)}
-	if status != 0 {
-		c.ExpectStatus = []int{int(status)}
+func (a *Actions) checkHTTP(ctx context.Context, p catalog.HTTPCheckParams) (ActionResult, error) {
+	c := probe.Check{Kind: probe.HTTP, URL: p.URL, Timeout: units.Duration(p.Timeout)}
+	if p.ExpectStatus != 0 {
+		c.ExpectStatus = []int{int(p.ExpectStatus)}
 	}
 	out, err := (&probe.Prober{Secrets: a.Secrets}).Run(ctx, c)
 	if errors.Is(err, probe.ErrMisconfigured) {
@@ -577,16 +474,8 @@ func (a *Actions) checkHTTP(ctx context.Context, p params) (ActionResult, error)
 	return probeResult(out), nil
 }
 
-func (a *Actions) checkTCP(ctx context.Context, p params) (ActionResult, error) {
-	addr, err := p.str("address", true)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	timeout, err := p.duration("timeout", 5*time.Second)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	out, err := (&probe.Prober{}).Run(ctx, probe.Check{Kind: probe.TCP, Address: addr, Timeout: units.Duration(timeout)})
+func (a *Actions) checkTCP(ctx context.Context, p catalog.TCPCheckParams) (ActionResult, error) {
+	out, err := (&probe.Prober{}).Run(ctx, probe.Check{Kind: probe.TCP, Address: p.Address, Timeout: units.Duration(p.Timeout)})
 	if errors.Is(err, probe.ErrMisconfigured) {
 		return ActionResult{}, paramError{err.Error()}
 	}
@@ -596,23 +485,8 @@ func (a *Actions) checkTCP(ctx context.Context, p params) (ActionResult, error) 
 	return probeResult(out), nil
 }
 
-func (a *Actions) checkDNS(ctx context.Context, p params) (ActionResult, error) {
-	name, err := p.str("name", true)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	typ, err := p.str("type", false)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	expect, err := p.str("expect", false)
-	if err != nil {
-		return ActionResult{}, err
-	}
-	server, err := p.str("resolver", false)
-	if err != nil {
-		return ActionResult{}, err
-	}
+func (a *Actions) checkDNS(ctx context.Context, p catalog.DNSCheckParams) (ActionResult, error) {
+	name, typ, expect, server := p.Name, p.Type, p.Expect, p.Resolver
 	r := net.DefaultResolver
 	if server != "" {
 		r = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -623,14 +497,14 @@ func (a *Actions) checkDNS(ctx context.Context, p params) (ActionResult, error) 
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var answer []string
-	switch strings.ToUpper(typ) {
-	case "", "A", "AAAA":
+	switch typ {
+	case "A", "AAAA":
 		ips, err := r.LookupIPAddr(ctx, name)
 		if err != nil {
 			return ActionResult{Outputs: map[string]any{"ok": false}, Summary: err.Error()}, nil
 		}
 		for _, ip := range ips {
-			if (strings.ToUpper(typ) == "AAAA") == (ip.IP.To4() == nil) {
+			if (typ == "AAAA") == (ip.IP.To4() == nil) {
 				answer = append(answer, ip.IP.String())
 			}
 		}
@@ -658,11 +532,8 @@ func (a *Actions) checkDNS(ctx context.Context, p params) (ActionResult, error) 
 	return ActionResult{Outputs: map[string]any{"ok": ok, "answer": strings.Join(answer, ",")}, Summary: summary}, nil
 }
 
-func (a *Actions) execCommand(ctx context.Context, p params) (ActionResult, error) {
-	name, err := p.str("command", true)
-	if err != nil {
-		return ActionResult{}, err
-	}
+func (a *Actions) execCommand(ctx context.Context, p catalog.ExecParams) (ActionResult, error) {
+	name := p.Command
 	argv, ok := a.Commands[name]
 	if !ok || len(argv) == 0 {
 		known := make([]string, 0, len(a.Commands))
@@ -676,7 +547,7 @@ func (a *Actions) execCommand(ctx context.Context, p params) (ActionResult, erro
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	out := &tailBuffer{max: 8 << 10}
 	cmd.Stdout, cmd.Stderr = out, out
-	err = cmd.Run()
+	err := cmd.Run()
 	var exitErr *exec.ExitError
 	switch {
 	case errors.As(err, &exitErr):

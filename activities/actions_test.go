@@ -1,23 +1,26 @@
 package activities
 
 import (
-	"bytes"
 	"context"
+	"flag"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/lifeboat-dr/lifeboat/activities/catalog"
 	"github.com/lifeboat-dr/lifeboat/integrations/aws"
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 	"github.com/lifeboat-dr/lifeboat/testsuite/awsfake"
 	"github.com/lifeboat-dr/lifeboat/testsuite/pgtest"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 func runAction(t *testing.T, a *Actions, action string, p map[string]any) (ActionResult, error) {
@@ -52,8 +55,24 @@ func TestPostgresFailoverActions(t *testing.T) {
 	}
 	step("postgres.replication_status", "replica", map[string]any{"role": "replica", "streaming": true})
 	step("postgres.write_probe", "replica", map[string]any{"ok": false})
+	step("postgres.replication_status", "primary", map[string]any{"role": "primary", "reachable": true})
 	step("postgres.fence", "primary", map[string]any{"fenced": true, "reachable": true})
 	step("postgres.write_probe", "primary", map[string]any{"ok": false})
+	step("postgres.unfence", "primary", map[string]any{"fenced": false})
+	step("postgres.write_probe", "primary", map[string]any{"ok": true})
+	step("postgres.fence", "primary", map[string]any{"fenced": true, "reachable": true})
+	// The replica has replayed the probe's write before the primary is lost: its commit is the
+	// recovery point the promotion reports.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		res, err := runAction(t, a, "postgres.sql_check", map[string]any{"dsn_secret": "replica",
+			"query": "SELECT count(*) FROM public.lifeboat_write_probe", "expect": "1"})
+		if err == nil && res.Outputs["ok"] == true {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica never replayed the probe's write: %+v %v", res, err)
+		}
+	}
 	if err := pg.Crash(); err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +80,9 @@ func TestPostgresFailoverActions(t *testing.T) {
 	step("postgres.fence", "primary", map[string]any{"fenced": true, "reachable": false})
 	promoted := step("postgres.promote", "replica", map[string]any{"promoted": true})
 	t.Logf("promote: %s", promoted.Summary)
+	if _, ok := promoted.Outputs[OutputRecoveryPoint]; !ok {
+		t.Fatalf("promote reports no recovery point: %v", promoted.Outputs)
+	}
 	step("postgres.promote", "replica", map[string]any{"promoted": true}) // idempotent
 	step("postgres.write_probe", "replica", map[string]any{"ok": true})
 	res, err := runAction(t, a, "postgres.sql_check", map[string]any{"dsn_secret": "replica", "query": "SELECT pg_is_in_recovery()", "expect": "f"})
@@ -74,6 +96,9 @@ func TestAWSFailoverActions(t *testing.T) {
 	fake.AddHostedZone("Z1", "example.com.")
 	fake.AddEC2Instance("eu-west-1", "i-0abc", "stopped")
 	fake.AddAutoScalingGroup("eu-west-1", "web", 0, 10, 0)
+	fake.AddDBReplica("eu-west-1", "orders-replica", "arn:aws:rds:us-east-1:123456789012:db:orders-db")
+	west := "arn:aws:rds:us-west-2:123456789012:cluster:orders-west"
+	fake.AddGlobalCluster("orders-global", "arn:aws:rds:us-east-1:123456789012:cluster:orders-east", west)
 	a := &Actions{Poll: time.Millisecond, AWS: func(ctx context.Context) (Failover, error) {
 		return aws.NewFailover(ctx, aws.Config{Endpoint: fake.URL, AccessKeyID: awsfake.AccessKeyID, SecretAccessKey: awsfake.SecretAccessKey})
 	}}
@@ -86,11 +111,21 @@ func TestAWSFailoverActions(t *testing.T) {
 	if res, err := runAction(t, a, "aws.ec2_start", map[string]any{"instance_id": "i-0abc", "region": "eu-west-1"}); err != nil || res.Outputs["state"] != "running" {
 		t.Fatalf("ec2 start: %+v %v", res, err)
 	}
-	if _, err := runAction(t, a, "aws.asg_set_capacity", map[string]any{"group": "web", "region": "eu-west-1", "desired": 3}); err != nil {
-		t.Fatal(err)
+	if res, err := runAction(t, a, "aws.ec2_stop", map[string]any{"instance_id": "i-0abc", "region": "eu-west-1"}); err != nil || res.Outputs["state"] != "stopped" {
+		t.Fatalf("ec2 stop: %+v %v", res, err)
+	}
+	if res, err := runAction(t, a, "aws.asg_set_capacity", map[string]any{"group": "web", "region": "eu-west-1", "desired": 3}); err != nil || res.Outputs["in_service"] != float64(3) {
+		t.Fatalf("asg capacity: %+v %v", res, err)
+	}
+	if res, err := runAction(t, a, "aws.rds_promote_read_replica", map[string]any{"instance": "orders-replica", "region": "eu-west-1"}); err != nil || res.Outputs["endpoint"] == "" {
+		t.Fatalf("rds promote: %+v %v", res, err)
+	}
+	res, err := runAction(t, a, "aws.rds_failover_global_cluster", map[string]any{"global_cluster": "orders-global", "target_cluster_arn": west, "allow_data_loss": true})
+	if err != nil || res.Outputs["writer_cluster_arn"] != west {
+		t.Fatalf("global failover: %+v %v", res, err)
 	}
 	// Outside the group's bounds: refused, not retried.
-	_, err := runAction(t, a, "aws.asg_set_capacity", map[string]any{"group": "web", "region": "eu-west-1", "desired": 11})
+	_, err = runAction(t, a, "aws.asg_set_capacity", map[string]any{"group": "web", "region": "eu-west-1", "desired": 11})
 	if errType(err) != ErrTypeActionRefused || !strings.Contains(err.Error(), "max 10") {
 		t.Fatalf("capacity above max: %v", err)
 	}
@@ -150,34 +185,67 @@ func TestCheckAndExecActions(t *testing.T) {
 	}
 }
 
-// Every action a plan may name is carried out by RunAction, except the two the plan runner does
-// itself (restore.asset starts a Restore workflow, notify uses the notification routes), and every
-// parameter the plan schema allows is one the action reads.
-func TestActionsMatchThePlanSchema(t *testing.T) {
-	specs := plan.DefaultActions()
-	byRunner := map[string]bool{"restore.asset": true, "notify": true}
-	for name := range specs {
-		if _, ok := actionFuncs[name]; !ok && !byRunner[name] {
-			t.Errorf("plan action %s has no implementation", name)
+// Every declared action is carried out by RunAction, except those the recovery workflow runs itself
+// (restore.asset starts a Restore workflow, notify uses the notification routes).
+func TestEveryDeclaredActionHasAnImplementation(t *testing.T) {
+	byWorkflow := map[string]bool{catalog.RestoreAsset.Name(): true, catalog.Notify.Name(): true}
+	for _, spec := range catalog.All() {
+		if _, ok := actionFuncs[spec.Name]; ok == byWorkflow[spec.Name] {
+			t.Errorf("%s: implemented here %v, run by the workflow %v: want exactly one", spec.Name, ok, byWorkflow[spec.Name])
 		}
 	}
-	for name := range actionFuncs {
-		if _, ok := specs[name]; !ok {
-			t.Errorf("action %s is not in the plan schema", name)
+}
+
+// A check.http step's status output is the answer's status code, so that `outputs.status == 418`
+// holds.
+func TestCheckHTTPReportsTheStatus(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	defer srv.Close()
+	res, err := runAction(t, &Actions{}, "check.http", map[string]any{"url": srv.URL})
+	if err != nil || res.Outputs["status"] != float64(http.StatusTeapot) && res.Outputs["status"] != http.StatusTeapot {
+		t.Fatalf("check.http outputs %v (%v), want status 418", res.Outputs, err)
+	}
+	if res.Outputs["ok"] != false {
+		t.Fatalf("418 counted as ok: %v", res.Outputs)
+	}
+}
+
+// TestMain checks, when every test of the package ran, that each action implemented here produced
+// every output it declares in at least one of them, and none it does not declare.
+func TestMain(m *testing.M) {
+	seen := map[string]map[string]bool{}
+	var mu sync.Mutex
+	outputsSeen = func(action string, outputs map[string]any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[action] == nil {
+			seen[action] = map[string]bool{}
+		}
+		for k := range outputs {
+			seen[action][k] = true
 		}
 	}
-	src, err := os.ReadFile("actions.go")
-	if err != nil {
-		t.Fatal(err)
+	code := m.Run()
+	if code != 0 || flag.Lookup("test.run").Value.String() != "" || testing.Short() {
+		os.Exit(code)
 	}
-	for name, spec := range specs {
-		if byRunner[name] {
-			continue
+	var missing []string
+	for name, b := range actionFuncs {
+		for _, o := range b.spec.Outputs {
+			if !seen[name][o.Name] {
+				missing = append(missing, name+"."+o.Name)
+			}
 		}
-		for param := range spec.Params {
-			if !bytes.Contains(src, []byte(`"`+param+`"`)) {
-				t.Errorf("%s: parameter %s is never read", name, param)
+		for k := range seen[name] {
+			if _, ok := b.spec.Output(k); !ok {
+				missing = append(missing, name+"."+k+" (produced, not declared)")
 			}
 		}
 	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		fmt.Fprintf(os.Stderr, "FAIL: declared outputs no test saw produced: %s\n", strings.Join(missing, ", "))
+		os.Exit(1)
+	}
+	os.Exit(code)
 }

@@ -7,9 +7,11 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeboat-dr/lifeboat/activities/catalog"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
@@ -20,7 +22,7 @@ func (a *app) planCommand() *cobra.Command {
 		Short:   "Check, show and compare recovery plans (YAML files, see docs/plans.md)",
 		GroupID: "run",
 	}
-	cmd.AddCommand(a.planValidateCommand(), a.planShowCommand(), a.planDiffCommand())
+	cmd.AddCommand(a.planValidateCommand(), a.planShowCommand(), a.planDiffCommand(), a.planActionsCommand())
 	return cmd
 }
 
@@ -84,7 +86,10 @@ func (a *app) planValidateCommand() *cobra.Command {
 		Short: "Check recovery plans, reporting every problem in each",
 		Long: `Check each recovery plan FILE ("-" reads standard input): its format, that references to
 steps, people, groups and roles resolve, that the steps form no cycle, that conditions parse and
-test only steps they need, and that actions and their parameters are ones the worker offers.
+test only steps they need, that actions and their parameters are ones the worker offers, and that
+a drill cannot reach production: every step whose action changes something has drill targets
+(drill.with replacing one of its action's targets), drill.skip or drill.same_targets with a reason
+(see lifeboat plan actions). A drill of a plan that fails this check is refused when it starts.
 
 Every problem is listed with its path; the exit code is 2 when any plan is invalid.`,
 		Example: `  lifeboat plan validate plans/*.yaml
@@ -96,6 +101,9 @@ Every problem is listed with its path; the exit code is 2 when any plan is inval
 			for _, path := range args {
 				r := planReport{File: path}
 				p, err := a.loadPlan(path)
+				if err == nil {
+					err = plan.DrillSafety(p, plan.DefaultActions())
+				}
 				if err != nil {
 					invalid++
 					r.Problems = planProblems(err)
@@ -288,6 +296,19 @@ func describeStep(p *plan.Plan, s *plan.Step, detail func(name, value string)) {
 		if c := s.Compensate; c != nil {
 			detail("compensate", strings.TrimSpace(c.Action+" "+params(c.With)))
 		}
+		if d := s.Drill; d != nil {
+			switch {
+			case d.Skip:
+				detail("drill", "skipped: "+d.Reason)
+			case d.SameTargets:
+				detail("drill", "on the plan's own targets: "+d.Reason)
+			default:
+				detail("drill", "with "+params(d.With))
+				if len(d.CompensateWith) > 0 {
+					detail("drill undo", "with "+params(d.CompensateWith))
+				}
+			}
+		}
 	case plan.TypeApproval:
 		ap := s.Approval
 		quorum := max(ap.Quorum, 1)
@@ -374,4 +395,49 @@ func params(with map[string]any) string {
 		out[i] = fmt.Sprintf("%s=%v", k, with[k])
 	}
 	return strings.Join(out, " ")
+}
+
+func (a *app) planActionsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "actions [NAME...]",
+		Short: "List the actions plans may use, or document the named ones",
+		Long: `Without a NAME, list every action a plan step may name, with its effect (read-only or
+mutating) and what it does. With names, show each one's parameters (types, defaults, allowed values,
+which ones are targets a drill must replace), outputs, how it runs, its default timeout and retry,
+what undoes it, and what a drill needs of it. The same as docs/actions.md; -o json gives the
+declarations.`,
+		Example: `  lifeboat plan actions
+  lifeboat plan actions postgres.promote aws.route53_upsert
+  lifeboat plan actions -o json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			specs := catalog.All()
+			if len(args) > 0 {
+				specs = specs[:0:0]
+				for _, name := range args {
+					s, ok := catalog.Lookup(name)
+					if !ok {
+						return exitError{exitUsage, fmt.Errorf("no action %q (actions: %s)", name, strings.Join(catalog.Names(), ", "))}
+					}
+					specs = append(specs, s)
+				}
+			}
+			return a.print(specs, func(w io.Writer) {
+				if len(args) == 0 {
+					tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+					for _, s := range specs {
+						fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.Effect, s.Doc)
+					}
+					_ = tw.Flush()
+					fmt.Fprintln(w, "\nlifeboat plan actions NAME shows an action's parameters, outputs and drill rule.")
+					return
+				}
+				for i, s := range specs {
+					if i > 0 {
+						fmt.Fprintln(w)
+					}
+					catalog.Text(w, s)
+				}
+			})
+		},
+	}
 }

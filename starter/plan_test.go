@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -197,5 +198,58 @@ func TestPlanDiffUsage(t *testing.T) {
 	stdout, _, code := runCLI(t, "", "plan", "diff", "--help")
 	if code != exitOK || !strings.Contains(stdout, "3  the plans differ") {
 		t.Fatalf("help: %d\n%s", code, stdout)
+	}
+}
+
+// plan validate refuses a plan whose drill could reach production, naming each step.
+func TestPlanValidateRefusesUnsafeDrills(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "", "plan", "validate", fixture("invalid/unsafe-drill.yaml"))
+	want := []string{
+		"unsafe-drill.yaml: 2 problems",
+		"  - spec.steps[1] (promote).drill: postgres.promote changes what it acts on, so a drill must not run it on the plan's targets",
+		"  - spec.steps[2] (dns).drill.with: sets none of aws.route53_upsert's targets to another value (zone_id, record)",
+	}
+	if code != exitUsage {
+		t.Fatalf("code %d, want %d\n%s%s", code, exitUsage, stdout, stderr)
+	}
+	for _, w := range want {
+		if !strings.Contains(stdout, w) {
+			t.Fatalf("stdout lacks %q:\n%s", w, stdout)
+		}
+	}
+}
+
+func TestPlanActions(t *testing.T) {
+	stdout, _, code := runCLI(t, "", "plan", "actions")
+	if code != exitOK || !strings.Contains(stdout, "postgres.promote") || !strings.Contains(stdout, "mutating") || !strings.Contains(stdout, "read-only") {
+		t.Fatalf("code %d:\n%s", code, stdout)
+	}
+	stdout, _, code = runCLI(t, "", "plan", "actions", "check.http")
+	for _, w := range []string{"check.http — Request a URL", "url", "required, ◎ target", "status", "runs in drills as it is"} {
+		if code != exitOK || !strings.Contains(stdout, w) {
+			t.Fatalf("code %d, lacks %q:\n%s", code, w, stdout)
+		}
+	}
+	stdout, _, code = runCLI(t, "", "plan", "actions", "-o", "json", "restore.asset")
+	var specs []struct {
+		Name   string
+		Effect string
+		Params []struct {
+			Name      string
+			DrillMust string `json:"drill_must"`
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &specs); err != nil || code != exitOK || len(specs) != 1 || specs[0].Effect != "mutating" ||
+		!slices.ContainsFunc(specs[0].Params, func(p struct {
+			Name      string
+			DrillMust string `json:"drill_must"`
+		}) bool {
+			return p.Name == "in_place" && p.DrillMust == "false"
+		}) {
+		t.Fatalf("code %d, %v:\n%s", code, err, stdout)
+	}
+	_, stderr, code := runCLI(t, "", "plan", "actions", "postgres.drop")
+	if code != exitUsage || !strings.Contains(stderr, `no action "postgres.drop"`) {
+		t.Fatalf("unknown action: code %d, %s", code, stderr)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/catalog"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
@@ -157,13 +158,9 @@ func (st *RecoveryResult) record() RecoveryResult {
 // maxDetailRows bounds the steps table in the Web UI's current details.
 const maxDetailRows = 50
 
-// shortActions run as local activities: quick checks and single statements, where a task queue
-// round trip would dominate.
-var shortActions = map[string]bool{
-	"check.http": true, "check.tcp": true, "check.dns": true,
-	"postgres.replication_status": true, "postgres.write_probe": true, "postgres.sql_check": true,
-	"postgres.fence": true, "postgres.unfence": true, "postgres.promote": true,
-}
+// ErrTypeUnsafeDrill is the type of the non-retryable error of a drill refused because a step could
+// reach the plan's production targets (plan.DrillSafety).
+const ErrTypeUnsafeDrill = "UnsafeDrill"
 
 // Recovery runs a recovery plan: its steps in dependency order, independent ones in parallel,
 // each after its `when` condition holds. Approval, decision and manual steps wait at gates
@@ -220,6 +217,12 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	order, err := p.Order()
 	if err != nil {
 		return *st, temporal.NewNonRetryableApplicationError("plan "+in.Plan+": "+err.Error(), activities.ErrTypePlanInvalid, nil)
+	}
+	if in.Mode == ModeDrill && workflow.GetVersion(ctx, "drill-safety", workflow.DefaultVersion, 1) == 1 {
+		if err := plan.DrillSafety(p, defaultActions); err != nil {
+			return *st, temporal.NewNonRetryableApplicationError("plan "+in.Plan+" cannot be drilled: a drill could reach its production targets:\n"+err.Error(),
+				ErrTypeUnsafeDrill, nil)
+		}
 	}
 	r.p, r.gates = p, gates
 	for i := range p.Spec.Steps {
@@ -463,11 +466,21 @@ func (r *runner) with(s *plan.Step, action string, with map[string]any) map[stri
 	}
 	//workflowcheck:ignore
 	for k, v := range s.Drill.With { //workflowcheck:ignore builds a map: the order does not matter
-		if _, ok := spec.Params[k]; ok {
+		if _, ok := spec.Param(k); ok {
 			out[k] = v
 		}
 	}
 	return out
+}
+
+// compensationWith is a step's compensation's parameters: in a drill, drill.compensate_with set
+// over them, or when there is none, the keys of drill.with that the compensation takes.
+func (r *runner) compensationWith(s *plan.Step) map[string]any {
+	c := s.Compensate
+	if r.in.Mode != ModeDrill || s.Drill == nil || len(s.Drill.CompensateWith) == 0 {
+		return r.with(s, c.Action, c.With)
+	}
+	return s.Drill.CompensationWith(c.With)
 }
 
 // defaultActions are the actions plans may use, for the parameters each one takes.
@@ -664,9 +677,9 @@ func (r *runner) runStep(ctx workflow.Context, id string) error {
 			}
 		}
 		switch s.Action {
-		case "restore.asset":
+		case catalog.RestoreAsset.Name():
 			res, err = r.restoreAsset(ctx, id, r.with(s, s.Action, s.With))
-		case "notify":
+		case catalog.Notify.Name():
 			res, err = r.notifyAction(ctx, id, s.With)
 		default:
 			stop := r.watchStuck(ctx, s, id)
@@ -732,16 +745,18 @@ func (r *runner) asker() string { return "plan " + r.p.Metadata.Name }
 // restoreAsset runs the restore.asset action as a child Restore workflow, so that the restore has
 // its own record, progress and — when it is in place — its own approval gate.
 func (r *runner) restoreAsset(ctx workflow.Context, id string, with map[string]any) (activities.ActionResult, error) {
-	str := func(k string) string { v, _ := with[k].(string); return v }
-	inPlace, _ := with["in_place"].(bool)
-	in := RestoreInput{Asset: str("asset"), Snapshot: str("snapshot"), TargetDir: str("target_dir"), Database: str("database"),
-		InPlace: inPlace, Requester: r.in.Requester}
+	p, err := catalog.RestoreAsset.Decode(with)
+	if err != nil {
+		return activities.ActionResult{}, temporal.NewNonRetryableApplicationError("step "+id+": "+err.Error(), activities.ErrTypeActionRefused, err)
+	}
+	in := RestoreInput{Asset: p.Asset, Snapshot: p.Snapshot, TargetDir: p.TargetDir, Database: p.Database,
+		InPlace: p.InPlace, Requester: r.in.Requester}
 	child := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:    workflow.GetInfo(ctx).WorkflowExecution.ID + "." + id,
 		StaticSummary: "Step " + id + " of " + r.p.Metadata.Name + ": restore " + in.Asset,
 	})
 	var res RestoreResult
-	err := workflow.ExecuteChildWorkflow(child, RestoreWorkflow, in).Get(ctx, &res)
+	err = workflow.ExecuteChildWorkflow(child, RestoreWorkflow, in).Get(ctx, &res)
 	out := activities.ActionResult{Outputs: map[string]any{}}
 	if res.Snapshot != nil {
 		out.Outputs["snapshot"] = res.Snapshot.ID
@@ -756,17 +771,20 @@ func (r *runner) restoreAsset(ctx workflow.Context, id string, with map[string]a
 
 // notifyAction sends the notify action's message through the worker's routes.
 func (r *runner) notifyAction(ctx workflow.Context, id string, with map[string]any) (activities.ActionResult, error) {
-	msg, _ := with["message"].(string)
-	route, _ := with["route"].(string)
+	p, err := catalog.Notify.Decode(with)
+	if err != nil {
+		return activities.ActionResult{}, temporal.NewNonRetryableApplicationError("step "+id+": "+err.Error(), activities.ErrTypeActionRefused, err)
+	}
+	msg := p.Message
 	var routes []string
-	if route != "" {
-		routes = []string{route}
+	if p.Route != "" {
+		routes = []string{p.Route}
 	}
 	var n *activities.Notifications
 	var res activities.NotifyResult
 	m := notify.Message{Event: "plan.notice", Severity: notify.Info, Title: r.p.Metadata.Name + ": " + msg, Text: msg,
 		Time: workflow.Now(ctx), DedupKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id, Fields: map[string]string{"step": id}}
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notifyOptions("step "+id)), n.Notify, activities.NotifyInput{Routes: routes, Message: m}).Get(ctx, &res)
+	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notifyOptions("step "+id)), n.Notify, activities.NotifyInput{Routes: routes, Message: m}).Get(ctx, &res)
 	delivered := 0
 	for _, d := range res.Deliveries {
 		if d.OK() {
@@ -888,8 +906,9 @@ func (r *runner) people(refs []string) []string {
 func (r *runner) action(ctx workflow.Context, id, name string, with map[string]any, timeout time.Duration, retry *plan.Retry) (activities.ActionResult, error) {
 	var acts *activities.Actions
 	in := activities.ActionInput{Action: name, Params: with, Step: id}
-	policy := &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 3,
-		NonRetryableErrorTypes: []string{activities.ErrTypeActionRefused}}
+	spec := defaultActions[name]
+	policy := &temporal.RetryPolicy{InitialInterval: max(spec.Retry.Backoff, time.Second), BackoffCoefficient: 2, MaximumInterval: time.Minute,
+		MaximumAttempts: int32(max(spec.Retry.Attempts, 1)), NonRetryableErrorTypes: []string{activities.ErrTypeActionRefused}}
 	if retry != nil {
 		policy.MaximumAttempts = int32(max(retry.Attempts, 1))
 		if retry.Backoff > 0 {
@@ -900,17 +919,14 @@ func (r *runner) action(ctx workflow.Context, id, name string, with map[string]a
 	summary := fmt.Sprintf("step %s: %s", id, name)
 	var res activities.ActionResult
 	var err error
-	if shortActions[name] {
+	if timeout == 0 {
+		timeout = spec.Timeout
+	}
+	if spec.Class == catalog.Local {
 		opts := workflow.LocalActivityOptions{StartToCloseTimeout: timeout, RetryPolicy: policy, Summary: summary}
-		if opts.StartToCloseTimeout == 0 {
-			opts.StartToCloseTimeout = 2 * time.Minute
-		}
 		err = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, opts), acts.RunAction, in).Get(ctx, &res)
 	} else {
 		opts := workflow.ActivityOptions{StartToCloseTimeout: timeout, HeartbeatTimeout: 30 * time.Second, RetryPolicy: policy, Summary: summary}
-		if opts.StartToCloseTimeout == 0 {
-			opts.StartToCloseTimeout = 30 * time.Minute
-		}
 		err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), acts.RunAction, in).Get(ctx, &res)
 	}
 	return res, err
@@ -927,7 +943,7 @@ func (r *runner) compensate(ctx workflow.Context) {
 			continue
 		}
 		ss := r.step(id)
-		res, err := r.action(dctx, id+".compensate", c.Action, r.with(r.spec(id), c.Action, c.With), c.Timeout.D(), nil)
+		res, err := r.action(dctx, id+".compensate", c.Action, r.compensationWith(r.spec(id)), c.Timeout.D(), nil)
 		if err != nil {
 			ss.Compensation = "failed: " + errMessage(err)
 			workflow.GetLogger(ctx).Error("compensation failed", "step", id, "action", c.Action, "error", err)

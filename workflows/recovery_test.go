@@ -271,6 +271,7 @@ spec:
     - id: scale-up
       action: aws.asg_set_capacity
       with: {group: web-dr, region: eu-central-1, desired: 3}
+      drill: {same_targets: true, reason: the DR group serves no traffic until DNS points at it}
       compensate: {action: aws.asg_set_capacity, with: {group: web-dr, region: eu-central-1, desired: 0}}
     - id: choose
       needs: [scale-up]
@@ -309,6 +310,46 @@ func TestDrillUndoesEverythingAndMeasuresTheRTO(t *testing.T) {
 	}
 	if !missed {
 		t.Fatalf("no RTO alert: %+v", e.events())
+	}
+}
+
+const unsafeDrillPlan = `
+apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: unsafe-drill}
+spec:
+  scenario: The primary database is lost
+  steps:
+    - id: check
+      action: postgres.replication_status
+      with: {dsn_secret: prod-replica}
+    - id: promote
+      needs: [check]
+      action: postgres.promote
+      with: {dsn_secret: prod-replica}
+`
+
+// A drill of a plan whose mutating step has no drill targets is refused before any step runs,
+// naming the step; a recovery with the same plan runs.
+func TestDrillOfAnUnsafePlanIsRefused(t *testing.T) {
+	e, log := newRecoveryEnv(t, unsafeDrillPlan)
+	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "unsafe-drill", Mode: ModeDrill, Requester: "scheduler"})
+	err := e.GetWorkflowError()
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != ErrTypeUnsafeDrill || !strings.Contains(err.Error(), "spec.steps[1] (promote).drill") {
+		t.Fatalf("error %v, want %s naming the promote step", err, ErrTypeUnsafeDrill)
+	}
+	if len(log.ran) != 0 {
+		t.Fatalf("steps ran in a refused drill: %v", log.ran)
+	}
+
+	e, log = newRecoveryEnv(t, unsafeDrillPlan)
+	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "unsafe-drill", Mode: ModeRecovery, Requester: "alice"})
+	if err := e.GetWorkflowError(); err != nil {
+		t.Fatalf("a recovery was refused: %v", err)
+	}
+	if strings.Join(log.ran, ",") != "check,promote" {
+		t.Fatalf("recovery ran %v", log.ran)
 	}
 }
 
@@ -540,6 +581,7 @@ spec:
       needs: [promote]
       action: postgres.write_probe
       with: {dsn_secret: prod-replica}
+      drill: {same_targets: true, reason: the probe writes only to its own table}
 `
 
 // A drill runs each step against its drill targets (the compensation too), leaves out what its
@@ -607,6 +649,7 @@ spec:
       when: 'steps.go.choice == "failover"'
       action: aws.asg_set_capacity
       with: {group: www-dr, desired: 4, region: eu-west-1}
+      drill: {with: {group: www-drill}}
       compensate: {action: aws.asg_set_capacity, with: {group: www-dr, desired: 0, region: eu-west-1}}
 `
 

@@ -31,6 +31,8 @@ type Outcome struct {
 	Detail string `json:"detail,omitempty"`
 	// Reason says why the attempt failed.
 	Reason string `json:"reason,omitempty"`
+	// Status is an HTTP check's status code, 0 when no answer came.
+	Status int `json:"status,omitempty"`
 }
 
 // Prober runs check attempts. The zero value is usable; it resolves no secrets.
@@ -58,17 +60,18 @@ func (p *Prober) Run(ctx context.Context, c Check) (Outcome, error) {
 
 	start := now()
 	var detail string
+	var status int
 	var err error
 	switch c.Kind {
 	case HTTP:
-		detail, err = p.http(ctx, c)
+		status, detail, err = p.http(ctx, c)
 	case TCP:
 		detail, err = p.tcp(ctx, c)
 	case Postgres:
 		detail, err = p.postgres(ctx, c)
 	}
 	latency := now().Sub(start)
-	out := Outcome{Latency: units.Duration(latency)}
+	out := Outcome{Latency: units.Duration(latency), Status: status}
 	if errors.Is(err, ErrMisconfigured) {
 		return Outcome{}, err
 	}
@@ -87,14 +90,14 @@ func (p *Prober) Run(ctx context.Context, c Check) (Outcome, error) {
 	return out, nil
 }
 
-func (p *Prober) http(ctx context.Context, c Check) (string, error) {
+func (p *Prober) http(ctx context.Context, c Check) (int, string, error) {
 	method := c.Method
 	if method == "" {
 		method = http.MethodGet
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.URL, nil)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrMisconfigured, err)
+		return 0, "", fmt.Errorf("%w: %w", ErrMisconfigured, err)
 	}
 	req.Header.Set("User-Agent", "lifeboat-probe")
 	for k, v := range c.Headers {
@@ -112,24 +115,24 @@ func (p *Prober) http(ctx context.Context, c Check) (string, error) {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return "", err
+		return 0, "", err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyRead))
 	if err != nil {
-		return "", fmt.Errorf("HTTP %d, reading body: %w", resp.StatusCode, err)
+		return resp.StatusCode, "", fmt.Errorf("HTTP %d, reading body: %w", resp.StatusCode, err)
 	}
 	okStatus := resp.StatusCode >= 200 && resp.StatusCode < 400
 	if len(c.ExpectStatus) > 0 {
 		okStatus = slices.Contains(c.ExpectStatus, resp.StatusCode)
 	}
 	if !okStatus {
-		return "", fmt.Errorf("HTTP %d, want %s", resp.StatusCode, wantStatus(c.ExpectStatus))
+		return resp.StatusCode, "", fmt.Errorf("HTTP %d, want %s", resp.StatusCode, wantStatus(c.ExpectStatus))
 	}
 	if c.BodyContains != "" && !bytes.Contains(body, []byte(c.BodyContains)) {
-		return "", fmt.Errorf("HTTP %d, body does not contain %q", resp.StatusCode, c.BodyContains)
+		return resp.StatusCode, "", fmt.Errorf("HTTP %d, body does not contain %q", resp.StatusCode, c.BodyContains)
 	}
-	return fmt.Sprintf("HTTP %d", resp.StatusCode), nil
+	return resp.StatusCode, fmt.Sprintf("HTTP %d", resp.StatusCode), nil
 }
 
 func wantStatus(codes []int) string {

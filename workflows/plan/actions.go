@@ -2,41 +2,24 @@ package plan
 
 import (
 	"fmt"
-	"regexp"
+	"maps"
 	"strings"
 
-	"github.com/lifeboat-dr/lifeboat/integrations/units"
+	"github.com/lifeboat-dr/lifeboat/activities/catalog"
 )
 
-// ParamType is the type of an action's parameter.
-type ParamType string
+// ActionSpec is an action's declaration (package catalog): its parameters, outputs, effect and
+// drill rule.
+type ActionSpec = catalog.Spec
 
-// The parameter types.
-const (
-	ParamString   ParamType = "string"
-	ParamInt      ParamType = "int"
-	ParamBool     ParamType = "bool"
-	ParamDuration ParamType = "duration" // a string such as "30s"
-	ParamSecret   ParamType = "secret"   // the name of a worker secret, never its value
-)
-
-// ParamSpec describes one parameter of an action.
-type ParamSpec struct {
-	Type     ParamType `json:"type"`
-	Required bool      `json:"required,omitempty"`
-	Doc      string    `json:"doc,omitempty"`
+// DefaultActions describes the actions lifeboat-worker offers: every declaration in package catalog.
+func DefaultActions() map[string]ActionSpec {
+	out := map[string]ActionSpec{}
+	for _, a := range catalog.All() {
+		out[a.Name] = a
+	}
+	return out
 }
-
-// ActionSpec describes an action the worker can run: the parameters a step gives it in with:, and the
-// outputs later steps' conditions can test.
-type ActionSpec struct {
-	Name    string               `json:"name"`
-	Doc     string               `json:"doc,omitempty"`
-	Params  map[string]ParamSpec `json:"params"`
-	Outputs []string             `json:"outputs,omitempty"`
-}
-
-var secretNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
 // ValidateWith validates the plan (as Validate does) and checks it against the actions the worker
 // offers: every action step's and compensation's action exists, its with: parameters are known, of
@@ -57,18 +40,18 @@ func ValidateWith(p *Plan, actions map[string]ActionSpec) error {
 			return
 		}
 		for _, k := range sortedKeys(with) {
-			ps, ok := spec.Params[k]
+			ps, ok := spec.Param(k)
 			if !ok {
-				bad(path+".with."+k, "%s has no parameter %q (it has %s)", name, k, listOrNone(sortedKeys(spec.Params)))
+				bad(path+".with."+k, "%s has no parameter %q (it has %s)", name, k, listOrNone(spec.ParamNames()))
 				continue
 			}
-			if msg := checkParam(ps.Type, with[k]); msg != "" {
+			if msg := ps.Check(with[k]); msg != "" {
 				bad(path+".with."+k, "%s", msg)
 			}
 		}
-		for _, k := range sortedKeys(spec.Params) {
-			if _, set := with[k]; spec.Params[k].Required && !set {
-				bad(path+".with."+k, "required by %s", name)
+		for _, ps := range spec.Params {
+			if _, set := with[ps.Name]; ps.Required && !set {
+				bad(path+".with."+ps.Name, "required by %s", name)
 			}
 		}
 	}
@@ -88,6 +71,21 @@ func ValidateWith(p *Plan, actions map[string]ActionSpec) error {
 		}
 		if d := s.Drill; d != nil && s.EffectiveType() == TypeAction {
 			checkDrill(path+".drill.with", s, d.With, actions, bad)
+			if len(d.CompensateWith) > 0 {
+				if s.Compensate == nil {
+					bad(path+".drill.compensate_with", "only for a step with a compensation")
+				} else {
+					cspec := actions[s.Compensate.Action]
+					for _, k := range sortedKeys(d.CompensateWith) {
+						ps, ok := cspec.Param(k)
+						if !ok {
+							bad(path+".drill.compensate_with."+k, "%s has no parameter %q (it has %s)", s.Compensate.Action, k, listOrNone(cspec.ParamNames()))
+						} else if msg := ps.Check(d.CompensateWith[k]); msg != "" {
+							bad(path+".drill.compensate_with."+k, "%s", msg)
+						}
+					}
+				}
+			}
 		}
 		e, err := s.Condition()
 		if err != nil || e == nil {
@@ -103,8 +101,8 @@ func ValidateWith(p *Plan, actions map[string]ActionSpec) error {
 			}
 			target := p.Spec.Steps[j]
 			spec, ok := actions[target.Action]
-			if ok && !contains(spec.Outputs, r.ref.Key) {
-				bad(path+".when", "column %d: %s: %s has no output %q (it has %s)", r.col, r.ref, target.Action, r.ref.Key, listOrNone(spec.Outputs))
+			if _, has := spec.Output(r.ref.Key); ok && !has {
+				bad(path+".when", "column %d: %s: %s has no output %q (it has %s)", r.col, r.ref, target.Action, r.ref.Key, listOrNone(spec.OutputNames()))
 			}
 		}
 	}
@@ -125,12 +123,12 @@ func checkDrill(path string, s Step, with map[string]any, actions map[string]Act
 	for _, k := range sortedKeys(with) {
 		found := false
 		for _, name := range calls {
-			ps, ok := actions[name].Params[k]
+			ps, ok := actions[name].Param(k)
 			if !ok {
 				continue
 			}
 			found = true
-			if msg := checkParam(ps.Type, with[k]); msg != "" {
+			if msg := ps.Check(with[k]); msg != "" {
 				bad(path+"."+k, "%s", msg)
 				break
 			}
@@ -148,140 +146,96 @@ func listOrNone(names []string) string {
 	return strings.Join(names, ", ")
 }
 
-// checkParam returns what is wrong with a parameter's value, as YAML decodes it, or "".
-func checkParam(t ParamType, v any) string {
-	switch t {
-	case ParamString:
-		if _, ok := v.(string); !ok {
-			return fmt.Sprintf("want a string, not %s (quote it)", describeValue(v))
-		}
-	case ParamInt:
-		switch v.(type) {
-		case int, int64, uint64:
-		default:
-			return fmt.Sprintf("want a whole number, not %s", describeValue(v))
-		}
-	case ParamBool:
-		if _, ok := v.(bool); !ok {
-			return fmt.Sprintf("want true or false, not %s", describeValue(v))
-		}
-	case ParamDuration:
-		s, ok := v.(string)
-		if !ok {
-			return fmt.Sprintf("want a duration such as \"30s\", not %s", describeValue(v))
-		}
-		var d units.Duration
-		if err := d.UnmarshalText([]byte(s)); err != nil {
-			return err.Error()
-		}
-	case ParamSecret:
-		s, ok := v.(string)
-		if !ok || !secretNamePattern.MatchString(s) {
-			return fmt.Sprintf("want the name of a worker secret, not %s: plans name secrets, never hold their values", describeValue(v))
-		}
-	default:
-		return fmt.Sprintf("the action declares an unknown parameter type %q", t)
+// DrillSafety checks that drills of the plan cannot reach its production targets (see
+// checkDrillSafety), for `lifeboat plan validate` and the start of every drill; a recovery runs
+// plans that fail it. The error is Problems naming each step.
+func DrillSafety(p *Plan, actions map[string]ActionSpec) error {
+	var problems Problems
+	bad := func(path, format string, args ...any) {
+		problems = append(problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
 	}
-	return ""
+	for i, s := range p.Spec.Steps {
+		if s.EffectiveType() == TypeAction {
+			checkDrillSafety(stepPath(i, s), s, actions, bad)
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	problems.sort()
+	return problems
 }
 
-func describeValue(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return "nothing"
-	case string:
-		if len(v) > 40 {
-			return "a longer string"
-		}
-		return fmt.Sprintf("%q", v)
-	case bool, int, int64, uint64, float64:
-		return fmt.Sprintf("%v", v)
-	case map[string]any:
-		return "a mapping"
-	case []any:
-		return "a list"
+// checkDrillSafety checks that a drill cannot reach the step's production targets: a step whose
+// action changes anything has drill targets that replace at least one of the targets its action
+// names (drill.with), or is left out of drills (drill.skip), or runs on the plan's own targets for
+// a stated reason (drill.same_targets); and so has its compensation.
+func checkDrillSafety(path string, s Step, actions map[string]ActionSpec, bad func(path, format string, args ...any)) {
+	spec, ok := actions[s.Action]
+	if !ok || spec.Effect != catalog.Mutating {
+		return
 	}
-	return fmt.Sprintf("a %T", v)
+	d := s.Drill
+	if d == nil {
+		bad(path+".drill", "%s changes what it acts on, so a drill must not run it on the plan's targets: %s", s.Action, spec.DrillRule())
+		return
+	}
+	if d.Skip || d.SameTargets {
+		return // Validate checks the reason and that only one is chosen
+	}
+	if len(d.With) == 0 {
+		return // Validate reports the empty drill block
+	}
+	merged := s.DrillWith(s.With)
+	if !isolates(spec, s.With, merged) {
+		bad(path+".drill.with", "sets none of %s's targets to another value (%s): the drill would act on the plan's own targets; give isolated ones, or say drill.same_targets with a reason",
+			s.Action, listOrNone(spec.Targets()))
+	}
+	for _, ps := range spec.Params {
+		if ps.DrillMust != "" && merged[ps.Name] != nil && fmt.Sprint(merged[ps.Name]) != ps.DrillMust {
+			bad(path+".drill.with."+ps.Name, "must be %s in a drill (set it in drill.with)", ps.DrillMust)
+		}
+	}
+	if c := s.Compensate; c != nil {
+		cspec, ok := actions[c.Action]
+		if !ok || cspec.Effect != catalog.Mutating {
+			return
+		}
+		cmerged := maps.Clone(c.With)
+		if cmerged == nil {
+			cmerged = map[string]any{}
+		}
+		if len(d.CompensateWith) > 0 {
+			cmerged = d.CompensationWith(c.With)
+		} else {
+			for _, k := range sortedKeys(d.With) {
+				if _, has := cspec.Param(k); !has {
+					continue
+				}
+				if cv, set := c.With[k]; set && fmt.Sprint(cv) != fmt.Sprint(s.With[k]) {
+					// The compensation gives k a value of its own (the old DNS value, the command
+					// that undoes): the step's drill value would make it undo nothing, or the wrong thing.
+					bad(path+".drill.compensate_with", "drill.with.%s would also replace the compensation's %s (%v), which differs from the step's: give the compensation's drill parameters here",
+						k, k, cv)
+				}
+				cmerged[k] = d.With[k]
+			}
+		}
+		if !isolates(cspec, c.With, cmerged) {
+			bad(path+".drill.with", "sets none of the targets of its compensation %s (%s): undoing the drill would act on the plan's own targets",
+				c.Action, listOrNone(cspec.Targets()))
+		}
+	}
 }
 
-// DefaultActions describes the actions lifeboat-worker offers.
-func DefaultActions() map[string]ActionSpec {
-	str := func(doc string) ParamSpec { return ParamSpec{Type: ParamString, Doc: doc} }
-	req := func(ps ParamSpec) ParamSpec { ps.Required = true; return ps }
-	secret := func(doc string) ParamSpec { return ParamSpec{Type: ParamSecret, Required: true, Doc: doc} }
-	integer := func(doc string) ParamSpec { return ParamSpec{Type: ParamInt, Doc: doc} }
-	boolean := func(doc string) ParamSpec { return ParamSpec{Type: ParamBool, Doc: doc} }
-	duration := func(doc string) ParamSpec { return ParamSpec{Type: ParamDuration, Doc: doc} }
-	dsn := secret("worker secret holding the PostgreSQL DSN")
-	region := req(str("AWS region"))
-	list := []ActionSpec{
-		{Name: "postgres.replication_status", Doc: "Report a PostgreSQL server's role and replication lag.",
-			Params:  map[string]ParamSpec{"dsn_secret": dsn},
-			Outputs: []string{"role", "lag_seconds", "lag_bytes", "reachable"}},
-		{Name: "postgres.fence", Doc: "Stop a PostgreSQL server from accepting writes (default_transaction_read_only, terminate writers).",
-			Params:  map[string]ParamSpec{"dsn_secret": dsn},
-			Outputs: []string{"fenced", "reachable", "sessions_terminated"}},
-		{Name: "postgres.unfence", Doc: "Let a fenced PostgreSQL server accept writes again (the compensation of postgres.fence).",
-			Params:  map[string]ParamSpec{"dsn_secret": dsn},
-			Outputs: []string{"fenced"}},
-		{Name: "postgres.promote", Doc: "Promote a PostgreSQL standby to primary and wait until it accepts writes.",
-			Params:  map[string]ParamSpec{"dsn_secret": dsn, "wait": duration("how long to wait for the promotion (default 60s)")},
-			Outputs: []string{"promoted", "timeline", "lsn", "promote_ms", "recovery_point"}},
-		{Name: "postgres.write_probe", Doc: "Write and read back a row, proving the server takes writes.",
-			Params:  map[string]ParamSpec{"dsn_secret": dsn},
-			Outputs: []string{"ok", "latency_ms"}},
-		{Name: "postgres.sql_check", Doc: "Run a read-only query returning one value and compare it with expect.",
-			Params: map[string]ParamSpec{"dsn_secret": dsn, "query": req(str("query returning a single value")),
-				"expect": str("expected value; without it the check passes when the query succeeds")},
-			Outputs: []string{"ok", "value"}},
-		{Name: "aws.route53_upsert", Doc: "Create or update a Route 53 record and wait until the change is in sync.",
-			Params: map[string]ParamSpec{"zone_id": req(str("hosted zone ID")), "record": req(str("record name")),
-				"type": str("record type (default CNAME)"), "value": req(str("record value")), "ttl": integer("TTL in seconds (default 60)")},
-			Outputs: []string{"change_id"}},
-		{Name: "aws.rds_promote_read_replica", Doc: "Promote an RDS read replica to a standalone instance.",
-			Params:  map[string]ParamSpec{"instance": req(str("read replica instance identifier")), "region": region},
-			Outputs: []string{"endpoint"}},
-		{Name: "aws.rds_failover_global_cluster", Doc: "Fail an Aurora global database over to another region's cluster.",
-			Params: map[string]ParamSpec{"global_cluster": req(str("global cluster identifier")),
-				"target_cluster_arn": req(str("ARN of the secondary cluster to promote")), "region": region,
-				"allow_data_loss": boolean("switch over even if the secondary lags (a failover rather than a switchover)")},
-			Outputs: []string{"writer_cluster_arn"}},
-		{Name: "aws.ec2_start", Doc: "Start an EC2 instance and wait until it runs.",
-			Params:  map[string]ParamSpec{"instance_id": req(str("instance ID (i-…)")), "region": region},
-			Outputs: []string{"state"}},
-		{Name: "aws.ec2_stop", Doc: "Stop an EC2 instance and wait until it has stopped.",
-			Params:  map[string]ParamSpec{"instance_id": req(str("instance ID (i-…)")), "region": region},
-			Outputs: []string{"state"}},
-		{Name: "aws.asg_set_capacity", Doc: "Set an Auto Scaling group's capacity and wait until the instances are in service.",
-			Params: map[string]ParamSpec{"group": req(str("Auto Scaling group name")), "region": region,
-				"desired": req(integer("desired capacity within the group's minimum and maximum"))},
-			Outputs: []string{"in_service"}},
-		{Name: "check.http", Doc: "Request a URL and check the status code.",
-			Params: map[string]ParamSpec{"url": req(str("URL to request")), "expect_status": integer("expected status (default any 2xx)"),
-				"timeout": duration("request timeout (default 10s)")},
-			Outputs: []string{"ok", "status", "latency_ms"}},
-		{Name: "check.tcp", Doc: "Open a TCP connection.",
-			Params:  map[string]ParamSpec{"address": req(str("host:port")), "timeout": duration("connect timeout (default 5s)")},
-			Outputs: []string{"ok", "latency_ms"}},
-		{Name: "check.dns", Doc: "Resolve a name and optionally compare the answer.",
-			Params: map[string]ParamSpec{"name": req(str("name to resolve")), "type": str("record type (default A)"),
-				"expect": str("a value the answer must contain"), "resolver": str("resolver host:port (default the system's)")},
-			Outputs: []string{"ok", "answer"}},
-		{Name: "restore.asset", Doc: "Restore a snapshot of a protected asset.",
-			Params: map[string]ParamSpec{"asset": req(str("asset name")), "snapshot": str("snapshot ID or latest (default latest)"),
-				"target_dir": str("directory to restore files into"), "database": str("database to restore a PostgreSQL asset into"),
-				"in_place": boolean("restore over the asset's own source")},
-			Outputs: []string{"snapshot", "target_dir", "database", "recovery_point"}},
-		{Name: "exec", Doc: "Run a command from the worker's allow-list; plans name the command, never its arguments.",
-			Params:  map[string]ParamSpec{"command": req(str("name of a command in the worker's allow-list"))},
-			Outputs: []string{"exit_code"}},
-		{Name: "notify", Doc: "Send a message through the worker's notification routes.",
-			Params:  map[string]ParamSpec{"message": req(str("the message")), "route": str("notification route (default all)")},
-			Outputs: []string{"delivered"}},
+// isolates reports whether merged (the parameters in a drill) replaces at least one of the
+// action's targets that with (the parameters in a recovery) gives.
+func isolates(spec ActionSpec, with, merged map[string]any) bool {
+	for _, t := range spec.Targets() {
+		v, set := merged[t]
+		if set && fmt.Sprint(v) != fmt.Sprint(with[t]) {
+			return true
+		}
 	}
-	out := make(map[string]ActionSpec, len(list))
-	for _, a := range list {
-		out[a.Name] = a
-	}
-	return out
+	return false
 }

@@ -191,10 +191,32 @@ type DrillOverride struct {
 	// With is merged over the step's with (and its compensation's) in a drill: a key set here
 	// replaces the step's own.
 	With map[string]any `yaml:"with,omitempty" json:"with,omitempty"`
+	// CompensateWith, when set, is merged over the compensation's with in a drill instead of With:
+	// for a compensation whose targets are not the action's (exec's command, for one).
+	CompensateWith map[string]any `yaml:"compensate_with,omitempty" json:"compensate_with,omitempty"`
 	// Skip leaves the step out of drills (it counts as skipped, and steps after it run as after a
-	// skipped step); Reason says why, for the report.
-	Skip   bool   `yaml:"skip,omitempty" json:"skip,omitempty"`
+	// skipped step).
+	Skip bool `yaml:"skip,omitempty" json:"skip,omitempty"`
+	// SameTargets runs the step in drills on the plan's own targets, knowingly: for an action
+	// that changes something harmless to change again, or targets that exist only for drills.
+	SameTargets bool `yaml:"same_targets,omitempty" json:"same_targets,omitempty"`
+	// Reason says why the step is skipped or runs on its own targets, for the record and report.
 	Reason string `yaml:"reason,omitempty" json:"reason,omitempty"`
+}
+
+// CompensationWith is a compensation's parameters in a drill given CompensateWith: with with its
+// keys set over it.
+func (d *DrillOverride) CompensationWith(with map[string]any) map[string]any {
+	out := make(map[string]any, len(with)+len(d.CompensateWith))
+	//workflowcheck:ignore
+	for k, v := range with {
+		out[k] = v
+	}
+	//workflowcheck:ignore
+	for k, v := range d.CompensateWith {
+		out[k] = v
+	}
+	return out
 }
 
 // DrillWith is the step's parameters in a drill: With with the drill override's keys set over it.
@@ -203,9 +225,11 @@ func (s *Step) DrillWith(with map[string]any) map[string]any {
 		return with
 	}
 	out := make(map[string]any, len(with)+len(s.Drill.With))
+	//workflowcheck:ignore
 	for k, v := range with {
 		out[k] = v
 	}
+	//workflowcheck:ignore
 	for k, v := range s.Drill.With {
 		out[k] = v
 	}

@@ -161,13 +161,13 @@ func TestPlanValidateProblems(t *testing.T) {
 		{"drill targets of a gate", func(p *Plan) { p.Spec.Steps[6].Drill = &DrillOverride{With: map[string]any{"x": 1}} },
 			tell + ".drill.with: only for action steps; other steps can only be skipped in drills (drill.skip)"},
 		{"empty drill", func(p *Plan) { p.Spec.Steps[4].Drill = &DrillOverride{} },
-			promote + ".drill: empty: set with (the drill's targets) or skip: true"},
+			promote + ".drill: empty: set with (the drill's targets), skip: true or same_targets: true"},
 		{"drill skip and targets", func(p *Plan) {
 			p.Spec.Steps[4].Drill = &DrillOverride{Skip: true, With: map[string]any{"dsn_secret": "drill-replica"}}
-		}, promote + ".drill: either skip the step in drills or give it drill targets (with), not both"},
+		}, promote + ".drill: choose one of with (the drill's targets), skip and same_targets"},
 		{"drill reason without skip", func(p *Plan) {
 			p.Spec.Steps[4].Drill = &DrillOverride{Reason: "r", With: map[string]any{"dsn_secret": "drill-replica"}}
-		}, promote + ".drill.reason: only with skip: true"},
+		}, promote + ".drill.reason: only with skip or same_targets"},
 		{"step timeout on a gate", func(p *Plan) { p.Spec.Steps[6].Timeout = 60 },
 			tell + ".timeout: set the gate's own timeout (manual.timeout)"},
 		{"unknown impact", func(p *Plan) { p.Spec.Steps[4].Impact = "minor" },
@@ -285,12 +285,15 @@ func TestPlanValidateWithActions(t *testing.T) {
 			promote + `.with.wait: invalid duration "soon": use a number with a unit, such as 30s, 5m or 1h30m`},
 		{"number for a string", func(p *Plan) {
 			p.Spec.Steps[5].Action, p.Spec.Steps[5].With = "check.tcp", map[string]any{"address": 5432}
+			p.Spec.Steps[5].Drill = nil
 		}, "spec.steps[5] (write-probe).with.address: want a string, not 5432 (quote it)"},
 		{"string for a number", func(p *Plan) {
 			p.Spec.Steps[5].Action, p.Spec.Steps[5].With = "check.http", map[string]any{"url": "http://x", "expect_status": "200"}
+			p.Spec.Steps[5].Drill = nil
 		}, `spec.steps[5] (write-probe).with.expect_status: want a whole number, not "200"`},
 		{"string for a boolean", func(p *Plan) {
-			p.Spec.Steps[5].Action, p.Spec.Steps[5].With = "aws.rds_failover_global_cluster", map[string]any{"global_cluster": "g", "target_cluster_arn": "arn", "region": "r", "allow_data_loss": "yes"}
+			p.Spec.Steps[5].Action, p.Spec.Steps[5].With = "aws.rds_failover_global_cluster", map[string]any{"global_cluster": "g", "target_cluster_arn": "arn", "allow_data_loss": "yes"}
+			p.Spec.Steps[5].Drill = nil
 		}, `spec.steps[5] (write-probe).with.allow_data_loss: want true or false, not "yes"`},
 		{"unknown compensation", func(p *Plan) { p.Spec.Steps[4].Compensate.Action = "postgres.demote" },
 			promote + `.compensate.action: unknown action "postgres.demote"`},
@@ -304,7 +307,7 @@ func TestPlanValidateWithActions(t *testing.T) {
 		}, promote + `.drill.with.dsn_secret: want the name of a worker secret, not 5: plans name secrets, never hold their values`},
 		{"output the action lacks", func(p *Plan) {
 			p.Spec.Steps[4].When = `steps.check-replica.outputs.lag_second < 300`
-		}, promote + `.when: column 1: steps.check-replica.outputs.lag_second: postgres.replication_status has no output "lag_second" (it has role, lag_seconds, lag_bytes, reachable)`},
+		}, promote + `.when: column 1: steps.check-replica.outputs.lag_second: postgres.replication_status has no output "lag_second" (it has role, reachable, lag_seconds, lag_bytes, streaming, timeline, lsn)`},
 		{"argv for exec", func(p *Plan) {
 			p.Spec.Steps[0].Action, p.Spec.Steps[0].With = "exec", map[string]any{"command": "failover", "argv": []any{"-f"}}
 		}, check + `.with.argv: exec has no parameter "argv" (it has command)`},
@@ -339,16 +342,11 @@ func TestPlanDefaultActions(t *testing.T) {
 		if a.Name != name || !actionPattern.MatchString(name) {
 			t.Errorf("%s: named %q", name, a.Name)
 		}
-		for p, spec := range a.Params {
-			if msg := checkParam(spec.Type, nil); strings.Contains(msg, "unknown parameter type") {
-				t.Errorf("%s.%s: %s", name, p, msg)
-			}
-		}
 	}
-	if got := actions["postgres.replication_status"].Outputs; !slices.Equal(got[:3], []string{"role", "lag_seconds", "lag_bytes"}) {
+	if got := actions["postgres.replication_status"].OutputNames(); !slices.Equal(got[:3], []string{"role", "reachable", "lag_seconds"}) {
 		t.Errorf("replication_status outputs %v", got)
 	}
-	if _, ok := actions["exec"].Params["argv"]; ok {
+	if _, ok := actions["exec"].Param("argv"); ok {
 		t.Error("exec takes argv")
 	}
 }
@@ -379,5 +377,92 @@ func TestPlanResolve(t *testing.T) {
 	p.Spec.Roles["approvers"] = []string{"dba-oncall", "sre", "alice"}
 	if got := ids(p.Resolve("approvers")); got != "alice,bob,carol" {
 		t.Errorf("overlapping groups: %s", got)
+	}
+}
+
+// A drill cannot reach a plan's production targets: each unsafe case is refused, naming the step.
+func TestDrillSafety(t *testing.T) {
+	plan := func(t *testing.T, steps string) *Plan {
+		t.Helper()
+		p, err := Decode([]byte("apiVersion: lifeboat.dev/v1\nkind: RecoveryPlan\nmetadata: {name: drill-cases}\nspec:\n  scenario: s\n  steps:\n" + steps))
+		if err != nil {
+			t.Fatalf("parse: %v", err)
+		}
+		return p
+	}
+	tests := []struct {
+		name  string
+		steps string
+		want  string // "" when the drill is safe
+	}{
+		{"read-only action as it is", `
+    - {id: look, action: postgres.replication_status, with: {dsn_secret: orders}}`, ""},
+		{"mutating action without a drill block", `
+    - {id: fence, action: postgres.fence, with: {dsn_secret: orders}}`,
+			"spec.steps[0] (fence).drill: postgres.fence changes what it acts on, so a drill must not run it on the plan's targets: needs drill.with setting `dsn_secret` to an isolated target, drill.skip or drill.same_targets, each with a reason"},
+		{"isolated targets", `
+    - {id: fence, action: postgres.fence, with: {dsn_secret: orders}, drill: {with: {dsn_secret: orders-drill}},
+       compensate: {action: postgres.unfence, with: {dsn_secret: orders}}}`, ""},
+		{"drill parameters that are not targets", `
+    - {id: promote, action: postgres.promote, with: {dsn_secret: orders}, drill: {with: {wait: 5m}}}`,
+			"spec.steps[0] (promote).drill.with: sets none of postgres.promote's targets to another value (dsn_secret): the drill would act on the plan's own targets; give isolated ones, or say drill.same_targets with a reason"},
+		{"the same target again", `
+    - {id: promote, action: postgres.promote, with: {dsn_secret: orders}, drill: {with: {dsn_secret: orders}}}`,
+			"spec.steps[0] (promote).drill.with: sets none of postgres.promote's targets to another value (dsn_secret): the drill would act on the plan's own targets; give isolated ones, or say drill.same_targets with a reason"},
+		{"a compensation left on production", `
+    - {id: promote, action: postgres.promote, with: {dsn_secret: orders}, drill: {with: {dsn_secret: orders-drill}},
+       compensate: {action: aws.route53_upsert, with: {zone_id: Z1, record: db.example.com, value: old.example.com}}}`,
+			"spec.steps[0] (promote).drill.with: sets none of the targets of its compensation aws.route53_upsert (zone_id, record): undoing the drill would act on the plan's own targets"},
+		{"skip without a reason", `
+    - {id: dns, action: aws.route53_upsert, with: {zone_id: Z1, record: db.example.com, value: x}, drill: {skip: true}}`,
+			"spec.steps[0] (dns).drill.reason: required with skip or same_targets: say why, for the drill's record"},
+		{"skip with a reason", `
+    - {id: dns, action: aws.route53_upsert, with: {zone_id: Z1, record: db.example.com, value: x}, drill: {skip: true, reason: production DNS}}`, ""},
+		{"same targets without a reason", `
+    - {id: page, action: exec, with: {command: page}, drill: {same_targets: true}}`,
+			"spec.steps[0] (page).drill.reason: required with skip or same_targets: say why, for the drill's record"},
+		{"same targets with a reason", `
+    - {id: page, action: exec, with: {command: page}, drill: {same_targets: true, reason: the pager marks drills}}`, ""},
+		{"exec without a drill block", `
+    - {id: page, action: exec, with: {command: page}}`,
+			"spec.steps[0] (page).drill: exec changes what it acts on, so a drill must not run it on the plan's targets: needs drill.with setting `command` to an isolated target, drill.skip or drill.same_targets, each with a reason"},
+		{"in-place restore in a drill", `
+    - {id: restore, action: restore.asset, with: {asset: www, in_place: true}, drill: {with: {target_dir: /drills/www}}}`,
+			"spec.steps[0] (restore).drill.with.in_place: must be false in a drill (set it in drill.with)"},
+		{"restore elsewhere in a drill", `
+    - {id: restore, action: restore.asset, with: {asset: www, in_place: true}, drill: {with: {target_dir: /drills/www, in_place: false}}}`, ""},
+		{"a compensation with its own drill targets", `
+    - {id: maintenance, action: exec, with: {command: maintenance-on}, drill: {with: {command: maintenance-on-drill}, compensate_with: {command: maintenance-off-drill}},
+       compensate: {action: exec, with: {command: maintenance-off}}}`, ""},
+		{"a compensation's drill targets left as they are", `
+    - {id: maintenance, action: exec, with: {command: maintenance-on}, drill: {with: {command: maintenance-on-drill}, compensate_with: {command: maintenance-off}},
+       compensate: {action: exec, with: {command: maintenance-off}}}`,
+			"spec.steps[0] (maintenance).drill.with: sets none of the targets of its compensation exec (command): undoing the drill would act on the plan's own targets"},
+		{"a compensation that would undo with the step's drill values", `
+    - {id: maintenance, action: exec, with: {command: maintenance-on}, drill: {with: {command: maintenance-on-drill}},
+       compensate: {action: exec, with: {command: maintenance-off}}}`,
+			"spec.steps[0] (maintenance).drill.compensate_with: drill.with.command would also replace the compensation's command (maintenance-off), which differs from the step's: give the compensation's drill parameters here"},
+		{"skip and targets at once", `
+    - {id: fence, action: postgres.fence, with: {dsn_secret: orders}, drill: {with: {dsn_secret: d}, skip: true, reason: r}}`,
+			"spec.steps[0] (fence).drill: choose one of with (the drill's targets), skip and same_targets"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := plan(t, tt.steps)
+			err := ValidateWith(p, DefaultActions())
+			if err == nil {
+				err = DrillSafety(p, DefaultActions())
+			}
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("refused a safe drill: %v", err)
+				}
+				return
+			}
+			var problems Problems
+			if !errors.As(err, &problems) || len(problems) != 1 || problems[0].Error() != tt.want {
+				t.Fatalf("problems:\n%v\nwant exactly:\n%s", err, tt.want)
+			}
+		})
 	}
 }

@@ -347,14 +347,21 @@ func (v *validator) step(i int) {
 		v.bad(path+".compensate.action", "%q is not an action name (such as postgres.fence)", c.Action)
 	}
 	if d := s.Drill; d != nil {
-		if d.Skip && len(d.With) > 0 {
-			v.bad(path+".drill", "either skip the step in drills or give it drill targets (with), not both")
+		chosen := 0
+		for _, set := range []bool{len(d.With) > 0, d.Skip, d.SameTargets} {
+			if set {
+				chosen++
+			}
 		}
-		if !d.Skip && len(d.With) == 0 {
-			v.bad(path+".drill", "empty: set with (the drill's targets) or skip: true")
-		}
-		if d.Reason != "" && !d.Skip {
-			v.bad(path+".drill.reason", "only with skip: true")
+		switch {
+		case chosen > 1:
+			v.bad(path+".drill", "choose one of with (the drill's targets), skip and same_targets")
+		case chosen == 0:
+			v.bad(path+".drill", "empty: set with (the drill's targets), skip: true or same_targets: true")
+		case (d.Skip || d.SameTargets) && strings.TrimSpace(d.Reason) == "":
+			v.bad(path+".drill.reason", "required with skip or same_targets: say why, for the drill's record")
+		case len(d.With) > 0 && d.Reason != "":
+			v.bad(path+".drill.reason", "only with skip or same_targets")
 		}
 	}
 	if a := s.Approval; a != nil {
@@ -574,6 +581,7 @@ func (p *Plan) Resolve(ref string) []Person {
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
+	//workflowcheck:ignore
 	for k := range m {
 		keys = append(keys, k)
 	}

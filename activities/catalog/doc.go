@@ -1,0 +1,120 @@
+package catalog
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Markdown is docs/actions.md: every action with its parameters, outputs, effect, execution,
+// defaults, compensation and drill rule. A test keeps the file equal to it.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString(`# Actions
+
+<!-- Generated from the declarations in activities/catalog: change them, then run
+     go test ./activities/catalog -run TestActionsDoc -update -->
+
+The actions a recovery plan's steps may name (` + "`action:`" + `, with their parameters in ` + "`with:`" + `).
+Validation (` + "`lifeboat plan validate`" + `), the worker, the JSON Schema and ` + "`lifeboat plan actions`" + ` all
+read the same declarations, so this page lists exactly what they accept.
+
+- **Effect**: a *read-only* action runs in drills as it is. A *mutating* one needs, in its step,
+  ` + "`drill.with`" + ` replacing at least one of its targets (marked ◎) with an isolated one, ` + "`drill.skip`" + `, or
+  ` + "`drill.same_targets`" + ` — the last two with a ` + "`reason`" + `. A plan that breaks this fails validation, and a drill
+  of it is refused when it starts.
+- **Runs as**: a *local activity* runs in the workflow's worker without a task queue round trip; an
+  *activity* heartbeats and may run on any worker; a *child workflow* has its own record.
+- **Timeout** and **retry** are the defaults; a step's ` + "`timeout:`" + ` and ` + "`retry:`" + ` override them.
+- **Outputs** are what later steps' conditions test: ` + "`steps.<id>.outputs.<name>`" + `. A condition on an
+  output the action does not declare is a validation error.
+
+`)
+	b.WriteString("| Action | Effect | Runs as |\n|---|---|---|\n")
+	for _, s := range All() {
+		fmt.Fprintf(&b, "| [`%s`](#%s) | %s | %s |\n", s.Name, anchor(s.Name), s.Effect, s.Class)
+	}
+	for _, s := range All() {
+		fmt.Fprintf(&b, "\n## %s\n\n%s\n\n", s.Name, s.Doc)
+		fmt.Fprintf(&b, "- Effect: %s. In a drill it %s.\n", s.Effect, s.DrillRule())
+		fmt.Fprintf(&b, "- Runs as: %s; timeout %s; %s.\n", s.Class, human(s.Timeout), retryText(s.Retry))
+		if s.Undo != "" {
+			fmt.Fprintf(&b, "- Undone by: [`%s`](#%s) (as the step's `compensate:`).\n", s.Undo, anchor(s.Undo))
+		}
+		b.WriteString("\n| Parameter | Type | | Description |\n|---|---|---|---|\n")
+		for _, p := range s.Params {
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", p.Name, p.Type, paramFlags(p), paramDoc(p))
+		}
+		b.WriteString("\n| Output | Type | Description |\n|---|---|---|\n")
+		for _, o := range s.Outputs {
+			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", o.Name, o.Type, o.Doc)
+		}
+	}
+	return b.String()
+}
+
+// Text writes one action's documentation for the terminal (lifeboat plan actions NAME).
+func Text(w io.Writer, s Spec) {
+	fmt.Fprintf(w, "%s — %s\n\n", s.Name, s.Doc)
+	fmt.Fprintf(w, "Effect:   %s; in a drill it %s\n", s.Effect, s.DrillRule())
+	fmt.Fprintf(w, "Runs as:  %s, timeout %s, %s\n", s.Class, human(s.Timeout), retryText(s.Retry))
+	if s.Undo != "" {
+		fmt.Fprintf(w, "Undone by: %s\n", s.Undo)
+	}
+	fmt.Fprintln(w, "\nParameters (with:):")
+	for _, p := range s.Params {
+		fmt.Fprintf(w, "  %-20s %-8s %s\n", p.Name, p.Type, strings.TrimSpace(paramFlags(p)+" "+paramDoc(p)))
+	}
+	fmt.Fprintln(w, "\nOutputs (steps.<id>.outputs.<name>):")
+	for _, o := range s.Outputs {
+		fmt.Fprintf(w, "  %-20s %-8s %s\n", o.Name, o.Type, o.Doc)
+	}
+}
+
+func paramFlags(p Param) string {
+	var f []string
+	if p.Required {
+		f = append(f, "required")
+	}
+	if p.Target {
+		f = append(f, "◎ target")
+	}
+	return strings.Join(f, ", ")
+}
+
+func paramDoc(p Param) string {
+	d := p.Doc
+	if p.Default != "" {
+		d += "; default " + p.Default
+	}
+	if len(p.Enum) > 0 {
+		d += "; one of " + strings.Join(p.Enum, ", ")
+	}
+	if p.Min != nil {
+		d += fmt.Sprintf("; at least %d", *p.Min)
+	}
+	if p.DrillMust != "" {
+		d += "; must be " + p.DrillMust + " in a drill"
+	}
+	return d
+}
+
+func retryText(r Retry) string {
+	if r.Attempts <= 1 {
+		return "not retried"
+	}
+	return fmt.Sprintf("%d attempts, %s apart at first, doubling", r.Attempts, human(r.Backoff))
+}
+
+func human(d time.Duration) string {
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d >= time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}
+
+func anchor(name string) string { return strings.ReplaceAll(name, ".", "") }
