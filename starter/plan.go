@@ -343,6 +343,33 @@ func describeStep(p *plan.Plan, s *plan.Step, detail func(name, value string)) {
 		if s.Timeout != 0 {
 			detail("timeout", s.Timeout.Human())
 		}
+	case plan.TypeStrategies:
+		for i, st := range s.Strategies {
+			sub := s.StrategyStep(i)
+			var what string
+			switch sub.EffectiveType() {
+			case plan.TypeAction:
+				what = strings.TrimSpace(st.Action + " " + params(st.With))
+				if st.Compensate != nil {
+					what += "; undo " + strings.TrimSpace(st.Compensate.Action+" "+params(st.Compensate.With))
+				}
+				if d := st.Drill; d != nil {
+					switch {
+					case d.Skip:
+						what += "; drill: skipped: " + d.Reason
+					case d.SameTargets:
+						what += "; drill: on the plan's own targets: " + d.Reason
+					default:
+						what += "; drill: with " + params(d.With)
+					}
+				}
+			case plan.TypePlan:
+				what = "plan " + st.Plan.Name
+			case plan.TypeManual:
+				what = "by hand (" + refs(p, st.Manual.Assignees) + ", timeout " + timeout(st.Manual.Timeout) + "): " + st.Manual.Instructions
+			}
+			detail(fmt.Sprintf("strategy %d", i+1), st.Name+": "+what)
+		}
 	}
 }
 

@@ -107,7 +107,7 @@ func TestPlanValidateReadsStdin(t *testing.T) {
 }
 
 func TestPlanShow(t *testing.T) {
-	for _, name := range []string{"orders-db-failover", "region-failover", "minimal"} {
+	for _, name := range []string{"orders-db-failover", "region-failover", "minimal", "strategies"} {
 		t.Run(name, func(t *testing.T) {
 			stdout, stderr, code := runCLI(t, "", "plan", "show", fixture("valid/"+name+".yaml"))
 			if code != exitOK {

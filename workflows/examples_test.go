@@ -451,7 +451,7 @@ func TestExamplePrimaryDBLostEscalatesAnUnansweredApproval(t *testing.T) {
 func regionOutageHealthy(log *actionLog) {
 	log.results["check-primary-region"] = outputs("ok", false)
 	log.results["check-dr-database"] = outputs("ok", true, "latency_ms", 3)
-	log.results["failover-global-cluster"] = outputs("writer_cluster_arn", "arn:aws:rds:eu-central-1:123456789012:cluster:web-dr")
+	log.results["recover-database.global-failover"] = outputs("writer_cluster_arn", "arn:aws:rds:eu-central-1:123456789012:cluster:web-dr")
 	log.results["check-dr-endpoint"] = outputs("ok", true, "status", 200)
 	log.results["check-public-dns"] = outputs("ok", true, "answer", "web-dr.eu-central-1.example.com")
 }
@@ -465,11 +465,14 @@ func TestExampleRegionOutageFailsOverToTheDRRegion(t *testing.T) {
 	r := recoveryResult(t, e)
 	wantSucceeded(t, e, r)
 	who.allAccepted(t)
-	wantSteps(t, r, map[string]string{"check-primary-region": "succeeded", "approve-failover": "succeeded", "failover-global-cluster": "succeeded",
-		"promote-read-replica": "skipped", "scale-up-dr": "succeeded", "switch-dns": "succeeded", "check-dr-endpoint": "succeeded",
+	wantSteps(t, r, map[string]string{"check-primary-region": "succeeded", "approve-failover": "succeeded", "recover-database": "succeeded",
+		"scale-up-dr": "succeeded", "switch-dns": "succeeded", "check-dr-endpoint": "succeeded",
 		"check-public-dns": "succeeded", "dr-unhealthy": "skipped", "notify-stakeholders": "succeeded"})
-	wantActions(t, log, "check-primary-region check-dr-database", "failover-global-cluster scale-up-dr", "switch-dns",
+	wantActions(t, log, "check-primary-region check-dr-database", "recover-database.global-failover scale-up-dr", "switch-dns",
 		"check-dr-endpoint check-public-dns")
+	if s := step(t, r, "recover-database"); s.Strategy != "global-failover" {
+		t.Errorf("recovered by %q, want global-failover", s.Strategy)
+	}
 	if got := notices(e); !slices.Equal(got, []string{"notify-stakeholders"}) {
 		t.Errorf("notices %v", got)
 	}
@@ -479,16 +482,19 @@ func TestExampleRegionOutagePromotesTheReadReplicaWhenTheGlobalFailoverFails(t *
 	// The DR tier takes five minutes to scale, so the replica is promoted meanwhile.
 	e, log := newRecoveryEnv(t, loadExample(t, "region-outage"), map[string]time.Duration{"scale-up-dr": 5 * time.Minute})
 	regionOutageHealthy(log)
-	log.errs["failover-global-cluster"] = refusedByWorker("InvalidGlobalClusterStateFault: the primary cluster cannot be reached")
+	log.errs["recover-database.global-failover"] = refusedByWorker("InvalidGlobalClusterStateFault: the primary cluster cannot be reached")
 	who := newPeople(e)
 	who.approve(time.Minute, "approve-failover", "alice")
 	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "region-outage", Requester: "hugo"})
 	r := recoveryResult(t, e)
 	wantSucceeded(t, e, r)
-	wantSteps(t, r, map[string]string{"failover-global-cluster": "failed", "promote-read-replica": "succeeded", "scale-up-dr": "succeeded",
+	wantSteps(t, r, map[string]string{"recover-database": "succeeded", "scale-up-dr": "succeeded",
 		"switch-dns": "succeeded", "notify-stakeholders": "succeeded"})
-	wantActions(t, log, "check-primary-region check-dr-database", "failover-global-cluster", "promote-read-replica", "scale-up-dr",
+	wantActions(t, log, "check-primary-region check-dr-database", "recover-database.global-failover", "recover-database.promote-read-replica", "scale-up-dr",
 		"switch-dns", "check-dr-endpoint check-public-dns")
+	if s := step(t, r, "recover-database"); s.Strategy != "promote-read-replica" || len(s.Tried) != 2 || s.Tried[0].Status != "failed" {
+		t.Errorf("recovered by %q after %+v, want promote-read-replica after the global failover failed", s.Strategy, s.Tried)
+	}
 	if r.RTO.D() != 6*time.Minute {
 		t.Errorf("RTO %s, want 6m", r.RTO)
 	}
@@ -504,9 +510,9 @@ func TestExampleRegionOutageUndoesWhatRanWhenACriticalStepFails(t *testing.T) {
 		e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "region-outage", Requester: "hugo"})
 		r := recoveryResult(t, e)
 		wantFailed(t, e, r, "step switch-dns failed: AccessDenied")
-		wantSteps(t, r, map[string]string{"failover-global-cluster": "succeeded", "scale-up-dr": "compensated", "switch-dns": "failed",
+		wantSteps(t, r, map[string]string{"recover-database": "succeeded", "scale-up-dr": "compensated", "switch-dns": "failed",
 			"check-dr-endpoint": "not run", "dr-unhealthy": "not run", "notify-stakeholders": "not run"})
-		wantActions(t, log, "check-primary-region check-dr-database", "failover-global-cluster scale-up-dr", "switch-dns", "scale-up-dr.compensate")
+		wantActions(t, log, "check-primary-region check-dr-database", "recover-database.global-failover scale-up-dr", "switch-dns", "scale-up-dr.compensate")
 	})
 	t.Run("DR unhealthy and given up", func(t *testing.T) {
 		e, log := newRecoveryEnv(t, loadExample(t, "region-outage"))
@@ -522,7 +528,7 @@ func TestExampleRegionOutageUndoesWhatRanWhenACriticalStepFails(t *testing.T) {
 		wantSteps(t, r, map[string]string{"scale-up-dr": "compensated", "switch-dns": "compensated", "dr-unhealthy": "failed",
 			"notify-stakeholders": "not run"})
 		// DNS goes back first, then the DR tier shrinks.
-		wantActions(t, log, "check-primary-region check-dr-database", "failover-global-cluster scale-up-dr", "switch-dns",
+		wantActions(t, log, "check-primary-region check-dr-database", "recover-database.global-failover scale-up-dr", "switch-dns",
 			"check-dr-endpoint check-public-dns", "switch-dns.compensate", "scale-up-dr.compensate")
 	})
 }
@@ -533,7 +539,7 @@ func TestExampleRegionOutageStopsWhenNobodyApprovesInTime(t *testing.T) {
 	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "region-outage", Requester: "hugo"})
 	r := recoveryResult(t, e)
 	wantFailed(t, e, r, "step approve-failover failed: nobody decided in time")
-	wantSteps(t, r, map[string]string{"approve-failover": "failed", "failover-global-cluster": "not run", "scale-up-dr": "not run",
+	wantSteps(t, r, map[string]string{"approve-failover": "failed", "recover-database": "not run", "scale-up-dr": "not run",
 		"switch-dns": "not run", "notify-stakeholders": "not run"})
 	wantActions(t, log, "check-primary-region check-dr-database")
 	if a := step(t, r, "approve-failover").Approval; a == nil || !a.Expired || a.Approved || a.Waited != 15*time.Minute {
@@ -554,9 +560,9 @@ func TestExampleRegionOutageDrillUndoesTheFailover(t *testing.T) {
 	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "region-outage", Mode: ModeDrill, Requester: "hugo"})
 	r := recoveryResult(t, e)
 	wantSucceeded(t, e, r)
-	wantSteps(t, r, map[string]string{"failover-global-cluster": "succeeded", "scale-up-dr": "compensated", "switch-dns": "compensated",
+	wantSteps(t, r, map[string]string{"recover-database": "succeeded", "scale-up-dr": "compensated", "switch-dns": "compensated",
 		"notify-stakeholders": "succeeded"})
-	wantActions(t, log, "check-primary-region check-dr-database", "failover-global-cluster scale-up-dr", "switch-dns",
+	wantActions(t, log, "check-primary-region check-dr-database", "recover-database.global-failover scale-up-dr", "switch-dns",
 		"check-dr-endpoint check-public-dns", "switch-dns.compensate", "scale-up-dr.compensate")
 }
 

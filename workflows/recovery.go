@@ -89,6 +89,17 @@ type StepState struct {
 	// Drill is, in a drill, which targets an action step ran against (DrillIsolated, DrillSkipped,
 	// DrillOwn).
 	Drill string `json:"drill,omitempty"`
+	// Strategy is, for a strategies step, the strategy that carried it out (or the last one tried);
+	// Tried is every strategy tried, in order.
+	Strategy string        `json:"strategy,omitempty"`
+	Tried    []StrategyRun `json:"tried,omitempty"`
+}
+
+// StrategyRun is one strategy a strategies step tried.
+type StrategyRun struct {
+	Name   string `json:"name"`
+	Status string `json:"status"` // succeeded, failed, skipped (left out of drills)
+	Error  string `json:"error,omitempty"`
 }
 
 // RecoveryResult is the record of a plan's run; the status query returns it while the plan runs.
@@ -660,8 +671,58 @@ func (r *runner) shouldRun(id string) (bool, string) {
 
 // runStep carries one step out.
 func (r *runner) runStep(ctx workflow.Context, id string) error {
-	s := r.spec(id)
-	ss := r.step(id)
+	return r.runSpec(ctx, id, r.spec(id), r.step(id))
+}
+
+// runStrategies tries a strategies step's strategies in order until one succeeds; in a drill, those
+// left out of drills are passed over. The step fails when the last one does.
+func (r *runner) runStrategies(ctx workflow.Context, id string, s *plan.Step, ss *StepState) error {
+	var failed []string
+	for i, st := range s.Strategies {
+		sub := s.StrategyStep(i)
+		ss.Strategy = st.Name
+		if r.in.Mode == ModeDrill && sub.Drill != nil && sub.Drill.Skip {
+			ss.Tried = append(ss.Tried, StrategyRun{Name: st.Name, Status: plan.StatusSkipped, Error: "left out of drills: " + sub.Drill.Reason})
+			continue
+		}
+		// A manual procedure is decided at the step's own gate; actions and child plans run under
+		// the strategy's name.
+		runID := sub.ID
+		if sub.EffectiveType() == plan.TypeManual {
+			runID = id
+		}
+		r.details(ctx)
+		sctx := ctx
+		if sub.EffectiveType() == plan.TypeAction {
+			// An action runs to its end even when the plan stops (see run); a manual procedure stops.
+			sctx, _ = workflow.NewDisconnectedContext(ctx)
+		}
+		err := r.runSpec(sctx, runID, &sub, ss)
+		if err == nil {
+			ss.Tried = append(ss.Tried, StrategyRun{Name: st.Name, Status: plan.StatusSucceeded})
+			ss.Summary = "strategy " + st.Name + ": " + ss.Summary
+			if len(failed) > 0 {
+				ss.Summary += " (after " + strings.Join(failed, "; ") + ")"
+			}
+			return nil
+		}
+		ss.Tried = append(ss.Tried, StrategyRun{Name: st.Name, Status: plan.StatusFailed, Error: errMessage(err)})
+		failed = append(failed, st.Name+" failed: "+errMessage(err))
+		if ctx.Err() != nil {
+			return err
+		}
+		if i < len(s.Strategies)-1 {
+			workflow.GetLogger(ctx).Warn("strategy failed; trying the next", "step", id, "strategy", st.Name, "next", s.Strategies[i+1].Name, "error", err)
+		}
+	}
+	if len(failed) == 0 {
+		return errors.New("every strategy is left out of drills")
+	}
+	return fmt.Errorf("every strategy failed: %s", strings.Join(failed, "; "))
+}
+
+// runSpec carries out step s, whose record is ss, under the name id.
+func (r *runner) runSpec(ctx workflow.Context, id string, s *plan.Step, ss *StepState) error {
 	title := s.Description
 	if title == "" {
 		title = id
@@ -725,6 +786,8 @@ func (r *runner) runStep(ctx workflow.Context, id string) error {
 			req.OnExpiry = approval.ExpireAbort
 		}
 		return r.gate(ctx, ss, r.escalating(s, req))
+	case plan.TypeStrategies:
+		return r.runStrategies(ctx, id, s, ss)
 	case plan.TypePlan:
 		child := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 			WorkflowID:    workflow.GetInfo(ctx).WorkflowExecution.ID + "." + id,
@@ -938,12 +1001,21 @@ func (r *runner) compensate(ctx workflow.Context) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	for i := len(r.done) - 1; i >= 0; i-- {
 		id := r.done[i]
-		c := r.spec(id).Compensate
+		s, ss := r.spec(id), r.step(id)
+		if s.EffectiveType() == plan.TypeStrategies {
+			// The strategy that carried the step out is the one to undo.
+			j := slices.IndexFunc(s.Strategies, func(st plan.Strategy) bool { return st.Name == ss.Strategy })
+			if j < 0 {
+				continue
+			}
+			sub := s.StrategyStep(j)
+			s = &sub
+		}
+		c := s.Compensate
 		if c == nil {
 			continue
 		}
-		ss := r.step(id)
-		res, err := r.action(dctx, id+".compensate", c.Action, r.compensationWith(r.spec(id)), c.Timeout.D(), nil)
+		res, err := r.action(dctx, id+".compensate", c.Action, r.compensationWith(s), c.Timeout.D(), nil)
 		if err != nil {
 			ss.Compensation = "failed: " + errMessage(err)
 			workflow.GetLogger(ctx).Error("compensation failed", "step", id, "action", c.Action, "error", err)

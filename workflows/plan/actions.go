@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/lifeboat-dr/lifeboat/activities/catalog"
@@ -61,8 +62,7 @@ func ValidateWith(p *Plan, actions map[string]ActionSpec) error {
 			index[s.ID] = i
 		}
 	}
-	for i, s := range p.Spec.Steps {
-		path := stepPath(i, s)
+	checkAction := func(path string, s Step) {
 		if s.EffectiveType() == TypeAction && s.Action != "" {
 			checkCall(path, s.Action, s.With)
 		}
@@ -87,6 +87,18 @@ func ValidateWith(p *Plan, actions map[string]ActionSpec) error {
 				}
 			}
 		}
+	}
+	for i, s := range p.Spec.Steps {
+		path := stepPath(i, s)
+		checkAction(path, s)
+		if s.EffectiveType() == TypeStrategies {
+			for j := range s.Strategies {
+				sub := s.StrategyStep(j)
+				if len(sub.typesSet()) == 1 {
+					checkAction(strategyPath(path, j, s.Strategies[j]), sub)
+				}
+			}
+		}
 		e, err := s.Condition()
 		if err != nil || e == nil {
 			continue
@@ -96,13 +108,33 @@ func ValidateWith(p *Plan, actions map[string]ActionSpec) error {
 				continue
 			}
 			j, ok := index[r.ref.Step]
-			if !ok || p.Spec.Steps[j].EffectiveType() != TypeAction {
+			if !ok {
 				continue
 			}
 			target := p.Spec.Steps[j]
-			spec, ok := actions[target.Action]
-			if _, has := spec.Output(r.ref.Key); ok && !has {
-				bad(path+".when", "column %d: %s: %s has no output %q (it has %s)", r.col, r.ref, target.Action, r.ref.Key, listOrNone(spec.OutputNames()))
+			switch target.EffectiveType() {
+			case TypeAction:
+				spec, ok := actions[target.Action]
+				if _, has := spec.Output(r.ref.Key); ok && !has {
+					bad(path+".when", "column %d: %s: %s has no output %q (it has %s)", r.col, r.ref, target.Action, r.ref.Key, listOrNone(spec.OutputNames()))
+				}
+			case TypeStrategies:
+				// An output any of its action strategies declares; child plans have none declared.
+				var names []string
+				found := false
+				for _, st := range target.Strategies {
+					spec, ok := actions[st.Action]
+					if !ok {
+						continue
+					}
+					_, has := spec.Output(r.ref.Key)
+					found = found || has
+					names = append(names, spec.OutputNames()...)
+				}
+				if !found {
+					slices.Sort(names)
+					bad(path+".when", "column %d: %s: no strategy of %s has an output %q (they have %s)", r.col, r.ref, target.ID, r.ref.Key, listOrNone(slices.Compact(names)))
+				}
 			}
 		}
 	}
@@ -139,6 +171,13 @@ func checkDrill(path string, s Step, with map[string]any, actions map[string]Act
 	}
 }
 
+func strategyPath(step string, j int, st Strategy) string {
+	if st.Name == "" {
+		return fmt.Sprintf("%s.strategies[%d]", step, j)
+	}
+	return fmt.Sprintf("%s.strategies[%d] (%s)", step, j, st.Name)
+}
+
 func listOrNone(names []string) string {
 	if len(names) == 0 {
 		return "none"
@@ -155,8 +194,15 @@ func DrillSafety(p *Plan, actions map[string]ActionSpec) error {
 		problems = append(problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
 	}
 	for i, s := range p.Spec.Steps {
-		if s.EffectiveType() == TypeAction {
+		switch s.EffectiveType() {
+		case TypeAction:
 			checkDrillSafety(stepPath(i, s), s, actions, bad)
+		case TypeStrategies:
+			for j := range s.Strategies {
+				if sub := s.StrategyStep(j); sub.EffectiveType() == TypeAction {
+					checkDrillSafety(strategyPath(stepPath(i, s), j, s.Strategies[j]), sub, actions, bad)
+				}
+			}
 		}
 	}
 	if len(problems) == 0 {

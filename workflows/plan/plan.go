@@ -125,9 +125,11 @@ const (
 	TypeWait     StepType = "wait"     // wait for a duration
 	TypeNotify   StepType = "notify"   // tell people something
 	TypePlan     StepType = "plan"     // run another plan as a child
+	// TypeStrategies tries ways of recovering in order until one succeeds.
+	TypeStrategies StepType = "strategies"
 )
 
-var stepTypes = []StepType{TypeAction, TypeApproval, TypeDecision, TypeManual, TypeWait, TypeNotify, TypePlan}
+var stepTypes = []StepType{TypeAction, TypeApproval, TypeDecision, TypeManual, TypeWait, TypeNotify, TypePlan, TypeStrategies}
 
 // Impact says what a step's failure means for the plan.
 type Impact string
@@ -169,6 +171,34 @@ type Step struct {
 	Wait     *Wait      `yaml:"wait,omitempty" json:"wait,omitempty"`
 	Notify   *Notify    `yaml:"notify,omitempty" json:"notify,omitempty"`
 	Plan     *ChildPlan `yaml:"plan,omitempty" json:"plan,omitempty"`
+	// Strategies are ways of carrying the step out, tried in order until one succeeds.
+	Strategies []Strategy `yaml:"strategies,omitempty" json:"strategies,omitempty"`
+}
+
+// Strategy is one way of carrying out a strategies step: an action, a child plan or — last — a
+// manual procedure. When one fails, the next runs; the step fails when the last one does.
+type Strategy struct {
+	Name        string         `yaml:"name" json:"name"`
+	Description string         `yaml:"description,omitempty" json:"description,omitempty"`
+	Timeout     units.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+
+	Action     string         `yaml:"action,omitempty" json:"action,omitempty"`
+	With       map[string]any `yaml:"with,omitempty" json:"with,omitempty"`
+	Retry      *Retry         `yaml:"retry,omitempty" json:"retry,omitempty"`
+	Compensate *Compensation  `yaml:"compensate,omitempty" json:"compensate,omitempty"`
+	Drill      *DrillOverride `yaml:"drill,omitempty" json:"drill,omitempty"`
+
+	Manual *Manual    `yaml:"manual,omitempty" json:"manual,omitempty"`
+	Plan   *ChildPlan `yaml:"plan,omitempty" json:"plan,omitempty"`
+}
+
+// StrategyStep is strategy i of a strategies step as a step of its own, which the plan runs,
+// validates and undoes as it does steps: its ID is the step's and the strategy's names joined by a
+// dot, and it has the step's impact and escalation.
+func (s Step) StrategyStep(i int) Step {
+	st := s.Strategies[i]
+	return Step{ID: s.ID + "." + st.Name, Description: st.Description, Timeout: st.Timeout, Impact: s.Impact, Escalation: s.Escalation,
+		Action: st.Action, With: st.With, Retry: st.Retry, Compensate: st.Compensate, Drill: st.Drill, Manual: st.Manual, Plan: st.Plan}
 }
 
 // Retry is how often an action is attempted, and the pause between attempts.
@@ -321,6 +351,8 @@ func (s Step) hasBlock(t StepType) bool {
 		return s.Approval != nil
 	case TypeDecision:
 		return s.Decision != nil
+	case TypeStrategies:
+		return len(s.Strategies) > 0
 	case TypeManual:
 		return s.Manual != nil
 	case TypeWait:

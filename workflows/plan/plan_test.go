@@ -148,9 +148,9 @@ func TestPlanValidateProblems(t *testing.T) {
 		{"need listed twice", func(p *Plan) { p.Spec.Steps[4].Needs = []string{"repair-or-restore", "repair-or-restore"} },
 			promote + `.needs: "repair-or-restore" is listed twice`},
 		{"no type", func(p *Plan) { p.Spec.Steps[6].Type, p.Spec.Steps[6].Manual = "", nil },
-			tell + ".type: required: set action, or type and its block (action, approval, decision, manual, wait, notify, plan)"},
+			tell + ".type: required: set action, or type and its block (action, approval, decision, manual, wait, notify, plan, strategies)"},
 		{"unknown type", func(p *Plan) { p.Spec.Steps[6].Type = "chore" },
-			tell + `.type: unknown type "chore": use one of action, approval, decision, manual, wait, notify, plan`},
+			tell + `.type: unknown type "chore": use one of action, approval, decision, manual, wait, notify, plan, strategies`},
 		{"block of another type", func(p *Plan) { p.Spec.Steps[6].Wait = &Wait{Duration: 60} },
 			tell + ".wait: only for steps of type wait, and this one is of type manual"},
 		{"type without its block", func(p *Plan) { p.Spec.Steps[6].Manual = nil },
@@ -221,7 +221,7 @@ func TestPlanValidateProblems(t *testing.T) {
 		{"status that does not exist", func(p *Plan) { p.Spec.Steps[4].When = `"success" == steps.check-primary.status` },
 			promote + `.when: column 1: "success" is not a status: use succeeded, failed, skipped`},
 		{"outputs of a gate", func(p *Plan) { p.Spec.Steps[4].When = `steps.approve-failover.outputs.by == "alice"` },
-			promote + ".when: column 1: steps.approve-failover.outputs.by: only action and plan steps have outputs, and approve-failover is an approval step"},
+			promote + ".when: column 1: steps.approve-failover.outputs.by: only action, plan and strategies steps have outputs, and approve-failover is an approval step"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -462,6 +462,91 @@ func TestDrillSafety(t *testing.T) {
 			var problems Problems
 			if !errors.As(err, &problems) || len(problems) != 1 || problems[0].Error() != tt.want {
 				t.Fatalf("problems:\n%v\nwant exactly:\n%s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestStrategiesValidation(t *testing.T) {
+	const head = "apiVersion: lifeboat.dev/v1\nkind: RecoveryPlan\nmetadata: {name: s}\nspec:\n  scenario: s\n  people: [{id: bob, name: Bob, channels: {email: bob@example.com}}]\n  steps:\n"
+	tests := []struct {
+		name  string
+		steps string
+		want  []string
+	}{
+		{"valid", `
+    - id: db
+      strategies:
+        - {name: promote, action: postgres.promote, with: {dsn_secret: r}, drill: {with: {dsn_secret: d}}}
+        - {name: rebuild, plan: {name: rebuild-db}}
+        - {name: by-hand, manual: {instructions: rebuild it, assignees: [bob]}}
+    - {id: probe, needs: [db], when: 'steps.db.outputs.promoted == true', action: check.tcp, with: {address: "db:5432"}}`, nil},
+		{"one strategy", `
+    - id: db
+      strategies: [{name: promote, action: postgres.promote, with: {dsn_secret: r}, drill: {with: {dsn_secret: d}}}]`,
+			[]string{"spec.steps[0] (db).strategies: 1 given: give at least two (one is a plain step)"}},
+		{"manual before the end", `
+    - id: db
+      strategies:
+        - {name: by-hand, manual: {instructions: rebuild it, assignees: [bob]}}
+        - {name: promote, action: postgres.promote, with: {dsn_secret: r}, drill: {with: {dsn_secret: d}}}`,
+			[]string{"spec.steps[0] (db).strategies[0] (by-hand).manual: only the last strategy can be a manual procedure: the ones after it would never run"}},
+		{"names", `
+    - id: db
+      strategies:
+        - {name: a, action: check.tcp, with: {address: "x:1"}}
+        - {name: a, action: check.tcp, with: {address: "y:1"}}
+        - {name: "B!", action: check.tcp, with: {address: "z:1"}}`,
+			[]string{`spec.steps[0] (db).strategies[1] (a).name: "a" is the name of an earlier strategy`,
+				`spec.steps[0] (db).strategies[2] (B!).name: "B!": use 1-63 lower-case letters, digits and '-', starting with a letter or digit`}},
+		{"two kinds at once", `
+    - id: db
+      strategies:
+        - {name: a, action: check.tcp, with: {address: "x:1"}, plan: {name: other}}
+        - {name: b, action: check.tcp, with: {address: "y:1"}}`,
+			[]string{"spec.steps[0] (db).strategies[0] (a): set exactly one of action, plan and manual"}},
+		{"parameters checked", `
+    - id: db
+      strategies:
+        - {name: a, action: check.tcp, with: {address: 5432}}
+        - {name: b, action: check.nothing}`,
+			[]string{"spec.steps[0] (db).strategies[0] (a).with.address: want a string, not 5432 (quote it)",
+				`spec.steps[0] (db).strategies[1] (b).action: unknown action "check.nothing"`}},
+		{"an output no strategy declares", `
+    - id: db
+      strategies:
+        - {name: a, action: check.tcp, with: {address: "x:1"}}
+        - {name: b, action: check.dns, with: {name: x}}
+    - {id: next, needs: [db], when: 'steps.db.outputs.status == 200', action: check.tcp, with: {address: "y:1"}}`,
+			[]string{`spec.steps[1] (next).when: column 1: steps.db.outputs.status: no strategy of db has an output "status" (they have answer, latency_ms, ok)`}},
+		{"a strategy's drill left on production", `
+    - id: db
+      strategies:
+        - {name: promote, action: postgres.promote, with: {dsn_secret: r}}
+        - {name: by-hand, manual: {instructions: rebuild it, assignees: [bob]}}`,
+			[]string{"spec.steps[0] (db).strategies[0] (promote).drill: postgres.promote changes what it acts on, so a drill must not run it on the plan's targets: needs drill.with setting `dsn_secret` to an isolated target, drill.skip or drill.same_targets, each with a reason"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Decode([]byte(head + tt.steps))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = ValidateWith(p, DefaultActions())
+			if err == nil {
+				err = DrillSafety(p, DefaultActions())
+			}
+			var got []string
+			var problems Problems
+			if errors.As(err, &problems) {
+				for _, pr := range problems {
+					got = append(got, pr.Error())
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
 	}

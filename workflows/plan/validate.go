@@ -257,7 +257,7 @@ func (v *validator) escalation(path string, e *Escalation) {
 }
 
 var blockNames = map[StepType]string{TypeAction: "action", TypeApproval: "approval", TypeDecision: "decision",
-	TypeManual: "manual", TypeWait: "wait", TypeNotify: "notify", TypePlan: "plan"}
+	TypeManual: "manual", TypeWait: "wait", TypeNotify: "notify", TypePlan: "plan", TypeStrategies: "strategies"}
 
 func typeList() string {
 	names := make([]string, len(stepTypes))
@@ -280,7 +280,7 @@ func (v *validator) step(i int) {
 	case s.Type == "" && len(s.typesSet()) == 0:
 		v.bad(path+".type", "required: set action, or type and its block (%s)", typeList())
 	case s.Type == "":
-		v.bad(path+".type", "required when several of action, approval, decision, manual, wait, notify and plan are set")
+		v.bad(path+".type", "required when several of action, approval, decision, manual, wait, notify, plan and strategies are set")
 	case !contains(stepTypes, s.Type):
 		v.bad(path+".type", "unknown type %q: use one of %s", s.Type, typeList())
 		typ = ""
@@ -317,6 +317,11 @@ func (v *validator) step(i int) {
 			if s.Timeout != 0 {
 				v.bad(path+".timeout", "a wait step lasts wait.duration")
 			}
+		case TypeStrategies:
+			if s.Timeout != 0 {
+				v.bad(path+".timeout", "give each strategy its own timeout")
+			}
+			v.strategies(path, s)
 		}
 	}
 	switch s.Impact {
@@ -337,6 +342,53 @@ func (v *validator) step(i int) {
 	if s.Escalation != nil {
 		v.escalation(path+".escalation", s.Escalation)
 	}
+	v.blocks(path, s)
+	v.condition(i, path)
+}
+
+// strategies checks a strategies step's list: at least two, named uniquely, each an action, a child
+// plan or a manual procedure — that one only last, since nothing after it would run — and each
+// checked as a step of its own.
+func (v *validator) strategies(path string, s Step) {
+	if len(s.Strategies) < 2 {
+		v.bad(path+".strategies", "%d given: give at least two (one is a plain step)", len(s.Strategies))
+	}
+	for j, st := range s.Strategies {
+		sp := strategyPath(path, j, st)
+		switch {
+		case !namePattern.MatchString(st.Name):
+			v.bad(sp+".name", "%q: %s", st.Name, idRule)
+		case slices.IndexFunc(s.Strategies, func(o Strategy) bool { return o.Name == st.Name }) < j:
+			v.bad(sp+".name", "%q is the name of an earlier strategy", st.Name)
+		}
+		sub := s.StrategyStep(j)
+		set := sub.typesSet()
+		switch {
+		case len(set) != 1:
+			v.bad(sp, "set exactly one of action, plan and manual")
+			continue
+		case set[0] != TypeAction && set[0] != TypePlan && set[0] != TypeManual:
+			v.bad(sp, "a strategy is an action, a plan or a manual procedure")
+			continue
+		case set[0] == TypeManual && j < len(s.Strategies)-1:
+			v.bad(sp+".manual", "only the last strategy can be a manual procedure: the ones after it would never run")
+		case set[0] == TypeManual && st.Timeout != 0:
+			v.bad(sp+".timeout", "set the manual procedure's own timeout (manual.timeout)")
+		}
+		if set[0] != TypeAction {
+			if st.With != nil || st.Retry != nil || st.Compensate != nil {
+				v.bad(sp, "with, retry and compensate are only for action strategies")
+			}
+			if st.Drill != nil && len(st.Drill.With) > 0 {
+				v.bad(sp+".drill.with", "only for action strategies; others can only be skipped in drills (drill.skip)")
+			}
+		}
+		v.blocks(sp, sub)
+	}
+}
+
+// blocks checks a step's (or strategy's) type-specific fields.
+func (v *validator) blocks(path string, s Step) {
 	if s.Action != "" && !actionPattern.MatchString(s.Action) {
 		v.bad(path+".action", "%q is not an action name (such as postgres.promote)", s.Action)
 	}
@@ -434,7 +486,6 @@ func (v *validator) step(i int) {
 			v.bad(path+".plan.name", "a plan cannot run itself")
 		}
 	}
-	v.condition(i, path)
 }
 
 // condition checks a step's when: that it parses, and that it refers only to steps the step needs,
@@ -463,8 +514,8 @@ func (v *validator) condition(i int, path string) {
 		switch typ := target.EffectiveType(); {
 		case r.ref.Field == FieldChoice && typ != TypeDecision:
 			v.bad(path+".when", "column %d: %s: %s is not a decision step", r.col, r.ref, target.ID)
-		case r.ref.Field == FieldOutputs && typ != TypeAction && typ != TypePlan:
-			v.bad(path+".when", "column %d: %s: only action and plan steps have outputs, and %s is %s step", r.col, r.ref, target.ID, article(string(typ)))
+		case r.ref.Field == FieldOutputs && typ != TypeAction && typ != TypePlan && typ != TypeStrategies:
+			v.bad(path+".when", "column %d: %s: only action, plan and strategies steps have outputs, and %s is %s step", r.col, r.ref, target.ID, article(string(typ)))
 		}
 	}
 	for _, c := range e.comparisons() {
