@@ -118,3 +118,61 @@ func human(d time.Duration) string {
 }
 
 func anchor(name string) string { return strings.ReplaceAll(name, ".", "") }
+
+// SchemaDefs are the JSON Schema definitions docs/plan-schema.json takes from the declarations:
+// "action" (the names), "with.NAME" (each action's parameters) and "actionCall", which a step,
+// strategy or compensation that names an action applies to its with. A test keeps the file's
+// definitions equal to these.
+func SchemaDefs() map[string]any {
+	defs := map[string]any{}
+	var names []any
+	var calls []any
+	for _, s := range All() {
+		names = append(names, s.Name)
+		props := map[string]any{}
+		var required []any
+		for _, p := range s.Params {
+			ps := map[string]any{"description": paramDoc(p)}
+			switch p.Type {
+			case String:
+				ps["type"] = "string"
+			case Int:
+				ps["type"] = "integer"
+				if p.Min != nil {
+					ps["minimum"] = *p.Min
+				}
+			case Bool:
+				ps["type"] = "boolean"
+			case Duration:
+				ps["$ref"] = "#/$defs/duration"
+			case Secret:
+				ps["type"] = "string"
+				ps["pattern"] = secretNamePattern.String()
+			}
+			if len(p.Enum) > 0 {
+				enum := make([]any, len(p.Enum))
+				for i, e := range p.Enum {
+					enum[i] = e
+				}
+				ps["enum"] = enum
+			}
+			props[p.Name] = ps
+			if p.Required {
+				required = append(required, p.Name)
+			}
+		}
+		with := map[string]any{"type": "object", "additionalProperties": false, "properties": props,
+			"description": s.Name + "'s parameters: " + s.Doc}
+		if len(required) > 0 {
+			with["required"] = required
+		}
+		defs["with."+s.Name] = with
+		calls = append(calls, map[string]any{
+			"if":   map[string]any{"properties": map[string]any{"action": map[string]any{"const": s.Name}}, "required": []any{"action"}},
+			"then": map[string]any{"properties": map[string]any{"with": map[string]any{"$ref": "#/$defs/with." + s.Name}}},
+		})
+	}
+	defs["action"] = map[string]any{"enum": names, "description": "An action's name: see docs/actions.md."}
+	defs["actionCall"] = map[string]any{"description": "Checks with against the parameters of the action named.", "allOf": calls}
+	return defs
+}

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lifeboat-dr/lifeboat/activities/catalog"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
 
@@ -169,7 +171,8 @@ func TestPlanExamplesMatchSchema(t *testing.T) {
 	root := loadSchema(t)
 	files, _ := filepath.Glob("testdata/valid/*.yaml")
 	more, _ := filepath.Glob("testdata/diff/*.yaml")
-	files = append(files, more...)
+	examples, _ := filepath.Glob("../../examples/plans/*.yaml")
+	files = append(append(files, more...), examples...)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			b, err := os.ReadFile(f)
@@ -203,6 +206,10 @@ func TestPlanSchemaCheckRejects(t *testing.T) {
 		{"bad id", "id: restore", "id: Restore", `$.spec.steps[0].id: "Restore" does not match`},
 		{"bad version", "lifeboat.dev/v1", "lifeboat.dev/v2", `$.apiVersion: want "lifeboat.dev/v1"`},
 		{"list for a parameter", "asset: www", "asset: [www]", `$.spec.steps[0].with.asset: an array where the schema wants string or integer or boolean`},
+		{"a parameter the action lacks", "asset: www", "asset: www, zone: x", `$.spec.steps[0].with: unknown property "zone"`},
+		{"a parameter of the wrong type", "asset: www", "asset: 5", `$.spec.steps[0].with.asset: an integer where the schema wants string`},
+		{"a required parameter missing", "asset: www, ", "", `$.spec.steps[0].with: "asset" is required`},
+		{"an unknown action", "action: restore.asset", "action: restore.everything", `$.spec.steps[0].action: restore.everything is not one of`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,6 +230,14 @@ func schemaCheck(root, s schema, v any, at string) []string {
 	s = resolve(root, s)
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, at+": "+fmt.Sprintf(format, args...)) }
+	for _, sub := range asSchemas(s["allOf"]) {
+		errs = append(errs, schemaCheck(root, sub, v, at)...)
+	}
+	if cond, ok := s["if"].(schema); ok && len(schemaCheck(root, cond, v, at)) == 0 {
+		if then, ok := s["then"].(schema); ok {
+			errs = append(errs, schemaCheck(root, then, v, at)...)
+		}
+	}
 	if c, ok := s["const"]; ok && v != c {
 		bad("want %q, got %v", c, v)
 	}
@@ -316,6 +331,15 @@ func schemaCheck(root, s schema, v any, at string) []string {
 	return errs
 }
 
+func asSchemas(v any) []schema {
+	var out []schema
+	list, _ := v.([]any)
+	for _, x := range list {
+		out = append(out, x.(schema))
+	}
+	return out
+}
+
 func asList(v any) []string {
 	var out []string
 	list, _ := v.([]any)
@@ -374,6 +398,43 @@ func TestPlanDocs(t *testing.T) {
 	for name := range DefaultActions() {
 		if strings.Contains(actions, "| `"+name+"` |") {
 			t.Errorf("docs/plans.md lists %s itself: actions.md is the one list", name)
+		}
+	}
+}
+
+var updateSchema = flag.Bool("update-schema", false, "rewrite docs/plan-schema.json's action definitions from package catalog")
+
+// The schema's action definitions are what the declarations in package catalog say.
+func TestPlanSchemaActionsAreTheDeclarations(t *testing.T) {
+	const path = "../../docs/plan-schema.json"
+	root := loadSchema(t)
+	defs := root["$defs"].(schema)
+	var want map[string]any
+	b, _ := json.Marshal(catalog.SchemaDefs())
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	if *updateSchema {
+		for k, v := range want {
+			defs[k] = v
+		}
+		out, err := json.MarshalIndent(root, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, append(out, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	for k, v := range want {
+		if !reflect.DeepEqual(defs[k], v) {
+			t.Errorf("%s: $defs[%q] is not what package catalog declares: run go test ./workflows/plan -run TestPlanSchemaActions -update-schema", path, k)
+		}
+	}
+	for k := range defs {
+		if strings.HasPrefix(k, "with.") && want[k] == nil {
+			t.Errorf("%s: $defs[%q] declares an action that does not exist", path, k)
 		}
 	}
 }
