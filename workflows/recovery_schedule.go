@@ -1,0 +1,168 @@
+package workflows
+
+import (
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+)
+
+func (r *runner) step(id string) *StepState { return &r.st.Steps[r.index[id]] }
+
+// spec is a step's definition in the plan.
+func (r *runner) spec(id string) *plan.Step { return r.specs[id] }
+
+type stepDone struct {
+	ID  string
+	Err error
+}
+
+// run starts every step whose needs have finished, as they finish, until none is left or a
+// critical step failed; it returns that step's error after the running steps have ended.
+//
+// When a step fails, steps that wait for people or time are stopped, but actions already running
+// are left to finish (they are bounded by their timeouts): an action stopped halfway may still have
+// taken effect, and only one that is known to have finished can be undone.
+func (r *runner) run(ctx workflow.Context) error {
+	waitsCtx, cancelWaits := workflow.WithCancel(ctx)
+	defer cancelWaits()
+	// Actions run to their end even when the plan is cancelled: one stopped halfway may have taken
+	// effect, and only one known to have finished can be undone.
+	actionsCtx, _ := workflow.NewDisconnectedContext(ctx)
+	finished := workflow.NewChannel(actionsCtx)
+	// unfinished counts each step's needs that have not ended; dependents lists who waits on whom.
+	// Steps become ready in a deterministic order: the plan's order, then the order they unblock.
+	unfinished := make(map[string]int, len(r.st.Steps))
+	dependents := map[string][]string{}
+	var ready []string
+	for _, ss := range r.st.Steps {
+		needs := r.spec(ss.ID).Needs
+		unfinished[ss.ID] = len(needs)
+		for _, n := range needs {
+			dependents[n] = append(dependents[n], ss.ID)
+		}
+		if len(needs) == 0 {
+			ready = append(ready, ss.ID)
+		}
+	}
+	ended := func(id string) {
+		for _, d := range dependents[id] {
+			if unfinished[d]--; unfinished[d] == 0 {
+				ready = append(ready, d)
+			}
+		}
+	}
+	running := 0
+	var failure error
+	for {
+		for len(ready) > 0 {
+			id := ready[0]
+			ready = ready[1:]
+			ss := r.step(id)
+			if failure != nil || ctx.Err() != nil {
+				ss.Status = StepNotRun
+				ended(id)
+				continue
+			}
+			if run, why := r.shouldRun(id); !run {
+				ss.Status, ss.Summary = plan.StatusSkipped, why
+				ended(id)
+				continue
+			}
+			ss.Status, ss.StartedAt = StepRunning, workflow.Now(ctx)
+			running++
+			stepCtx := waitsCtx
+			switch r.spec(id).EffectiveType() {
+			case plan.TypeAction, plan.TypeNotify:
+				stepCtx = actionsCtx
+			case plan.TypePlan:
+				stepCtx = ctx // a child plan, cancelled, undoes its own steps
+			}
+			workflow.Go(stepCtx, func(gctx workflow.Context) {
+				err := r.runStep(gctx, id)
+				finished.Send(actionsCtx, stepDone{ID: id, Err: err})
+			})
+		}
+		r.details(ctx)
+		if running == 0 {
+			return failure
+		}
+		var d stepDone
+		finished.Receive(actionsCtx, &d)
+		running--
+		ss := r.step(d.ID)
+		ss.FinishedAt = workflow.Now(ctx)
+		ss.Duration = units.Duration(ss.FinishedAt.Sub(ss.StartedAt))
+		r.lastEnd = ss.FinishedAt
+		ended(d.ID)
+		if d.Err == nil {
+			ss.Status = plan.StatusSucceeded
+			r.done = append(r.done, d.ID)
+			r.recoveryPoint(ss)
+			continue
+		}
+		ss.Status, ss.Error = plan.StatusFailed, errMessage(d.Err)
+		if temporal.IsCanceledError(d.Err) && (failure != nil || ctx.Err() != nil) {
+			ss.Status, ss.Error = StepNotRun, "stopped: the plan was stopped"
+			continue
+		}
+		if ss.Critical && failure == nil {
+			failure = fmt.Errorf("step %s failed: %s", d.ID, ss.Error)
+			cancelWaits() // gates and waits stop; running actions finish, then compensation follows
+		}
+	}
+}
+
+// shouldRun decides whether a step whose needs have ended runs. A step with a condition runs when
+// the condition holds. Without one, a step after a skipped step is skipped too — a branch not taken
+// stays not taken — while an optional step that failed does not hold back the steps after it.
+func (r *runner) shouldRun(id string) (bool, string) {
+	s := r.spec(id)
+	if r.in.Mode == ModeDrill && s.Drill != nil && s.Drill.Skip {
+		r.step(id).Drill = DrillSkipped
+		why := "left out of drills"
+		if s.Drill.Reason != "" {
+			why += ": " + s.Drill.Reason
+		}
+		return false, why
+	}
+	expr, err := s.Condition()
+	if err != nil {
+		return false, "condition: " + err.Error()
+	}
+	if expr == nil {
+		for _, n := range s.Needs {
+			if st := r.step(n).Status; st == plan.StatusSkipped || st == StepNotRun {
+				return false, "needs " + n + ", which was skipped"
+			}
+		}
+		return true, ""
+	}
+	ok, err := expr.Eval(func(ref plan.Ref) (plan.Value, bool) {
+		ss := r.step(ref.Step)
+		switch ref.Field {
+		case plan.FieldStatus:
+			return plan.StringValue(ss.Status), ss.Status != StepPending && ss.Status != StepRunning
+		case plan.FieldChoice:
+			return plan.StringValue(ss.Choice), ss.Choice != ""
+		case plan.FieldOutputs:
+			v, found := ss.Outputs[ref.Key]
+			if !found {
+				return plan.Value{}, false
+			}
+			val, err := plan.ValueOf(v)
+			return val, err == nil
+		}
+		return plan.Value{}, false
+	})
+	switch {
+	case err != nil:
+		return false, "condition " + s.When + ": " + err.Error()
+	case !ok:
+		return false, "condition " + s.When + " is false"
+	}
+	return true, ""
+}

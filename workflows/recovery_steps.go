@@ -1,0 +1,300 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/catalog"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/workflows/approval"
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+)
+
+// with is an action's parameters: in a drill, the step's drill targets replace those the action has.
+func (r *runner) with(s *plan.Step, action string, with map[string]any) map[string]any {
+	if r.in.Mode != ModeDrill || s.Drill == nil || len(s.Drill.With) == 0 {
+		return with
+	}
+	spec := defaultActions[action]
+	out := make(map[string]any, len(with)+len(s.Drill.With))
+	// Copying maps: the order does not matter.
+	//workflowcheck:ignore
+	for k, v := range with {
+		out[k] = v
+	}
+	//workflowcheck:ignore
+	for k, v := range s.Drill.With { //workflowcheck:ignore builds a map: the order does not matter
+		if _, ok := spec.Param(k); ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// compensationWith is a step's compensation's parameters: in a drill, drill.compensate_with set
+// over them, or when there is none, the keys of drill.with that the compensation takes.
+func (r *runner) compensationWith(s *plan.Step) map[string]any {
+	c := s.Compensate
+	if r.in.Mode != ModeDrill || s.Drill == nil || len(s.Drill.CompensateWith) == 0 {
+		return r.with(s, c.Action, c.With)
+	}
+	return s.Drill.CompensationWith(c.With)
+}
+
+// defaultActions are the actions plans may use, for the parameters each one takes.
+var defaultActions = plan.DefaultActions()
+
+// recoveryPoint keeps the oldest recovery point a step reported: the run's RPO is measured from it.
+func (r *runner) recoveryPoint(ss *StepState) {
+	v, ok := ss.Outputs[activities.OutputRecoveryPoint].(string)
+	if !ok {
+		return
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return
+	}
+	if r.st.RecoveryPoint.IsZero() || t.Before(r.st.RecoveryPoint) {
+		r.st.RecoveryPoint, r.st.RPOStep = t, ss.ID
+	}
+}
+
+// runStep carries one step out.
+func (r *runner) runStep(ctx workflow.Context, id string) error {
+	return r.runSpec(ctx, id, r.spec(id), r.step(id))
+}
+
+// runStrategies tries a strategies step's strategies in order until one succeeds; in a drill, those
+// left out of drills are passed over. The step fails when the last one does.
+func (r *runner) runStrategies(ctx workflow.Context, id string, s *plan.Step, ss *StepState) error {
+	var failed []string
+	for i, st := range s.Strategies {
+		sub := s.StrategyStep(i)
+		ss.Strategy = st.Name
+		if r.in.Mode == ModeDrill && sub.Drill != nil && sub.Drill.Skip {
+			ss.Tried = append(ss.Tried, StrategyRun{Name: st.Name, Status: plan.StatusSkipped, Error: "left out of drills: " + sub.Drill.Reason})
+			continue
+		}
+		// A manual procedure is decided at the step's own gate; actions and child plans run under
+		// the strategy's name.
+		runID := sub.ID
+		if sub.EffectiveType() == plan.TypeManual {
+			runID = id
+		}
+		r.details(ctx)
+		sctx := ctx
+		if sub.EffectiveType() == plan.TypeAction {
+			// An action runs to its end even when the plan stops (see run); a manual procedure stops.
+			sctx, _ = workflow.NewDisconnectedContext(ctx)
+		}
+		err := r.runSpec(sctx, runID, &sub, ss)
+		if err == nil {
+			ss.Tried = append(ss.Tried, StrategyRun{Name: st.Name, Status: plan.StatusSucceeded})
+			ss.Summary = "strategy " + st.Name + ": " + ss.Summary
+			if len(failed) > 0 {
+				ss.Summary += " (after " + strings.Join(failed, "; ") + ")"
+			}
+			return nil
+		}
+		ss.Tried = append(ss.Tried, StrategyRun{Name: st.Name, Status: plan.StatusFailed, Error: errMessage(err)})
+		failed = append(failed, st.Name+" failed: "+errMessage(err))
+		if ctx.Err() != nil {
+			return err
+		}
+		if i < len(s.Strategies)-1 {
+			workflow.GetLogger(ctx).Warn("strategy failed; trying the next", "step", id, "strategy", st.Name, "next", s.Strategies[i+1].Name, "error", err)
+		}
+	}
+	if len(failed) == 0 {
+		return errors.New("every strategy is left out of drills")
+	}
+	return fmt.Errorf("every strategy failed: %s", strings.Join(failed, "; "))
+}
+
+// runSpec carries out step s, whose record is ss, under the name id.
+func (r *runner) runSpec(ctx workflow.Context, id string, s *plan.Step, ss *StepState) error {
+	title := s.Description
+	if title == "" {
+		title = id
+	}
+	switch s.EffectiveType() {
+	case plan.TypeAction:
+		var res activities.ActionResult
+		var err error
+		if r.in.Mode == ModeDrill {
+			ss.Drill = DrillOwn
+			if s.Drill != nil && len(s.Drill.With) > 0 {
+				ss.Drill = DrillIsolated
+			}
+		}
+		switch s.Action {
+		case catalog.RestoreAsset.Name():
+			res, err = r.restoreAsset(ctx, id, r.with(s, s.Action, s.With))
+		case catalog.Notify.Name():
+			res, err = r.notifyAction(ctx, id, s.With)
+		default:
+			stop := r.watchStuck(ctx, s, id)
+			res, err = r.action(ctx, id, s.Action, r.with(s, s.Action, s.With), s.Timeout.D(), s.Retry)
+			stop()
+		}
+		ss.Outputs, ss.Summary = res.Outputs, res.Summary
+		return err
+	case plan.TypeWait:
+		return workflow.NewTimerWithOptions(ctx, s.Wait.Duration.D(), workflow.TimerOptions{Summary: "step " + id + ": wait"}).Get(ctx, nil)
+	case plan.TypeNotify:
+		var n *activities.Notifications
+		m := notify.Message{Event: "plan.notice", Severity: notify.Info, Title: r.p.Metadata.Name + ": " + s.Notify.Message, Text: s.Notify.Message,
+			Fields: map[string]string{"to": strings.Join(r.people(s.Notify.To), ", "), "step": id}, Time: workflow.Now(ctx), DedupKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id}
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notifyOptions("step "+id)), n.Notify, activities.NotifyInput{Message: m}).Get(ctx, nil)
+	case plan.TypeApproval:
+		a := s.Approval
+		expiry := approval.ExpireAbort
+		if a.OnExpiry == plan.ExpiryEscalate {
+			expiry = approval.ExpireEscalate
+		}
+		req := approval.Request{Gate: id, Title: title, Requester: r.in.Requester, Approvers: r.people(a.Approvers), Quorum: a.Quorum,
+			Timeout: a.Timeout.D()}
+		if req.Timeout > 0 {
+			req.OnExpiry = expiry
+		}
+		return r.gate(ctx, ss, r.escalating(s, req))
+	case plan.TypeDecision:
+		d := s.Decision
+		req := approval.Request{Gate: id, Title: d.Question, Requester: r.asker(), Approvers: r.people(d.Deciders), Options: d.Options,
+			Timeout: d.Timeout.D()}
+		if req.Timeout > 0 {
+			req.OnExpiry = approval.ExpireAbort
+			if d.Default != "" {
+				req.OnExpiry, req.DefaultChoice = approval.ExpireProceed, d.Default
+			}
+		}
+		return r.gate(ctx, ss, r.escalating(s, req))
+	case plan.TypeManual:
+		m := s.Manual
+		req := approval.Request{Gate: id, Title: m.Instructions, Requester: r.asker(), Approvers: r.people(m.Assignees), Timeout: m.Timeout.D()}
+		if req.Timeout > 0 {
+			req.OnExpiry = approval.ExpireAbort
+		}
+		return r.gate(ctx, ss, r.escalating(s, req))
+	case plan.TypeStrategies:
+		return r.runStrategies(ctx, id, s, ss)
+	case plan.TypePlan:
+		child := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			WorkflowID:    workflow.GetInfo(ctx).WorkflowExecution.ID + "." + id,
+			StaticSummary: "Step " + id + " of " + r.p.Metadata.Name + ": plan " + s.Plan.Name,
+		})
+		var res RecoveryResult
+		err := workflow.ExecuteChildWorkflow(child, RecoveryWorkflow, RecoveryInput{Plan: s.Plan.Name, Mode: r.in.Mode, Requester: r.in.Requester, Reason: r.in.Reason}).Get(ctx, &res)
+		ss.Summary = fmt.Sprintf("plan %s %s in %s", s.Plan.Name, res.Status, res.RTO.Human())
+		return err
+	}
+	return fmt.Errorf("step %s: unknown type %q", id, s.EffectiveType())
+}
+
+// asker is the requester of decision and manual gates: the plan asks, so whoever started it may
+// answer. Approvals are asked by the person who started the plan, who cannot approve them.
+func (r *runner) asker() string { return "plan " + r.p.Metadata.Name }
+
+// restoreAsset runs the restore.asset action as a child Restore workflow, so that the restore has
+// its own record, progress and — when it is in place — its own approval gate.
+func (r *runner) restoreAsset(ctx workflow.Context, id string, with map[string]any) (activities.ActionResult, error) {
+	p, err := catalog.RestoreAsset.Decode(with)
+	if err != nil {
+		return activities.ActionResult{}, temporal.NewNonRetryableApplicationError("step "+id+": "+err.Error(), activities.ErrTypeActionRefused, err)
+	}
+	in := RestoreInput{Asset: p.Asset, Snapshot: p.Snapshot, TargetDir: p.TargetDir, Database: p.Database,
+		InPlace: p.InPlace, Requester: r.in.Requester}
+	child := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:    workflow.GetInfo(ctx).WorkflowExecution.ID + "." + id,
+		StaticSummary: "Step " + id + " of " + r.p.Metadata.Name + ": restore " + in.Asset,
+	})
+	var res RestoreResult
+	err = workflow.ExecuteChildWorkflow(child, RestoreWorkflow, in).Get(ctx, &res)
+	out := activities.ActionResult{Outputs: map[string]any{}}
+	if res.Snapshot != nil {
+		out.Outputs["snapshot"] = res.Snapshot.ID
+		out.Outputs[activities.OutputRecoveryPoint] = res.Snapshot.Time.UTC().Format(time.RFC3339Nano)
+	}
+	if res.Restored != nil {
+		out.Outputs["target_dir"], out.Outputs["database"] = res.Restored.TargetDir, res.Restored.Database
+		out.Summary = fmt.Sprintf("restored %s from snapshot %s", in.Asset, shortID(res.Restored.Snapshot.ID))
+	}
+	return out, err
+}
+
+// notifyAction sends the notify action's message through the worker's routes.
+func (r *runner) notifyAction(ctx workflow.Context, id string, with map[string]any) (activities.ActionResult, error) {
+	p, err := catalog.Notify.Decode(with)
+	if err != nil {
+		return activities.ActionResult{}, temporal.NewNonRetryableApplicationError("step "+id+": "+err.Error(), activities.ErrTypeActionRefused, err)
+	}
+	msg := p.Message
+	var routes []string
+	if p.Route != "" {
+		routes = []string{p.Route}
+	}
+	var n *activities.Notifications
+	var res activities.NotifyResult
+	m := notify.Message{Event: "plan.notice", Severity: notify.Info, Title: r.p.Metadata.Name + ": " + msg, Text: msg,
+		Time: workflow.Now(ctx), DedupKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id, Fields: map[string]string{"step": id}}
+	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notifyOptions("step "+id)), n.Notify, activities.NotifyInput{Routes: routes, Message: m}).Get(ctx, &res)
+	delivered := 0
+	for _, d := range res.Deliveries {
+		if d.OK() {
+			delivered++
+		}
+	}
+	return activities.ActionResult{Outputs: map[string]any{"delivered": delivered > 0}, Summary: fmt.Sprintf("delivered to %d channels", delivered)}, err
+}
+
+// people resolves people, groups and roles to person IDs, the identities gates accept.
+func (r *runner) people(refs []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, ref := range refs {
+		for _, p := range r.p.Resolve(ref) {
+			if !seen[p.ID] {
+				seen[p.ID] = true
+				out = append(out, p.ID)
+			}
+		}
+	}
+	return out
+}
+
+// action runs a plan action: short ones as local activities, the others as activities that
+// heartbeat while they wait on the outside world.
+func (r *runner) action(ctx workflow.Context, id, name string, with map[string]any, timeout time.Duration, retry *plan.Retry) (activities.ActionResult, error) {
+	var acts *activities.Actions
+	in := activities.ActionInput{Action: name, Params: with, Step: id}
+	spec := defaultActions[name]
+	policy := &temporal.RetryPolicy{InitialInterval: max(spec.Retry.Backoff, time.Second), BackoffCoefficient: 2, MaximumInterval: time.Minute,
+		MaximumAttempts: int32(max(spec.Retry.Attempts, 1)), NonRetryableErrorTypes: []string{activities.ErrTypeActionRefused}}
+	if retry != nil {
+		policy.MaximumAttempts = int32(max(retry.Attempts, 1))
+		if retry.Backoff > 0 {
+			policy.InitialInterval = retry.Backoff.D()
+			policy.MaximumInterval = max(policy.MaximumInterval, policy.InitialInterval)
+		}
+	}
+	summary := fmt.Sprintf("step %s: %s", id, name)
+	var res activities.ActionResult
+	var err error
+	if timeout == 0 {
+		timeout = spec.Timeout
+	}
+	if spec.Class == catalog.Local {
+		opts := workflow.LocalActivityOptions{StartToCloseTimeout: timeout, RetryPolicy: policy, Summary: summary}
+		err = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, opts), acts.RunAction, in).Get(ctx, &res)
+	} else {
+		opts := workflow.ActivityOptions{StartToCloseTimeout: timeout, HeartbeatTimeout: 30 * time.Second, RetryPolicy: policy, Summary: summary}
+		err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), acts.RunAction, in).Get(ctx, &res)
+	}
+	return res, err
+}
