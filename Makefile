@@ -39,6 +39,10 @@ test: build tools ## run every test: unit, scenario (-race) and integration agai
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 ./testsuite/...
 
+.PHONY: test-short
+test-short: ## unit and scenario tests only, in about a minute and a half: go test -short skips every test that starts PostgreSQL, MinIO, fake-gcs-server, a Temporal server or another process
+	$(GO) test -short -count=1 $(RACE_PKGS) ./testsuite/wait/ ./testsuite/repo/
+
 .PHONY: chaos
 chaos: tools ## the fault harness, full run (about an hour): kills, stalls, server restarts, crashes after every write, S3 faults; prints the table (CHAOS_FLAGS="-chaos.only=backup -chaos.seed=N")
 	$(GO) test -count=1 -v -timeout 6h -run TestChaos ./testsuite/chaos -chaos.full $(CHAOS_FLAGS)

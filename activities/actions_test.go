@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 	"github.com/lifeboat-dr/lifeboat/testsuite/awsfake"
 	"github.com/lifeboat-dr/lifeboat/testsuite/pgtest"
+	"github.com/lifeboat-dr/lifeboat/testsuite/wait"
 )
 
 func runAction(t *testing.T, a *Actions, action string, p map[string]any) (ActionResult, error) {
@@ -63,16 +65,14 @@ func TestPostgresFailoverActions(t *testing.T) {
 	step("postgres.fence", "primary", map[string]any{"fenced": true, "reachable": true})
 	// The replica has replayed the probe's write before the primary is lost: its commit is the
 	// recovery point the promotion reports.
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	wait.For(t, 15*time.Second, "the replica replays the probe's write", func() error {
 		res, err := runAction(t, a, "postgres.sql_check", map[string]any{"dsn_secret": "replica",
 			"query": "SELECT count(*) FROM public.lifeboat_write_probe", "expect": "1"})
-		if err == nil && res.Outputs["ok"] == true {
-			break
+		if err == nil && res.Outputs["ok"] != true {
+			err = errors.New(res.Summary)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the replica never replayed the probe's write: %+v %v", res, err)
-		}
-	}
+		return err
+	})
 	if err := pg.Crash(); err != nil {
 		t.Fatal(err)
 	}

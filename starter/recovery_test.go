@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/testsuite/wait"
+
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -374,7 +376,7 @@ func (e *recoveryEnv) background(args ...string) (out, errb *syncBuffer, wait fu
 func (e *recoveryEnv) waitingAt(id string, out, errb *syncBuffer) {
 	e.t.Helper()
 	want := "step approve waiting for approval (0 of 1) — approve with: lifeboat approve " + id + " --gate approve"
-	eventually(e.t, id+" waits for approval", func() error {
+	wait.For(e.t, 30*time.Second, id+" waits for approval", func() error {
 		if !strings.Contains(errb.String(), want) {
 			return fmt.Errorf("no %q\nstdout:\n%s\nstderr:\n%s", want, out.String(), errb.String())
 		}
@@ -388,7 +390,7 @@ func TestFailoverDrillAndStatusAgainstTemporal(t *testing.T) {
 
 	t.Run("failover", func(t *testing.T) {
 		e.t = t
-		out, errb, wait := e.background("failover", "orders-failover", "--requester", "alice", "--reason", "primary lost")
+		out, errb, done := e.background("failover", "orders-failover", "--requester", "alice", "--reason", "primary lost")
 		e.waitingAt(id, out, errb)
 		if !strings.Contains(out.String(), "Started Recovery workflow "+id) {
 			t.Errorf("no start line:\n%s", out.String())
@@ -421,7 +423,7 @@ func TestFailoverDrillAndStatusAgainstTemporal(t *testing.T) {
 
 		e.expect(exitUsage, []string{"refused the decision", "cannot approve its own request"}, "approve", id, "--as", "alice")
 		e.expect(exitOK, []string{"Approved gate approve of " + id + ": 1 of 1 approvals; closed, approved"}, "approve", id, "--as", "bob")
-		if code := wait(); code != exitOK {
+		if code := done(); code != exitOK {
 			t.Fatalf("failover: exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 		}
 		for _, want := range []string{`Recovery plan orders-failover succeeded`, `RTO       \d[.\d]*s achieved, objective 10m: met`,
@@ -462,10 +464,10 @@ func TestFailoverDrillAndStatusAgainstTemporal(t *testing.T) {
 	t.Run("rejected failback exits 3", func(t *testing.T) {
 		e.t = t
 		// The ID is free again once the first run has ended.
-		out, errb, wait := e.background("failback", "orders-failover", "--requester", "alice")
+		out, errb, done := e.background("failback", "orders-failover", "--requester", "alice")
 		e.waitingAt(id, out, errb)
 		e.expect(exitOK, []string{"Rejected gate approve", "closed, not approved"}, "reject", id, "--as", "bob", "--reason", "not yet")
-		if code := wait(); code != exitBadOutcome {
+		if code := done(); code != exitBadOutcome {
 			t.Fatalf("rejected failback: exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 		}
 		for _, want := range []string{"Recovery plan orders-failover FAILED", "rejected by bob: not yet", "RTO       not achieved: the plan failed (objective 10m)", "not run"} {
@@ -480,9 +482,9 @@ func TestFailoverDrillAndStatusAgainstTemporal(t *testing.T) {
 
 	t.Run("cancelled failover exits 3", func(t *testing.T) {
 		e.t = t
-		out, errb, wait := e.background("failover", "orders-failover", "--requester", "alice", "-o", "json")
+		out, errb, done := e.background("failover", "orders-failover", "--requester", "alice", "-o", "json")
 		var started startedOutput
-		eventually(t, "the failover waits for approval", func() error {
+		wait.For(t, 30*time.Second, "the failover waits for approval", func() error {
 			d, err := e.client.DescribeWorkflowExecution(context.Background(), id, "")
 			if err != nil || d.GetWorkflowExecutionInfo().GetCloseTime() != nil {
 				return fmt.Errorf("not running: %v", err)
@@ -496,7 +498,7 @@ func TestFailoverDrillAndStatusAgainstTemporal(t *testing.T) {
 		if err := e.client.CancelWorkflow(context.Background(), id, started.RunID); err != nil {
 			t.Fatal(err)
 		}
-		if code := wait(); code != exitBadOutcome {
+		if code := done(); code != exitBadOutcome {
 			t.Fatalf("cancelled failover: exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 		}
 		var res struct {
@@ -512,11 +514,11 @@ func TestFailoverDrillAndStatusAgainstTemporal(t *testing.T) {
 	t.Run("drill", func(t *testing.T) {
 		e.t = t
 		const drillID = "drill-orders-failover"
-		out, errb, wait := e.background("drill", "orders-failover", "--requester", "alice")
+		out, errb, done := e.background("drill", "orders-failover", "--requester", "alice")
 		e.waitingAt(drillID, out, errb)
 		e.expect(exitFailure, []string{"a drill of plan orders-failover is already running as workflow " + drillID}, "drill", "orders-failover", "--requester", "alice")
 		e.expect(exitOK, []string{"closed, approved"}, "approve", drillID, "--as", "bob")
-		if code := wait(); code != exitOK {
+		if code := done(); code != exitOK {
 			t.Fatalf("drill: exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 		}
 		if !strings.Contains(out.String(), "Drill of plan orders-failover succeeded") || !strings.Contains(out.String(), "objective 10m: met") {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/testsuite/wait"
+
 	"github.com/spf13/cobra"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -276,7 +278,7 @@ func TestReportAgainstTemporal(t *testing.T) {
 	})
 	t.Run("running, then canceled", func(t *testing.T) {
 		run := start("drill-waits", workflows.RecoveryWorkflow, workflows.RecoveryInput{Plan: "waits", Mode: workflows.ModeDrill, Requester: "carol"})
-		eventually(t, "the run's notification", func() error {
+		wait.For(t, 30*time.Second, "the run's notification", func() error {
 			var out, errb syncBuffer
 			code := runReportCLI(ctx, e.env, &out, &errb, "--config", e.config, "report", "drill-waits")
 			if code != exitOK || !strings.Contains(out.String(), "waits: promoting") {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/testsuite/wait"
+
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -132,7 +134,7 @@ func TestScheduleCommandsAgainstTemporal(t *testing.T) {
 	}
 
 	// schedule list shows every schedule with its owner.
-	eventually(t, "schedule list", func() error {
+	wait.For(t, 30*time.Second, "schedule list", func() error {
 		stdout, _ := lifeboat(exitOK, prod, "schedule", "list", "-o", "json")
 		var entries []schedules.Entry
 		if err := json.Unmarshal([]byte(stdout), &entries); err != nil {
@@ -155,7 +157,7 @@ func TestScheduleCommandsAgainstTemporal(t *testing.T) {
 	// Another owner's dry run leaves prod's alone; naming prod's asset is a conflict (exit 1) that
 	// changes nothing.
 	qa := writeScheduleConfig(t, "qa", "files")
-	eventually(t, "qa's dry run sees prod's schedules", func() error {
+	wait.For(t, 30*time.Second, "qa's dry run sees prod's schedules", func() error {
 		stdout, _ := lifeboat(exitOK, qa, "schedule", "sync", "--dry-run")
 		if !regexp.MustCompile(`backup-www\s+backup\s+www\s+prod\s+leave alone\s+owned by "prod"`).MatchString(stdout) ||
 			!regexp.MustCompile(`rpo-db\s+watchdog\s+db\s+prod\s+leave alone`).MatchString(stdout) {

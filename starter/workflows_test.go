@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/testsuite/wait"
+
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -154,22 +156,6 @@ func (e *cliEnv) expect(code int, want []string, args ...string) (stdout, stderr
 	return stdout, stderr
 }
 
-// eventually retries check for what visibility shows, up to half a minute.
-func eventually(t *testing.T, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 var startedID = regexp.MustCompile(`Started \w+ workflow (\S+)`)
 
 func startedWorkflow(t *testing.T, stdout string) string {
@@ -187,7 +173,7 @@ func TestWorkflowCommandsAgainstTemporal(t *testing.T) {
 	t.Run("schedules", func(t *testing.T) {
 		e.t = t
 		e.expect(exitOK, []string{"backup-www", "verify-www", "backup-db", "create", "rpo-www", "start"}, "schedule", "sync")
-		eventually(t, "schedule list", func() error {
+		wait.For(t, 30*time.Second, "schedule list", func() error {
 			stdout, stderr, code := e.lifeboat("schedule", "list", "-o", "json")
 			var entries []struct{ ID, Kind, Asset string }
 			if code != exitOK || json.Unmarshal([]byte(stdout), &entries) != nil {
@@ -202,7 +188,7 @@ func TestWorkflowCommandsAgainstTemporal(t *testing.T) {
 		if d, err := e.client.ScheduleClient().GetHandle(context.Background(), "backup-www").Describe(context.Background()); err != nil || !d.Schedule.State.Paused {
 			t.Fatalf("backup-www after pause: %v", err)
 		}
-		eventually(t, "schedule list shows the pause", func() error {
+		wait.For(t, 30*time.Second, "schedule list shows the pause", func() error {
 			stdout, _, _ := e.lifeboat("schedule", "list")
 			if !regexp.MustCompile(`backup-www\s+backup\s+www\s+-\s+yes\s+-\s`).MatchString(stdout) {
 				return fmt.Errorf("backup-www is not listed as paused:\n%s", stdout)
@@ -216,7 +202,7 @@ func TestWorkflowCommandsAgainstTemporal(t *testing.T) {
 		}
 		e.expect(exitFailure, []string{`no schedule "backup-nosuch"`}, "schedule", "pause", "nosuch")
 		e.expect(exitOK, []string{"Triggered schedule verify-www"}, "schedule", "trigger", "www", "--verify")
-		eventually(t, "the triggered drill", func() error {
+		wait.For(t, 30*time.Second, "the triggered drill", func() error {
 			resp, err := e.client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
 				Query: fmt.Sprintf("WorkflowType = '%s' AND WorkflowId STARTS_WITH 'verify-www-'", workflows.VerifyWorkflow)})
 			if err != nil {
@@ -268,7 +254,7 @@ func TestWorkflowCommandsAgainstTemporal(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		eventually(t, "backup list www", func() error {
+		wait.For(t, 30*time.Second, "backup list www", func() error {
 			stdout, stderr, code := e.lifeboat("backup", "list", "www", "-o", "json")
 			var rows []runRow
 			if code != exitOK || json.Unmarshal([]byte(stdout), &rows) != nil {
@@ -279,7 +265,7 @@ func TestWorkflowCommandsAgainstTemporal(t *testing.T) {
 			}
 			return nil
 		})
-		eventually(t, "backup list", func() error {
+		wait.For(t, 30*time.Second, "backup list", func() error {
 			stdout, _, code := e.lifeboat("backup", "list", "--limit", "2")
 			if code != exitOK || !strings.Contains(stdout, started.WorkflowID) || strings.Contains(stdout, okID) {
 				return fmt.Errorf("exit %d, want the newest 2 backups:\n%s", code, stdout)
@@ -355,7 +341,7 @@ func TestWorkflowCommandsAgainstTemporal(t *testing.T) {
 		go func() {
 			done <- e.lifeboatTo(&wout, &werr, "restore", "www", "--in-place", "--requester", "alice", "--approver", "bob")
 		}()
-		eventually(t, "the restore waits for approval", func() error {
+		wait.For(t, 30*time.Second, "the restore waits for approval", func() error {
 			if !strings.Contains(werr.String(), "awaiting approval (0 of 1)") {
 				return fmt.Errorf("stdout:\n%s\nstderr:\n%s", wout.String(), werr.String())
 			}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/testsuite/wait"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/lifeboat-dr/lifeboat/testsuite/pgtest"
@@ -22,23 +24,6 @@ func status(ctx context.Context, t *testing.T, dsn string) ReplicationInfo {
 		t.Fatalf("ReplicationStatus: %v", err)
 	}
 	return info
-}
-
-// eventually calls check every 50 ms until it returns nil, failing the test with its last error
-// after within.
-func eventually(t *testing.T, within time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", within, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func count(ctx context.Context, t *testing.T, dsn, table string) int64 {
@@ -108,7 +93,7 @@ func TestReplicationStatusOfPrimaryAndReplica(t *testing.T) {
 	}
 	// The server writes WAL of its own now and then, so a moment can show some lag in flight;
 	// with no traffic it settles at zero.
-	eventually(t, 10*time.Second, func() error {
+	wait.For(t, 10*time.Second, "the replica catches up", func() error {
 		r := status(ctx, t, rDSN)
 		if r.LagBytes != 0 || r.LagSeconds != 0 {
 			return fmt.Errorf("replica lag %d bytes, %g s (receive %s, replay %s); want 0", r.LagBytes, r.LagSeconds, r.ReceiveLSN, r.ReplayLSN)
@@ -300,7 +285,7 @@ func TestFailover(t *testing.T) {
 	if _, err := WriteProbe(ctx, pDSN, ProbeOptions{}); !errors.Is(err, ErrUnreachable) || errors.Is(err, ErrReadOnly) {
 		t.Errorf("WriteProbe of a dead primary: %v; want ErrUnreachable", err)
 	}
-	eventually(t, 15*time.Second, func() error {
+	wait.For(t, 15*time.Second, "the replica sees its primary gone", func() error {
 		if r := status(ctx, t, rDSN); r.Role != RoleReplica || r.Streaming {
 			return fmt.Errorf("replica after the primary died: role %q, streaming %v; want replica, not streaming", r.Role, r.Streaming)
 		}

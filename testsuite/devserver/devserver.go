@@ -81,6 +81,7 @@ func WithArgs(args ...string) Option {
 // until the frontend is healthy and stops the server when the test ends. It fails the test when
 // the binary is missing or the server does not come up within a minute.
 func Start(t testing.TB, opts ...Option) *Server {
+	repo.Integration(t, "a Temporal dev server")
 	t.Helper()
 	var cfg config
 	for _, opt := range opts {

@@ -23,6 +23,7 @@ type Server struct {
 
 // Start runs an in-memory fake GCS server on a free loopback port and stops it when the test ends.
 func Start(t testing.TB) *Server {
+	repo.Integration(t, "fake-gcs-server")
 	t.Helper()
 	var lastErr error
 	for range 5 { // another test process may take the port between picking and binding it

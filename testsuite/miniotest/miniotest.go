@@ -34,6 +34,7 @@ type Server struct {
 // /minio/health/live answers 200 and stops the server when the test ends. It fails the test
 // when the binary is missing or the server does not come up within a minute.
 func Start(t testing.TB) *Server {
+	repo.Integration(t, "MinIO")
 	t.Helper()
 	bin := repo.Bin(t, "minio")
 	dir := t.TempDir()

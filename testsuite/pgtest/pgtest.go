@@ -50,6 +50,7 @@ func WithReplica() Option {
 // until it accepts connections; everything is stopped and removed when the test ends. When the
 // test runs as root, the servers run as the postgres OS user.
 func Start(t testing.TB, opts ...Option) *Cluster {
+	repo.Integration(t, "PostgreSQL")
 	t.Helper()
 	var cfg config
 	for _, opt := range opts {

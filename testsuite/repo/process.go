@@ -39,6 +39,7 @@ type Process struct {
 // name labels the process in messages. If the test fails, the output is logged at the end unless
 // Tail already put it in a message. On failure to start, the test fails.
 func StartProcess(t testing.TB, name string, cmd *exec.Cmd, stop os.Signal) *Process {
+	Integration(t, name)
 	t.Helper()
 	p := &Process{name: name, cmd: cmd, out: &tail{}, stop: stop, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
@@ -133,4 +134,13 @@ func (w *tail) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return string(w.buf)
+}
+
+// Integration skips t under go test -short (make test-short): the test needs name, a real service
+// or tool this package starts, and belongs to make test.
+func Integration(t testing.TB, name string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs %s: an integration test, left out by -short", name)
+	}
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/testsuite/wait"
+
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -140,22 +142,6 @@ func (e *intakeEnv) send(body []byte) (string, error) {
 	return out.Alerts[0].Outcome, nil
 }
 
-// eventually retries check every 100ms until it returns nil or 30s have passed.
-func eventually(t *testing.T, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // alertStatus queries an Alert workflow.
 func (e *intakeEnv) alertStatus(ctx context.Context, id string) (workflows.AlertStatus, error) {
 	var st workflows.AlertStatus
@@ -215,7 +201,7 @@ func TestIntakeOnTemporal(t *testing.T) {
 			t.Fatal(err)
 		}
 		alertID := workflows.AlertWorkflowID("orders-down", "aa11bb22cc33dd44")
-		eventually(t, "recovery started", func() error {
+		wait.For(t, 30*time.Second, "recovery started", func() error {
 			st, err := e.alertStatus(ctx, alertID)
 			if err == nil && (st.Recovery == nil || st.Events != 5) {
 				err = fmt.Errorf("status %+v", st)
@@ -231,7 +217,7 @@ func TestIntakeOnTemporal(t *testing.T) {
 				t.Fatalf("flap: %q, %v", outcome, err)
 			}
 		}
-		eventually(t, "transitions forwarded", func() error {
+		wait.For(t, 30*time.Second, "transitions forwarded", func() error {
 			got, err := e.forwarded(ctx, "recovery-orders")
 			if want := []string{"firing", "resolved", "firing"}; err == nil && !slices.Equal(got, want) {
 				err = fmt.Errorf("recovery received %v, want %v", got, want)
@@ -245,7 +231,7 @@ func TestIntakeOnTemporal(t *testing.T) {
 		if st.Events != 7 || st.Repeats != 4 || st.TransitionCount != 3 || st.Status != workflows.AlertFiring || !st.Recovery.Started {
 			t.Errorf("alert status: %d events, %d repeats, %d transitions, %s, recovery %+v", st.Events, st.Repeats, st.TransitionCount, st.Status, st.Recovery)
 		}
-		eventually(t, "visibility lists the runs", func() error {
+		wait.For(t, 30*time.Second, "visibility lists the runs", func() error {
 			recoveries, err := e.runs(ctx, "WorkflowType = 'Recovery' AND LifeboatAsset = 'orders'")
 			if err != nil {
 				return err
@@ -279,7 +265,7 @@ func TestIntakeOnTemporal(t *testing.T) {
 			t.Fatalf("firing: %q, %v", outcome, err)
 		}
 		alertID := workflows.AlertWorkflowID("billing-down", "ee55ff66")
-		eventually(t, "recovery joined", func() error {
+		wait.For(t, 30*time.Second, "recovery joined", func() error {
 			st, err := e.alertStatus(ctx, alertID)
 			if err == nil && (st.Recovery == nil || st.Recovery.Started || st.TransitionCount != 1 || !st.Transitions[0].Forwarded) {
 				err = fmt.Errorf("status %+v", st)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/testsuite/wait"
+
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -153,7 +155,7 @@ func TestScheduleSync(t *testing.T) {
 	if run := checkWatchdog(ctx, t, c, "db", "test"); run != rpoDBRun {
 		t.Errorf("rpo-db run %s after the second sync, want the same run %s", run, rpoDBRun)
 	}
-	eventually(ctx, t, "list after the second sync", func() error {
+	wait.Until(ctx, t, "list after the second sync", func() error {
 		entries, err := s.List(ctx)
 		if err != nil {
 			return err
@@ -441,7 +443,7 @@ func TestScheduleWatchdogOwnerOutlivesContinueAsNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	firstRun := first.GetWorkflowExecutionInfo().GetExecution().GetRunId()
-	eventually(ctx, t, "the watchdog continued as new", func() error {
+	wait.Until(ctx, t, "the watchdog continued as new", func() error {
 		desc, err := c.DescribeWorkflowExecution(ctx, "rpo-www", "")
 		if err != nil {
 			return err
@@ -510,7 +512,7 @@ func dash(s string) string {
 // waitListed waits until List shows exactly these schedules, each as "ID KIND ASSET OWNER".
 func waitListed(ctx context.Context, t *testing.T, s *schedules.Syncer, want ...string) {
 	t.Helper()
-	eventually(ctx, t, "schedules listed", func() error {
+	wait.Until(ctx, t, "schedules listed", func() error {
 		entries, err := s.List(ctx)
 		if err != nil {
 			return err
@@ -529,7 +531,7 @@ func waitListed(ctx context.Context, t *testing.T, s *schedules.Syncer, want ...
 // waitRunning waits until visibility lists exactly these watchdogs as running.
 func waitRunning(ctx context.Context, t *testing.T, c client.Client, ids ...string) {
 	t.Helper()
-	eventually(ctx, t, "running watchdogs listed", func() error {
+	wait.Until(ctx, t, "running watchdogs listed", func() error {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Query: fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running'", workflows.RPOWatchdogWorkflow)})
 		if err != nil {
@@ -745,20 +747,4 @@ func keyword(sa *commonpb.SearchAttributes, name string) string {
 func isNotFound(err error) bool {
 	var nf *serviceerror.NotFound
 	return errors.As(err, &nf)
-}
-
-// eventually retries check until it passes or ctx ends, for what visibility shows.
-func eventually(ctx context.Context, t *testing.T, what string, check func() error) {
-	t.Helper()
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: %v", what, err)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }

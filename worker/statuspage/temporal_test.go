@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/testsuite/wait"
+
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -92,22 +94,6 @@ func startTemporal(t *testing.T) (client.Client, func()) {
 	return c, stop
 }
 
-// eventually retries check until it passes or a minute has gone by.
-func eventually(t *testing.T, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
 func component(p statuspage.Page, name string) statuspage.ComponentView {
 	for _, c := range p.Components {
 		if c.Name == name {
@@ -154,7 +140,7 @@ func TestTemporalSource(t *testing.T) {
 
 	t.Run("recovery waiting at its gate", func(t *testing.T) {
 		var p statuspage.Page
-		eventually(t, "the page shows the failover and the drill", func() error {
+		wait.For(t, time.Minute, "the page shows the failover and the drill", func() error {
 			p = getPage(t, srv.URL)
 			checkout, reports := component(p, "Checkout"), component(p, "Reports")
 			var phases []string
@@ -210,7 +196,7 @@ func TestTemporalSource(t *testing.T) {
 			}
 		}
 		var p statuspage.Page
-		eventually(t, "the failover moves to the incidents", func() error {
+		wait.For(t, time.Minute, "the failover moves to the incidents", func() error {
 			p = getPage(t, srv.URL)
 			if len(p.Active) != 0 || len(p.Incidents) == 0 || component(p, "Checkout").State != statuspage.Operational {
 				return fmt.Errorf("active %+v, incidents %+v, components %+v", p.Active, p.Incidents, p.Components)
