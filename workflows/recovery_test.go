@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/catalog"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
@@ -387,6 +389,14 @@ func TestRecoveryRestoresAnAssetAndNotifies(t *testing.T) {
 	}
 	if r.Steps[0].Outputs["target_dir"] != "/srv/www-restored" || r.Steps[0].Outputs["snapshot"] != snap.ID {
 		t.Fatalf("restore outputs %+v", r.Steps[0])
+	}
+	// The actions the workflow runs itself produce every output they declare, and no other.
+	for i, spec := range []catalog.Spec{catalog.RestoreAsset.Spec(), catalog.Notify.Spec()} {
+		got := slices.Sorted(maps.Keys(r.Steps[i].Outputs))
+		want := slices.Sorted(slices.Values(spec.OutputNames()))
+		if !slices.Equal(got, want) {
+			t.Errorf("%s produced outputs %v, declares %v", spec.Name, got, want)
+		}
 	}
 	if len(log.ran) != 0 {
 		t.Fatalf("RunAction was asked to run %v", log.ran)

@@ -34,40 +34,24 @@ type Decider interface {
 // ErrNotRunning is returned by Decide when the workflow run has finished or does not exist.
 var ErrNotRunning = errors.New("workflow is not running")
 
-// Why a gate refuses a decision, as RefusedError.Kind reports it.
+// Why a gate refuses a decision, as RefusedError.Kind reports it: the gate's own kinds.
 const (
-	RefusedDuplicate    = "duplicate"     // the identity already decided this gate
-	RefusedNotApprover  = "not_approver"  // the identity is not one of the gate's approvers
-	RefusedSelfApproval = "self_approval" // the identity requested the gate
-	RefusedClosed       = "closed"        // the gate closed already
-	RefusedNotOpen      = "not_open"      // no gate of that name is open: not yet, or not in this run
-	RefusedOther        = "other"         // anything else, such as a choice the gate does not offer
+	RefusedDuplicate    = approval.RefusedDuplicate
+	RefusedNotApprover  = approval.RefusedNotApprover
+	RefusedSelfApproval = approval.RefusedSelfApproval
+	RefusedClosed       = approval.RefusedClosed
+	RefusedNotOpen      = approval.RefusedNotOpen
+	RefusedOther        = approval.RefusedOther
 )
 
-// RefusedError is a decision the gate refused; Reason is the gate's explanation.
+// RefusedError is a decision the gate refused: Kind says why (from the gate's error details, not
+// its wording), Reason is the gate's explanation.
 type RefusedError struct {
+	Kind   approval.RefusalKind
 	Reason string
 }
 
 func (e *RefusedError) Error() string { return "refused: " + e.Reason }
-
-// Kind sorts the refusal into one of the Refused* constants, from the gate's explanation.
-func (e *RefusedError) Kind() string {
-	switch r := e.Reason; {
-	case strings.Contains(r, "already decided"):
-		return RefusedDuplicate
-	case strings.Contains(r, "is not an approver"):
-		return RefusedNotApprover
-	case strings.Contains(r, "cannot approve its own request"):
-		return RefusedSelfApproval
-	case strings.Contains(r, "is closed"):
-		return RefusedClosed
-	case strings.Contains(r, "is not open"), strings.Contains(r, "no gate is open"):
-		return RefusedNotOpen
-	default:
-		return RefusedOther
-	}
-}
 
 // TemporalDecider decides through the workflow's "decide" Update (approval.UpdateDecide), waiting
 // until it completes. The Update's ID is the updateID, so Temporal takes a repeated call once.
@@ -101,7 +85,12 @@ func (t TemporalDecider) Decide(ctx context.Context, run Run, d approval.Decisio
 func classifyUpdateError(run Run, err error) error {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == approval.ErrTypeDecisionRefused {
-		return &RefusedError{Reason: strings.TrimPrefix(appErr.Message(), "approval refused: ")}
+		refused := &RefusedError{Kind: approval.RefusedOther, Reason: strings.TrimPrefix(appErr.Message(), "approval refused: ")}
+		var details approval.RefusalDetails
+		if appErr.HasDetails() && appErr.Details(&details) == nil && details.Kind != "" {
+			refused.Kind = details.Kind
+		}
+		return refused
 	}
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {

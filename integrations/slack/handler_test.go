@@ -420,9 +420,9 @@ func TestRejectDialogRefusals(t *testing.T) {
 		wantOutcome string
 		wantError   string
 	}{
-		{"not an approver", "U0DAVE", meta, "no", &RefusedError{Reason: `gate "promote": "dave@example.com" is not an approver (approvers: alice@example.com)`},
+		{"not an approver", "U0DAVE", meta, "no", &RefusedError{Kind: RefusedNotApprover, Reason: `gate "promote": "dave@example.com" is not an approver (approvers: alice@example.com)`},
 			OutcomeNotApprover, "not an approver"},
-		{"decided already", "U0ALICE", meta, "no", &RefusedError{Reason: `gate "promote": "alice@example.com" already decided`},
+		{"decided already", "U0ALICE", meta, "no", &RefusedError{Kind: RefusedDuplicate, Reason: `gate "promote": "alice@example.com" already decided`},
 			OutcomeDuplicate, "already recorded"},
 		{"unknown user", "U0MALLORY", meta, "no", nil, OutcomeUnknownUser, "not linked"},
 		{"empty reason", "U0ALICE", meta, "   ", nil, OutcomeRefused, "Say why"},
@@ -465,14 +465,14 @@ func TestGateRefusalsAreToldPrivately(t *testing.T) {
 		wantOutcome string
 		wantTold    string
 	}{
-		{"not an approver", &RefusedError{Reason: `gate "promote": "alice@example.com" is not an approver (approvers: carol@example.com)`},
+		{"not an approver", &RefusedError{Kind: RefusedNotApprover, Reason: `gate "promote": "alice@example.com" is not an approver (approvers: carol@example.com)`},
 			OutcomeNotApprover, "You (alice@example.com) are not an approver of gate *promote*"},
-		{"self-approval", &RefusedError{Reason: `gate "promote": "alice@example.com" requested it and cannot approve its own request`},
+		{"self-approval", &RefusedError{Kind: RefusedSelfApproval, Reason: `gate "promote": "alice@example.com" requested it and cannot approve its own request`},
 			OutcomeSelfApproval, "cannot approve your own request"},
-		{"already decided", &RefusedError{Reason: `gate "promote": "alice@example.com" already decided`},
+		{"already decided", &RefusedError{Kind: RefusedDuplicate, Reason: `gate "promote": "alice@example.com" already decided`},
 			OutcomeDuplicate, "was already recorded"},
-		{"closed", &RefusedError{Reason: `gate "promote" is closed: approved`}, OutcomeClosed, "no longer open"},
-		{"other", &RefusedError{Reason: `gate "promote": "failover" was chosen already; approve that choice or reject`},
+		{"closed", &RefusedError{Kind: RefusedClosed, Reason: `gate "promote" is closed: approved`}, OutcomeClosed, "no longer open"},
+		{"other", &RefusedError{Kind: RefusedOther, Reason: `gate "promote": "failover" was chosen already; approve that choice or reject`},
 			OutcomeRefused, "was chosen already"},
 		{"workflow finished", ErrNotRunning, OutcomeClosed, "is no longer running"},
 	}

@@ -470,8 +470,8 @@ func (i *Interactions) judge(j job, st approval.GateState, err error) verdict {
 		i.log.Info("slack decision recorded", append(j.attrs(), "outcome", v.outcome,
 			"approvals", st.Approvals, "quorum", st.Quorum, "open", st.Open, "approved", st.Approved)...)
 	case errors.As(err, &refused):
-		kind := refused.Kind()
-		v.outcome = map[string]string{
+		kind := refused.Kind
+		v.outcome = map[approval.RefusalKind]string{
 			RefusedDuplicate: OutcomeDuplicate, RefusedNotApprover: OutcomeNotApprover,
 			RefusedSelfApproval: OutcomeSelfApproval, RefusedClosed: OutcomeClosed, RefusedNotOpen: OutcomeClosed,
 		}[kind]

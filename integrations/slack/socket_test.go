@@ -22,7 +22,7 @@ import (
 func TestSocketMode(t *testing.T) {
 	dec := &fakeDecider{answer: func(_ context.Context, c decideCall) (approval.GateState, error) {
 		if !c.d.Approve {
-			return approval.GateState{}, &RefusedError{Reason: `gate "promote": "carol@example.com" is not an approver (approvers: alice@example.com)`}
+			return approval.GateState{}, &RefusedError{Kind: RefusedNotApprover, Reason: `gate "promote": "carol@example.com" is not an approver (approvers: alice@example.com)`}
 		}
 		return approval.GateState{Gate: c.d.Gate, Approvals: 1, Quorum: 2, Open: true}, nil
 	}}

@@ -287,7 +287,7 @@ func (g *Gates) resolve(name string) (*gate, error) {
 	if name == "" {
 		switch len(open) {
 		case 0:
-			return nil, errors.New("gate: no gate is open")
+			return nil, &RefusalError{Kind: RefusedNotOpen, Msg: "gate: no gate is open"}
 		case 1:
 			return g.byName[open[0]], nil
 		default:
@@ -306,6 +306,8 @@ type notOpenedError struct {
 	gate string
 	open []string
 }
+
+func (e notOpenedError) refusal() RefusalKind { return RefusedNotOpen }
 
 func (e notOpenedError) Error() string {
 	if len(e.open) == 0 {
@@ -360,17 +362,20 @@ func (g *Gates) cancel(ctx workflow.Context, gt *gate, err error) (Outcome, erro
 // admits returns why d cannot be recorded on the gate, or nil.
 func (gt *gate) admits(d Decision) error {
 	name := gt.req.Gate
+	refuse := func(kind RefusalKind, format string, args ...any) error {
+		return &RefusalError{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+	}
 	if gt.closed {
-		return fmt.Errorf("gate %q is closed: %s", name, gt.closedHow)
+		return refuse(RefusedClosed, "gate %q is closed: %s", name, gt.closedHow)
 	}
 	if len(gt.req.Approvers) > 0 && !slices.Contains(gt.req.Approvers, d.Identity) {
-		return fmt.Errorf("gate %q: %q is not an approver (approvers: %s)", name, d.Identity, strings.Join(gt.req.Approvers, ", "))
+		return refuse(RefusedNotApprover, "gate %q: %q is not an approver (approvers: %s)", name, d.Identity, strings.Join(gt.req.Approvers, ", "))
 	}
 	if d.Approve && d.Identity == gt.req.Requester {
-		return fmt.Errorf("gate %q: %q requested it and cannot approve its own request", name, d.Identity)
+		return refuse(RefusedSelfApproval, "gate %q: %q requested it and cannot approve its own request", name, d.Identity)
 	}
 	if gt.decided[d.Identity] {
-		return fmt.Errorf("gate %q: %q already decided", name, d.Identity)
+		return refuse(RefusedDuplicate, "gate %q: %q already decided", name, d.Identity)
 	}
 	switch opts := gt.req.Options; {
 	case len(opts) == 0 && d.Choice != "":
@@ -418,9 +423,52 @@ func (gt *gate) outcomeCopy() Outcome {
 	return o
 }
 
-// refusedError is the error a refused Update returns to its caller.
+// refusedError is the error a refused Update returns to its caller: ErrTypeDecisionRefused, with
+// the Refusal (why, as a RefusalKind) as its details.
 func refusedError(err error) error {
-	return temporal.NewApplicationErrorWithOptions("approval refused: "+err.Error(), ErrTypeDecisionRefused, temporal.ApplicationErrorOptions{NonRetryable: true})
+	return temporal.NewApplicationErrorWithOptions("approval refused: "+err.Error(), ErrTypeDecisionRefused,
+		temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{RefusalDetails{Kind: RefusalKindOf(err), Reason: err.Error()}}})
+}
+
+// RefusalKind says why a gate refused a decision.
+type RefusalKind string
+
+// The reasons a gate refuses a decision.
+const (
+	RefusedDuplicate    RefusalKind = "duplicate"     // the identity already decided this gate
+	RefusedNotApprover  RefusalKind = "not_approver"  // the identity is not one of the gate's approvers
+	RefusedSelfApproval RefusalKind = "self_approval" // the identity requested the gate
+	RefusedClosed       RefusalKind = "closed"        // the gate closed already
+	RefusedNotOpen      RefusalKind = "not_open"      // no gate of that name is open: not yet, or not in this run
+	RefusedOther        RefusalKind = "other"         // anything else, such as a choice the gate does not offer
+)
+
+// RefusalError is a decision a gate refused, and why.
+type RefusalError struct {
+	Kind RefusalKind
+	Msg  string
+}
+
+func (e *RefusalError) Error() string { return e.Msg }
+
+// RefusalDetails are the details of a refused Update's error (ErrTypeDecisionRefused): callers
+// read them with ApplicationError.Details instead of parsing the message.
+type RefusalDetails struct {
+	Kind   RefusalKind `json:"kind"`
+	Reason string      `json:"reason"`
+}
+
+// RefusalKindOf is why err refused a decision: its RefusalError's kind, RefusedOther otherwise.
+func RefusalKindOf(err error) RefusalKind {
+	var r *RefusalError
+	if errors.As(err, &r) {
+		return r.Kind
+	}
+	var n notOpenedError
+	if errors.As(err, &n) {
+		return n.refusal()
+	}
+	return RefusedOther
 }
 
 // decodeDecision reads a signal's payload, decoded as generic JSON, strictly: a misspelt field is
