@@ -211,7 +211,7 @@ func newApprovalHint(id, gate, requester string, approvers []string, quorum int)
 		Gate: gate, Requester: requester, Approvers: approvers, Quorum: max(quorum, 1),
 		Approve:  "lifeboat approve " + id,
 		Reject:   "lifeboat reject " + id + ` --reason "…"`,
-		Temporal: fmt.Sprintf(`temporal workflow update execute --workflow-id %s --name %s --input '{"approve":true,"identity":"<you>"}'`, id, approval.UpdateDecide),
+		Temporal: approval.TemporalCommand(id, ""),
 	}
 }
 

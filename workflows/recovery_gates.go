@@ -34,8 +34,8 @@ func (r *runner) gate(ctx workflow.Context, ss *StepState, req approval.Request)
 	info := workflow.GetInfo(ctx).WorkflowExecution
 	ask := notify.Message{Event: "approval.requested", Severity: notify.Warning, DedupKey: gateDedupKey(ctx, ss.ID),
 		Title: fmt.Sprintf("%s: step %s needs a decision: %s", r.p.Metadata.Name, ss.ID, req.Title),
-		Text: fmt.Sprintf("Decide with `lifeboat approve %s --gate %s` (or reject, or decide --choice), or `temporal workflow update execute --workflow-id %s --name %s --input '{\"gate\":\"%s\",\"approve\":true,\"identity\":\"<you>\"}'`.",
-			info.ID, ss.ID, info.ID, approval.UpdateDecide, ss.ID),
+		Text: fmt.Sprintf("Decide with `lifeboat approve %s --gate %s` (or reject, or decide --choice), or `%s`.",
+			info.ID, ss.ID, approval.TemporalCommand(info.ID, ss.ID)),
 		Fields:   map[string]string{"requested by": req.Requester, "approvers": strings.Join(req.Approvers, ", "), "quorum": fmt.Sprint(max(req.Quorum, 1))},
 		Approval: &notify.ApprovalRef{WorkflowID: info.ID, RunID: info.RunID, Gate: ss.ID, Options: req.Options, Approvers: req.Approvers}}
 	if req.Timeout > 0 {

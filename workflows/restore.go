@@ -194,8 +194,8 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 				DedupKey: "approval-" + workflow.GetInfo(ctx).WorkflowExecution.ID,
 				Approval: &notify.ApprovalRef{WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID,
 					Gate: GateRestoreInPlace, Approvers: approvers},
-				Text: fmt.Sprintf("%s asks to restore %s over its live data. Approve with `lifeboat approve %s` or `temporal workflow update execute --workflow-id %s --name %s --input '{\"approve\":true,\"identity\":\"<you>\"}'`.",
-					in.Requester, as.Name, workflow.GetInfo(ctx).WorkflowExecution.ID, workflow.GetInfo(ctx).WorkflowExecution.ID, approval.UpdateDecide),
+				Text: fmt.Sprintf("%s asks to restore %s over its live data. Approve with `lifeboat approve %s` or `%s`.",
+					in.Requester, as.Name, workflow.GetInfo(ctx).WorkflowExecution.ID, approval.TemporalCommand(workflow.GetInfo(ctx).WorkflowExecution.ID, "")),
 				Fields: fields})
 		}
 		ask(ctx, 0, false)
