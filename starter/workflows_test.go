@@ -217,7 +217,21 @@ func TestWorkflowCommandsAgainstTemporal(t *testing.T) {
 
 	t.Run("asset status", func(t *testing.T) {
 		e.t = t
-		// The watchdogs the sync started answer: www is within its RPO, db is not.
+		// The watchdogs the sync started answer (a busy machine may take a moment to run their
+		// first task): www is within its RPO, db is not.
+		wait.For(t, time.Minute, "both watchdogs answer", func() error {
+			stdout, stderr, _ := e.lifeboat("asset", "status", "-o", "json")
+			var states []assetState
+			if err := json.Unmarshal([]byte(stdout), &states); err != nil {
+				return fmt.Errorf("%v: %s%s", err, stdout, stderr)
+			}
+			for _, s := range states {
+				if s.Status == nil {
+					return fmt.Errorf("%s: %s", s.Asset, s.Error)
+				}
+			}
+			return nil
+		})
 		stdout, _ := e.expect(exitBadOutcome, []string{"www  within RPO (2h)", "db  OUTSIDE RPO (1h), alert level 2", "stale since", "snapshot 4f2a91c0",
 			"1 of 1 checks passed", "no restore drill has passed yet", "outside the RPO: db"}, "asset", "status")
 		if !strings.Contains(stdout, "2 assets: 1 within RPO, 1 outside, 0 unknown") {
