@@ -102,6 +102,30 @@ type Retry struct {
 	Backoff  time.Duration `json:"backoff"`
 }
 
+// MarshalJSON writes the backoff as a duration ("2s").
+func (r Retry) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Attempts int    `json:"attempts"`
+		Backoff  string `json:"backoff,omitempty"`
+	}{r.Attempts, durationText(r.Backoff)})
+}
+
+// MarshalJSON writes the timeout as a duration ("2m").
+func (s Spec) MarshalJSON() ([]byte, error) {
+	type plain Spec
+	return json.Marshal(struct {
+		plain
+		Timeout string `json:"timeout"`
+	}{plain(s), durationText(s.Timeout)})
+}
+
+func durationText(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return human(d)
+}
+
 // Spec is one action's declaration.
 type Spec struct {
 	Name    string   `json:"name"`
