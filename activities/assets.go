@@ -18,12 +18,12 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/postgres"
 	"github.com/lifeboat-dr/lifeboat/integrations/repository"
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 	"github.com/lifeboat-dr/lifeboat/integrations/storage"
 	"github.com/lifeboat-dr/lifeboat/integrations/storage/location"
-	"github.com/lifeboat-dr/lifeboat/workflows/asset"
 )
 
 // Application error types of asset activities that retrying cannot fix.

@@ -9,8 +9,8 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/repository"
-	"github.com/lifeboat-dr/lifeboat/workflows/asset"
 )
 
 // SnapshotInfo describes a snapshot in a repository or a cloud snapshot.

@@ -6,9 +6,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/aws"
 	"github.com/lifeboat-dr/lifeboat/integrations/repository/retention"
-	"github.com/lifeboat-dr/lifeboat/workflows/asset"
 )
 
 // CloudSnapshots takes, copies, lists and deletes RDS and EBS snapshots; *aws.Snapshots is the

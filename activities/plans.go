@@ -14,7 +14,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+	"github.com/lifeboat-dr/lifeboat/activities/plan"
 )
 
 // ErrTypePlanInvalid is the type of the non-retryable error of a plan that is missing or invalid.

@@ -17,9 +17,9 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/postgres"
 	"github.com/lifeboat-dr/lifeboat/integrations/repository"
-	"github.com/lifeboat-dr/lifeboat/workflows/asset"
 )
 
 // ResolveSnapshotInput asks which snapshot a reference names: "latest", "sample" (one picked at

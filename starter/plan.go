@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeboat-dr/lifeboat/activities/catalog"
+	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 func (a *app) planCommand() *cobra.Command {

@@ -9,12 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+	"github.com/lifeboat-dr/lifeboat/activities/plan"
 )
 
-var updatePlanGolden = flag.Bool("update", false, "rewrite the plan command's golden files in ../workflows/plan/testdata/cli")
+var updatePlanGolden = flag.Bool("update", false, "rewrite the plan command's golden files in ../activities/plan/testdata/cli")
 
-const planTestdata = "../workflows/plan/testdata"
+const planTestdata = "../activities/plan/testdata"
 
 // golden compares got with a golden file, or rewrites the file with -update.
 func golden(t *testing.T, name, got string) {

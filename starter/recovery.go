@@ -18,14 +18,14 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
-// planPattern is what a plan's metadata.name must look like (workflows/plan validates the same).
+// planPattern is what a plan's metadata.name must look like (activities/plan validates the same).
 var planPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // Limits on what goes into a Recovery workflow's start: the summary is a one-line title (Temporal

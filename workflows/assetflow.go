@@ -10,9 +10,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
-	"github.com/lifeboat-dr/lifeboat/workflows/asset"
 )
 
 // Helpers shared by the asset workflows: backup, restore, verify and the RPO watchdog.

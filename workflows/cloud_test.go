@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/aws"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/testsuite/awsfake"
-	"github.com/lifeboat-dr/lifeboat/workflows/asset"
 )
 
 // Cloud-snapshot assets through the real activities and the real AWS SDK, against a fake of the

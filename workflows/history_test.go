@@ -12,9 +12,9 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/testsuite/devserver"
-	"github.com/lifeboat-dr/lifeboat/workflows/asset"
 )
 
 // A backup reports progress all the way through without adding to its workflow's history: reports

@@ -9,9 +9,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 // sendsMessages reports whether the run announces gates and sends updates. It is looked up when first

@@ -6,8 +6,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 func (r *runner) step(id string) *StepState { return &r.st.Steps[r.index[id]] }

@@ -11,9 +11,9 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/catalog"
+	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 // with is an action's parameters: in a drill, the step's drill targets replace those the action has.

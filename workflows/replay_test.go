@@ -23,11 +23,11 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/probe"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/testsuite/devserver"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
-	"github.com/lifeboat-dr/lifeboat/workflows/asset"
 )
 
 var record = flag.Bool("record", false, "run the released workflows on a real dev server and write the histories testdata/histories lacks")

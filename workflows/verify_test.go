@@ -17,9 +17,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
-	"github.com/lifeboat-dr/lifeboat/workflows/asset"
 )
 
 func TestVerifyRecordsEvidenceAndRemovesTheScratchCopy(t *testing.T) {

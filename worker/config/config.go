@@ -17,13 +17,13 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/aws"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/slack"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/worker/intake"
 	"github.com/lifeboat-dr/lifeboat/worker/statuspage"
-	"github.com/lifeboat-dr/lifeboat/workflows/asset"
 )
 
 // Config is the whole worker configuration. Field comments are the configuration reference.

@@ -7,11 +7,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 // Run is what a report covers: the record of one run of a Recovery workflow and what it sent.

@@ -429,7 +429,7 @@ func TestPlanSchemaActionsAreTheDeclarations(t *testing.T) {
 	}
 	for k, v := range want {
 		if !reflect.DeepEqual(defs[k], v) {
-			t.Errorf("%s: $defs[%q] is not what package catalog declares: run go test ./workflows/plan -run TestPlanSchemaActions -update-schema", path, k)
+			t.Errorf("%s: $defs[%q] is not what package catalog declares: run go test ./activities/plan -run TestPlanSchemaActions -update-schema", path, k)
 		}
 	}
 	for k := range defs {
