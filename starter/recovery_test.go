@@ -265,6 +265,19 @@ spec:
       wait: {duration: 1s}
 `
 
+// unsafeDrillPlan promotes a server without saying what a drill does instead.
+const unsafeDrillPlan = `
+apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: unsafe-drill}
+spec:
+  scenario: The primary is lost
+  steps:
+    - id: promote
+      action: postgres.promote
+      with: {dsn_secret: orders-replica}
+`
+
 // recoveryEnv is a dev server and a worker running the real Recovery workflow and activities.
 type recoveryEnv struct {
 	t      *testing.T
@@ -297,6 +310,9 @@ func startRecoveryEnv(t *testing.T) *recoveryEnv {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(plans, "orders-failover.yaml"), fmt.Appendf(nil, recoveryTestPlan, closed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(plans, "unsafe-drill.yaml"), []byte(unsafeDrillPlan), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e.env = config.MapEnv(map[string]string{
@@ -530,6 +546,15 @@ func TestFailoverDrillAndStatusAgainstTemporal(t *testing.T) {
 		}
 		if got := searchattr.Keyword(d.GetWorkflowExecutionInfo().GetSearchAttributes(), workflows.KindKey.GetName()); got != "drill" {
 			t.Errorf("LifeboatKind = %q, want drill", got)
+		}
+	})
+
+	t.Run("a drill that could reach production is refused", func(t *testing.T) {
+		e.t = t
+		stdout, stderr := e.expect(exitBadOutcome, []string{"plan unsafe-drill cannot be drilled: a drill could reach its production targets", "spec.steps[0] (promote).drill: postgres.promote changes what it acts on"},
+			"drill", "unsafe-drill", "--requester", "alice")
+		if strings.Contains(stdout+stderr, "succeeded") {
+			t.Fatalf("the unsafe drill ran:\n%s\n%s", stdout, stderr)
 		}
 	})
 
