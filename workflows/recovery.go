@@ -83,8 +83,10 @@ type StepState struct {
 	// Compensation is the outcome of undoing the step, when it was undone.
 	Compensation string `json:"compensation,omitempty"`
 	// Drill is, in a drill, which targets an action step ran against (DrillIsolated, DrillSkipped,
-	// DrillOwn).
-	Drill string `json:"drill,omitempty"`
+	// DrillOwn); DrillNote says why one ran on the plan's own targets: "read-only", or the reason
+	// its drill.same_targets gives.
+	Drill     string `json:"drill,omitempty"`
+	DrillNote string `json:"drill_note,omitempty"`
 	// Strategy is, for a strategies step, the strategy that carried it out (or the last one tried);
 	// Tried is every strategy tried, in order.
 	Strategy string        `json:"strategy,omitempty"`

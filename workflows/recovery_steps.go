@@ -129,8 +129,13 @@ func (r *runner) runSpec(ctx workflow.Context, id string, s *plan.Step, ss *Step
 		var err error
 		if r.in.Mode == ModeDrill {
 			ss.Drill = DrillOwn
-			if s.Drill != nil && len(s.Drill.With) > 0 {
+			switch {
+			case s.Drill != nil && len(s.Drill.With) > 0:
 				ss.Drill = DrillIsolated
+			case s.Drill != nil && s.Drill.SameTargets:
+				ss.DrillNote = s.Drill.Reason
+			case defaultActions[s.Action].Effect == catalog.ReadOnly:
+				ss.DrillNote = "read-only"
 			}
 		}
 		switch s.Action {

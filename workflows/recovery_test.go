@@ -628,6 +628,9 @@ func TestDrillUsesIsolatedTargetsAndMeasuresTheRPO(t *testing.T) {
 				if drill["promote"] != DrillIsolated || drill["dns"] != DrillSkipped || drill["probe"] != DrillOwn {
 					t.Errorf("drill targets %v", drill)
 				}
+				if note := r.Steps[2].DrillNote; r.Steps[2].ID != "probe" || note != "the probe writes only to its own table" {
+					t.Errorf("probe's drill note %q: want its same_targets reason", note)
+				}
 			} else if slices.Sort(seen); strings.Join(seen, " ") != "dns=<nil> probe=prod-replica promote=prod-replica" {
 				t.Errorf("actions %s", seen)
 			}

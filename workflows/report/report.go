@@ -268,7 +268,14 @@ func stepResult(s workflows.StepState) string {
 	case workflows.DrillIsolated:
 		parts = append(parts, "ran against its drill targets")
 	case workflows.DrillOwn:
-		parts = append(parts, "ran against the plan's own targets: no drill targets given")
+		switch s.DrillNote {
+		case "":
+			parts = append(parts, "ran against the plan's own targets: no drill targets given")
+		case "read-only":
+			parts = append(parts, "ran against the plan's own targets, read-only")
+		default:
+			parts = append(parts, "ran against the plan's own targets, as its plan says: "+s.DrillNote)
+		}
 	}
 	return strings.Join(parts, "; ")
 }
