@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -292,7 +293,7 @@ func (r *runner) action(ctx workflow.Context, id, name string, with map[string]a
 	var res activities.ActionResult
 	var err error
 	if timeout == 0 {
-		timeout = spec.Timeout
+		timeout = cmp.Or(spec.Timeout, 30*time.Minute) // an action this worker no longer declares: the longest
 	}
 	if spec.Class == catalog.Local {
 		opts := workflow.LocalActivityOptions{StartToCloseTimeout: timeout, RetryPolicy: policy, Summary: summary}
