@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/repository/snappath"
+
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/activities/asset"
@@ -286,7 +288,7 @@ func (a *Assets) PlanRestore(ctx context.Context, in RestoreAssetInput) (Restore
 
 func (a *Assets) planRestore(ctx context.Context, as asset.Asset, sn *repository.Snapshot, in RestoreAssetInput) (RestorePlan, error) {
 	p := RestorePlan{Asset: as.Name, Snapshot: snapshotInfo(sn, as.Repository.Location), InPlace: in.InPlace, Scratch: in.Scratch}
-	sel, err := repository.CleanSnapshotPath(in.Path)
+	sel, err := snappath.Clean(in.Path)
 	if err != nil {
 		return p, misconfigured(err)
 	}

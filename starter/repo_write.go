@@ -3,11 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"io"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/repository/snappath"
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
 
 	"github.com/spf13/cobra"
 
@@ -49,7 +51,7 @@ database of that name is refused unless --replace, which keeps it: it is renamed
 			case pgDSN == "" && target == "":
 				return usageErr("--target is required")
 			}
-			sel, err := repository.CleanSnapshotPath(opts.Path)
+			sel, err := snappath.Clean(opts.Path)
 			if err != nil {
 				return usageErr("--path: %v", err)
 			}

@@ -7,11 +7,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/repository/snappath"
+
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
-	"github.com/lifeboat-dr/lifeboat/integrations/repository"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
@@ -140,7 +141,7 @@ func checkRestoreFlags(cmd *cobra.Command, in *workflows.RestoreInput, approvalT
 	if in.TargetDir != "" && !strings.HasPrefix(in.TargetDir, "/") {
 		return usageErr("--target %q: must be an absolute path (the directory is on the worker's machine)", in.TargetDir)
 	}
-	if sel, err := repository.CleanSnapshotPath(in.Path); err != nil {
+	if sel, err := snappath.Clean(in.Path); err != nil {
 		return usageErr("--path: %v", err)
 	} else {
 		in.Path = sel

@@ -26,6 +26,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/integrations/aws"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/probe"
+	"github.com/lifeboat-dr/lifeboat/integrations/probe/pgprobe"
 	"github.com/lifeboat-dr/lifeboat/integrations/searchattr"
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 	"github.com/lifeboat-dr/lifeboat/integrations/slack"
@@ -327,7 +328,7 @@ func newActivities(ctx context.Context, cfg config.Config, c client.Client, logg
 		return aws.NewFailover(ctx, cfg.AWS.Options())
 	}
 	return workflows.Activities{
-		Probes:        &activities.Probes{Prober: &probe.Prober{Secrets: sec}},
+		Probes:        &activities.Probes{Prober: &probe.Prober{Secrets: sec, Postgres: pgprobe.Check}},
 		Actions:       &activities.Actions{Secrets: sec, AWS: onceFailover(failover), Commands: cfg.Recovery.Commands, Logger: logger},
 		Plans:         &activities.Plans{Dir: cfg.Recovery.PlansDir},
 		Assets:        assets,

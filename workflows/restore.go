@@ -6,12 +6,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/repository/snappath"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
-	"github.com/lifeboat-dr/lifeboat/integrations/repository"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
@@ -82,7 +83,7 @@ func (in RestoreInput) Validate() error {
 	if in.TargetDir != "" && !strings.HasPrefix(in.TargetDir, "/") {
 		bad("target_dir: %q is not an absolute path", in.TargetDir)
 	}
-	if _, err := repository.CleanSnapshotPath(in.Path); err != nil {
+	if _, err := snappath.Clean(in.Path); err != nil {
 		bad("path: %v", err)
 	}
 	if in.Quorum < 0 || in.ApprovalTimeout < 0 {

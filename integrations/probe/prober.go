@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
@@ -39,6 +37,9 @@ type Outcome struct {
 type Prober struct {
 	// Secrets resolves postgres DSNs by name.
 	Secrets secrets.Resolver
+	// Postgres makes a postgres check's attempt on the server dsn names (pgprobe.Check); without
+	// it, postgres checks are misconfigured. It keeps this package free of a database driver.
+	Postgres func(ctx context.Context, dsn string, c Check) (string, error)
 	// Now is the clock, for tests; defaults to time.Now.
 	Now func() time.Time
 }
@@ -165,70 +166,8 @@ func (p *Prober) postgres(ctx context.Context, c Check) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrMisconfigured, err)
 	}
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		// The parse error may quote the DSN, password included: name the secret instead.
-		return "", fmt.Errorf("%w: secret %q does not hold a valid PostgreSQL connection string", ErrMisconfigured, c.DSNSecret)
+	if p.Postgres == nil {
+		return "", fmt.Errorf("%w: this prober runs no PostgreSQL checks", ErrMisconfigured)
 	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return "", fmt.Errorf("connect to %s:%d: %w", cfg.Host, cfg.Port, unwrapPG(err))
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-
-	query := c.Query
-	if query == "" {
-		query = "SELECT 1"
-	}
-	rows, err := conn.Query(ctx, query)
-	if err != nil {
-		return "", fmt.Errorf("query: %w", err)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("query: %w", err)
-	}
-
-	var inRecovery bool
-	var lagSeconds *float64
-	err = conn.QueryRow(ctx, `SELECT pg_is_in_recovery(),
-		CASE WHEN NOT pg_is_in_recovery() THEN NULL
-		     WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-		     ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8 END`).Scan(&inRecovery, &lagSeconds)
-	if err != nil {
-		return "", fmt.Errorf("read role: %w", err)
-	}
-	role := RolePrimary
-	if inRecovery {
-		role = RoleReplica
-	}
-	if c.ExpectRole != "" && role != c.ExpectRole {
-		return "", fmt.Errorf("server is a %s, want %s", role, c.ExpectRole)
-	}
-	if !inRecovery {
-		return role, nil
-	}
-	if lagSeconds == nil {
-		if c.MaxReplicationLag != 0 {
-			return "", fmt.Errorf("replica has replayed no transaction yet: lag unknown")
-		}
-		return role + ", lag unknown", nil
-	}
-	lag := time.Duration(*lagSeconds * float64(time.Second)).Round(time.Millisecond)
-	if c.MaxReplicationLag != 0 && lag > c.MaxReplicationLag.D() {
-		return "", fmt.Errorf("replication lag %s exceeds max_replication_lag %s", lag, c.MaxReplicationLag)
-	}
-	return fmt.Sprintf("%s, lag %s", role, lag), nil
-}
-
-// unwrapPG shortens pgx connect errors, which repeat the DSN's host and user, to their cause.
-func unwrapPG(err error) error {
-	var last error
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		last = e
-	}
-	if last != nil && last != err {
-		return last
-	}
-	return err
+	return p.Postgres(ctx, dsn, c)
 }

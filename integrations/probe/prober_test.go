@@ -97,9 +97,9 @@ func TestTCPCheck(t *testing.T) {
 func TestMisconfiguredIsAnError(t *testing.T) {
 	p := Prober{Secrets: secrets.Static{"bad": "not a dsn ::: %%"}}
 	for name, c := range map[string]Check{
-		"invalid check":  {Kind: HTTP},
-		"unknown secret": {Kind: Postgres, DSNSecret: "missing"},
-		"invalid dsn":    {Kind: Postgres, DSNSecret: "bad"},
+		"invalid check":      {Kind: HTTP},
+		"unknown secret":     {Kind: Postgres, DSNSecret: "missing"},
+		"no postgres runner": {Kind: Postgres, DSNSecret: "bad"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := p.Run(context.Background(), c)

@@ -13,13 +13,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/repository/snappath"
 )
 
 // RestoreOptions describe a restore.
 type RestoreOptions struct {
 	// Path selects a file or directory inside the snapshot ("etc/nginx"); it is restored as
 	// target/<its name>. Empty restores the whole snapshot into target. It must pass
-	// CleanSnapshotPath: relative, without "..".
+	// snappath.Clean: relative, without "..".
 	Path string
 	// Overwrite replaces what exists at the target under a name the snapshot restores: files and
 	// symlinks are renamed over the old ones once the new ones are written and verified, and
@@ -115,7 +117,7 @@ type RestoreResult struct {
 // shared lock while it runs.
 func (r *Repository) Restore(ctx context.Context, sn *Snapshot, target string, opts RestoreOptions) (*RestoreResult, error) {
 	start := time.Now()
-	sel, err := CleanSnapshotPath(opts.Path)
+	sel, err := snappath.Clean(opts.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -260,9 +262,9 @@ type restoreErrs struct {
 }
 
 // Dump writes one file of a snapshot to w, verifying each chunk: the way a database dump is fed
-// back to pg_restore without landing on disk. file must pass CleanSnapshotPath.
+// back to pg_restore without landing on disk. file must pass snappath.Clean.
 func (r *Repository) Dump(ctx context.Context, sn *Snapshot, file string, w io.Writer) (int64, error) {
-	p, err := CleanSnapshotPath(file)
+	p, err := snappath.Clean(file)
 	if err != nil {
 		return 0, err
 	}
@@ -297,10 +299,10 @@ func (r *Repository) Dump(ctx context.Context, sn *Snapshot, file string, w io.W
 	return total, nil
 }
 
-// lookupPath finds the node at a path inside a tree; p must pass CleanSnapshotPath and not be
+// lookupPath finds the node at a path inside a tree; p must pass snappath.Clean and not be
 // empty.
 func (r *Repository) lookupPath(ctx context.Context, tree ID, p string) (*Node, error) {
-	p, err := CleanSnapshotPath(p)
+	p, err := snappath.Clean(p)
 	if err != nil {
 		return nil, err
 	}

@@ -339,3 +339,26 @@ func TestRestoreWithinFollowsNoLinkOnTheWay(t *testing.T) {
 		t.Fatal("nothing restored")
 	}
 }
+
+// A path that leaves the snapshot is an error, never the whole snapshot; Dump refuses it too.
+func TestRestoreAndDumpRefuseBadPaths(t *testing.T) {
+	r, _, _, sn := backedUpTree(t)
+	ctx := context.Background()
+	for _, p := range []string{"../..", "/text", "text/../big.bin", "x\x00"} {
+		target := t.TempDir()
+		if _, err := r.Restore(ctx, sn, target, RestoreOptions{Path: p}); err == nil || !strings.Contains(err.Error(), "snapshot path") {
+			t.Errorf("restore of %q: %v", p, err)
+		}
+		if entries := dirEntries(t, target); len(entries) != 0 {
+			t.Errorf("restore of %q wrote %v", p, entries)
+		}
+		var out bytes.Buffer
+		if _, err := r.Dump(ctx, sn, p, &out); err == nil || !strings.Contains(err.Error(), "snapshot path") || out.Len() != 0 {
+			t.Errorf("dump of %q: %v, %d bytes", p, err, out.Len())
+		}
+	}
+	var out bytes.Buffer
+	if n, err := r.Dump(ctx, sn, "./text//log.txt", &out); err != nil || n == 0 {
+		t.Fatalf("dump of a clean path: %d, %v", n, err)
+	}
+}

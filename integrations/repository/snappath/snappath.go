@@ -1,4 +1,6 @@
-package repository
+// Package snappath checks the paths inside snapshots that users give, so that the CLI, the workflows
+// and the restore engine refuse the same ones.
+package snappath
 
 import (
 	"fmt"
@@ -6,13 +8,13 @@ import (
 	"strings"
 )
 
-// CleanSnapshotPath checks a path inside a snapshot as a user gives it (the CLI's --path, an
+// Clean checks a path inside a snapshot as a user gives it (the CLI's --path, an
 // activity's input) and returns it cleaned: slash-separated, relative to the snapshot's root,
 // without "." elements, repeated or trailing slashes. "" and "." name the whole snapshot and
 // return "". It returns an error for an absolute path ("/d": give it as "d"), for any ".."
 // element and for a NUL byte, so that no path given by a user can widen what is restored or
 // reach outside the snapshot.
-func CleanSnapshotPath(p string) (string, error) {
+func Clean(p string) (string, error) {
 	if strings.IndexByte(p, 0) >= 0 {
 		return "", fmt.Errorf("snapshot path %q contains a NUL byte", p)
 	}
