@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -22,10 +24,6 @@ import (
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
-
-// ErrTypeActionRefused is the type of the non-retryable error of an action that must not run as
-// asked: an unknown action, bad parameters, a command outside the worker's allow-list.
-const ErrTypeActionRefused = "ActionRefused"
 
 // Failover is the part of *aws.Failover the recovery actions use.
 type Failover interface {
@@ -62,33 +60,19 @@ type Actions struct {
 // AWSFailover returns the AWS client, creating it on first use.
 type AWSFailover func(ctx context.Context) (Failover, error)
 
-// ActionInput is one action of a plan step.
-type ActionInput struct {
-	Action string         `json:"action"`
-	Params map[string]any `json:"params,omitempty"`
-	// Step names the plan step, for logs and errors.
-	Step string `json:"step,omitempty"`
-}
-
-// ActionResult is what the action observed; Outputs are what `when:` conditions of later steps read.
-type ActionResult struct {
-	Outputs map[string]any `json:"outputs,omitempty"`
-	Summary string         `json:"summary"`
-}
-
 // boundAction is a declared action and the method that carries it out.
 type boundAction struct {
 	spec catalog.Spec
-	run  func(a *Actions, ctx context.Context, with map[string]any) (ActionResult, error)
+	run  func(a *Actions, ctx context.Context, with map[string]any) (contract.ActionResult, error)
 }
 
 // bind ties a declaration to its implementation, which receives the step's parameters decoded,
 // checked and with their defaults.
-func bind[P any](d catalog.Action[P], fn func(*Actions, context.Context, P) (ActionResult, error)) boundAction {
-	return boundAction{spec: d.Spec(), run: func(a *Actions, ctx context.Context, with map[string]any) (ActionResult, error) {
+func bind[P any](d catalog.Action[P], fn func(*Actions, context.Context, P) (contract.ActionResult, error)) boundAction {
+	return boundAction{spec: d.Spec(), run: func(a *Actions, ctx context.Context, with map[string]any) (contract.ActionResult, error) {
 		p, err := d.Decode(with)
 		if err != nil {
-			return ActionResult{}, paramError{err.Error()}
+			return contract.ActionResult{}, paramError{err.Error()}
 		}
 		return fn(a, ctx, p)
 	}}
@@ -134,23 +118,18 @@ func ActionNames() []string {
 // outputsSeen, when set (by tests), is told every action's outputs.
 var outputsSeen func(action string, outputs map[string]any)
 
-// OutputRecoveryPoint is the output (an RFC 3339 time) of an action that brought back data as of a
-// point in time: a promoted replica's last replayed transaction, a restored snapshot's time. A
-// recovery measures its RPO — the data-loss window — from it.
-const OutputRecoveryPoint = "recovery_point"
-
 func refused(format string, args ...any) error {
 	err := fmt.Errorf(format, args...)
-	return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeActionRefused, err)
+	return temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrTypeActionRefused, err)
 }
 
 // RunAction carries out one action. Actions are idempotent: promoting a primary, fencing a fenced
 // server or upserting a record again succeeds without a second effect. A check that fails is a
 // result with ok false, not an error; an error means the action could not be carried out.
-func (a *Actions) RunAction(ctx context.Context, in ActionInput) (ActionResult, error) {
+func (a *Actions) RunAction(ctx context.Context, in contract.ActionInput) (contract.ActionResult, error) {
 	b, ok := actionFuncs[in.Action]
 	if !ok {
-		return ActionResult{}, refused("step %s: unknown action %q (known: %s)", in.Step, in.Action, strings.Join(ActionNames(), ", "))
+		return contract.ActionResult{}, refused("step %s: unknown action %q (known: %s)", in.Step, in.Action, strings.Join(ActionNames(), ", "))
 	}
 	res, err := b.run(a, ctx, in.Params)
 	if outputsSeen != nil {
@@ -169,7 +148,7 @@ func (a *Actions) RunAction(ctx context.Context, in ActionInput) (ActionResult, 
 			return res, refused("step %s: %v", in.Step, err)
 		}
 		if aws.IsPermanent(err) {
-			return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeActionRefused, err)
+			return res, temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrTypeActionRefused, err)
 		}
 		return res, fmt.Errorf("step %s: %s: %w", in.Step, in.Action, err)
 	}
@@ -223,20 +202,20 @@ func (a *Actions) dsn(ctx context.Context, name catalog.SecretName) (string, err
 	return v, nil
 }
 
-func (a *Actions) pgStatus(ctx context.Context, p catalog.DSN) (ActionResult, error) {
+func (a *Actions) pgStatus(ctx context.Context, p catalog.DSN) (contract.ActionResult, error) {
 	dsn, err := a.dsn(ctx, p.DSNSecret)
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	st, err := postgres.ReplicationStatus(ctx, dsn)
 	if errors.Is(err, postgres.ErrUnreachable) {
 		// Unreachable is what a failover plan looks for: an outcome, not a failed step.
-		return ActionResult{Outputs: map[string]any{"role": "unreachable", "reachable": false}, Summary: err.Error()}, nil
+		return contract.ActionResult{Outputs: map[string]any{"role": "unreachable", "reachable": false}, Summary: err.Error()}, nil
 	}
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
-	return ActionResult{
+	return contract.ActionResult{
 		Outputs: map[string]any{"role": string(st.Role), "reachable": true, "lag_seconds": st.LagSeconds, "lag_bytes": st.LagBytes,
 			"streaming": st.Streaming, "timeline": st.Timeline, "lsn": firstNonEmpty(st.CurrentLSN, st.ReplayLSN)},
 		Summary: fmt.Sprintf("%s, timeline %d, lag %d bytes / %.1fs", st.Role, st.Timeline, st.LagBytes, st.LagSeconds),
@@ -252,42 +231,42 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-func (a *Actions) pgFence(ctx context.Context, p catalog.DSN) (ActionResult, error) {
+func (a *Actions) pgFence(ctx context.Context, p catalog.DSN) (contract.ActionResult, error) {
 	dsn, err := a.dsn(ctx, p.DSNSecret)
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	res, err := postgres.Fence(ctx, dsn)
 	if errors.Is(err, postgres.ErrUnreachable) {
 		// A server that cannot be reached takes no writes either; the step says so.
-		return ActionResult{Outputs: map[string]any{"fenced": true, "reachable": false}, Summary: "unreachable, so taking no writes: " + err.Error()}, nil
+		return contract.ActionResult{Outputs: map[string]any{"fenced": true, "reachable": false}, Summary: "unreachable, so taking no writes: " + err.Error()}, nil
 	}
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
-	return ActionResult{Outputs: map[string]any{"fenced": true, "reachable": true, "sessions_terminated": len(res.Terminated)},
+	return contract.ActionResult{Outputs: map[string]any{"fenced": true, "reachable": true, "sessions_terminated": len(res.Terminated)},
 		Summary: fmt.Sprintf("read-only, %d sessions ended", len(res.Terminated))}, nil
 }
 
-func (a *Actions) pgUnfence(ctx context.Context, p catalog.DSN) (ActionResult, error) {
+func (a *Actions) pgUnfence(ctx context.Context, p catalog.DSN) (contract.ActionResult, error) {
 	dsn, err := a.dsn(ctx, p.DSNSecret)
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	if err := postgres.Unfence(ctx, dsn); err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
-	return ActionResult{Outputs: map[string]any{"fenced": false}, Summary: "takes writes again"}, nil
+	return contract.ActionResult{Outputs: map[string]any{"fenced": false}, Summary: "takes writes again"}, nil
 }
 
-func (a *Actions) pgPromote(ctx context.Context, p catalog.PromoteParams) (ActionResult, error) {
+func (a *Actions) pgPromote(ctx context.Context, p catalog.PromoteParams) (contract.ActionResult, error) {
 	dsn, err := a.dsn(ctx, p.DSNSecret)
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	res, err := postgres.Promote(ctx, dsn, p.Wait)
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	summary := fmt.Sprintf("promoted in %s, timeline %d", units.Duration(res.Duration).Human(), res.Timeline)
 	if res.AlreadyPrimary {
@@ -295,32 +274,32 @@ func (a *Actions) pgPromote(ctx context.Context, p catalog.PromoteParams) (Actio
 	}
 	out := map[string]any{"promoted": true, "timeline": res.Timeline, "lsn": res.LSN, "promote_ms": res.Duration.Milliseconds()}
 	if !res.RecoveryPoint.IsZero() {
-		out[OutputRecoveryPoint] = res.RecoveryPoint.Format(time.RFC3339Nano)
+		out[contract.OutputRecoveryPoint] = res.RecoveryPoint.Format(time.RFC3339Nano)
 		summary += ", newest data from " + res.RecoveryPoint.Format(time.RFC3339)
 	}
-	return ActionResult{Outputs: out, Summary: summary}, nil
+	return contract.ActionResult{Outputs: out, Summary: summary}, nil
 }
 
-func (a *Actions) pgWriteProbe(ctx context.Context, p catalog.DSN) (ActionResult, error) {
+func (a *Actions) pgWriteProbe(ctx context.Context, p catalog.DSN) (contract.ActionResult, error) {
 	dsn, err := a.dsn(ctx, p.DSNSecret)
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	res, err := postgres.WriteProbe(ctx, dsn, postgres.ProbeOptions{})
 	if errors.Is(err, postgres.ErrReadOnly) || errors.Is(err, postgres.ErrUnreachable) {
-		return ActionResult{Outputs: map[string]any{"ok": false}, Summary: err.Error()}, nil
+		return contract.ActionResult{Outputs: map[string]any{"ok": false}, Summary: err.Error()}, nil
 	}
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
-	return ActionResult{Outputs: map[string]any{"ok": true, "latency_ms": res.Latency.Milliseconds()},
+	return contract.ActionResult{Outputs: map[string]any{"ok": true, "latency_ms": res.Latency.Milliseconds()},
 		Summary: "write and read back in " + units.Duration(res.Latency).Human()}, nil
 }
 
-func (a *Actions) pgSQLCheck(ctx context.Context, p catalog.SQLCheckParams) (ActionResult, error) {
+func (a *Actions) pgSQLCheck(ctx context.Context, p catalog.SQLCheckParams) (contract.ActionResult, error) {
 	dsn, err := a.dsn(ctx, p.DSNSecret)
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	results, err := postgres.Tools{}.Check(ctx, dsn, []postgres.SQLCheck{{Name: "check", Query: p.Query, Expect: p.Expect}})
 	if len(results) == 1 {
@@ -329,9 +308,9 @@ func (a *Actions) pgSQLCheck(ctx context.Context, p catalog.SQLCheckParams) (Act
 		if !r.Passed {
 			summary = r.Error
 		}
-		return ActionResult{Outputs: map[string]any{"ok": r.Passed, "value": r.Value}, Summary: summary}, nil
+		return contract.ActionResult{Outputs: map[string]any{"ok": r.Passed, "value": r.Value}, Summary: summary}, nil
 	}
-	return ActionResult{}, err
+	return contract.ActionResult{}, err
 }
 
 func (a *Actions) aws(ctx context.Context) (Failover, error) {
@@ -341,48 +320,48 @@ func (a *Actions) aws(ctx context.Context) (Failover, error) {
 	return a.AWS(ctx)
 }
 
-func (a *Actions) route53Upsert(ctx context.Context, p catalog.Route53Params) (ActionResult, error) {
+func (a *Actions) route53Upsert(ctx context.Context, p catalog.Route53Params) (contract.ActionResult, error) {
 	f, err := a.aws(ctx)
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	defer keepAlive(ctx)()
 	id, err := f.UpsertRecord(ctx, p.ZoneID, aws.Record{Name: p.Record, Type: p.Type, TTL: p.TTL, Values: []string{p.Value}})
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	if err := f.WaitChange(ctx, id, a.poll()); err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
-	return ActionResult{Outputs: map[string]any{"change_id": id}, Summary: fmt.Sprintf("%s %s → %s, in sync", p.Record, p.Type, p.Value)}, nil
+	return contract.ActionResult{Outputs: map[string]any{"change_id": id}, Summary: fmt.Sprintf("%s %s → %s, in sync", p.Record, p.Type, p.Value)}, nil
 }
 
-func (a *Actions) rdsPromote(ctx context.Context, p catalog.RDSInstanceParams) (ActionResult, error) {
+func (a *Actions) rdsPromote(ctx context.Context, p catalog.RDSInstanceParams) (contract.ActionResult, error) {
 	f, err := a.aws(ctx)
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	id, region := p.Instance, p.Region
 	defer keepAlive(ctx)()
 	already, err := f.PromoteReadReplica(ctx, region, id)
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	inst, err := f.WaitInstanceAvailable(ctx, region, id, a.poll())
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	summary := "promoted, available at " + inst.Address
 	if already {
 		summary = "already standalone, available at " + inst.Address
 	}
-	return ActionResult{Outputs: map[string]any{"endpoint": fmt.Sprintf("%s:%d", inst.Address, inst.Port)}, Summary: summary}, nil
+	return contract.ActionResult{Outputs: map[string]any{"endpoint": fmt.Sprintf("%s:%d", inst.Address, inst.Port)}, Summary: summary}, nil
 }
 
-func (a *Actions) globalFailover(ctx context.Context, p catalog.GlobalClusterParams) (ActionResult, error) {
+func (a *Actions) globalFailover(ctx context.Context, p catalog.GlobalClusterParams) (contract.ActionResult, error) {
 	f, err := a.aws(ctx)
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	global, target := p.GlobalCluster, p.TargetClusterARN
 	defer keepAlive(ctx)()
@@ -392,19 +371,19 @@ func (a *Actions) globalFailover(ctx context.Context, p catalog.GlobalClusterPar
 		err = f.SwitchoverGlobalCluster(ctx, global, target)
 	}
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	gc, err := f.WaitGlobalClusterAvailable(ctx, global, target, a.poll())
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
-	return ActionResult{Outputs: map[string]any{"writer_cluster_arn": gc.Writer}, Summary: "writer is now " + gc.Writer}, nil
+	return contract.ActionResult{Outputs: map[string]any{"writer_cluster_arn": gc.Writer}, Summary: "writer is now " + gc.Writer}, nil
 }
 
-func (a *Actions) ec2(ctx context.Context, p catalog.EC2Params, start bool) (ActionResult, error) {
+func (a *Actions) ec2(ctx context.Context, p catalog.EC2Params, start bool) (contract.ActionResult, error) {
 	f, err := a.aws(ctx)
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	id, region := p.InstanceID, p.Region
 	defer keepAlive(ctx)()
@@ -416,76 +395,76 @@ func (a *Actions) ec2(ctx context.Context, p catalog.EC2Params, start bool) (Act
 		err = f.StopInstances(ctx, region, []string{id})
 	}
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	if err := f.WaitInstancesState(ctx, region, []string{id}, state, a.poll()); err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
-	return ActionResult{Outputs: map[string]any{"state": state}, Summary: id + " " + state}, nil
+	return contract.ActionResult{Outputs: map[string]any{"state": state}, Summary: id + " " + state}, nil
 }
 
-func (a *Actions) ec2Start(ctx context.Context, p catalog.EC2Params) (ActionResult, error) {
+func (a *Actions) ec2Start(ctx context.Context, p catalog.EC2Params) (contract.ActionResult, error) {
 	return a.ec2(ctx, p, true)
 }
-func (a *Actions) ec2Stop(ctx context.Context, p catalog.EC2Params) (ActionResult, error) {
+func (a *Actions) ec2Stop(ctx context.Context, p catalog.EC2Params) (contract.ActionResult, error) {
 	return a.ec2(ctx, p, false)
 }
 
-func (a *Actions) asgCapacity(ctx context.Context, p catalog.ASGParams) (ActionResult, error) {
+func (a *Actions) asgCapacity(ctx context.Context, p catalog.ASGParams) (contract.ActionResult, error) {
 	f, err := a.aws(ctx)
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	group, region, n := p.Group, p.Region, p.Desired
 	defer keepAlive(ctx)()
 	if err := f.SetDesiredCapacity(ctx, region, group, int32(n)); err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	if err := f.WaitGroupCapacity(ctx, region, group, int32(n), a.poll()); err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
-	return ActionResult{Outputs: map[string]any{"in_service": n}, Summary: fmt.Sprintf("%s: %d in service", group, n)}, nil
+	return contract.ActionResult{Outputs: map[string]any{"in_service": n}, Summary: fmt.Sprintf("%s: %d in service", group, n)}, nil
 }
 
-func probeResult(out probe.Outcome) ActionResult {
+func probeResult(out probe.Outcome) contract.ActionResult {
 	summary := out.Detail
 	if !out.OK {
 		summary = out.Reason
 	}
-	res := ActionResult{Outputs: map[string]any{"ok": out.OK, "latency_ms": out.Latency.D().Milliseconds()}, Summary: summary}
+	res := contract.ActionResult{Outputs: map[string]any{"ok": out.OK, "latency_ms": out.Latency.D().Milliseconds()}, Summary: summary}
 	if out.Status != 0 {
 		res.Outputs["status"] = out.Status
 	}
 	return res
 }
 
-func (a *Actions) checkHTTP(ctx context.Context, p catalog.HTTPCheckParams) (ActionResult, error) {
+func (a *Actions) checkHTTP(ctx context.Context, p catalog.HTTPCheckParams) (contract.ActionResult, error) {
 	c := probe.Check{Kind: probe.HTTP, URL: p.URL, Timeout: units.Duration(p.Timeout)}
 	if p.ExpectStatus != 0 {
 		c.ExpectStatus = []int{int(p.ExpectStatus)}
 	}
 	out, err := (&probe.Prober{Secrets: a.Secrets}).Run(ctx, c)
 	if errors.Is(err, probe.ErrMisconfigured) {
-		return ActionResult{}, paramError{err.Error()}
+		return contract.ActionResult{}, paramError{err.Error()}
 	}
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	return probeResult(out), nil
 }
 
-func (a *Actions) checkTCP(ctx context.Context, p catalog.TCPCheckParams) (ActionResult, error) {
+func (a *Actions) checkTCP(ctx context.Context, p catalog.TCPCheckParams) (contract.ActionResult, error) {
 	out, err := (&probe.Prober{}).Run(ctx, probe.Check{Kind: probe.TCP, Address: p.Address, Timeout: units.Duration(p.Timeout)})
 	if errors.Is(err, probe.ErrMisconfigured) {
-		return ActionResult{}, paramError{err.Error()}
+		return contract.ActionResult{}, paramError{err.Error()}
 	}
 	if err != nil {
-		return ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	return probeResult(out), nil
 }
 
-func (a *Actions) checkDNS(ctx context.Context, p catalog.DNSCheckParams) (ActionResult, error) {
+func (a *Actions) checkDNS(ctx context.Context, p catalog.DNSCheckParams) (contract.ActionResult, error) {
 	name, typ, expect, server := p.Name, p.Type, p.Expect, p.Resolver
 	r := net.DefaultResolver
 	if server != "" {
@@ -501,7 +480,7 @@ func (a *Actions) checkDNS(ctx context.Context, p catalog.DNSCheckParams) (Actio
 	case "A", "AAAA":
 		ips, err := r.LookupIPAddr(ctx, name)
 		if err != nil {
-			return ActionResult{Outputs: map[string]any{"ok": false}, Summary: err.Error()}, nil
+			return contract.ActionResult{Outputs: map[string]any{"ok": false}, Summary: err.Error()}, nil
 		}
 		for _, ip := range ips {
 			if (typ == "AAAA") == (ip.IP.To4() == nil) {
@@ -511,11 +490,11 @@ func (a *Actions) checkDNS(ctx context.Context, p catalog.DNSCheckParams) (Actio
 	case "CNAME":
 		cname, err := r.LookupCNAME(ctx, name)
 		if err != nil {
-			return ActionResult{Outputs: map[string]any{"ok": false}, Summary: err.Error()}, nil
+			return contract.ActionResult{Outputs: map[string]any{"ok": false}, Summary: err.Error()}, nil
 		}
 		answer = []string{strings.TrimSuffix(cname, ".")}
 	default:
-		return ActionResult{}, paramError{fmt.Sprintf("check.dns: type %q: use A, AAAA or CNAME", typ)}
+		return contract.ActionResult{}, paramError{fmt.Sprintf("check.dns: type %q: use A, AAAA or CNAME", typ)}
 	}
 	sort.Strings(answer)
 	ok := len(answer) > 0
@@ -529,10 +508,10 @@ func (a *Actions) checkDNS(ctx context.Context, p catalog.DNSCheckParams) (Actio
 	if !ok && expect != "" {
 		summary += ", not " + expect
 	}
-	return ActionResult{Outputs: map[string]any{"ok": ok, "answer": strings.Join(answer, ",")}, Summary: summary}, nil
+	return contract.ActionResult{Outputs: map[string]any{"ok": ok, "answer": strings.Join(answer, ",")}, Summary: summary}, nil
 }
 
-func (a *Actions) execCommand(ctx context.Context, p catalog.ExecParams) (ActionResult, error) {
+func (a *Actions) execCommand(ctx context.Context, p catalog.ExecParams) (contract.ActionResult, error) {
 	name := p.Command
 	argv, ok := a.Commands[name]
 	if !ok || len(argv) == 0 {
@@ -541,7 +520,7 @@ func (a *Actions) execCommand(ctx context.Context, p catalog.ExecParams) (Action
 			known = append(known, n)
 		}
 		sort.Strings(known)
-		return ActionResult{}, paramError{fmt.Sprintf("exec: %q is not in this worker's command allow-list (commands: %s)", name, strings.Join(known, ", "))}
+		return contract.ActionResult{}, paramError{fmt.Sprintf("exec: %q is not in this worker's command allow-list (commands: %s)", name, strings.Join(known, ", "))}
 	}
 	defer keepAlive(ctx)()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -551,9 +530,9 @@ func (a *Actions) execCommand(ctx context.Context, p catalog.ExecParams) (Action
 	var exitErr *exec.ExitError
 	switch {
 	case errors.As(err, &exitErr):
-		return ActionResult{Outputs: map[string]any{"exit_code": exitErr.ExitCode()}}, fmt.Errorf("exec %s: %w; output: %s", name, err, bytes.TrimSpace([]byte(out.String())))
+		return contract.ActionResult{Outputs: map[string]any{"exit_code": exitErr.ExitCode()}}, fmt.Errorf("exec %s: %w; output: %s", name, err, bytes.TrimSpace([]byte(out.String())))
 	case err != nil:
-		return ActionResult{}, paramError{fmt.Sprintf("exec %s: %v", name, err)}
+		return contract.ActionResult{}, paramError{fmt.Sprintf("exec %s: %v", name, err)}
 	}
-	return ActionResult{Outputs: map[string]any{"exit_code": 0}, Summary: strings.TrimSpace(out.String())}, nil
+	return contract.ActionResult{Outputs: map[string]any{"exit_code": 0}, Summary: strings.TrimSpace(out.String())}, nil
 }

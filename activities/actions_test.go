@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/lifeboat-dr/lifeboat/activities/catalog"
@@ -25,13 +27,13 @@ import (
 	"github.com/lifeboat-dr/lifeboat/testsuite/wait"
 )
 
-func runAction(t *testing.T, a *Actions, action string, p map[string]any) (ActionResult, error) {
+func runAction(t *testing.T, a *Actions, action string, p map[string]any) (contract.ActionResult, error) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a)
-	v, err := env.ExecuteActivity(a.RunAction, ActionInput{Action: action, Params: p, Step: "test"})
-	var res ActionResult
+	v, err := env.ExecuteActivity(a.RunAction, contract.ActionInput{Action: action, Params: p, Step: "test"})
+	var res contract.ActionResult
 	if err == nil {
 		_ = v.Get(&res)
 	}
@@ -42,7 +44,7 @@ func runAction(t *testing.T, a *Actions, action string, p map[string]any) (Actio
 func TestPostgresFailoverActions(t *testing.T) {
 	pg := pgtest.Start(t, pgtest.WithReplica())
 	a := &Actions{Secrets: secrets.Static{"primary": pg.DSN("postgres"), "replica": pg.Replica.DSN("postgres")}}
-	step := func(action, secret string, want map[string]any) ActionResult {
+	step := func(action, secret string, want map[string]any) contract.ActionResult {
 		t.Helper()
 		res, err := runAction(t, a, action, map[string]any{"dsn_secret": secret})
 		if err != nil {
@@ -80,7 +82,7 @@ func TestPostgresFailoverActions(t *testing.T) {
 	step("postgres.fence", "primary", map[string]any{"fenced": true, "reachable": false})
 	promoted := step("postgres.promote", "replica", map[string]any{"promoted": true})
 	t.Logf("promote: %s", promoted.Summary)
-	if _, ok := promoted.Outputs[OutputRecoveryPoint]; !ok {
+	if _, ok := promoted.Outputs[contract.OutputRecoveryPoint]; !ok {
 		t.Fatalf("promote reports no recovery point: %v", promoted.Outputs)
 	}
 	step("postgres.promote", "replica", map[string]any{"promoted": true}) // idempotent
@@ -126,11 +128,11 @@ func TestAWSFailoverActions(t *testing.T) {
 	}
 	// Outside the group's bounds: refused, not retried.
 	_, err = runAction(t, a, "aws.asg_set_capacity", map[string]any{"group": "web", "region": "eu-west-1", "desired": 11})
-	if errType(err) != ErrTypeActionRefused || !strings.Contains(err.Error(), "max 10") {
+	if errType(err) != contract.ErrTypeActionRefused || !strings.Contains(err.Error(), "max 10") {
 		t.Fatalf("capacity above max: %v", err)
 	}
 	// Without AWS access configured.
-	if _, err := runAction(t, &Actions{}, "aws.ec2_start", map[string]any{"instance_id": "i-0abc", "region": "eu-west-1"}); errType(err) != ErrTypeActionRefused {
+	if _, err := runAction(t, &Actions{}, "aws.ec2_start", map[string]any{"instance_id": "i-0abc", "region": "eu-west-1"}); errType(err) != contract.ErrTypeActionRefused {
 		t.Fatalf("no aws: %v", err)
 	}
 }
@@ -157,10 +159,10 @@ func TestCheckAndExecActions(t *testing.T) {
 		{"dns localhost", "check.dns", map[string]any{"name": "localhost", "expect": "127.0.0.1"}, true, ""},
 		{"dns wrong answer", "check.dns", map[string]any{"name": "localhost", "expect": "10.9.9.9"}, false, ""},
 		{"allowed command", "exec", map[string]any{"command": "ok"}, nil, ""},
-		{"command outside the allow-list", "exec", map[string]any{"command": "rm-rf"}, nil, ErrTypeActionRefused},
-		{"unknown action", "postgres.drop_everything", nil, nil, ErrTypeActionRefused},
-		{"missing parameter", "check.http", map[string]any{}, nil, ErrTypeActionRefused},
-		{"wrong parameter type", "check.tcp", map[string]any{"address": 5432}, nil, ErrTypeActionRefused},
+		{"command outside the allow-list", "exec", map[string]any{"command": "rm-rf"}, nil, contract.ErrTypeActionRefused},
+		{"unknown action", "postgres.drop_everything", nil, nil, contract.ErrTypeActionRefused},
+		{"missing parameter", "check.http", map[string]any{}, nil, contract.ErrTypeActionRefused},
+		{"wrong parameter type", "check.tcp", map[string]any{"address": 5432}, nil, contract.ErrTypeActionRefused},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := runAction(t, a, tc.action, tc.params)

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -24,15 +26,6 @@ import (
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 	"github.com/lifeboat-dr/lifeboat/integrations/storage"
 	"github.com/lifeboat-dr/lifeboat/integrations/storage/location"
-)
-
-// Application error types of asset activities that retrying cannot fix.
-const (
-	ErrTypeAssetNotFound      = "AssetNotFound"
-	ErrTypeAssetMisconfigured = "AssetMisconfigured"
-	ErrTypeNoSnapshot         = "NoSnapshot"
-	// ErrTypeLocked is retryable: another backup of the asset, or a prune, holds the repository.
-	ErrTypeLocked = "RepositoryLocked"
 )
 
 // Signaler is the part of the Temporal client that signals long-running workflows, starting them
@@ -72,29 +65,6 @@ func (a *Assets) progressInterval() time.Duration {
 	return time.Second
 }
 
-// SignalProgress is the signal long asset activities sent their workflow with an OpProgress in
-// earlier versions. Progress now travels in heartbeats only, which add nothing to the workflow's
-// history however long a backup runs; workflows still accept the signal from older workers.
-const SignalProgress = "progress"
-
-// OpProgress is a running backup's, copy's or restore's progress, as its heartbeats carry it:
-// `lifeboat` and the Web UI read it from the workflow's pending activity.
-type OpProgress struct {
-	Step      string `json:"step"`
-	Files     int64  `json:"files"`
-	BytesDone int64  `json:"bytes_done"`
-	// BytesTotal is known for restores; for backups it is the last snapshot's size, an estimate.
-	BytesTotal int64 `json:"bytes_total,omitempty"`
-	// BytesNew counts data the repository did not have; StoredNew what it took after compression.
-	BytesNew  int64         `json:"bytes_new,omitempty"`
-	StoredNew int64         `json:"stored_new,omitempty"`
-	Elapsed   time.Duration `json:"elapsed"`
-	Attempt   int32         `json:"attempt"`
-	// Resumed is the progress an earlier, interrupted attempt had reached (from its last heartbeat).
-	Resumed *OpProgress `json:"resumed,omitempty"`
-	Done    bool        `json:"done,omitempty"`
-}
-
 func (a *Assets) logger() *slog.Logger {
 	if a.Logger != nil {
 		return a.Logger
@@ -115,30 +85,20 @@ func (a *Assets) lookup(name string) (asset.Asset, error) {
 			known = "none"
 		}
 		err := fmt.Errorf("asset %q is not in this worker's configuration (assets: %s)", name, known)
-		return asset.Asset{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeAssetNotFound, err)
+		return asset.Asset{}, temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrTypeAssetNotFound, err)
 	}
 	return as, nil
 }
 
 // misconfigured marks an error retrying cannot fix.
 func misconfigured(err error) error {
-	return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeAssetMisconfigured, err)
-}
-
-// LoadAssetInput names an asset.
-type LoadAssetInput struct {
-	Asset string `json:"asset"`
-}
-
-// LoadAssetResult is the asset's definition as configured on the worker (secret names, no values).
-type LoadAssetResult struct {
-	Asset asset.Asset `json:"asset"`
+	return temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrTypeAssetMisconfigured, err)
 }
 
 // LoadAsset returns an asset's definition; an unknown name is a non-retryable AssetNotFound.
-func (a *Assets) LoadAsset(_ context.Context, in LoadAssetInput) (LoadAssetResult, error) {
+func (a *Assets) LoadAsset(_ context.Context, in contract.LoadAssetInput) (contract.LoadAssetResult, error) {
 	as, err := a.lookup(in.Asset)
-	return LoadAssetResult{Asset: as}, err
+	return contract.LoadAssetResult{Asset: as}, err
 }
 
 // errNoRepository is returned by openRepo for a location that holds no repository yet.
@@ -220,7 +180,7 @@ func classify(err error, what string) error {
 	case errors.As(err, &appErr):
 		return temporal.NewApplicationErrorWithCause(what+": "+appErr.Message(), appErr.Type(), err)
 	case errors.Is(err, repository.ErrLocked):
-		return temporal.NewApplicationErrorWithCause(what+": "+err.Error(), ErrTypeLocked, err)
+		return temporal.NewApplicationErrorWithCause(what+": "+err.Error(), contract.ErrTypeLocked, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -245,16 +205,16 @@ type reporter struct {
 	ctx     context.Context
 	step    string
 	attempt int32
-	resumed *OpProgress
+	resumed *contract.OpProgress
 	mu      sync.Mutex
-	last    OpProgress
+	last    contract.OpProgress
 }
 
 func (a *Assets) newReporter(ctx context.Context, step string) *reporter {
 	info := activity.GetInfo(ctx)
 	r := &reporter{a: a, ctx: ctx, step: step, attempt: info.Attempt}
 	if activity.HasHeartbeatDetails(ctx) {
-		var prev OpProgress
+		var prev contract.OpProgress
 		if err := activity.GetHeartbeatDetails(ctx, &prev); err == nil {
 			prev.Resumed = nil
 			r.resumed = &prev
@@ -265,7 +225,7 @@ func (a *Assets) newReporter(ctx context.Context, step string) *reporter {
 	return r
 }
 
-func (r *reporter) report(p OpProgress) {
+func (r *reporter) report(p contract.OpProgress) {
 	p.Step, p.Attempt, p.Resumed = r.step, r.attempt, r.resumed
 	activity.RecordHeartbeat(r.ctx, p)
 	r.mu.Lock()

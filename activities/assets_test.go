@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -53,18 +55,18 @@ func TestBackupAndRestoreActivities(t *testing.T) {
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a)
 
-	v, err := env.ExecuteActivity(a.BackupAsset, BackupAssetInput{Asset: "docs"})
+	v, err := env.ExecuteActivity(a.BackupAsset, contract.BackupAssetInput{Asset: "docs"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var first BackupAssetResult
+	var first contract.BackupAssetResult
 	_ = v.Get(&first)
 	// The same job again (a retried activity) returns the same snapshot.
-	v, err = env.ExecuteActivity(a.BackupAsset, BackupAssetInput{Asset: "docs"})
+	v, err = env.ExecuteActivity(a.BackupAsset, contract.BackupAssetInput{Asset: "docs"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var again BackupAssetResult
+	var again contract.BackupAssetResult
 	_ = v.Get(&again)
 	if again.Snapshot.ID != first.Snapshot.ID || first.Snapshot.Files != 1 {
 		t.Fatalf("first %+v, again %+v", first.Snapshot, again.Snapshot)
@@ -76,12 +78,12 @@ func TestBackupAndRestoreActivities(t *testing.T) {
 	busy := filepath.Join(roots, "busy")
 	_ = os.MkdirAll(busy, 0o755)
 	_ = os.WriteFile(filepath.Join(busy, "keep.txt"), []byte("mine"), 0o644)
-	_, err = env.ExecuteActivity(a.RestoreAsset, RestoreAssetInput{Asset: "docs", Snapshot: "latest", TargetDir: busy})
-	if errType(err) != ErrTypeAssetMisconfigured || !strings.Contains(err.Error(), "is not empty") {
+	_, err = env.ExecuteActivity(a.RestoreAsset, contract.RestoreAssetInput{Asset: "docs", Snapshot: "latest", TargetDir: busy})
+	if errType(err) != contract.ErrTypeAssetMisconfigured || !strings.Contains(err.Error(), "is not empty") {
 		t.Fatalf("restore into a non-empty directory: %v", err)
 	}
 	target := filepath.Join(roots, "new")
-	if _, err := env.ExecuteActivity(a.RestoreAsset, RestoreAssetInput{Asset: "docs", Snapshot: first.Snapshot.ID[:8], TargetDir: target}); err != nil {
+	if _, err := env.ExecuteActivity(a.RestoreAsset, contract.RestoreAssetInput{Asset: "docs", Snapshot: first.Snapshot.ID[:8], TargetDir: target}); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(target, "a.txt")); err != nil || string(b) != "alpha" {
@@ -90,16 +92,16 @@ func TestBackupAndRestoreActivities(t *testing.T) {
 	// A configured root that does not exist yet is created.
 	a.RestoreRoots = []string{filepath.Join(t.TempDir(), "restores", "here")}
 	fresh := filepath.Join(a.RestoreRoots[0], "docs", "first")
-	if _, err := env.ExecuteActivity(a.RestoreAsset, RestoreAssetInput{Asset: "docs", Snapshot: "latest", TargetDir: fresh}); err != nil {
+	if _, err := env.ExecuteActivity(a.RestoreAsset, contract.RestoreAssetInput{Asset: "docs", Snapshot: "latest", TargetDir: fresh}); err != nil {
 		t.Fatalf("restore under a root that does not exist yet: %v", err)
 	}
 	if b, err := os.ReadFile(filepath.Join(fresh, "a.txt")); err != nil || string(b) != "alpha" {
 		t.Fatalf("restored %q, %v", b, err)
 	}
-	if _, err := env.ExecuteActivity(a.RestoreAsset, RestoreAssetInput{Asset: "docs", Snapshot: "latest", TargetDir: "relative"}); errType(err) != ErrTypeAssetMisconfigured {
+	if _, err := env.ExecuteActivity(a.RestoreAsset, contract.RestoreAssetInput{Asset: "docs", Snapshot: "latest", TargetDir: "relative"}); errType(err) != contract.ErrTypeAssetMisconfigured {
 		t.Fatalf("relative target: %v", err)
 	}
-	if _, err := env.ExecuteActivity(a.ResolveSnapshot, ResolveSnapshotInput{Asset: "docs", Ref: "ffffffff"}); errType(err) != ErrTypeNoSnapshot {
+	if _, err := env.ExecuteActivity(a.ResolveSnapshot, contract.ResolveSnapshotInput{Asset: "docs", Ref: "ffffffff"}); errType(err) != contract.ErrTypeNoSnapshot {
 		t.Fatalf("unknown snapshot: %v", err)
 	}
 }
@@ -127,7 +129,7 @@ func TestRestoreStaysInsideWhatItWasAskedToChange(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a)
-	if _, err := env.ExecuteActivity(a.BackupAsset, BackupAssetInput{Asset: "docs"}); err != nil {
+	if _, err := env.ExecuteActivity(a.BackupAsset, contract.BackupAssetInput{Asset: "docs"}); err != nil {
 		t.Fatal(err)
 	}
 	outside := filepath.Join(roots, "elsewhere")
@@ -136,22 +138,22 @@ func TestRestoreStaysInsideWhatItWasAskedToChange(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		in   RestoreAssetInput
+		in   contract.RestoreAssetInput
 		want string
 	}{
-		{"a target outside the roots", RestoreAssetInput{TargetDir: outside}, "outside the directories this worker restores into"},
-		{"a link out of the roots", RestoreAssetInput{TargetDir: filepath.Join(a.RestoreRoots[0], "link", "x")}, "outside the directories"},
-		{"dot-dot out of the roots", RestoreAssetInput{TargetDir: a.RestoreRoots[0] + "/../elsewhere"}, "outside the directories"},
-		{"a path out of the snapshot", RestoreAssetInput{TargetDir: filepath.Join(a.RestoreRoots[0], "p"), Path: "../../etc/passwd"}, `".." element`},
-		{"an absolute path", RestoreAssetInput{TargetDir: filepath.Join(a.RestoreRoots[0], "p"), Path: "/etc"}, "is absolute"},
-		{"in place with a directory", RestoreAssetInput{InPlace: true, TargetDir: filepath.Join(a.RestoreRoots[0], "p")}, "no target directory"},
-		{"a database for files", RestoreAssetInput{Database: "copy"}, "holds files"},
+		{"a target outside the roots", contract.RestoreAssetInput{TargetDir: outside}, "outside the directories this worker restores into"},
+		{"a link out of the roots", contract.RestoreAssetInput{TargetDir: filepath.Join(a.RestoreRoots[0], "link", "x")}, "outside the directories"},
+		{"dot-dot out of the roots", contract.RestoreAssetInput{TargetDir: a.RestoreRoots[0] + "/../elsewhere"}, "outside the directories"},
+		{"a path out of the snapshot", contract.RestoreAssetInput{TargetDir: filepath.Join(a.RestoreRoots[0], "p"), Path: "../../etc/passwd"}, `".." element`},
+		{"an absolute path", contract.RestoreAssetInput{TargetDir: filepath.Join(a.RestoreRoots[0], "p"), Path: "/etc"}, "is absolute"},
+		{"in place with a directory", contract.RestoreAssetInput{InPlace: true, TargetDir: filepath.Join(a.RestoreRoots[0], "p")}, "no target directory"},
+		{"a database for files", contract.RestoreAssetInput{Database: "copy"}, "holds files"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.in.Asset, tc.in.Snapshot = "docs", "latest"
 			for _, act := range []any{a.PlanRestore, a.RestoreAsset} {
 				_, err := env.ExecuteActivity(act, tc.in)
-				if errType(err) != ErrTypeAssetMisconfigured || !strings.Contains(err.Error(), tc.want) {
+				if errType(err) != contract.ErrTypeAssetMisconfigured || !strings.Contains(err.Error(), tc.want) {
 					t.Fatalf("error %v, want a non-retryable one containing %q", err, tc.want)
 				}
 			}
@@ -162,18 +164,18 @@ func TestRestoreStaysInsideWhatItWasAskedToChange(t *testing.T) {
 	}
 
 	// The plan states the scope, and the restore refuses to do other than what was approved.
-	v, err := env.ExecuteActivity(a.PlanRestore, RestoreAssetInput{Asset: "docs", Snapshot: "latest", InPlace: true, Path: "etc"})
+	v, err := env.ExecuteActivity(a.PlanRestore, contract.RestoreAssetInput{Asset: "docs", Snapshot: "latest", InPlace: true, Path: "etc"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var plan RestorePlan
+	var plan contract.RestorePlan
 	_ = v.Get(&plan)
 	if plan.TargetDir != src || !plan.Overwrite || plan.Path != "etc" || !strings.Contains(plan.Scope(), "overwriting existing files") {
 		t.Fatalf("in-place plan %+v: %s", plan, plan.Scope())
 	}
 	other := plan
 	other.TargetDir = "/"
-	if _, err := env.ExecuteActivity(a.RestoreAsset, RestoreAssetInput{Asset: "docs", Snapshot: "latest", InPlace: true, Path: "etc", Approved: &other}); errType(err) != ErrTypeAssetMisconfigured ||
+	if _, err := env.ExecuteActivity(a.RestoreAsset, contract.RestoreAssetInput{Asset: "docs", Snapshot: "latest", InPlace: true, Path: "etc", Approved: &other}); errType(err) != contract.ErrTypeAssetMisconfigured ||
 		!strings.Contains(err.Error(), "what was approved") {
 		t.Fatalf("restore that differs from the approved plan: %v", err)
 	}
@@ -190,9 +192,9 @@ func TestRestoreStaysInsideWhatItWasAskedToChange(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	env.SetHeartbeatDetails(OpProgress{Step: "restore", Files: 1, Attempt: 1})
-	v, err = env.ExecuteActivity(a.RestoreAsset, RestoreAssetInput{Asset: "docs", Snapshot: "latest", TargetDir: target})
-	var res RestoreAssetResult
+	env.SetHeartbeatDetails(contract.OpProgress{Step: "restore", Files: 1, Attempt: 1})
+	v, err = env.ExecuteActivity(a.RestoreAsset, contract.RestoreAssetInput{Asset: "docs", Snapshot: "latest", TargetDir: target})
+	var res contract.RestoreAssetResult
 	if err == nil {
 		_ = v.Get(&res)
 	}
@@ -220,28 +222,28 @@ func TestAssetActivityErrorsAreClassified(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a)
-	if _, err := env.ExecuteActivity(a.BackupAsset, BackupAssetInput{Asset: "docs"}); err != nil {
+	if _, err := env.ExecuteActivity(a.BackupAsset, contract.BackupAssetInput{Asset: "docs"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		asset, wantType, wantText string
 	}{
-		{"nope", ErrTypeAssetNotFound, `asset "nope" is not in this worker's configuration (assets: cmd, docs, nocmd, other)`},
-		{"other", ErrTypeAssetMisconfigured, "wrong passphrase"},
+		{"nope", contract.ErrTypeAssetNotFound, `asset "nope" is not in this worker's configuration (assets: cmd, docs, nocmd, other)`},
+		{"other", contract.ErrTypeAssetMisconfigured, "wrong passphrase"},
 		{"cmd", "", "disk on fire"}, // retryable: the command may succeed next time
-		{"nocmd", ErrTypeAssetMisconfigured, "cannot start command"},
+		{"nocmd", contract.ErrTypeAssetMisconfigured, "cannot start command"},
 	} {
-		_, err := env.ExecuteActivity(a.BackupAsset, BackupAssetInput{Asset: tc.asset})
+		_, err := env.ExecuteActivity(a.BackupAsset, contract.BackupAssetInput{Asset: tc.asset})
 		if err == nil || errType(err) != tc.wantType || !strings.Contains(err.Error(), tc.wantText) {
 			t.Errorf("%s: error %v (type %q), want type %q containing %q", tc.asset, err, errType(err), tc.wantType, tc.wantText)
 		}
 	}
 	// The failed command left no snapshot.
-	v, err := env.ExecuteActivity(a.LatestSnapshot, LatestSnapshotInput{Asset: "cmd"})
+	v, err := env.ExecuteActivity(a.LatestSnapshot, contract.LatestSnapshotInput{Asset: "cmd"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var latest LatestSnapshotResult
+	var latest contract.LatestSnapshotResult
 	_ = v.Get(&latest)
 	if latest.Found {
 		t.Fatalf("a failed command made snapshot %s", latest.Snapshot.ID)
@@ -284,11 +286,11 @@ func TestRetentionRetryPrunesWhatAnEarlierAttemptForgot(t *testing.T) {
 	// A first attempt that finds nothing to forget has nothing to prune either.
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a)
-	v, err := env.ExecuteActivity(a.ApplyRetention, ApplyRetentionInput{Asset: "docs"})
+	v, err := env.ExecuteActivity(a.ApplyRetention, contract.ApplyRetentionInput{Asset: "docs"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var first ApplyRetentionResult
+	var first contract.ApplyRetentionResult
 	_ = v.Get(&first)
 	if len(first.Reports) != 1 || first.Reports[0].BytesFreed != 0 || len(first.Reports[0].Removed) != 0 {
 		t.Fatalf("first attempt with nothing to forget: %+v", first)
@@ -296,12 +298,12 @@ func TestRetentionRetryPrunesWhatAnEarlierAttemptForgot(t *testing.T) {
 	// The retry (it has its predecessor's heartbeat) prunes.
 	env = s.NewTestActivityEnvironment()
 	env.RegisterActivity(a)
-	env.SetHeartbeatDetails(OpProgress{Step: "retention", Attempt: 1})
-	v, err = env.ExecuteActivity(a.ApplyRetention, ApplyRetentionInput{Asset: "docs"})
+	env.SetHeartbeatDetails(contract.OpProgress{Step: "retention", Attempt: 1})
+	v, err = env.ExecuteActivity(a.ApplyRetention, contract.ApplyRetentionInput{Asset: "docs"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var retry ApplyRetentionResult
+	var retry contract.ApplyRetentionResult
 	_ = v.Get(&retry)
 	if len(retry.Reports) != 1 || retry.Reports[0].Kept != 1 || retry.Reports[0].BytesFreed < 1<<20 {
 		t.Fatalf("the retry did not prune what the forgotten snapshots used: %+v", retry)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -13,45 +15,12 @@ import (
 	"github.com/lifeboat-dr/lifeboat/integrations/repository"
 )
 
-// SnapshotInfo describes a snapshot in a repository or a cloud snapshot.
-type SnapshotInfo struct {
-	ID       string    `json:"id"`
-	Time     time.Time `json:"time"`
-	Source   string    `json:"source,omitempty"`
-	Hostname string    `json:"hostname,omitempty"`
-	// Location is the repository's location, or the cloud region.
-	Location string `json:"location"`
-	Files    int64  `json:"files,omitempty"`
-	Bytes    int64  `json:"bytes,omitempty"`
-	// BytesAdded and StoredAdded are what this backup added to the repository, before and after
-	// compression.
-	BytesAdded  int64         `json:"bytes_added,omitempty"`
-	StoredAdded int64         `json:"stored_added,omitempty"`
-	Duration    time.Duration `json:"duration,omitempty"`
-	// Copy is the off-site copy, once made.
-	Copy *SnapshotInfo `json:"copy,omitempty"`
-}
-
-func snapshotInfo(sn *repository.Snapshot, loc string) SnapshotInfo {
-	s := SnapshotInfo{ID: sn.ID.String(), Time: sn.Time, Source: sn.Source, Hostname: sn.Hostname, Location: loc}
+func snapshotInfo(sn *repository.Snapshot, loc string) contract.SnapshotInfo {
+	s := contract.SnapshotInfo{ID: sn.ID.String(), Time: sn.Time, Source: sn.Source, Hostname: sn.Hostname, Location: loc}
 	if sum := sn.Summary; sum != nil {
 		s.Files, s.Bytes, s.BytesAdded, s.StoredAdded, s.Duration = sum.TotalFiles, sum.TotalBytes, sum.BytesAdded, sum.StoredAdded, sum.Duration
 	}
 	return s
-}
-
-// BackupAssetInput asks for one backup of an asset.
-type BackupAssetInput struct {
-	Asset string   `json:"asset"`
-	Tags  []string `json:"tags,omitempty"`
-}
-
-// BackupAssetResult is the snapshot the backup made.
-type BackupAssetResult struct {
-	Snapshot SnapshotInfo `json:"snapshot"`
-	// Resumed is how far an interrupted earlier attempt had got; its stored data was reused.
-	Resumed  *OpProgress `json:"resumed,omitempty"`
-	Attempts int32       `json:"attempts"`
 }
 
 // BackupAsset backs the asset up into its repository (or takes a cloud snapshot). It heartbeats
@@ -59,17 +28,17 @@ type BackupAssetResult struct {
 // checkpoint, and a retry after the snapshot was saved returns that snapshot rather than making a
 // second. A backup of the same asset already running makes it fail with the retryable
 // RepositoryLocked error.
-func (a *Assets) BackupAsset(ctx context.Context, in BackupAssetInput) (BackupAssetResult, error) {
+func (a *Assets) BackupAsset(ctx context.Context, in contract.BackupAssetInput) (contract.BackupAssetResult, error) {
 	as, err := a.lookup(in.Asset)
 	if err != nil {
-		return BackupAssetResult{}, err
+		return contract.BackupAssetResult{}, err
 	}
 	if as.Source.RDS != nil || as.Source.EBS != nil {
 		return a.cloudBackup(ctx, as, in)
 	}
 	repo, closeRepo, err := a.openRepo(ctx, as.Repository, true)
 	if err != nil {
-		return BackupAssetResult{}, err
+		return contract.BackupAssetResult{}, err
 	}
 	defer closeRepo()
 
@@ -82,7 +51,7 @@ func (a *Assets) BackupAsset(ctx context.Context, in BackupAssetInput) (BackupAs
 	opts := repository.BackupOptions{
 		Source: as.Name, Tags: in.Tags, Scope: "asset " + as.Name, Job: jobID(ctx), Program: "lifeboat-worker",
 		Progress: func(p repository.Progress) {
-			rep.report(OpProgress{Files: p.FilesDone, BytesDone: p.BytesDone, BytesTotal: total, BytesNew: p.BytesNew,
+			rep.report(contract.OpProgress{Files: p.FilesDone, BytesDone: p.BytesDone, BytesTotal: total, BytesNew: p.BytesNew,
 				StoredNew: p.StoredNew, Elapsed: p.Elapsed, Done: p.Done})
 		},
 		ProgressInterval: a.progressInterval(),
@@ -98,7 +67,7 @@ func (a *Assets) BackupAsset(ctx context.Context, in BackupAssetInput) (BackupAs
 	case s.Postgres != nil:
 		dsn, serr := a.Secrets.Secret(ctx, s.Postgres.DSNSecret)
 		if serr != nil {
-			return BackupAssetResult{}, misconfigured(serr)
+			return contract.BackupAssetResult{}, misconfigured(serr)
 		}
 		sn, _, err = a.Postgres.BackupToRepository(ctx, repo, dsn, opts)
 	case s.Command != nil:
@@ -114,50 +83,37 @@ func (a *Assets) BackupAsset(ctx context.Context, in BackupAssetInput) (BackupAs
 		err = misconfigured(fmt.Errorf("asset %q: no source", as.Name))
 	}
 	if err != nil {
-		return BackupAssetResult{}, classify(err, fmt.Sprintf("back up %s", as.Name))
+		return contract.BackupAssetResult{}, classify(err, fmt.Sprintf("back up %s", as.Name))
 	}
-	return BackupAssetResult{Snapshot: snapshotInfo(sn, as.Repository.Location), Resumed: rep.resumed, Attempts: rep.attempt}, nil
-}
-
-// CopyOffsiteInput asks for a snapshot to be copied to the asset's off-site target.
-type CopyOffsiteInput struct {
-	Asset    string `json:"asset"`
-	Snapshot string `json:"snapshot"`
-}
-
-// CopyOffsiteResult is the copy.
-type CopyOffsiteResult struct {
-	Copy SnapshotInfo `json:"copy"`
-	// Skipped is true when the target already held the copy (a retried activity).
-	Skipped bool `json:"skipped,omitempty"`
+	return contract.BackupAssetResult{Snapshot: snapshotInfo(sn, as.Repository.Location), Resumed: rep.resumed, Attempts: rep.attempt}, nil
 }
 
 // CopyOffsite copies a snapshot to the asset's off-site repository (or cloud region). It is
 // idempotent: a snapshot already copied is not copied again.
-func (a *Assets) CopyOffsite(ctx context.Context, in CopyOffsiteInput) (CopyOffsiteResult, error) {
+func (a *Assets) CopyOffsite(ctx context.Context, in contract.CopyOffsiteInput) (contract.CopyOffsiteResult, error) {
 	as, err := a.lookup(in.Asset)
 	if err != nil {
-		return CopyOffsiteResult{}, err
+		return contract.CopyOffsiteResult{}, err
 	}
 	if as.Source.RDS != nil || as.Source.EBS != nil {
 		return a.cloudCopy(ctx, as, in)
 	}
 	if as.Offsite == nil {
-		return CopyOffsiteResult{}, misconfigured(fmt.Errorf("asset %q has no offsite repository", as.Name))
+		return contract.CopyOffsiteResult{}, misconfigured(fmt.Errorf("asset %q has no offsite repository", as.Name))
 	}
 	src, closeSrc, err := a.openRepo(ctx, as.Repository, false)
 	if err != nil {
-		return CopyOffsiteResult{}, err
+		return contract.CopyOffsiteResult{}, err
 	}
 	defer closeSrc()
 	dst, closeDst, err := a.openRepo(ctx, as.Offsite, true)
 	if err != nil {
-		return CopyOffsiteResult{}, err
+		return contract.CopyOffsiteResult{}, err
 	}
 	defer closeDst()
 	sn, err := src.FindSnapshot(ctx, in.Snapshot, repository.SnapshotFilter{Source: as.Name})
 	if err != nil {
-		return CopyOffsiteResult{}, noSnapshot(err)
+		return contract.CopyOffsiteResult{}, noSnapshot(err)
 	}
 	rep := a.newReporter(ctx, "copy")
 	stop := rep.keepAlive()
@@ -165,49 +121,27 @@ func (a *Assets) CopyOffsite(ctx context.Context, in CopyOffsiteInput) (CopyOffs
 	ctx = repository.WithLockOwner(ctx, jobID(ctx))
 	report, err := src.CopyTo(ctx, dst, []*repository.Snapshot{sn})
 	if err != nil {
-		return CopyOffsiteResult{}, classify(err, fmt.Sprintf("copy %s snapshot %s to %s", as.Name, sn.ID.Short(), as.Offsite.Location))
+		return contract.CopyOffsiteResult{}, classify(err, fmt.Sprintf("copy %s snapshot %s to %s", as.Name, sn.ID.Short(), as.Offsite.Location))
 	}
 	copies, err := dst.Snapshots(ctx)
 	if err != nil {
-		return CopyOffsiteResult{}, err
+		return contract.CopyOffsiteResult{}, err
 	}
 	for _, c := range copies {
 		if c.Original != nil && *c.Original == sn.ID {
 			info := snapshotInfo(c, as.Offsite.Location)
 			info.BytesAdded, info.StoredAdded = 0, report.StoredAdded
-			return CopyOffsiteResult{Copy: info, Skipped: report.Skipped > 0}, nil
+			return contract.CopyOffsiteResult{Copy: info, Skipped: report.Skipped > 0}, nil
 		}
 	}
-	return CopyOffsiteResult{}, fmt.Errorf("copy %s snapshot %s: the copy is not in %s afterwards", as.Name, sn.ID.Short(), as.Offsite.Location)
+	return contract.CopyOffsiteResult{}, fmt.Errorf("copy %s snapshot %s: the copy is not in %s afterwards", as.Name, sn.ID.Short(), as.Offsite.Location)
 }
 
 func noSnapshot(err error) error {
 	if errors.Is(err, repository.ErrNoSnapshot) || errors.Is(err, errNoRepository) {
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeNoSnapshot, err)
+		return temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrTypeNoSnapshot, err)
 	}
 	return err
-}
-
-// ApplyRetentionInput asks for an asset's retention policy to be applied.
-type ApplyRetentionInput struct {
-	Asset string `json:"asset"`
-}
-
-// RetentionReport says what retention removed, per repository or region.
-type RetentionReport struct {
-	Location string   `json:"location"`
-	Kept     int      `json:"kept"`
-	Removed  []string `json:"removed,omitempty"`
-	// BytesFreed is what prune deleted from the repository.
-	BytesFreed int64 `json:"bytes_freed,omitempty"`
-	// PacksIndexed counts packs no index named (an interrupted backup's uploads) that were indexed
-	// from their headers before pruning.
-	PacksIndexed int `json:"packs_indexed,omitempty"`
-}
-
-// ApplyRetentionResult covers the main repository and the off-site one.
-type ApplyRetentionResult struct {
-	Reports []RetentionReport `json:"reports"`
 }
 
 // ApplyRetention forgets the asset's snapshots its policy does not keep and prunes the data only
@@ -215,10 +149,10 @@ type ApplyRetentionResult struct {
 // are deleted instead). Snapshots are grouped by asset only, so backups made by different workers
 // share one policy. Retrying is safe: what is gone stays gone, and a retry prunes even when an
 // earlier attempt left it nothing to forget.
-func (a *Assets) ApplyRetention(ctx context.Context, in ApplyRetentionInput) (ApplyRetentionResult, error) {
+func (a *Assets) ApplyRetention(ctx context.Context, in contract.ApplyRetentionInput) (contract.ApplyRetentionResult, error) {
 	as, err := a.lookup(in.Asset)
 	if err != nil {
-		return ApplyRetentionResult{}, err
+		return contract.ApplyRetentionResult{}, err
 	}
 	if as.Source.RDS != nil || as.Source.EBS != nil {
 		return a.cloudRetention(ctx, as)
@@ -230,7 +164,7 @@ func (a *Assets) ApplyRetention(ctx context.Context, in ApplyRetentionInput) (Ap
 	// An earlier attempt may have forgotten snapshots and died before its prune: this attempt then
 	// finds nothing to forget, and must prune all the same.
 	resumed := activity.GetInfo(ctx).Attempt > 1 || activity.HasHeartbeatDetails(ctx)
-	var out ApplyRetentionResult
+	var out contract.ApplyRetentionResult
 	for _, r := range []*asset.Repository{as.Repository, as.Offsite} {
 		if r == nil {
 			continue
@@ -246,22 +180,22 @@ func (a *Assets) ApplyRetention(ctx context.Context, in ApplyRetentionInput) (Ap
 
 // retain forgets what the policy does not keep in one repository and prunes when that removed a
 // snapshot, or always when resumed (a retry of an attempt that may have forgotten without pruning).
-func (a *Assets) retain(ctx context.Context, as asset.Asset, r *asset.Repository, resumed bool) (RetentionReport, error) {
+func (a *Assets) retain(ctx context.Context, as asset.Asset, r *asset.Repository, resumed bool) (contract.RetentionReport, error) {
 	repo, closeRepo, err := a.openRepo(ctx, r, false)
 	if errors.Is(err, errNoRepository) {
-		return RetentionReport{Location: r.Location}, nil // nothing to keep or remove yet
+		return contract.RetentionReport{Location: r.Location}, nil // nothing to keep or remove yet
 	}
 	if err != nil {
-		return RetentionReport{}, err
+		return contract.RetentionReport{}, err
 	}
 	defer closeRepo()
 	policy := as.Retention.Policy()
 	policy.GroupBy = "source"
 	groups, err := repo.Forget(ctx, policy, repository.SnapshotFilter{Source: as.Name}, time.UTC, false)
 	if err != nil {
-		return RetentionReport{}, fmt.Errorf("forget %s snapshots in %s: %w", as.Name, r.Location, err)
+		return contract.RetentionReport{}, fmt.Errorf("forget %s snapshots in %s: %w", as.Name, r.Location, err)
 	}
-	report := RetentionReport{Location: r.Location}
+	report := contract.RetentionReport{Location: r.Location}
 	for _, g := range groups {
 		report.Kept += len(g.Kept())
 		for _, s := range g.Removed() {
@@ -295,42 +229,31 @@ func (a *Assets) retain(ctx context.Context, as asset.Asset, r *asset.Repository
 	return report, nil
 }
 
-// LatestSnapshotInput names an asset.
-type LatestSnapshotInput struct {
-	Asset string `json:"asset"`
-}
-
-// LatestSnapshotResult is the newest snapshot, if any.
-type LatestSnapshotResult struct {
-	Found    bool         `json:"found"`
-	Snapshot SnapshotInfo `json:"snapshot"`
-}
-
 // LatestSnapshot finds the asset's newest snapshot (the RPO watchdog's starting point).
-func (a *Assets) LatestSnapshot(ctx context.Context, in LatestSnapshotInput) (LatestSnapshotResult, error) {
+func (a *Assets) LatestSnapshot(ctx context.Context, in contract.LatestSnapshotInput) (contract.LatestSnapshotResult, error) {
 	as, err := a.lookup(in.Asset)
 	if err != nil {
-		return LatestSnapshotResult{}, err
+		return contract.LatestSnapshotResult{}, err
 	}
 	if as.Source.RDS != nil || as.Source.EBS != nil {
 		return a.cloudLatest(ctx, as)
 	}
 	repo, closeRepo, err := a.openRepo(ctx, as.Repository, false)
 	if errors.Is(err, errNoRepository) {
-		return LatestSnapshotResult{}, nil
+		return contract.LatestSnapshotResult{}, nil
 	}
 	if err != nil {
-		return LatestSnapshotResult{}, err
+		return contract.LatestSnapshotResult{}, err
 	}
 	defer closeRepo()
 	sn, err := repo.FindSnapshot(ctx, "latest", repository.SnapshotFilter{Source: as.Name})
 	if errors.Is(err, repository.ErrNoSnapshot) {
-		return LatestSnapshotResult{}, nil
+		return contract.LatestSnapshotResult{}, nil
 	}
 	if err != nil {
-		return LatestSnapshotResult{}, err
+		return contract.LatestSnapshotResult{}, err
 	}
-	return LatestSnapshotResult{Found: true, Snapshot: snapshotInfo(sn, as.Repository.Location)}, nil
+	return contract.LatestSnapshotResult{Found: true, Snapshot: snapshotInfo(sn, as.Repository.Location)}, nil
 }
 
 // tailBuffer keeps the last max bytes written to it.

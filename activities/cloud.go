@@ -6,6 +6,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/aws"
 	"github.com/lifeboat-dr/lifeboat/integrations/repository/retention"
@@ -64,19 +66,19 @@ func cloudSnapshotID(ctx context.Context, assetName string) string {
 }
 
 // cloudProgress reports a snapshot's completion as a share of the volume's or instance's size.
-func cloudProgress(s aws.Snapshot) OpProgress {
+func cloudProgress(s aws.Snapshot) contract.OpProgress {
 	total := max(s.SizeGiB<<30, 1)
-	return OpProgress{BytesDone: total * int64(s.Progress) / 100, BytesTotal: total, Elapsed: time.Since(s.Created)}
+	return contract.OpProgress{BytesDone: total * int64(s.Progress) / 100, BytesTotal: total, Elapsed: time.Since(s.Created)}
 }
 
-func cloudInfo(s aws.Snapshot) SnapshotInfo {
-	return SnapshotInfo{ID: s.ID, Time: s.Created, Source: s.Source, Location: s.Region, Bytes: s.SizeGiB << 30}
+func cloudInfo(s aws.Snapshot) contract.SnapshotInfo {
+	return contract.SnapshotInfo{ID: s.ID, Time: s.Created, Source: s.Source, Location: s.Region, Bytes: s.SizeGiB << 30}
 }
 
-func (a *Assets) cloudBackup(ctx context.Context, as asset.Asset, in BackupAssetInput) (BackupAssetResult, error) {
+func (a *Assets) cloudBackup(ctx context.Context, as asset.Asset, in contract.BackupAssetInput) (contract.BackupAssetResult, error) {
 	c, err := a.cloud()
 	if err != nil {
-		return BackupAssetResult{}, err
+		return contract.BackupAssetResult{}, err
 	}
 	rep := a.newReporter(ctx, "snapshot")
 	tags := map[string]string{tagAsset: as.Name, tagJob: jobID(ctx)}
@@ -90,26 +92,26 @@ func (a *Assets) cloudBackup(ctx context.Context, as asset.Asset, in BackupAsset
 	case as.Source.RDS != nil:
 		r := as.Source.RDS
 		if sn, err = c.CreateRDSSnapshot(ctx, r.Region, r.Instance, id, tags); err != nil {
-			return BackupAssetResult{}, cloudError(err)
+			return contract.BackupAssetResult{}, cloudError(err)
 		}
 		sn, err = c.WaitRDSSnapshot(ctx, r.Region, sn.ID, a.cloudPoll(), progress)
 	default:
 		e := as.Source.EBS
 		if sn, err = c.CreateEBSSnapshot(ctx, e.Region, e.VolumeID, id, tags); err != nil {
-			return BackupAssetResult{}, cloudError(err)
+			return contract.BackupAssetResult{}, cloudError(err)
 		}
 		sn, err = c.WaitEBSSnapshot(ctx, e.Region, sn.ID, a.cloudPoll(), progress)
 	}
 	if err != nil {
-		return BackupAssetResult{}, cloudError(err)
+		return contract.BackupAssetResult{}, cloudError(err)
 	}
-	return BackupAssetResult{Snapshot: cloudInfo(sn), Resumed: rep.resumed, Attempts: rep.attempt}, nil
+	return contract.BackupAssetResult{Snapshot: cloudInfo(sn), Resumed: rep.resumed, Attempts: rep.attempt}, nil
 }
 
-func (a *Assets) cloudCopy(ctx context.Context, as asset.Asset, in CopyOffsiteInput) (CopyOffsiteResult, error) {
+func (a *Assets) cloudCopy(ctx context.Context, as asset.Asset, in contract.CopyOffsiteInput) (contract.CopyOffsiteResult, error) {
 	c, err := a.cloud()
 	if err != nil {
-		return CopyOffsiteResult{}, err
+		return contract.CopyOffsiteResult{}, err
 	}
 	rep := a.newReporter(ctx, "copy")
 	progress := func(s aws.Snapshot) { rep.report(cloudProgress(s)) }
@@ -119,26 +121,26 @@ func (a *Assets) cloudCopy(ctx context.Context, as asset.Asset, in CopyOffsiteIn
 	case as.Source.RDS != nil:
 		r := as.Source.RDS
 		if r.CopyToRegion == "" {
-			return CopyOffsiteResult{}, misconfigured(fmt.Errorf("asset %q has no copy_to_region", as.Name))
+			return contract.CopyOffsiteResult{}, misconfigured(fmt.Errorf("asset %q has no copy_to_region", as.Name))
 		}
 		if sn, err = c.CopyRDSSnapshot(ctx, r.Region, in.Snapshot, r.CopyToRegion, in.Snapshot, "", tags); err != nil {
-			return CopyOffsiteResult{}, cloudError(err)
+			return contract.CopyOffsiteResult{}, cloudError(err)
 		}
 		sn, err = c.WaitRDSSnapshot(ctx, r.CopyToRegion, sn.ID, a.cloudPoll(), progress)
 	default:
 		e := as.Source.EBS
 		if e.CopyToRegion == "" {
-			return CopyOffsiteResult{}, misconfigured(fmt.Errorf("asset %q has no copy_to_region", as.Name))
+			return contract.CopyOffsiteResult{}, misconfigured(fmt.Errorf("asset %q has no copy_to_region", as.Name))
 		}
 		if sn, err = c.CopyEBSSnapshot(ctx, e.Region, in.Snapshot, e.CopyToRegion, "copy-"+in.Snapshot, tags); err != nil {
-			return CopyOffsiteResult{}, cloudError(err)
+			return contract.CopyOffsiteResult{}, cloudError(err)
 		}
 		sn, err = c.WaitEBSSnapshot(ctx, e.CopyToRegion, sn.ID, a.cloudPoll(), progress)
 	}
 	if err != nil {
-		return CopyOffsiteResult{}, cloudError(err)
+		return contract.CopyOffsiteResult{}, cloudError(err)
 	}
-	return CopyOffsiteResult{Copy: cloudInfo(sn)}, nil
+	return contract.CopyOffsiteResult{Copy: cloudInfo(sn)}, nil
 }
 
 // cloudSnapshots lists the asset's snapshots in a region: only those Lifeboat made for the asset.
@@ -169,17 +171,17 @@ func nonEmpty(s ...string) []string {
 
 // cloudRetention applies the asset's policy to its snapshots in each region and deletes the rest.
 // Snapshots still being created are never deleted.
-func (a *Assets) cloudRetention(ctx context.Context, as asset.Asset) (ApplyRetentionResult, error) {
+func (a *Assets) cloudRetention(ctx context.Context, as asset.Asset) (contract.ApplyRetentionResult, error) {
 	c, err := a.cloud()
 	if err != nil {
-		return ApplyRetentionResult{}, err
+		return contract.ApplyRetentionResult{}, err
 	}
 	rep := a.newReporter(ctx, "retention")
 	stop := rep.keepAlive()
 	defer stop()
 	policy := as.Retention.Policy()
 	policy.GroupBy = "source"
-	var out ApplyRetentionResult
+	var out contract.ApplyRetentionResult
 	for _, region := range a.cloudRegions(as) {
 		snaps, err := a.cloudSnapshots(ctx, c, as, region)
 		if err != nil {
@@ -195,7 +197,7 @@ func (a *Assets) cloudRetention(ctx context.Context, as asset.Asset) (ApplyReten
 		if err != nil {
 			return out, misconfigured(err)
 		}
-		report := RetentionReport{Location: region}
+		report := contract.RetentionReport{Location: region}
 		for _, g := range groups {
 			report.Kept += len(g.Kept())
 			for _, s := range g.Removed() {
@@ -216,19 +218,19 @@ func (a *Assets) cloudRetention(ctx context.Context, as asset.Asset) (ApplyReten
 	return out, nil
 }
 
-func (a *Assets) cloudLatest(ctx context.Context, as asset.Asset) (LatestSnapshotResult, error) {
+func (a *Assets) cloudLatest(ctx context.Context, as asset.Asset) (contract.LatestSnapshotResult, error) {
 	c, err := a.cloud()
 	if err != nil {
-		return LatestSnapshotResult{}, err
+		return contract.LatestSnapshotResult{}, err
 	}
 	snaps, err := a.cloudSnapshots(ctx, c, as, a.cloudRegions(as)[0])
 	if err != nil {
-		return LatestSnapshotResult{}, cloudError(err)
+		return contract.LatestSnapshotResult{}, cloudError(err)
 	}
-	var out LatestSnapshotResult
+	var out contract.LatestSnapshotResult
 	for _, s := range snaps {
 		if s.Status == "available" && (!out.Found || s.Created.After(out.Snapshot.Time)) {
-			out = LatestSnapshotResult{Found: true, Snapshot: cloudInfo(s)}
+			out = contract.LatestSnapshotResult{Found: true, Snapshot: cloudInfo(s)}
 		}
 	}
 	return out, nil

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"log/slog"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/activity"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
@@ -17,28 +19,16 @@ type Notifications struct {
 	Logger *slog.Logger
 }
 
-// NotifyInput is a message and the routes (from the asset's notify list) it goes to; none means
-// the default route.
-type NotifyInput struct {
-	Routes  []string       `json:"routes,omitempty"`
-	Message notify.Message `json:"message"`
-}
-
-// NotifyResult records every delivery attempt.
-type NotifyResult struct {
-	Deliveries []notify.Delivery `json:"deliveries"`
-}
-
 // Notify delivers a message. It fails (and is retried) only when no channel accepted it; a channel
 // that is down while another took the message shows in the deliveries.
-func (n *Notifications) Notify(ctx context.Context, in NotifyInput) (NotifyResult, error) {
+func (n *Notifications) Notify(ctx context.Context, in contract.NotifyInput) (contract.NotifyResult, error) {
 	if n.Router == nil {
 		logger := n.Logger
 		if logger == nil {
 			logger = slog.Default()
 		}
 		err := (&notify.Log{Logger: logger}).Notify(ctx, in.Message)
-		return NotifyResult{Deliveries: []notify.Delivery{{Notifier: "log", Route: "default"}}}, err
+		return contract.NotifyResult{Deliveries: []notify.Delivery{{Notifier: "log", Route: "default"}}}, err
 	}
 	if in.Message.ID == "" && activity.IsActivity(ctx) {
 		// Stable across this activity's retries: a delivery repeated after a crash can be dropped.
@@ -47,5 +37,5 @@ func (n *Notifications) Notify(ctx context.Context, in NotifyInput) (NotifyResul
 		in.Message.ID = hex.EncodeToString(sum[:16])
 	}
 	deliveries, err := n.Router.Notify(ctx, in.Routes, in.Message)
-	return NotifyResult{Deliveries: deliveries}, err
+	return contract.NotifyResult{Deliveries: deliveries}, err
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/lifeboat-dr/lifeboat/integrations/repository/snappath"
 
 	"go.temporal.io/sdk/temporal"
@@ -24,38 +26,23 @@ import (
 	"github.com/lifeboat-dr/lifeboat/integrations/repository"
 )
 
-// ResolveSnapshotInput asks which snapshot a reference names: "latest", "sample" (one picked at
-// random among the asset's snapshots, so drills cover old restore points too) or an ID or prefix.
-type ResolveSnapshotInput struct {
-	Asset string `json:"asset"`
-	Ref   string `json:"ref"`
-	// Seed picks the sampled snapshot, so that a retried activity picks the same one.
-	Seed uint64 `json:"seed,omitempty"`
-}
-
-// ResolveSnapshotResult is the snapshot and how many the asset has.
-type ResolveSnapshotResult struct {
-	Snapshot SnapshotInfo `json:"snapshot"`
-	Count    int          `json:"count"`
-}
-
 // ResolveSnapshot finds the snapshot a reference names; none is a non-retryable NoSnapshot.
-func (a *Assets) ResolveSnapshot(ctx context.Context, in ResolveSnapshotInput) (ResolveSnapshotResult, error) {
+func (a *Assets) ResolveSnapshot(ctx context.Context, in contract.ResolveSnapshotInput) (contract.ResolveSnapshotResult, error) {
 	as, err := a.lookup(in.Asset)
 	if err != nil {
-		return ResolveSnapshotResult{}, err
+		return contract.ResolveSnapshotResult{}, err
 	}
 	if as.Repository == nil {
-		return ResolveSnapshotResult{}, misconfigured(fmt.Errorf("asset %q is protected by cloud snapshots: restore them with AWS (lifeboat lists them with `lifeboat backup list`)", as.Name))
+		return contract.ResolveSnapshotResult{}, misconfigured(fmt.Errorf("asset %q is protected by cloud snapshots: restore them with AWS (lifeboat lists them with `lifeboat backup list`)", as.Name))
 	}
 	repo, closeRepo, err := a.openRepo(ctx, as.Repository, false)
 	if err != nil {
-		return ResolveSnapshotResult{}, noSnapshot(err)
+		return contract.ResolveSnapshotResult{}, noSnapshot(err)
 	}
 	defer closeRepo()
 	all, err := repo.Snapshots(ctx)
 	if err != nil {
-		return ResolveSnapshotResult{}, err
+		return contract.ResolveSnapshotResult{}, err
 	}
 	var mine []*repository.Snapshot
 	for _, sn := range all {
@@ -66,107 +53,22 @@ func (a *Assets) ResolveSnapshot(ctx context.Context, in ResolveSnapshotInput) (
 	ref := in.Ref
 	if ref == "sample" {
 		if len(mine) == 0 {
-			return ResolveSnapshotResult{}, noSnapshot(fmt.Errorf("asset %s: %w", as.Name, repository.ErrNoSnapshot))
+			return contract.ResolveSnapshotResult{}, noSnapshot(fmt.Errorf("asset %s: %w", as.Name, repository.ErrNoSnapshot))
 		}
 		ref = mine[in.Seed%uint64(len(mine))].ID.String()
 	}
 	sn, err := repo.FindSnapshot(ctx, ref, repository.SnapshotFilter{Source: as.Name})
 	if err != nil {
-		return ResolveSnapshotResult{}, noSnapshot(fmt.Errorf("asset %s: %w", as.Name, err))
+		return contract.ResolveSnapshotResult{}, noSnapshot(fmt.Errorf("asset %s: %w", as.Name, err))
 	}
-	return ResolveSnapshotResult{Snapshot: snapshotInfo(sn, as.Repository.Location), Count: len(mine)}, nil
-}
-
-// RestoreAssetInput describes a restore. Files go to TargetDir, a database to Database on the
-// asset's server; InPlace restores over the live source instead (the workflow asks for approval
-// first). Scratch restores into a scratch directory or database the activity names.
-type RestoreAssetInput struct {
-	Asset    string `json:"asset"`
-	Snapshot string `json:"snapshot"`
-	// Path selects a file or subtree inside the snapshot, relative to its root.
-	Path      string `json:"path,omitempty"`
-	TargetDir string `json:"target_dir,omitempty"`
-	Database  string `json:"database,omitempty"`
-	InPlace   bool   `json:"in_place,omitempty"`
-	Scratch   bool   `json:"scratch,omitempty"`
-	// Approved is the plan someone approved (PlanRestore's result). When set, RestoreAsset refuses
-	// to do anything else: a configuration changed since the approval cannot widen the restore.
-	Approved *RestorePlan `json:"approved,omitempty"`
-}
-
-// RestorePlan is exactly what a restore will change, worked out before it changes anything: the
-// scope an approver is asked about, and what RestoreAsset then does.
-type RestorePlan struct {
-	Asset    string       `json:"asset"`
-	Snapshot SnapshotInfo `json:"snapshot"`
-	// Path is the cleaned path inside the snapshot; empty for all of it.
-	Path string `json:"path,omitempty"`
-	// TargetDir is the directory files are restored into (the selection lands at
-	// TargetDir/<its name>); Database the database restored.
-	TargetDir string `json:"target_dir,omitempty"`
-	Database  string `json:"database,omitempty"`
-	// Overwrite: files that exist at the target are replaced (each one atomically, after its new
-	// content is verified). Only an in-place restore of files overwrites.
-	Overwrite bool `json:"overwrite,omitempty"`
-	// Replace: the existing database is renamed aside, kept, and the restored copy takes its name.
-	// Only an in-place restore of a database replaces.
-	Replace bool `json:"replace,omitempty"`
-	InPlace bool `json:"in_place,omitempty"`
-	Scratch bool `json:"scratch,omitempty"`
-}
-
-// Scope says in one line what the restore changes, for approval requests and logs.
-func (p RestorePlan) Scope() string {
-	what := "all of snapshot " + shortSnapshot(p.Snapshot.ID)
-	if p.Path != "" {
-		what = fmt.Sprintf("%q from snapshot %s", p.Path, shortSnapshot(p.Snapshot.ID))
-	}
-	switch {
-	case p.Database != "" && p.Replace:
-		return fmt.Sprintf("%s: %s into database %s, replacing it (the current database is kept under a dated name)", p.Asset, what, p.Database)
-	case p.Database != "":
-		return fmt.Sprintf("%s: %s into new database %s", p.Asset, what, p.Database)
-	case p.Overwrite:
-		return fmt.Sprintf("%s: %s into %s, overwriting existing files", p.Asset, what, p.TargetDir)
-	default:
-		return fmt.Sprintf("%s: %s into %s, never overwriting a file", p.Asset, what, p.TargetDir)
-	}
-}
-
-func shortSnapshot(id string) string {
-	if len(id) > 8 {
-		return id[:8]
-	}
-	return id
+	return contract.ResolveSnapshotResult{Snapshot: snapshotInfo(sn, as.Repository.Location), Count: len(mine)}, nil
 }
 
 // sameScope reports whether q would change exactly what p does.
-func (p RestorePlan) sameScope(q RestorePlan) bool {
+func sameScope(p, q contract.RestorePlan) bool {
 	return p.Asset == q.Asset && p.Snapshot.ID == q.Snapshot.ID && p.Path == q.Path && p.TargetDir == q.TargetDir &&
 		p.Database == q.Database && p.Overwrite == q.Overwrite && p.Replace == q.Replace
 }
-
-// RestoreAssetResult says where the data went.
-type RestoreAssetResult struct {
-	Snapshot  SnapshotInfo `json:"snapshot"`
-	TargetDir string       `json:"target_dir,omitempty"`
-	Database  string       `json:"database,omitempty"`
-	// Kept is the name the replaced database was given by an in-place restore.
-	Kept string `json:"kept,omitempty"`
-	// Files counts files written or found already restored; AlreadyRestored those of them an
-	// interrupted earlier attempt had finished.
-	Files           int64         `json:"files,omitempty"`
-	AlreadyRestored int64         `json:"already_restored,omitempty"`
-	Bytes           int64         `json:"bytes,omitempty"`
-	Failed          []string      `json:"failed,omitempty"`
-	Duration        time.Duration `json:"duration"`
-	// Resumed is true when an earlier attempt was interrupted and this one finished its work.
-	Resumed bool `json:"resumed,omitempty"`
-}
-
-// ErrTypeRestoreRefused is the type of the non-retryable error of a restore whose restored copy
-// failed the asset's checks: the live data was not touched.
-const ErrTypeRestoreRefused = "RestoreRefused"
 
 // scratchPrefix starts every scratch database's name, so that DropScratch can refuse anything else.
 const scratchPrefix = "lifeboat_verify_"
@@ -266,28 +168,28 @@ func resolveLinks(p string, depth int) (string, error) {
 // a non-retryable error, a restore this worker must not do: a path that leaves the snapshot, a
 // target outside the restore roots, an in-place restore of a snapshot that is not of one of the
 // asset's configured paths. It changes nothing.
-func (a *Assets) PlanRestore(ctx context.Context, in RestoreAssetInput) (RestorePlan, error) {
+func (a *Assets) PlanRestore(ctx context.Context, in contract.RestoreAssetInput) (contract.RestorePlan, error) {
 	as, err := a.lookup(in.Asset)
 	if err != nil {
-		return RestorePlan{}, err
+		return contract.RestorePlan{}, err
 	}
 	if as.Repository == nil {
-		return RestorePlan{}, misconfigured(fmt.Errorf("asset %q is protected by cloud snapshots, which are restored with AWS", as.Name))
+		return contract.RestorePlan{}, misconfigured(fmt.Errorf("asset %q is protected by cloud snapshots, which are restored with AWS", as.Name))
 	}
 	repo, closeRepo, err := a.openRepo(ctx, as.Repository, false)
 	if err != nil {
-		return RestorePlan{}, noSnapshot(err)
+		return contract.RestorePlan{}, noSnapshot(err)
 	}
 	defer closeRepo()
 	sn, err := repo.FindSnapshot(ctx, in.Snapshot, repository.SnapshotFilter{Source: as.Name})
 	if err != nil {
-		return RestorePlan{}, noSnapshot(fmt.Errorf("asset %s: %w", as.Name, err))
+		return contract.RestorePlan{}, noSnapshot(fmt.Errorf("asset %s: %w", as.Name, err))
 	}
 	return a.planRestore(ctx, as, sn, in)
 }
 
-func (a *Assets) planRestore(ctx context.Context, as asset.Asset, sn *repository.Snapshot, in RestoreAssetInput) (RestorePlan, error) {
-	p := RestorePlan{Asset: as.Name, Snapshot: snapshotInfo(sn, as.Repository.Location), InPlace: in.InPlace, Scratch: in.Scratch}
+func (a *Assets) planRestore(ctx context.Context, as asset.Asset, sn *repository.Snapshot, in contract.RestoreAssetInput) (contract.RestorePlan, error) {
+	p := contract.RestorePlan{Asset: as.Name, Snapshot: snapshotInfo(sn, as.Repository.Location), InPlace: in.InPlace, Scratch: in.Scratch}
 	sel, err := snappath.Clean(in.Path)
 	if err != nil {
 		return p, misconfigured(err)
@@ -379,33 +281,33 @@ func (a *Assets) planRestore(ctx context.Context, as asset.Asset, sn *repository
 // replaces files one by one, each only once its new content is verified, and restores a database
 // beside the live one, checks it, and swaps names, keeping the old database. A retry finishes what
 // an interrupted attempt began and replaces nothing more than that attempt would have.
-func (a *Assets) RestoreAsset(ctx context.Context, in RestoreAssetInput) (RestoreAssetResult, error) {
+func (a *Assets) RestoreAsset(ctx context.Context, in contract.RestoreAssetInput) (contract.RestoreAssetResult, error) {
 	as, err := a.lookup(in.Asset)
 	if err != nil {
-		return RestoreAssetResult{}, err
+		return contract.RestoreAssetResult{}, err
 	}
 	if as.Repository == nil {
-		return RestoreAssetResult{}, misconfigured(fmt.Errorf("asset %q is protected by cloud snapshots, which are restored with AWS", as.Name))
+		return contract.RestoreAssetResult{}, misconfigured(fmt.Errorf("asset %q is protected by cloud snapshots, which are restored with AWS", as.Name))
 	}
 	repo, closeRepo, err := a.openRepo(ctx, as.Repository, false)
 	if err != nil {
-		return RestoreAssetResult{}, noSnapshot(err)
+		return contract.RestoreAssetResult{}, noSnapshot(err)
 	}
 	defer closeRepo()
 	sn, err := repo.FindSnapshot(ctx, in.Snapshot, repository.SnapshotFilter{Source: as.Name})
 	if err != nil {
-		return RestoreAssetResult{}, noSnapshot(fmt.Errorf("asset %s: %w", as.Name, err))
+		return contract.RestoreAssetResult{}, noSnapshot(fmt.Errorf("asset %s: %w", as.Name, err))
 	}
 	plan, err := a.planRestore(ctx, as, sn, in)
 	if err != nil {
-		return RestoreAssetResult{}, err
+		return contract.RestoreAssetResult{}, err
 	}
-	if in.Approved != nil && !plan.sameScope(*in.Approved) {
-		return RestoreAssetResult{}, misconfigured(fmt.Errorf("the restore would now be %q, but what was approved is %q: start it again", plan.Scope(), in.Approved.Scope()))
+	if in.Approved != nil && !sameScope(plan, *in.Approved) {
+		return contract.RestoreAssetResult{}, misconfigured(fmt.Errorf("the restore would now be %q, but what was approved is %q: start it again", plan.Scope(), in.Approved.Scope()))
 	}
 	rep := a.newReporter(ctx, "restore")
 	retry := rep.resumed != nil || rep.attempt > 1
-	out := RestoreAssetResult{Snapshot: plan.Snapshot, Resumed: retry}
+	out := contract.RestoreAssetResult{Snapshot: plan.Snapshot, Resumed: retry}
 	start := time.Now()
 	ctx = repository.WithLockOwner(ctx, jobID(ctx))
 	a.logger().Info("restore", "scope", plan.Scope(), "attempt", rep.attempt)
@@ -430,7 +332,7 @@ func (a *Assets) RestoreAsset(ctx context.Context, in RestoreAssetInput) (Restor
 		case errors.Is(err, postgres.ErrDatabaseExists):
 			return out, misconfigured(fmt.Errorf("%w: choose another target database, or restore in place", err))
 		case errors.Is(err, postgres.ErrValidationFailed):
-			return out, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeRestoreRefused, err)
+			return out, temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrTypeRestoreRefused, err)
 		case err != nil:
 			return out, classify(err, "restore "+as.Name)
 		}
@@ -470,7 +372,7 @@ func (a *Assets) RestoreAsset(ctx context.Context, in RestoreAssetInput) (Restor
 		Path: plan.Path, Overwrite: plan.Overwrite, Token: jobHash(ctx), Within: within,
 		OnError: func(path string, err error) { failed = append(failed, path+": "+err.Error()) },
 		Progress: func(p repository.RestoreProgress) {
-			rep.report(OpProgress{Files: p.FilesDone, BytesDone: p.BytesDone, BytesTotal: p.TotalBytes, Elapsed: p.Elapsed, Done: p.Done})
+			rep.report(contract.OpProgress{Files: p.FilesDone, BytesDone: p.BytesDone, BytesTotal: p.TotalBytes, Elapsed: p.Elapsed, Done: p.Done})
 		},
 		ProgressInterval: a.progressInterval(),
 	})
@@ -520,40 +422,14 @@ func requireEmptyDir(dir string) error {
 	return nil
 }
 
-// RunChecksInput names what a drill restored.
-type RunChecksInput struct {
-	Asset     string `json:"asset"`
-	TargetDir string `json:"target_dir,omitempty"`
-	Database  string `json:"database,omitempty"`
-}
-
-// CheckResult is one validation check's outcome, kept as evidence.
-type CheckResult struct {
-	Name   string `json:"name"`
-	Kind   string `json:"kind"` // file, row_count, sql
-	Passed bool   `json:"passed"`
-	Value  string `json:"value,omitempty"`
-	Detail string `json:"detail,omitempty"`
-}
-
-// RunChecksResult is the evidence of a drill's checks: each result, and digests of what was restored.
-type RunChecksResult struct {
-	Checks []CheckResult `json:"checks"`
-	Passed bool          `json:"passed"`
-	// TreeSHA256 digests every restored file's path, size and content; Files and Bytes count them.
-	TreeSHA256 string `json:"tree_sha256,omitempty"`
-	Files      int64  `json:"files,omitempty"`
-	Bytes      int64  `json:"bytes,omitempty"`
-}
-
 // RunChecks runs the asset's validation checks against a restored directory or database. Checks
 // that fail are results, not errors; an error means the checks could not run.
-func (a *Assets) RunChecks(ctx context.Context, in RunChecksInput) (RunChecksResult, error) {
+func (a *Assets) RunChecks(ctx context.Context, in contract.RunChecksInput) (contract.RunChecksResult, error) {
 	as, err := a.lookup(in.Asset)
 	if err != nil {
-		return RunChecksResult{}, err
+		return contract.RunChecksResult{}, err
 	}
-	var out RunChecksResult
+	var out contract.RunChecksResult
 	if in.TargetDir != "" {
 		digest, files, bytes, err := treeDigest(in.TargetDir)
 		if err != nil {
@@ -590,10 +466,10 @@ func (a *Assets) RunChecks(ctx context.Context, in RunChecksInput) (RunChecksRes
 	return out, nil
 }
 
-func (a *Assets) runCheck(ctx context.Context, c asset.Check, dir, dsn string) CheckResult {
+func (a *Assets) runCheck(ctx context.Context, c asset.Check, dir, dsn string) contract.CheckResult {
 	switch {
 	case c.File != "":
-		res := CheckResult{Name: c.Name, Kind: "file"}
+		res := contract.CheckResult{Name: c.Name, Kind: "file"}
 		if res.Name == "" {
 			res.Name = "file " + c.File
 		}
@@ -625,7 +501,7 @@ func (a *Assets) runCheck(ctx context.Context, c asset.Check, dir, dsn string) C
 		}
 		return res
 	case c.RowCount != nil:
-		res := CheckResult{Name: c.Name, Kind: "row_count"}
+		res := contract.CheckResult{Name: c.Name, Kind: "row_count"}
 		if res.Name == "" {
 			res.Name = "rows of " + c.RowCount.Table
 		}
@@ -645,7 +521,7 @@ func (a *Assets) runCheck(ctx context.Context, c asset.Check, dir, dsn string) C
 		}
 		return res
 	case c.SQL != nil:
-		res := CheckResult{Name: c.Name, Kind: "sql"}
+		res := contract.CheckResult{Name: c.Name, Kind: "sql"}
 		if res.Name == "" {
 			res.Name = "sql " + c.SQL.Query
 		}
@@ -661,7 +537,7 @@ func (a *Assets) runCheck(ctx context.Context, c asset.Check, dir, dsn string) C
 		}
 		return res
 	}
-	return CheckResult{Name: c.Name, Detail: "empty check"}
+	return contract.CheckResult{Name: c.Name, Detail: "empty check"}
 }
 
 // treeDigest hashes every regular file under dir in path order: "path\x00size\x00sha256\n" lines.
@@ -701,27 +577,16 @@ func treeDigest(dir string) (string, int64, int64, error) {
 	return hex.EncodeToString(tree.Sum(nil)), files, total, nil
 }
 
-// DropScratchInput names the asset whose drill is over.
-type DropScratchInput struct {
-	Asset string `json:"asset"`
-}
-
-// DropScratchResult says what was removed.
-type DropScratchResult struct {
-	TargetDir string `json:"target_dir,omitempty"`
-	Database  string `json:"database,omitempty"`
-}
-
 // DropScratch removes this workflow run's scratch directory and, for a PostgreSQL asset, its scratch
 // database — whatever a restore into scratch got to create, even if it failed halfway. It only ever
 // touches the names RestoreAsset gives scratch copies, and what is already gone is not an error.
-func (a *Assets) DropScratch(ctx context.Context, in DropScratchInput) (DropScratchResult, error) {
+func (a *Assets) DropScratch(ctx context.Context, in contract.DropScratchInput) (contract.DropScratchResult, error) {
 	as, err := a.lookup(in.Asset)
 	if err != nil {
-		return DropScratchResult{}, err
+		return contract.DropScratchResult{}, err
 	}
 	dir, database := a.scratchNames(ctx, as)
-	out := DropScratchResult{TargetDir: dir}
+	out := contract.DropScratchResult{TargetDir: dir}
 	if err := os.RemoveAll(dir); err != nil {
 		return out, fmt.Errorf("remove scratch directory: %w", err)
 	}

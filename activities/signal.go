@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/client"
 )
 
@@ -16,20 +18,9 @@ type Signals struct {
 	TaskQueue string
 }
 
-// SignalWithStartInput names the workflow to signal and how to start it.
-type SignalWithStartInput struct {
-	WorkflowID   string `json:"workflow_id"`
-	WorkflowType string `json:"workflow_type"`
-	Signal       string `json:"signal"`
-	Arg          any    `json:"arg"`
-	StartInput   any    `json:"start_input"`
-	// Summary is the started workflow's static summary in the Web UI.
-	Summary string `json:"summary,omitempty"`
-}
-
 // SignalWithStart signals a workflow, starting it first if it is not running. Retrying it is safe for
 // signals whose handlers are idempotent (the watchdog's are: they keep the newest backup time).
-func (s *Signals) SignalWithStart(ctx context.Context, in SignalWithStartInput) error {
+func (s *Signals) SignalWithStart(ctx context.Context, in contract.SignalWithStartInput) error {
 	if s.Client == nil {
 		return errors.New("signal with start: no Temporal client")
 	}

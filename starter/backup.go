@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"go.temporal.io/api/serviceerror"
 	"io"
 	"os"
 	"os/user"
@@ -14,13 +13,15 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+	"go.temporal.io/api/serviceerror"
+
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/searchattr"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
@@ -85,7 +86,7 @@ exit code is 3 when it failed.`,
 			}
 			var result workflows.BackupResult
 			live := a.newLive()
-			err = watchRun(a, ctx, c, run, &result, func(st workflows.BackupResult, running *activities.OpProgress) string {
+			err = watchRun(a, ctx, c, run, &result, func(st workflows.BackupResult, running *contract.OpProgress) string {
 				if running != nil {
 					st.Progress = running
 				}
@@ -371,7 +372,7 @@ type showOutput struct {
 	// Warning says why no result is shown.
 	Warning string `json:"warning,omitempty"`
 	// Running is the progress the running step last heartbeated.
-	Running *activities.OpProgress `json:"running,omitempty"`
+	Running *contract.OpProgress `json:"running,omitempty"`
 }
 
 // showRun describes the workflow id, which must be of type wantType, and reads its result into

@@ -10,12 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/probe"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -204,7 +205,7 @@ func (a *app) startProbe(cmd *cobra.Command, id string, in workflows.HealthProbe
 	}
 
 	var result workflows.HealthProbeResult
-	err = watchRun(a, ctx, c, run, &result, func(st workflows.HealthProbeResult, _ *activities.OpProgress) string { return probeProgress(st) })
+	err = watchRun(a, ctx, c, run, &result, func(st workflows.HealthProbeResult, _ *contract.OpProgress) string { return probeProgress(st) })
 	if err != nil {
 		return exitError{exitBadOutcome, fmt.Errorf("probe %s failed: %w", id, err)}
 	}

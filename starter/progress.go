@@ -7,7 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
 
@@ -17,7 +18,7 @@ import (
 //
 // with a bar width cells wide. A backup's total is the previous snapshot's size, an estimate, and
 // is marked with "~". Without a total it shows what is known: bytes, rate and files.
-func progressBar(p activities.OpProgress, width int) string {
+func progressBar(p contract.OpProgress, width int) string {
 	var parts []string
 	rate := 0.0
 	if p.Elapsed > 0 {
@@ -63,7 +64,7 @@ func progressBar(p activities.OpProgress, width int) string {
 }
 
 // progressPercent is how far p is, 0 to 100, or -1 without a total.
-func progressPercent(p activities.OpProgress) int {
+func progressPercent(p contract.OpProgress) int {
 	if p.BytesTotal <= 0 {
 		return -1
 	}
@@ -174,7 +175,7 @@ func abs(n int) int {
 
 // phaseProgress is the line shown for a workflow in phase: the running step's progress bar while
 // it reports progress, the phase otherwise.
-func phaseProgress(phase string, p *activities.OpProgress) (line string, pct int) {
+func phaseProgress(phase string, p *contract.OpProgress) (line string, pct int) {
 	if p == nil {
 		return phase, -1
 	}

@@ -6,60 +6,60 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
 )
 
 func TestProgressBar(t *testing.T) {
 	const MiB = 1 << 20
 	tests := []struct {
 		name string
-		p    activities.OpProgress
+		p    contract.OpProgress
 		want string
 	}{
 		{
 			name: "backup with an estimated total",
-			p:    activities.OpProgress{Step: "backup", BytesDone: 42 * MiB, BytesTotal: 100 * MiB, Files: 7, Elapsed: 2 * time.Second},
+			p:    contract.OpProgress{Step: "backup", BytesDone: 42 * MiB, BytesTotal: 100 * MiB, Files: 7, Elapsed: 2 * time.Second},
 			want: "backup [########------------]  42%  42.0 MiB / ~100.0 MiB  21.0 MiB/s  ETA 3s",
 		},
 		{
 			name: "restore at 0% has no rate and no ETA",
-			p:    activities.OpProgress{Step: "restore", BytesTotal: 1 << 30, Elapsed: time.Second},
+			p:    contract.OpProgress{Step: "restore", BytesTotal: 1 << 30, Elapsed: time.Second},
 			want: "restore [--------------------]  0%  0 B / 1.0 GiB",
 		},
 		{
 			name: "100% has no ETA",
-			p:    activities.OpProgress{Step: "restore", BytesDone: 10 * MiB, BytesTotal: 10 * MiB, Elapsed: 5 * time.Second},
+			p:    contract.OpProgress{Step: "restore", BytesDone: 10 * MiB, BytesTotal: 10 * MiB, Elapsed: 5 * time.Second},
 			want: "restore [####################]  100%  10.0 MiB / 10.0 MiB  2.0 MiB/s",
 		},
 		{
 			name: "past the estimate stays at 100%",
-			p:    activities.OpProgress{Step: "backup", BytesDone: 150, BytesTotal: 100, Elapsed: 2 * time.Second},
+			p:    contract.OpProgress{Step: "backup", BytesDone: 150, BytesTotal: 100, Elapsed: 2 * time.Second},
 			want: "backup [####################]  100%  150 B / ~100 B  75 B/s",
 		},
 		{
 			name: "ETA in minutes",
-			p:    activities.OpProgress{Step: "restore", BytesDone: 256 * MiB, BytesTotal: 2048 * MiB, Elapsed: 16 * time.Second},
+			p:    contract.OpProgress{Step: "restore", BytesDone: 256 * MiB, BytesTotal: 2048 * MiB, Elapsed: 16 * time.Second},
 			want: "restore [##------------------]  12%  256.0 MiB / 2.0 GiB  16.0 MiB/s  ETA 1m52s",
 		},
 		{
 			name: "less than a second to go",
-			p:    activities.OpProgress{Step: "backup", BytesDone: 90 * MiB, BytesTotal: 100 * MiB, Elapsed: 3 * time.Second},
+			p:    contract.OpProgress{Step: "backup", BytesDone: 90 * MiB, BytesTotal: 100 * MiB, Elapsed: 3 * time.Second},
 			want: "backup [##################--]  90%  90.0 MiB / ~100.0 MiB  30.0 MiB/s  ETA 1s",
 		},
 		{
 			name: "without a total: bytes, rate and files",
-			p:    activities.OpProgress{Step: "backup", BytesDone: 5 * MiB, Files: 12, Elapsed: 2 * time.Second},
+			p:    contract.OpProgress{Step: "backup", BytesDone: 5 * MiB, Files: 12, Elapsed: 2 * time.Second},
 			want: "backup  5.0 MiB  2.5 MiB/s  12 files",
 		},
 		{
 			name: "without a total or time",
-			p:    activities.OpProgress{Step: "copy"},
+			p:    contract.OpProgress{Step: "copy"},
 			want: "copy  0 B  0 files",
 		},
 		{
 			name: "a retried attempt says what it resumed from",
-			p: activities.OpProgress{Step: "backup", BytesDone: 3 * MiB, Files: 1, Elapsed: time.Second, Attempt: 2,
-				Resumed: &activities.OpProgress{BytesDone: MiB}},
+			p: contract.OpProgress{Step: "backup", BytesDone: 3 * MiB, Files: 1, Elapsed: time.Second, Attempt: 2,
+				Resumed: &contract.OpProgress{BytesDone: MiB}},
 			want: "backup  3.0 MiB  3.0 MiB/s  1 file  (attempt 2, resumed after 1.0 MiB)",
 		},
 	}
@@ -77,7 +77,7 @@ func TestProgressPercent(t *testing.T) {
 		done, total int64
 		want        int
 	}{{0, 0, -1}, {5, 0, -1}, {0, 10, 0}, {5, 10, 50}, {99, 100, 99}, {10, 10, 100}, {20, 10, 100}} {
-		if got := progressPercent(activities.OpProgress{BytesDone: tt.done, BytesTotal: tt.total}); got != tt.want {
+		if got := progressPercent(contract.OpProgress{BytesDone: tt.done, BytesTotal: tt.total}); got != tt.want {
 			t.Errorf("progressPercent(%d of %d) = %d, want %d", tt.done, tt.total, got, tt.want)
 		}
 	}

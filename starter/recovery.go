@@ -11,13 +11,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
@@ -147,7 +148,7 @@ func (a *app) recoveryCommand(k recoveryKind, short, long, example string) *cobr
 			}
 			var result workflows.RecoveryResult
 			view := newPlanView(a.stderr, started.WorkflowID)
-			err = watchRun(a, ctx, c, run, &result, func(st workflows.RecoveryResult, _ *activities.OpProgress) string {
+			err = watchRun(a, ctx, c, run, &result, func(st workflows.RecoveryResult, _ *contract.OpProgress) string {
 				var gates []approval.PendingGate
 				if atGate(st) {
 					gates = pendingGates(ctx, c, run.GetID(), run.GetRunID())

@@ -336,11 +336,12 @@ func startRecoveryEnv(t *testing.T) *recoveryEnv {
 	t.Cleanup(c.Close)
 	e.client = c
 	w := worker.New(c, recoveryTaskQueue, worker.Options{})
-	workflows.Register(w, workflows.Activities{
+	workflows.RegisterWorkflows(w)
+	activities.Set{
 		Plans:         &activities.Plans{Dir: plans},
 		Actions:       &activities.Actions{},
 		Notifications: &activities.Notifications{Logger: slog.New(slog.DiscardHandler)},
-	})
+	}.Register(w)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"io"
 	"os"
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
 
 	"github.com/spf13/cobra"
 

@@ -2,12 +2,13 @@ package main
 
 import (
 	"fmt"
-	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"io"
 	"io/fs"
 	"path"
 	"strings"
 	"time"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
 
 	"github.com/spf13/cobra"
 

@@ -7,13 +7,14 @@ import (
 	"os"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/report"
@@ -204,7 +205,7 @@ func notifyMessages(events []*historypb.HistoryEvent, dc converter.DataConverter
 		if attrs == nil || attrs.GetActivityType().GetName() != notifyActivity {
 			continue
 		}
-		var in activities.NotifyInput
+		var in contract.NotifyInput
 		if err := dc.FromPayloads(attrs.GetInput(), &in); err != nil {
 			skipped = append(skipped, fmt.Errorf("event %d: %w", ev.GetEventId(), err))
 			continue

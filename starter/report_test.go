@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/lifeboat-dr/lifeboat/testsuite/wait"
 
 	"github.com/spf13/cobra"
@@ -24,7 +26,6 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
@@ -158,10 +159,10 @@ func TestReportNotifyMessagesFromHistory(t *testing.T) {
 	second := notify.Message{Event: "plan.rto_missed", Severity: notify.Critical, Title: "past its RTO", Time: at.Add(5 * time.Minute)}
 	events := []*historypb.HistoryEvent{
 		{EventId: 1, EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED},
-		scheduled(5, notifyActivity, activities.NotifyInput{Message: first}),
-		scheduled(7, "RunAction", activities.ActionInput{Action: "postgres.promote"}),
+		scheduled(5, notifyActivity, contract.NotifyInput{Message: first}),
+		scheduled(7, "RunAction", contract.ActionInput{Action: "postgres.promote"}),
 		scheduled(9, notifyActivity, &commonpb.Payloads{Payloads: []*commonpb.Payload{{Metadata: map[string][]byte{"encoding": []byte("binary/encrypted")}, Data: []byte("x")}}}),
-		scheduled(11, notifyActivity, activities.NotifyInput{Routes: []string{"oncall"}, Message: second}),
+		scheduled(11, notifyActivity, contract.NotifyInput{Routes: []string{"oncall"}, Message: second}),
 	}
 	msgs, skipped := notifyMessages(events, dc)
 	if len(msgs) != 2 || msgs[0].Title != first.Title || !msgs[0].Time.Equal(at) || msgs[1].Event != second.Event {
@@ -183,7 +184,7 @@ func fakeRecovery(ctx workflow.Context, in workflows.RecoveryInput) (workflows.R
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
 	m := notify.Message{Event: "plan.notice", Severity: notify.Info, Title: in.Plan + ": promoting <the replica>", Time: start}
-	if err := workflow.ExecuteActivity(actx, notifyActivity, activities.NotifyInput{Message: m}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(actx, notifyActivity, contract.NotifyInput{Message: m}).Get(ctx, nil); err != nil {
 		return st, err
 	}
 	finish := func(status string) {
@@ -211,8 +212,8 @@ func TestReportAgainstTemporal(t *testing.T) {
 	w := worker.New(e.client, queue, worker.Options{})
 	w.RegisterWorkflowWithOptions(fakeRecovery, workflow.RegisterOptions{Name: workflows.RecoveryWorkflow})
 	w.RegisterWorkflowWithOptions(func(workflow.Context) error { return nil }, workflow.RegisterOptions{Name: "NotARecovery"})
-	w.RegisterActivityWithOptions(func(context.Context, activities.NotifyInput) (activities.NotifyResult, error) {
-		return activities.NotifyResult{}, nil
+	w.RegisterActivityWithOptions(func(context.Context, contract.NotifyInput) (contract.NotifyResult, error) {
+		return contract.NotifyResult{}, nil
 	}, activity.RegisterOptions{Name: notifyActivity})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

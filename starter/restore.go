@@ -7,12 +7,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/lifeboat-dr/lifeboat/integrations/repository/snappath"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
@@ -87,7 +88,7 @@ result is printed when the restore ends; the exit code is 3 when it failed or wa
 			}
 			var result workflows.RestoreResult
 			live := a.newLive()
-			err = watchRun(a, ctx, c, run, &result, func(st workflows.RestoreResult, running *activities.OpProgress) string {
+			err = watchRun(a, ctx, c, run, &result, func(st workflows.RestoreResult, running *contract.OpProgress) string {
 				if running != nil {
 					st.Progress = running
 				}

@@ -7,12 +7,13 @@ import (
 	"io"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
@@ -154,7 +155,7 @@ func recoveryState(ctx context.Context, c client.Client, status enumspb.Workflow
 // runs), and writes progress(status, running) to stderr when it changes; progress may also draw the
 // status itself and return "". It is a function, not a method, because methods cannot have type
 // parameters.
-func watchRun[R, S any](a *app, ctx context.Context, c client.Client, run client.WorkflowRun, result *R, progress func(S, *activities.OpProgress) string) error {
+func watchRun[R, S any](a *app, ctx context.Context, c client.Client, run client.WorkflowRun, result *R, progress func(S, *contract.OpProgress) string) error {
 	done := make(chan error, 1)
 	go func() { done <- run.Get(ctx, result) }()
 	tick := time.NewTicker(time.Second)

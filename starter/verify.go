@@ -6,9 +6,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/spf13/cobra"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -55,7 +56,7 @@ progress is shown on stderr and the evidence printed; the exit code is 3 when th
 			}
 			var ev workflows.Evidence
 			live := a.newLive()
-			err = watchRun(a, ctx, c, run, &ev, func(st workflows.VerifyStatus, running *activities.OpProgress) string {
+			err = watchRun(a, ctx, c, run, &ev, func(st workflows.VerifyStatus, running *contract.OpProgress) string {
 				if running != nil {
 					st.Progress = running
 				}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/lifeboat-dr/lifeboat/testsuite/wait"
 
 	"go.temporal.io/api/workflowservice/v1"
@@ -23,7 +25,6 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/codec"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/testsuite/devserver"
@@ -397,7 +398,7 @@ func fakeBackup(ctx workflow.Context, in workflows.BackupInput) (workflows.Backu
 		return *st, err
 	}
 	for i := range 3 {
-		st.Progress = &activities.OpProgress{Step: "backup", BytesDone: int64(i+1) * 30 << 20, BytesTotal: 100 << 20, Files: int64(i+1) * 10, Elapsed: time.Duration(i+1) * time.Second}
+		st.Progress = &contract.OpProgress{Step: "backup", BytesDone: int64(i+1) * 30 << 20, BytesTotal: 100 << 20, Files: int64(i+1) * 10, Elapsed: time.Duration(i+1) * time.Second}
 		if err := workflow.Sleep(ctx, time.Second); err != nil {
 			return *st, err
 		}
@@ -409,9 +410,9 @@ func fakeBackup(ctx workflow.Context, in workflows.BackupInput) (workflows.Backu
 		_ = workflow.UpsertTypedSearchAttributes(ctx, workflows.ResultKey.ValueSet("failed"))
 		return *st, temporal.NewNonRetryableApplicationError("backup of db failed: "+st.Error, "BackupFailed", nil, *st)
 	}
-	st.Snapshot = &activities.SnapshotInfo{ID: "4f2a91c0deadbeef", Time: st.StartedAt, Location: "/srv/backups", Files: 30, Bytes: 100 << 20,
+	st.Snapshot = &contract.SnapshotInfo{ID: "4f2a91c0deadbeef", Time: st.StartedAt, Location: "/srv/backups", Files: 30, Bytes: 100 << 20,
 		BytesAdded: 10 << 20, StoredAdded: 4 << 20, Duration: 3 * time.Second}
-	st.Retention = []activities.RetentionReport{{Location: "/srv/backups", Kept: 3, Removed: []string{"old"}, BytesFreed: 1 << 20}}
+	st.Retention = []contract.RetentionReport{{Location: "/srv/backups", Kept: 3, Removed: []string{"old"}, BytesFreed: 1 << 20}}
 	st.Phase = workflows.PhaseDone
 	_ = workflow.UpsertTypedSearchAttributes(ctx, workflows.ResultKey.ValueSet("succeeded"))
 	return *st, nil
@@ -421,26 +422,26 @@ func fakeBackup(ctx workflow.Context, in workflows.BackupInput) (workflows.Backu
 func fakeVerify(ctx workflow.Context, in workflows.VerifyInput) (workflows.Evidence, error) {
 	info := workflow.GetInfo(ctx)
 	ev := workflows.Evidence{Asset: in.Asset, Trigger: in.Trigger, Workflow: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, StartedAt: workflow.Now(ctx),
-		Snapshot: activities.SnapshotInfo{ID: "4f2a91c0deadbeef", Time: workflow.Now(ctx), Bytes: 100 << 20}}
+		Snapshot: contract.SnapshotInfo{ID: "4f2a91c0deadbeef", Time: workflow.Now(ctx), Bytes: 100 << 20}}
 	st := &workflows.VerifyStatus{Phase: workflows.PhaseRestoring}
 	if err := workflow.SetQueryHandler(ctx, workflows.QueryStatus, func() (workflows.VerifyStatus, error) { st.Evidence = ev; return *st, nil }); err != nil {
 		return ev, err
 	}
-	st.Progress = &activities.OpProgress{Step: "restore", BytesDone: 50 << 20, BytesTotal: 100 << 20, Elapsed: time.Second}
+	st.Progress = &contract.OpProgress{Step: "restore", BytesDone: 50 << 20, BytesTotal: 100 << 20, Elapsed: time.Second}
 	if err := workflow.Sleep(ctx, 2*time.Second); err != nil {
 		return ev, err
 	}
 	st.Progress, st.Phase = nil, workflows.PhaseChecking
-	ev.Restore = &activities.RestoreAssetResult{Snapshot: ev.Snapshot, TargetDir: "/scratch/" + in.Asset, Files: 30, Bytes: 100 << 20, Duration: 2 * time.Second}
+	ev.Restore = &contract.RestoreAssetResult{Snapshot: ev.Snapshot, TargetDir: "/scratch/" + in.Asset, Files: 30, Bytes: 100 << 20, Duration: 2 * time.Second}
 	ev.RestoreTime = units.Duration(2 * time.Second)
 	ev.FinishedAt = workflow.Now(ctx)
 	if in.Asset == "db" {
-		ev.Checks = &activities.RunChecksResult{Checks: []activities.CheckResult{{Name: "rows", Kind: "row_count", Value: "0", Detail: "want at least 1"}}}
+		ev.Checks = &contract.RunChecksResult{Checks: []contract.CheckResult{{Name: "rows", Kind: "row_count", Value: "0", Detail: "want at least 1"}}}
 		ev.Error = "checks: 1 of 1 checks failed: rows: want at least 1"
 		return ev, temporal.NewNonRetryableApplicationError("restore drill of db failed: "+ev.Error, "VerificationFailed", nil, ev)
 	}
-	ev.Checks = &activities.RunChecksResult{Passed: true, TreeSHA256: "abc123", Files: 30, Bytes: 100 << 20,
-		Checks: []activities.CheckResult{{Name: "index", Kind: "file", Passed: true, Value: "present"}}}
+	ev.Checks = &contract.RunChecksResult{Passed: true, TreeSHA256: "abc123", Files: 30, Bytes: 100 << 20,
+		Checks: []contract.CheckResult{{Name: "index", Kind: "file", Passed: true, Value: "present"}}}
 	ev.Passed = true
 	return ev, nil
 }
@@ -455,7 +456,7 @@ func fakeRestore(ctx workflow.Context, in workflows.RestoreInput) (workflows.Res
 	if err != nil {
 		return *st, err
 	}
-	st.Snapshot = &activities.SnapshotInfo{ID: "4f2a91c0deadbeef", Time: workflow.Now(ctx), Bytes: 100 << 20}
+	st.Snapshot = &contract.SnapshotInfo{ID: "4f2a91c0deadbeef", Time: workflow.Now(ctx), Bytes: 100 << 20}
 	if in.InPlace {
 		st.Phase = workflows.PhaseApproval
 		outcome, err := gates.Await(ctx, approval.Request{Gate: workflows.GateRestoreInPlace, Title: "restore " + in.Asset + " in place",
@@ -474,7 +475,7 @@ func fakeRestore(ctx workflow.Context, in workflows.RestoreInput) (workflows.Res
 		}
 	}
 	st.Phase = workflows.PhaseRestoring
-	st.Progress = &activities.OpProgress{Step: "restore", BytesDone: 20 << 20, BytesTotal: 100 << 20, Elapsed: time.Second}
+	st.Progress = &contract.OpProgress{Step: "restore", BytesDone: 20 << 20, BytesTotal: 100 << 20, Elapsed: time.Second}
 	if err := workflow.Sleep(ctx, 1500*time.Millisecond); err != nil {
 		return *st, err
 	}
@@ -483,7 +484,7 @@ func fakeRestore(ctx workflow.Context, in workflows.RestoreInput) (workflows.Res
 		target = "/srv/" + in.Asset
 	}
 	st.Progress = nil
-	st.Restored = &activities.RestoreAssetResult{Snapshot: *st.Snapshot, TargetDir: target, Database: in.Database, Files: 30, Bytes: 100 << 20, Duration: time.Second}
+	st.Restored = &contract.RestoreAssetResult{Snapshot: *st.Snapshot, TargetDir: target, Database: in.Database, Files: 30, Bytes: 100 << 20, Duration: time.Second}
 	st.Phase, st.FinishedAt = workflows.PhaseDone, workflow.Now(ctx)
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return *st, err
@@ -502,8 +503,8 @@ func fakeWatchdog(ctx workflow.Context, in workflows.RPOWatchdogInput) error {
 		st.LastBackup, st.LastSnapshot, st.Age = now.Add(-10*time.Minute), "4f2a91c0deadbeef", units.Duration(10*time.Minute)
 		st.Deadline = st.LastBackup.Add(st.RPO.D())
 		st.LastVerified = &workflows.Evidence{Asset: "www", Passed: true, FinishedAt: now.Add(-time.Hour),
-			Snapshot: activities.SnapshotInfo{ID: "4f2a91c0deadbeef", Time: now.Add(-2 * time.Hour)},
-			Checks:   &activities.RunChecksResult{Passed: true, Checks: []activities.CheckResult{{Name: "index", Passed: true}}}}
+			Snapshot: contract.SnapshotInfo{ID: "4f2a91c0deadbeef", Time: now.Add(-2 * time.Hour)},
+			Checks:   &contract.RunChecksResult{Passed: true, Checks: []contract.CheckResult{{Name: "index", Passed: true}}}}
 	default:
 		st.LastBackup, st.LastSnapshot, st.Age = now.Add(-3*time.Hour), "77aa0000", units.Duration(3*time.Hour)
 		st.Deadline, st.Stale, st.Level = st.LastBackup.Add(time.Hour), true, 2

@@ -137,7 +137,8 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	workflows.Register(w, acts)
+	workflows.RegisterWorkflows(w)
+	acts.Register(w)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", cfg.Worker.TaskQueue, err)
 	}
@@ -304,11 +305,11 @@ func buildVersion() string {
 }
 
 // newActivities builds the activities the worker serves from its configuration.
-func newActivities(ctx context.Context, cfg config.Config, c client.Client, logger *slog.Logger) (workflows.Activities, error) {
+func newActivities(ctx context.Context, cfg config.Config, c client.Client, logger *slog.Logger) (activities.Set, error) {
 	sec := secrets.Static(cfg.Secrets)
 	router, err := notify.Build(cfg.Notify, sec.Secret, logger)
 	if err != nil {
-		return workflows.Activities{}, usageError{fmt.Errorf("notify: %w", err)}
+		return activities.Set{}, usageError{fmt.Errorf("notify: %w", err)}
 	}
 	catalog := make(map[string]asset.Asset, len(cfg.Assets))
 	cloud := false
@@ -320,14 +321,14 @@ func newActivities(ctx context.Context, cfg config.Config, c client.Client, logg
 	if cloud {
 		snaps, err := aws.New(ctx, cfg.AWS.Options())
 		if err != nil {
-			return workflows.Activities{}, fmt.Errorf("aws: %w", err)
+			return activities.Set{}, fmt.Errorf("aws: %w", err)
 		}
 		assets.Cloud = snaps
 	}
 	var failover activities.AWSFailover = func(ctx context.Context) (activities.Failover, error) {
 		return aws.NewFailover(ctx, cfg.AWS.Options())
 	}
-	return workflows.Activities{
+	return activities.Set{
 		Probes:        &activities.Probes{Prober: &probe.Prober{Secrets: sec, Postgres: pgprobe.Check}},
 		Actions:       &activities.Actions{Secrets: sec, AWS: onceFailover(failover), Commands: cfg.Recovery.Commands, Logger: logger},
 		Plans:         &activities.Plans{Dir: cfg.Recovery.PlansDir},

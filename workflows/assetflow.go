@@ -6,10 +6,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
@@ -27,13 +28,12 @@ const (
 
 // loadAsset reads the asset's definition from the worker's configuration.
 func loadAsset(ctx workflow.Context, name string) (asset.Asset, error) {
-	var a *activities.Assets
 	if strings.TrimSpace(name) == "" {
 		return asset.Asset{}, temporal.NewNonRetryableApplicationError("asset: required: name an asset of the worker's configuration", ErrTypeInvalidInput, nil)
 	}
-	var out activities.LoadAssetResult
-	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, shortStepOptions("load asset "+name)), a.LoadAsset,
-		activities.LoadAssetInput{Asset: name}).Get(ctx, &out)
+	var out contract.LoadAssetResult
+	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, shortStepOptions("load asset "+name)), contract.LoadAsset,
+		contract.LoadAssetInput{Asset: name}).Get(ctx, &out)
 	return out.Asset, err
 }
 
@@ -70,7 +70,6 @@ func finish(ctx workflow.Context, result string) {
 // alert sends a message through the asset's notification routes. It runs on a disconnected
 // context, so a cancelled workflow still reports; a failure to notify is logged and returned.
 func alert(ctx workflow.Context, as asset.Asset, m notify.Message) error {
-	var n *activities.Notifications
 	if m.Time.IsZero() {
 		m.Time = workflow.Now(ctx)
 	}
@@ -82,7 +81,7 @@ func alert(ctx workflow.Context, as asset.Asset, m notify.Message) error {
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	dctx = workflow.WithActivityOptions(dctx, notifyOptions(m.Title))
-	err := workflow.ExecuteActivity(dctx, n.Notify, activities.NotifyInput{Routes: as.Notify, Message: m}).Get(dctx, nil)
+	err := workflow.ExecuteActivity(dctx, contract.Notify, contract.NotifyInput{Routes: as.Notify, Message: m}).Get(dctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Error("alert not delivered", "event", m.Event, "asset", as.Name, "error", err)
 	}
@@ -113,11 +112,11 @@ func errMessage(err error) string {
 
 // followProgress applies each progress report the workflow's long activities signal, on a coroutine
 // of its own.
-func followProgress(ctx workflow.Context, apply func(ctx workflow.Context, p activities.OpProgress)) {
-	reports := workflow.GetSignalChannel(ctx, activities.SignalProgress)
+func followProgress(ctx workflow.Context, apply func(ctx workflow.Context, p contract.OpProgress)) {
+	reports := workflow.GetSignalChannel(ctx, contract.SignalProgress)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
-			var p activities.OpProgress
+			var p contract.OpProgress
 			if !reports.Receive(ctx, &p) {
 				return
 			}
@@ -127,7 +126,7 @@ func followProgress(ctx workflow.Context, apply func(ctx workflow.Context, p act
 }
 
 // progressLine renders a running step for current details: bytes, rate and, with a total, ETA.
-func progressLine(p activities.OpProgress) string {
+func progressLine(p contract.OpProgress) string {
 	var b strings.Builder
 	b.WriteString(fmt.Sprintf("%s: %s", p.Step, units.Bytes(p.BytesDone)))
 	if p.BytesTotal > 0 {
@@ -171,7 +170,7 @@ func retryWhileLocked(ctx workflow.Context, step func() error, waiting func(msg 
 	var waited time.Duration
 	for {
 		err := step()
-		if !isErrType(err, activities.ErrTypeLocked) {
+		if !isErrType(err, contract.ErrTypeLocked) {
 			return waited, err
 		}
 		waiting(errMessage(err))

@@ -5,10 +5,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
@@ -30,11 +31,11 @@ type BackupResult struct {
 	Phase   string `json:"phase"`
 	Trigger string `json:"trigger,omitempty"`
 	// Progress is the running step's last report.
-	Progress  *activities.OpProgress        `json:"progress,omitempty"`
-	Snapshot  *activities.SnapshotInfo      `json:"snapshot,omitempty"`
-	Resumed   *activities.OpProgress        `json:"resumed,omitempty"`
-	Offsite   *activities.CopyOffsiteResult `json:"offsite,omitempty"`
-	Retention []activities.RetentionReport  `json:"retention,omitempty"`
+	Progress  *contract.OpProgress        `json:"progress,omitempty"`
+	Snapshot  *contract.SnapshotInfo      `json:"snapshot,omitempty"`
+	Resumed   *contract.OpProgress        `json:"resumed,omitempty"`
+	Offsite   *contract.CopyOffsiteResult `json:"offsite,omitempty"`
+	Retention []contract.RetentionReport  `json:"retention,omitempty"`
 	// WaitedForLock is how long the backup waited for another job holding the repository.
 	WaitedForLock units.Duration `json:"waited_for_lock,omitempty"`
 	Error         string         `json:"error,omitempty"`
@@ -67,7 +68,7 @@ func Backup(ctx workflow.Context, in BackupInput) (BackupResult, error) {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (BackupResult, error) { return *st, nil }); err != nil {
 		return *st, err
 	}
-	followProgress(ctx, func(ctx workflow.Context, p activities.OpProgress) {
+	followProgress(ctx, func(ctx workflow.Context, p contract.OpProgress) {
 		st.Progress = &p
 		setBackupDetails(ctx, st)
 	})
@@ -80,18 +81,17 @@ func Backup(ctx workflow.Context, in BackupInput) (BackupResult, error) {
 	}
 
 	// 1. Back up, waiting on a timer while another job holds the repository.
-	var a *activities.Assets
-	var backup activities.BackupAssetResult
+	var backup contract.BackupAssetResult
 	for {
 		st.Phase = PhaseBackingUp
 		phase(ctx, PhaseBackingUp)
 		setBackupDetails(ctx, st)
 		actx := workflow.WithActivityOptions(ctx, longStepOptions("back up "+as.Name))
-		err = workflow.ExecuteActivity(actx, a.BackupAsset, activities.BackupAssetInput{Asset: as.Name, Tags: in.Tags}).Get(ctx, &backup)
+		err = workflow.ExecuteActivity(actx, contract.BackupAsset, contract.BackupAssetInput{Asset: as.Name, Tags: in.Tags}).Get(ctx, &backup)
 		if err == nil {
 			break
 		}
-		if !isErrType(err, activities.ErrTypeLocked) {
+		if !isErrType(err, contract.ErrTypeLocked) {
 			return backupFailed(ctx, st, as, "back up", err)
 		}
 		st.Phase, st.Error = PhaseWaiting, errMessage(err)
@@ -115,9 +115,9 @@ func Backup(ctx workflow.Context, in BackupInput) (BackupResult, error) {
 		st.Phase = PhaseCopying
 		phase(ctx, PhaseCopying)
 		setBackupDetails(ctx, st)
-		var copied activities.CopyOffsiteResult
-		if err := runLocked(ctx, st, longStepOptions("copy "+as.Name+" off-site"), a.CopyOffsite,
-			activities.CopyOffsiteInput{Asset: as.Name, Snapshot: backup.Snapshot.ID}, &copied); err != nil {
+		var copied contract.CopyOffsiteResult
+		if err := runLocked(ctx, st, longStepOptions("copy "+as.Name+" off-site"), contract.CopyOffsite,
+			contract.CopyOffsiteInput{Asset: as.Name, Snapshot: backup.Snapshot.ID}, &copied); err != nil {
 			return backupFailed(ctx, st, as, "copy off-site", err)
 		}
 		st.Offsite = &copied
@@ -129,9 +129,9 @@ func Backup(ctx workflow.Context, in BackupInput) (BackupResult, error) {
 		st.Phase = PhaseRetention
 		phase(ctx, PhaseRetention)
 		setBackupDetails(ctx, st)
-		var kept activities.ApplyRetentionResult
-		if err := runLocked(ctx, st, longStepOptions("apply retention to "+as.Name), a.ApplyRetention,
-			activities.ApplyRetentionInput{Asset: as.Name}, &kept); err != nil {
+		var kept contract.ApplyRetentionResult
+		if err := runLocked(ctx, st, longStepOptions("apply retention to "+as.Name), contract.ApplyRetention,
+			contract.ApplyRetentionInput{Asset: as.Name}, &kept); err != nil {
 			return backupFailed(ctx, st, as, "apply retention", err)
 		}
 		st.Retention = kept.Reports
@@ -149,7 +149,7 @@ func Backup(ctx workflow.Context, in BackupInput) (BackupResult, error) {
 func runLocked(ctx workflow.Context, st *BackupResult, opts workflow.ActivityOptions, activity, input, result any) error {
 	for {
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), activity, input).Get(ctx, result)
-		if !isErrType(err, activities.ErrTypeLocked) {
+		if !isErrType(err, contract.ErrTypeLocked) {
 			return err
 		}
 		st.Error = errMessage(err)
@@ -175,10 +175,9 @@ func cloudCopyTarget(as asset.Asset) string {
 
 // markBackup tells the asset's RPO watchdog about a new snapshot, starting the watchdog if it is not
 // running. A watchdog that cannot be reached is logged: the backup itself succeeded.
-func markBackup(ctx workflow.Context, as asset.Asset, sn activities.SnapshotInfo) {
-	var s *activities.Signals
-	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, shortStepOptions("tell the RPO watchdog")), s.SignalWithStart,
-		activities.SignalWithStartInput{
+func markBackup(ctx workflow.Context, as asset.Asset, sn contract.SnapshotInfo) {
+	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, shortStepOptions("tell the RPO watchdog")), contract.SignalWithStart,
+		contract.SignalWithStartInput{
 			WorkflowID: WatchdogID(as.Name), WorkflowType: RPOWatchdogWorkflow, Signal: SignalBackupDone,
 			Arg:        BackupDone{Snapshot: sn.ID, Time: sn.Time, Workflow: workflow.GetInfo(ctx).WorkflowExecution.ID},
 			StartInput: RPOWatchdogInput{Asset: as.Name}, Summary: "RPO watchdog of " + as.Name,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"go.temporal.io/sdk/client"
 	"log/slog"
 	"os"
 	"strings"
@@ -12,6 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+	"go.temporal.io/sdk/client"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/log"
@@ -33,7 +35,7 @@ type assetEnv struct {
 	*testsuite.TestWorkflowEnvironment
 	mu      sync.Mutex
 	alerts  []notify.Message
-	signals []activities.SignalWithStartInput
+	signals []contract.SignalWithStartInput
 }
 
 func newAssetEnv(t *testing.T, assets *activities.Assets) *assetEnv {
@@ -49,15 +51,16 @@ func newAssetEnv(t *testing.T, assets *activities.Assets) *assetEnv {
 	if assets == nil {
 		assets = &activities.Assets{}
 	}
-	Register(e, Activities{Assets: assets, Notifications: &activities.Notifications{}, Signals: &activities.Signals{}})
-	e.OnActivity("Notify", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyInput) (activities.NotifyResult, error) {
+	RegisterWorkflows(e)
+	activities.Set{Assets: assets, Notifications: &activities.Notifications{}, Signals: &activities.Signals{}}.Register(e)
+	e.OnActivity("Notify", mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.NotifyInput) (contract.NotifyResult, error) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		e.alerts = append(e.alerts, in.Message)
 		// A channel that can find its message again (Slack) returns a reference to it.
-		return activities.NotifyResult{Deliveries: []notify.Delivery{{Notifier: "slack #dr", Route: "default", Attempts: 1, Ref: fmt.Sprintf("C1:%d", len(e.alerts))}}}, nil
+		return contract.NotifyResult{Deliveries: []notify.Delivery{{Notifier: "slack #dr", Route: "default", Attempts: 1, Ref: fmt.Sprintf("C1:%d", len(e.alerts))}}}, nil
 	}).Maybe()
-	e.OnActivity("SignalWithStart", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SignalWithStartInput) error {
+	e.OnActivity("SignalWithStart", mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.SignalWithStartInput) error {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		e.signals = append(e.signals, in)
@@ -92,17 +95,17 @@ func testAsset() asset.Asset {
 }
 
 func (e *assetEnv) onAsset(as asset.Asset) {
-	e.OnActivity("LoadAsset", mock.Anything, mock.Anything).Return(activities.LoadAssetResult{Asset: as}, nil)
+	e.OnActivity("LoadAsset", mock.Anything, mock.Anything).Return(contract.LoadAssetResult{Asset: as}, nil)
 }
 
-var snap = activities.SnapshotInfo{ID: "5e1f00d5aaaa", Time: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), Location: "/backups/main", Files: 12, Bytes: 4096}
+var snap = contract.SnapshotInfo{ID: "5e1f00d5aaaa", Time: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), Location: "/backups/main", Files: 12, Bytes: 4096}
 
 func TestBackupCopiesAppliesRetentionAndTellsTheWatchdog(t *testing.T) {
 	e := newAssetEnv(t, nil)
 	e.onAsset(testAsset())
-	e.OnActivity("BackupAsset", mock.Anything, activities.BackupAssetInput{Asset: "www", Tags: []string{"nightly"}}).Return(activities.BackupAssetResult{Snapshot: snap, Attempts: 1}, nil).Once()
-	e.OnActivity("CopyOffsite", mock.Anything, activities.CopyOffsiteInput{Asset: "www", Snapshot: snap.ID}).Return(activities.CopyOffsiteResult{Copy: activities.SnapshotInfo{ID: "c0ffee", Location: "s3://dr/www"}}, nil).Once()
-	e.OnActivity("ApplyRetention", mock.Anything, activities.ApplyRetentionInput{Asset: "www"}).Return(activities.ApplyRetentionResult{Reports: []activities.RetentionReport{{Location: "/backups/main", Kept: 3, Removed: []string{"old"}}}}, nil).Once()
+	e.OnActivity("BackupAsset", mock.Anything, contract.BackupAssetInput{Asset: "www", Tags: []string{"nightly"}}).Return(contract.BackupAssetResult{Snapshot: snap, Attempts: 1}, nil).Once()
+	e.OnActivity("CopyOffsite", mock.Anything, contract.CopyOffsiteInput{Asset: "www", Snapshot: snap.ID}).Return(contract.CopyOffsiteResult{Copy: contract.SnapshotInfo{ID: "c0ffee", Location: "s3://dr/www"}}, nil).Once()
+	e.OnActivity("ApplyRetention", mock.Anything, contract.ApplyRetentionInput{Asset: "www"}).Return(contract.ApplyRetentionResult{Reports: []contract.RetentionReport{{Location: "/backups/main", Kept: 3, Removed: []string{"old"}}}}, nil).Once()
 	e.ExecuteWorkflow(BackupWorkflow, BackupInput{Asset: "www", Tags: []string{"nightly"}, Trigger: "test"})
 	if err := e.GetWorkflowError(); err != nil {
 		t.Fatal(err)
@@ -137,11 +140,11 @@ func TestBackupFailureAlertsAndFails(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newAssetEnv(t, nil)
 			e.onAsset(testAsset())
-			boom := temporal.NewNonRetryableApplicationError("bucket gone", activities.ErrTypeAssetMisconfigured, nil)
+			boom := temporal.NewNonRetryableApplicationError("bucket gone", contract.ErrTypeAssetMisconfigured, nil)
 			results := map[string][]any{
-				"BackupAsset":    {activities.BackupAssetResult{Snapshot: snap}, nil},
-				"CopyOffsite":    {activities.CopyOffsiteResult{}, nil},
-				"ApplyRetention": {activities.ApplyRetentionResult{}, nil},
+				"BackupAsset":    {contract.BackupAssetResult{Snapshot: snap}, nil},
+				"CopyOffsite":    {contract.CopyOffsiteResult{}, nil},
+				"ApplyRetention": {contract.ApplyRetentionResult{}, nil},
 			}
 			results[tc.failing][1] = boom
 			for name, r := range results {
@@ -169,17 +172,17 @@ func TestBackupFailureAlertsAndFails(t *testing.T) {
 func TestBackupWaitsWhileAnotherHoldsTheRepository(t *testing.T) {
 	e := newAssetEnv(t, nil)
 	e.onAsset(testAsset())
-	locked := temporal.NewNonRetryableApplicationError("repository is locked: shared lock by backup-www/run-1", activities.ErrTypeLocked, nil)
+	locked := temporal.NewNonRetryableApplicationError("repository is locked: shared lock by backup-www/run-1", contract.ErrTypeLocked, nil)
 	calls := 0
-	e.OnActivity("BackupAsset", mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.BackupAssetInput) (activities.BackupAssetResult, error) {
+	e.OnActivity("BackupAsset", mock.Anything, mock.Anything).Return(func(_ context.Context, _ contract.BackupAssetInput) (contract.BackupAssetResult, error) {
 		calls++
 		if calls <= 2 {
-			return activities.BackupAssetResult{}, locked
+			return contract.BackupAssetResult{}, locked
 		}
-		return activities.BackupAssetResult{Snapshot: snap}, nil
+		return contract.BackupAssetResult{Snapshot: snap}, nil
 	})
-	e.OnActivity("CopyOffsite", mock.Anything, mock.Anything).Return(activities.CopyOffsiteResult{}, nil)
-	e.OnActivity("ApplyRetention", mock.Anything, mock.Anything).Return(activities.ApplyRetentionResult{}, nil)
+	e.OnActivity("CopyOffsite", mock.Anything, mock.Anything).Return(contract.CopyOffsiteResult{}, nil)
+	e.OnActivity("ApplyRetention", mock.Anything, mock.Anything).Return(contract.ApplyRetentionResult{}, nil)
 	var waiting BackupResult
 	e.RegisterDelayedCallback(func() {
 		v, err := e.QueryWorkflow(QueryStatus)
@@ -210,11 +213,11 @@ func TestBackupShowsProgressFromSignals(t *testing.T) {
 	as.Offsite = nil
 	e.onAsset(as)
 	var during BackupResult
-	e.OnActivity("BackupAsset", mock.Anything, mock.Anything).After(time.Minute).Return(activities.BackupAssetResult{Snapshot: snap}, nil)
-	e.OnActivity("ApplyRetention", mock.Anything, mock.Anything).Return(activities.ApplyRetentionResult{}, nil)
+	e.OnActivity("BackupAsset", mock.Anything, mock.Anything).After(time.Minute).Return(contract.BackupAssetResult{Snapshot: snap}, nil)
+	e.OnActivity("ApplyRetention", mock.Anything, mock.Anything).Return(contract.ApplyRetentionResult{}, nil)
 	e.RegisterDelayedCallback(func() {
-		e.SignalWorkflow(activities.SignalProgress, activities.OpProgress{Step: "backup", BytesDone: 50 << 20, BytesTotal: 200 << 20, Files: 10, Elapsed: 10 * time.Second, Attempt: 2,
-			Resumed: &activities.OpProgress{BytesDone: 30 << 20}})
+		e.SignalWorkflow(contract.SignalProgress, contract.OpProgress{Step: "backup", BytesDone: 50 << 20, BytesTotal: 200 << 20, Files: 10, Elapsed: 10 * time.Second, Attempt: 2,
+			Resumed: &contract.OpProgress{BytesDone: 30 << 20}})
 	}, 10*time.Second)
 	e.RegisterDelayedCallback(func() {
 		v, err := e.QueryWorkflow(QueryStatus)

@@ -4,9 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/stretchr/testify/mock"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
 )
 
@@ -51,7 +52,7 @@ func newChildPlanEnv(t *testing.T) (*assetEnv, *actionLog) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.OnActivity("LoadPlan", mock.Anything, activities.LoadPlanInput{Plan: "site-db"}).Return(activities.LoadPlanResult{Plan: *child, SHA256: "def"}, nil)
+	e.OnActivity("LoadPlan", mock.Anything, contract.LoadPlanInput{Plan: "site-db"}).Return(contract.LoadPlanResult{Plan: *child, SHA256: "def"}, nil)
 	return e, log
 }
 

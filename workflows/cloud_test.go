@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/aws"
@@ -65,7 +67,7 @@ func TestCloudSnapshotBackups(t *testing.T) {
 			if last.Retention[0].Removed[0] != ids[0] {
 				t.Errorf("removed %v from the source region, want the oldest %s", last.Retention[0].Removed, ids[0])
 			}
-			latest, err := assets.LatestSnapshot(context.Background(), activities.LatestSnapshotInput{Asset: "db"})
+			latest, err := assets.LatestSnapshot(context.Background(), contract.LatestSnapshotInput{Asset: "db"})
 			if err != nil || !latest.Found || latest.Snapshot.ID != ids[2] {
 				t.Fatalf("latest %+v, %v; want %s", latest, err, ids[2])
 			}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
@@ -288,15 +290,15 @@ func wantFailed(t *testing.T, e *assetEnv, r RecoveryResult, msg string) {
 
 // refusedByWorker is an action that fails at once, without retries.
 func refusedByWorker(msg string) error {
-	return temporal.NewNonRetryableApplicationError(msg, activities.ErrTypeActionRefused, nil)
+	return temporal.NewNonRetryableApplicationError(msg, contract.ErrTypeActionRefused, nil)
 }
 
-func outputs(kv ...any) activities.ActionResult {
+func outputs(kv ...any) contract.ActionResult {
 	m := map[string]any{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i].(string)] = kv[i+1]
 	}
-	return activities.ActionResult{Outputs: m}
+	return contract.ActionResult{Outputs: m}
 }
 
 // primary-db-lost

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -37,7 +39,8 @@ func TestLongBackupReportsProgressWithoutGrowingHistory(t *testing.T) {
 	assets.Catalog = map[string]asset.Asset{as.Name: as}
 	assets.ProgressInterval = 40 * time.Microsecond
 	w := worker.New(c, queue, worker.Options{MaxHeartbeatThrottleInterval: HeartbeatEvery})
-	Register(w, Activities{Assets: assets, Notifications: &activities.Notifications{}, Signals: &activities.Signals{Client: c, TaskQueue: queue}})
+	RegisterWorkflows(w)
+	activities.Set{Assets: assets, Notifications: &activities.Notifications{}, Signals: &activities.Signals{Client: c, TaskQueue: queue}}.Register(w)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +61,7 @@ func TestLongBackupReportsProgressWithoutGrowingHistory(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, pa := range desc.GetPendingActivities() {
-			var p activities.OpProgress
+			var p contract.OpProgress
 			if pa.GetHeartbeatDetails() == nil {
 				continue
 			}

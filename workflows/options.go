@@ -4,10 +4,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/probe"
 )
 
@@ -22,7 +23,7 @@ func probeAttemptOptions(c probe.Check, attempt int) workflow.LocalActivityOptio
 			InitialInterval:        200 * time.Millisecond,
 			BackoffCoefficient:     2,
 			MaximumAttempts:        3,
-			NonRetryableErrorTypes: []string{activities.ErrTypeProbeMisconfigured},
+			NonRetryableErrorTypes: []string{contract.ErrTypeProbeMisconfigured},
 		},
 		Summary: c.DisplayName() + " attempt " + strconv.Itoa(attempt),
 	}
@@ -32,7 +33,7 @@ func probeAttemptOptions(c probe.Check, attempt int) workflow.LocalActivityOptio
 // repository is among them: the workflow waits for the other holder on a timer of its own, so the
 // wait shows as such and does not use up the retries meant for failures.
 var nonRetryableAssetErrors = []string{
-	activities.ErrTypeAssetNotFound, activities.ErrTypeAssetMisconfigured, activities.ErrTypeNoSnapshot, activities.ErrTypeLocked,
+	contract.ErrTypeAssetNotFound, contract.ErrTypeAssetMisconfigured, contract.ErrTypeNoSnapshot, contract.ErrTypeLocked,
 }
 
 // shortStepOptions runs a short step (load an asset, resolve a snapshot, signal) as a local

@@ -6,10 +6,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/probe"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
@@ -214,23 +215,22 @@ func HealthProbe(ctx workflow.Context, in HealthProbeInput) (HealthProbeResult, 
 
 // runCheck attempts check i until a threshold is reached, updating st.Checks[i] after every attempt.
 func runCheck(ctx workflow.Context, in HealthProbeInput, i int, st *HealthProbeResult) error {
-	var a *activities.Probes
 	c := in.Checks[i]
 	r := &st.Checks[i]
 	inARow := 0 // > 0: consecutive passes, < 0: consecutive failures
 	for attempt := 1; ; attempt++ {
 		actx := workflow.WithLocalActivityOptions(ctx, probeAttemptOptions(c, attempt))
-		var out activities.ProbeCheckResult
-		err := workflow.ExecuteLocalActivity(actx, a.ProbeCheck, activities.ProbeCheckInput{Target: in.Target, Check: c}).Get(ctx, &out)
+		var out contract.ProbeCheckResult
+		err := workflow.ExecuteLocalActivity(actx, contract.ProbeCheck, contract.ProbeCheckInput{Target: in.Target, Check: c}).Get(ctx, &out)
 		if ctx.Err() != nil {
 			return nil // cancelled: another check is misconfigured
 		}
 		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeProbeMisconfigured {
+		if errors.As(err, &appErr) && appErr.Type() == contract.ErrTypeProbeMisconfigured {
 			r.Status, r.Verdict = StatusUnhealthy, "could not be attempted: "+appErr.Message()
 			setProbeDetails(ctx, st, in)
 			return temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("check %q is misconfigured: %s", c.DisplayName(), appErr.Message()), activities.ErrTypeProbeMisconfigured, nil)
+				fmt.Sprintf("check %q is misconfigured: %s", c.DisplayName(), appErr.Message()), contract.ErrTypeProbeMisconfigured, nil)
 		}
 		if err != nil {
 			// The attempt itself broke down (it timed out or the worker failed it): as seen from

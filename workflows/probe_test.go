@@ -3,8 +3,6 @@ package workflows
 import (
 	"context"
 	"errors"
-	sdkpb "go.temporal.io/api/sdk/v1"
-	"go.temporal.io/sdk/log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +12,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/sdk/log"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -31,7 +33,8 @@ func newProbeEnv(t *testing.T, probes *activities.Probes) *testsuite.TestWorkflo
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	env := s.NewTestWorkflowEnvironment()
-	Register(env, Activities{Probes: probes})
+	RegisterWorkflows(env)
+	activities.Set{Probes: probes}.Register(env)
 	return env
 }
 
@@ -97,7 +100,7 @@ func scripted(t *testing.T, env *testsuite.TestWorkflowEnvironment, scripts map[
 	calls := map[string]int{}
 	var a *activities.Probes
 	env.OnActivity(a.ProbeCheck, mockAny, mockAny).Return(
-		func(_ context.Context, in activities.ProbeCheckInput) (activities.ProbeCheckResult, error) {
+		func(_ context.Context, in contract.ProbeCheckInput) (contract.ProbeCheckResult, error) {
 			name := in.Check.DisplayName()
 			script := scripts[name]
 			mu.Lock()
@@ -106,12 +109,12 @@ func scripted(t *testing.T, env *testsuite.TestWorkflowEnvironment, scripts map[
 			mu.Unlock()
 			if n >= len(script) {
 				t.Errorf("check %q attempted %d times, script has %d", name, n+1, len(script))
-				return activities.ProbeCheckResult{}, errors.New("script exhausted")
+				return contract.ProbeCheckResult{}, errors.New("script exhausted")
 			}
 			if script[n] == 'p' {
-				return activities.ProbeCheckResult{Outcome: probe.Outcome{OK: true, Detail: "fine", Latency: units.Duration(time.Millisecond)}}, nil
+				return contract.ProbeCheckResult{Outcome: probe.Outcome{OK: true, Detail: "fine", Latency: units.Duration(time.Millisecond)}}, nil
 			}
-			return activities.ProbeCheckResult{Outcome: probe.Outcome{Reason: "refused", Latency: units.Duration(time.Millisecond)}}, nil
+			return contract.ProbeCheckResult{Outcome: probe.Outcome{Reason: "refused", Latency: units.Duration(time.Millisecond)}}, nil
 		})
 }
 
@@ -215,8 +218,8 @@ func TestHealthProbeMisconfiguredCheckFailsTheWorkflow(t *testing.T) {
 	})
 	err := env.GetWorkflowError()
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeProbeMisconfigured || appErr.NonRetryable() == false {
-		t.Fatalf("error = %v, want a non-retryable %s", err, activities.ErrTypeProbeMisconfigured)
+	if !errors.As(err, &appErr) || appErr.Type() != contract.ErrTypeProbeMisconfigured || appErr.NonRetryable() == false {
+		t.Fatalf("error = %v, want a non-retryable %s", err, contract.ErrTypeProbeMisconfigured)
 	}
 	if !strings.Contains(appErr.Error(), `check "pg" is misconfigured`) || !strings.Contains(appErr.Error(), `secret "orders-db"`) {
 		t.Fatalf("error does not say what is wrong: %v", appErr)

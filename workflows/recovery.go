@@ -6,10 +6,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
@@ -215,17 +216,16 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 		return *st, err
 	}
 
-	var plans *activities.Plans
-	var loaded activities.LoadPlanResult
-	if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, shortStepOptions("load plan "+in.Plan)), plans.LoadPlan,
-		activities.LoadPlanInput{Plan: in.Plan}).Get(ctx, &loaded); err != nil {
+	var loaded contract.LoadPlanResult
+	if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, shortStepOptions("load plan "+in.Plan)), contract.LoadPlan,
+		contract.LoadPlanInput{Plan: in.Plan}).Get(ctx, &loaded); err != nil {
 		return *st, err
 	}
 	p := &loaded.Plan
 	st.PlanSHA256, st.Objectives = loaded.SHA256, p.Spec.Objectives
 	order, err := p.Order()
 	if err != nil {
-		return *st, temporal.NewNonRetryableApplicationError("plan "+in.Plan+": "+err.Error(), activities.ErrTypePlanInvalid, nil)
+		return *st, temporal.NewNonRetryableApplicationError("plan "+in.Plan+": "+err.Error(), contract.ErrTypePlanInvalid, nil)
 	}
 	if in.Mode == ModeDrill && workflow.GetVersion(ctx, "drill-safety", workflow.DefaultVersion, 1) == 1 {
 		if err := plan.DrillSafety(p, defaultActions); err != nil {

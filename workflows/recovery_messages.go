@@ -6,9 +6,10 @@ import (
 	"maps"
 	"strings"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
@@ -25,7 +26,6 @@ func (r *runner) sendsMessages(ctx workflow.Context) bool {
 }
 
 func (r *runner) alert(ctx workflow.Context, m notify.Message) error {
-	var n *activities.Notifications
 	m.Time = workflow.Now(ctx)
 	if m.Plan == "" && r.p != nil {
 		m.Plan = r.p.Metadata.Name
@@ -34,10 +34,10 @@ func (r *runner) alert(ctx workflow.Context, m notify.Message) error {
 		m.Refs = maps.Clone(refs)
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	var res activities.NotifyResult
+	var res contract.NotifyResult
 	r.sending++
 	defer func() { r.sending-- }()
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, notifyOptions(m.Title)), n.Notify, activities.NotifyInput{Message: m}).Get(dctx, &res)
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, notifyOptions(m.Title)), contract.Notify, contract.NotifyInput{Message: m}).Get(dctx, &res)
 	for _, d := range res.Deliveries {
 		if d.Ref == "" || m.DedupKey == "" {
 			continue

@@ -7,10 +7,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/catalog"
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
@@ -53,7 +54,7 @@ var defaultActions = plan.DefaultActions()
 
 // recoveryPoint keeps the oldest recovery point a step reported: the run's RPO is measured from it.
 func (r *runner) recoveryPoint(ss *StepState) {
-	v, ok := ss.Outputs[activities.OutputRecoveryPoint].(string)
+	v, ok := ss.Outputs[contract.OutputRecoveryPoint].(string)
 	if !ok {
 		return
 	}
@@ -126,7 +127,7 @@ func (r *runner) runSpec(ctx workflow.Context, id string, s *plan.Step, ss *Step
 	}
 	switch s.EffectiveType() {
 	case plan.TypeAction:
-		var res activities.ActionResult
+		var res contract.ActionResult
 		var err error
 		if r.in.Mode == ModeDrill {
 			ss.Drill = DrillOwn
@@ -154,10 +155,9 @@ func (r *runner) runSpec(ctx workflow.Context, id string, s *plan.Step, ss *Step
 	case plan.TypeWait:
 		return workflow.NewTimerWithOptions(ctx, s.Wait.Duration.D(), workflow.TimerOptions{Summary: "step " + id + ": wait"}).Get(ctx, nil)
 	case plan.TypeNotify:
-		var n *activities.Notifications
 		m := notify.Message{Event: "plan.notice", Severity: notify.Info, Title: r.p.Metadata.Name + ": " + s.Notify.Message, Text: s.Notify.Message,
 			Fields: map[string]string{"to": strings.Join(r.people(s.Notify.To), ", "), "step": id}, Time: workflow.Now(ctx), DedupKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id}
-		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notifyOptions("step "+id)), n.Notify, activities.NotifyInput{Message: m}).Get(ctx, nil)
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notifyOptions("step "+id)), contract.Notify, contract.NotifyInput{Message: m}).Get(ctx, nil)
 	case plan.TypeApproval:
 		a := s.Approval
 		expiry := approval.ExpireAbort
@@ -209,10 +209,10 @@ func (r *runner) asker() string { return "plan " + r.p.Metadata.Name }
 
 // restoreAsset runs the restore.asset action as a child Restore workflow, so that the restore has
 // its own record, progress and — when it is in place — its own approval gate.
-func (r *runner) restoreAsset(ctx workflow.Context, id string, with map[string]any) (activities.ActionResult, error) {
+func (r *runner) restoreAsset(ctx workflow.Context, id string, with map[string]any) (contract.ActionResult, error) {
 	p, err := catalog.RestoreAsset.Decode(with)
 	if err != nil {
-		return activities.ActionResult{}, temporal.NewNonRetryableApplicationError("step "+id+": "+err.Error(), activities.ErrTypeActionRefused, err)
+		return contract.ActionResult{}, temporal.NewNonRetryableApplicationError("step "+id+": "+err.Error(), contract.ErrTypeActionRefused, err)
 	}
 	in := RestoreInput{Asset: p.Asset, Snapshot: p.Snapshot, TargetDir: p.TargetDir, Database: p.Database,
 		InPlace: p.InPlace, Requester: r.in.Requester}
@@ -222,10 +222,10 @@ func (r *runner) restoreAsset(ctx workflow.Context, id string, with map[string]a
 	})
 	var res RestoreResult
 	err = workflow.ExecuteChildWorkflow(child, RestoreWorkflow, in).Get(ctx, &res)
-	out := activities.ActionResult{Outputs: map[string]any{}}
+	out := contract.ActionResult{Outputs: map[string]any{}}
 	if res.Snapshot != nil {
 		out.Outputs["snapshot"] = res.Snapshot.ID
-		out.Outputs[activities.OutputRecoveryPoint] = res.Snapshot.Time.UTC().Format(time.RFC3339Nano)
+		out.Outputs[contract.OutputRecoveryPoint] = res.Snapshot.Time.UTC().Format(time.RFC3339Nano)
 	}
 	if res.Restored != nil {
 		out.Outputs["target_dir"], out.Outputs["database"] = res.Restored.TargetDir, res.Restored.Database
@@ -235,28 +235,27 @@ func (r *runner) restoreAsset(ctx workflow.Context, id string, with map[string]a
 }
 
 // notifyAction sends the notify action's message through the worker's routes.
-func (r *runner) notifyAction(ctx workflow.Context, id string, with map[string]any) (activities.ActionResult, error) {
+func (r *runner) notifyAction(ctx workflow.Context, id string, with map[string]any) (contract.ActionResult, error) {
 	p, err := catalog.Notify.Decode(with)
 	if err != nil {
-		return activities.ActionResult{}, temporal.NewNonRetryableApplicationError("step "+id+": "+err.Error(), activities.ErrTypeActionRefused, err)
+		return contract.ActionResult{}, temporal.NewNonRetryableApplicationError("step "+id+": "+err.Error(), contract.ErrTypeActionRefused, err)
 	}
 	msg := p.Message
 	var routes []string
 	if p.Route != "" {
 		routes = []string{p.Route}
 	}
-	var n *activities.Notifications
-	var res activities.NotifyResult
+	var res contract.NotifyResult
 	m := notify.Message{Event: "plan.notice", Severity: notify.Info, Title: r.p.Metadata.Name + ": " + msg, Text: msg,
 		Time: workflow.Now(ctx), DedupKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id, Fields: map[string]string{"step": id}}
-	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notifyOptions("step "+id)), n.Notify, activities.NotifyInput{Routes: routes, Message: m}).Get(ctx, &res)
+	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notifyOptions("step "+id)), contract.Notify, contract.NotifyInput{Routes: routes, Message: m}).Get(ctx, &res)
 	delivered := 0
 	for _, d := range res.Deliveries {
 		if d.OK() {
 			delivered++
 		}
 	}
-	return activities.ActionResult{Outputs: map[string]any{"delivered": delivered > 0}, Summary: fmt.Sprintf("delivered to %d channels", delivered)}, err
+	return contract.ActionResult{Outputs: map[string]any{"delivered": delivered > 0}, Summary: fmt.Sprintf("delivered to %d channels", delivered)}, err
 }
 
 // people resolves people, groups and roles to person IDs, the identities gates accept.
@@ -276,12 +275,11 @@ func (r *runner) people(refs []string) []string {
 
 // action runs a plan action: short ones as local activities, the others as activities that
 // heartbeat while they wait on the outside world.
-func (r *runner) action(ctx workflow.Context, id, name string, with map[string]any, timeout time.Duration, retry *plan.Retry) (activities.ActionResult, error) {
-	var acts *activities.Actions
-	in := activities.ActionInput{Action: name, Params: with, Step: id}
+func (r *runner) action(ctx workflow.Context, id, name string, with map[string]any, timeout time.Duration, retry *plan.Retry) (contract.ActionResult, error) {
+	in := contract.ActionInput{Action: name, Params: with, Step: id}
 	spec := defaultActions[name]
 	policy := &temporal.RetryPolicy{InitialInterval: max(spec.Retry.Backoff, time.Second), BackoffCoefficient: 2, MaximumInterval: time.Minute,
-		MaximumAttempts: int32(max(spec.Retry.Attempts, 1)), NonRetryableErrorTypes: []string{activities.ErrTypeActionRefused}}
+		MaximumAttempts: int32(max(spec.Retry.Attempts, 1)), NonRetryableErrorTypes: []string{contract.ErrTypeActionRefused}}
 	if retry != nil {
 		policy.MaximumAttempts = int32(max(retry.Attempts, 1))
 		if retry.Backoff > 0 {
@@ -290,17 +288,17 @@ func (r *runner) action(ctx workflow.Context, id, name string, with map[string]a
 		}
 	}
 	summary := fmt.Sprintf("step %s: %s", id, name)
-	var res activities.ActionResult
+	var res contract.ActionResult
 	var err error
 	if timeout == 0 {
 		timeout = cmp.Or(spec.Timeout, 30*time.Minute) // an action this worker no longer declares: the longest
 	}
 	if spec.Class == catalog.Local {
 		opts := workflow.LocalActivityOptions{StartToCloseTimeout: timeout, RetryPolicy: policy, Summary: summary}
-		err = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, opts), acts.RunAction, in).Get(ctx, &res)
+		err = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, opts), contract.RunAction, in).Get(ctx, &res)
 	} else {
 		opts := workflow.ActivityOptions{StartToCloseTimeout: timeout, HeartbeatTimeout: 30 * time.Second, RetryPolicy: policy, Summary: summary}
-		err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), acts.RunAction, in).Get(ctx, &res)
+		err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), contract.RunAction, in).Get(ctx, &res)
 	}
 	return res, err
 }

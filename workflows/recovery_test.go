@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -73,17 +75,17 @@ type actionLog struct {
 	mu      sync.Mutex
 	ran     []string
 	params  []map[string]any // each action's parameters, in the order of ran
-	results map[string]activities.ActionResult
+	results map[string]contract.ActionResult
 	errs    map[string]error
 }
 
-func (l *actionLog) run(_ context.Context, in activities.ActionInput) (activities.ActionResult, error) {
+func (l *actionLog) run(_ context.Context, in contract.ActionInput) (contract.ActionResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.ran = append(l.ran, in.Step)
 	l.params = append(l.params, in.Params)
 	if err := l.errs[in.Step]; err != nil {
-		return activities.ActionResult{}, err
+		return contract.ActionResult{}, err
 	}
 	res := l.results[in.Step]
 	if res.Summary == "" {
@@ -105,11 +107,11 @@ func newRecoveryEnv(t *testing.T, src string, slow ...map[string]time.Duration) 
 	e := newAssetEnv(t, nil)
 	e.RegisterActivity(&activities.Actions{})
 	e.RegisterActivity(&activities.Plans{})
-	e.OnActivity("LoadPlan", mock.Anything, activities.LoadPlanInput{Plan: p.Metadata.Name}).Return(activities.LoadPlanResult{Plan: *p, SHA256: "abc"}, nil)
-	log := &actionLog{results: map[string]activities.ActionResult{}, errs: map[string]error{}}
+	e.OnActivity("LoadPlan", mock.Anything, contract.LoadPlanInput{Plan: p.Metadata.Name}).Return(contract.LoadPlanResult{Plan: *p, SHA256: "abc"}, nil)
+	log := &actionLog{results: map[string]contract.ActionResult{}, errs: map[string]error{}}
 	for _, m := range slow {
 		for step, d := range m {
-			e.OnActivity("RunAction", mock.Anything, mock.MatchedBy(func(in activities.ActionInput) bool { return in.Step == step })).After(d).Return(log.run)
+			e.OnActivity("RunAction", mock.Anything, mock.MatchedBy(func(in contract.ActionInput) bool { return in.Step == step })).After(d).Return(log.run)
 		}
 	}
 	e.OnActivity("RunAction", mock.Anything, mock.Anything).Return(log.run)
@@ -149,8 +151,8 @@ func statuses(r RecoveryResult) map[string]string {
 
 func TestRecoveryRunsThePlanInOrderWithApprovalsAndConditions(t *testing.T) {
 	e, log := newRecoveryEnv(t, failoverPlan)
-	log.results["check-primary"] = activities.ActionResult{Outputs: map[string]any{"role": "unreachable"}}
-	log.results["check-replica"] = activities.ActionResult{Outputs: map[string]any{"role": "replica", "lag_seconds": 0.0}}
+	log.results["check-primary"] = contract.ActionResult{Outputs: map[string]any{"role": "unreachable"}}
+	log.results["check-replica"] = contract.ActionResult{Outputs: map[string]any{"role": "replica", "lag_seconds": 0.0}}
 	var self, first, second error
 	approveAt(e, time.Minute, "approve", "alice", &self) // alice started it: refused
 	approveAt(e, 2*time.Minute, "approve", "bob", &first)
@@ -194,8 +196,8 @@ func TestRecoveryUndoesCompletedStepsWhenACriticalStepFails(t *testing.T) {
 	// fence and promote run side by side; dns, after promote, is made to finish after fence, so
 	// that "newest first" has one answer however the machine schedules them.
 	e, log := newRecoveryEnv(t, failoverPlan, map[string]time.Duration{"dns": 200 * time.Millisecond})
-	log.results["check-primary"] = activities.ActionResult{Outputs: map[string]any{"role": "primary"}}
-	log.errs["probe"] = temporal.NewNonRetryableApplicationError("the new primary takes no writes", activities.ErrTypeActionRefused, nil)
+	log.results["check-primary"] = contract.ActionResult{Outputs: map[string]any{"role": "primary"}}
+	log.errs["probe"] = temporal.NewNonRetryableApplicationError("the new primary takes no writes", contract.ErrTypeActionRefused, nil)
 	var a, b error
 	approveAt(e, time.Minute, "approve", "bob", &a)
 	approveAt(e, time.Minute, "approve", "carol", &b)
@@ -219,7 +221,7 @@ func TestRecoveryUndoesCompletedStepsWhenACriticalStepFails(t *testing.T) {
 
 func TestRecoveryOptionalFailureGoesOnAndRejectionStops(t *testing.T) {
 	e, log := newRecoveryEnv(t, failoverPlan)
-	log.errs["check-primary"] = temporal.NewNonRetryableApplicationError("no route to host", activities.ErrTypeActionRefused, nil)
+	log.errs["check-primary"] = temporal.NewNonRetryableApplicationError("no route to host", contract.ErrTypeActionRefused, nil)
 	var rejected error
 	e.RegisterDelayedCallback(func() {
 		decide(e, "reject", approval.Decision{Gate: "approve", Identity: "bob", Reason: "replica lags too much"}, &rejected)
@@ -241,7 +243,7 @@ func TestRecoveryOptionalFailureGoesOnAndRejectionStops(t *testing.T) {
 func TestRecoveryCancelledMidPlanUndoesWhatRan(t *testing.T) {
 	// dns takes ten minutes; the plan is cancelled while it runs.
 	e, log := newRecoveryEnv(t, failoverPlan, map[string]time.Duration{"dns": 10 * time.Minute})
-	log.results["check-primary"] = activities.ActionResult{Outputs: map[string]any{"role": "primary"}}
+	log.results["check-primary"] = contract.ActionResult{Outputs: map[string]any{"role": "primary"}}
 	var a, b error
 	approveAt(e, time.Minute, "approve", "bob", &a)
 	approveAt(e, time.Minute, "approve", "carol", &b)
@@ -377,8 +379,8 @@ func TestRecoveryRestoresAnAssetAndNotifies(t *testing.T) {
 	e, log := newRecoveryEnv(t, restorePlan)
 	e.onAsset(testAsset())
 	e.onResolve()
-	e.OnActivity("RestoreAsset", mock.Anything, restoreOf(activities.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, TargetDir: "/srv/www-restored"})).
-		Return(activities.RestoreAssetResult{Snapshot: snap, TargetDir: "/srv/www-restored", Files: 12}, nil).Once()
+	e.OnActivity("RestoreAsset", mock.Anything, restoreOf(contract.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, TargetDir: "/srv/www-restored"})).
+		Return(contract.RestoreAssetResult{Snapshot: snap, TargetDir: "/srv/www-restored", Files: 12}, nil).Once()
 	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "restore-www", Requester: "alice"})
 	if err := e.GetWorkflowError(); err != nil {
 		t.Fatal(err)
@@ -603,7 +605,7 @@ func TestDrillUsesIsolatedTargetsAndMeasuresTheRPO(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			e, log := newRecoveryEnv(t, isolatedDrillPlan)
 			e.SetStartTime(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))
-			log.results["promote"] = activities.ActionResult{Outputs: map[string]any{activities.OutputRecoveryPoint: "2026-11-22T08:57:30Z"}}
+			log.results["promote"] = contract.ActionResult{Outputs: map[string]any{contract.OutputRecoveryPoint: "2026-11-22T08:57:30Z"}}
 			e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "db-drill", Mode: mode, Requester: "scheduler", IncidentAt: incident})
 			if err := e.GetWorkflowError(); err != nil {
 				t.Fatal(err)

@@ -74,9 +74,10 @@ func recordHistories(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(plansDir, "recorded.yaml"), []byte(recordedPlan), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	Register(w, Activities{Probes: &activities.Probes{Prober: &probe.Prober{}}, Assets: assets, Actions: &activities.Actions{},
+	RegisterWorkflows(w)
+	activities.Set{Probes: &activities.Probes{Prober: &probe.Prober{}}, Assets: assets, Actions: &activities.Actions{},
 		Plans:         &activities.Plans{Dir: plansDir},
-		Notifications: &activities.Notifications{Logger: slog.New(slog.DiscardHandler)}, Signals: &activities.Signals{Client: c, TaskQueue: "replay-record"}})
+		Notifications: &activities.Notifications{Logger: slog.New(slog.DiscardHandler)}, Signals: &activities.Signals{Client: c, TaskQueue: "replay-record"}}.Register(w)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -6,12 +6,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/lifeboat-dr/lifeboat/integrations/repository/snappath"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
@@ -47,19 +48,19 @@ const DefaultApprovalTimeout = 4 * time.Hour
 
 // RestoreResult reports a restore. While it runs, the status query returns the same shape.
 type RestoreResult struct {
-	Asset     string                   `json:"asset"`
-	Phase     string                   `json:"phase"`
-	Requester string                   `json:"requester"`
-	InPlace   bool                     `json:"in_place,omitempty"`
-	Snapshot  *activities.SnapshotInfo `json:"snapshot,omitempty"`
+	Asset     string                 `json:"asset"`
+	Phase     string                 `json:"phase"`
+	Requester string                 `json:"requester"`
+	InPlace   bool                   `json:"in_place,omitempty"`
+	Snapshot  *contract.SnapshotInfo `json:"snapshot,omitempty"`
 	// Plan is exactly what the restore changes (target, overwrite or replace), worked out before
 	// approval; the restore does nothing else.
-	Plan      *activities.RestorePlan        `json:"plan,omitempty"`
-	Approval  *approval.Outcome              `json:"approval,omitempty"`
-	Progress  *activities.OpProgress         `json:"progress,omitempty"`
-	Restored  *activities.RestoreAssetResult `json:"restored,omitempty"`
-	Error     string                         `json:"error,omitempty"`
-	StartedAt time.Time                      `json:"started_at"`
+	Plan      *contract.RestorePlan        `json:"plan,omitempty"`
+	Approval  *approval.Outcome            `json:"approval,omitempty"`
+	Progress  *contract.OpProgress         `json:"progress,omitempty"`
+	Restored  *contract.RestoreAssetResult `json:"restored,omitempty"`
+	Error     string                       `json:"error,omitempty"`
+	StartedAt time.Time                    `json:"started_at"`
 	// FinishedAt minus StartedAt, less the wait for approval, is the restore's recovery time.
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 }
@@ -108,7 +109,7 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 	if err := in.Validate(); err != nil {
 		return *st, temporal.NewNonRetryableApplicationError("invalid restore input: "+err.Error(), ErrTypeInvalidInput, nil)
 	}
-	followProgress(ctx, func(ctx workflow.Context, p activities.OpProgress) {
+	followProgress(ctx, func(ctx workflow.Context, p contract.OpProgress) {
 		st.Progress = &p
 		setRestoreDetails(ctx, st)
 	})
@@ -131,14 +132,13 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 	}
 
 	// Pin the snapshot, so that an approval is for a known restore point.
-	var a *activities.Assets
-	var resolved activities.ResolveSnapshotResult
+	var resolved contract.ResolveSnapshotResult
 	ref := in.Snapshot
 	if ref == "" {
 		ref = "latest"
 	}
 	if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, shortStepOptions("find snapshot "+ref+" of "+as.Name)),
-		a.ResolveSnapshot, activities.ResolveSnapshotInput{Asset: as.Name, Ref: ref}).Get(ctx, &resolved); err != nil {
+		contract.ResolveSnapshot, contract.ResolveSnapshotInput{Asset: as.Name, Ref: ref}).Get(ctx, &resolved); err != nil {
 		return failed("find the snapshot", err)
 	}
 	st.Snapshot = &resolved.Snapshot
@@ -146,14 +146,14 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 
 	// Work out exactly what the restore will change, and refuse what this worker must not do,
 	// before anyone is asked to approve it.
-	restoreIn := activities.RestoreAssetInput{
+	restoreIn := contract.RestoreAssetInput{
 		Asset: as.Name, Snapshot: resolved.Snapshot.ID, Path: in.Path, TargetDir: in.TargetDir, Database: in.Database, InPlace: in.InPlace,
 	}
 	planned := workflow.GetVersion(ctx, versionRestorePlan, workflow.DefaultVersion, 1) >= 1
 	if planned {
-		var plan activities.RestorePlan
+		var plan contract.RestorePlan
 		if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, shortStepOptions("plan the restore of "+as.Name)),
-			a.PlanRestore, restoreIn).Get(ctx, &plan); err != nil {
+			contract.PlanRestore, restoreIn).Get(ctx, &plan); err != nil {
 			return failed("plan the restore", err)
 		}
 		st.Plan, restoreIn.Approved = &plan, &plan
@@ -230,9 +230,9 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 	st.Phase = PhaseRestoring
 	phase(ctx, PhaseRestoring)
 	setRestoreDetails(ctx, st)
-	var restored activities.RestoreAssetResult
+	var restored contract.RestoreAssetResult
 	restore := func() error {
-		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, longStepOptions("restore "+as.Name)), a.RestoreAsset, restoreIn).Get(ctx, &restored)
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, longStepOptions("restore "+as.Name)), contract.RestoreAsset, restoreIn).Get(ctx, &restored)
 	}
 	if planned {
 		// A prune or an exclusive job holds the repository: wait for it on a durable timer.

@@ -7,25 +7,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
 
 func (e *assetEnv) onResolve() {
-	e.OnActivity("ResolveSnapshot", mock.Anything, mock.Anything).Return(activities.ResolveSnapshotResult{Snapshot: snap, Count: 3}, nil)
-	e.OnActivity("PlanRestore", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RestoreAssetInput) (activities.RestorePlan, error) {
+	e.OnActivity("ResolveSnapshot", mock.Anything, mock.Anything).Return(contract.ResolveSnapshotResult{Snapshot: snap, Count: 3}, nil)
+	e.OnActivity("PlanRestore", mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.RestoreAssetInput) (contract.RestorePlan, error) {
 		return planOf(in), nil
 	}).Maybe()
 }
 
 // planOf is the plan the real PlanRestore makes for the test asset www (files under /srv/www).
-func planOf(in activities.RestoreAssetInput) activities.RestorePlan {
-	p := activities.RestorePlan{Asset: in.Asset, Snapshot: snap, Path: in.Path, TargetDir: in.TargetDir, Database: in.Database, InPlace: in.InPlace}
+func planOf(in contract.RestoreAssetInput) contract.RestorePlan {
+	p := contract.RestorePlan{Asset: in.Asset, Snapshot: snap, Path: in.Path, TargetDir: in.TargetDir, Database: in.Database, InPlace: in.InPlace}
 	if in.InPlace {
 		p.TargetDir, p.Overwrite = "/srv/www", true
 	}
@@ -33,7 +34,7 @@ func planOf(in activities.RestoreAssetInput) activities.RestorePlan {
 }
 
 // restoreOf is the RestoreAsset input the workflow sends for in, with the approved plan.
-func restoreOf(in activities.RestoreAssetInput) activities.RestoreAssetInput {
+func restoreOf(in contract.RestoreAssetInput) contract.RestoreAssetInput {
 	p := planOf(in)
 	in.Approved = &p
 	return in
@@ -43,8 +44,8 @@ func TestRestoreToAnAlternateTargetRunsAtOnce(t *testing.T) {
 	e := newAssetEnv(t, nil)
 	e.onAsset(testAsset())
 	e.onResolve()
-	e.OnActivity("RestoreAsset", mock.Anything, restoreOf(activities.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, Path: "etc", TargetDir: "/tmp/r"})).
-		Return(activities.RestoreAssetResult{Snapshot: snap, TargetDir: "/tmp/r", Files: 3, Bytes: 10}, nil).Once()
+	e.OnActivity("RestoreAsset", mock.Anything, restoreOf(contract.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, Path: "etc", TargetDir: "/tmp/r"})).
+		Return(contract.RestoreAssetResult{Snapshot: snap, TargetDir: "/tmp/r", Files: 3, Bytes: 10}, nil).Once()
 	e.ExecuteWorkflow(RestoreWorkflow, RestoreInput{Asset: "www", Path: "etc", TargetDir: "/tmp/r", Requester: "alice"})
 	if err := e.GetWorkflowError(); err != nil {
 		t.Fatal(err)
@@ -89,10 +90,10 @@ func TestRestoreInPlaceWaitsForApproval(t *testing.T) {
 	e.onAsset(testAsset()) // owners alice and bob approve
 	e.onResolve()
 	restored := false
-	e.OnActivity("RestoreAsset", mock.Anything, restoreOf(activities.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, InPlace: true})).
-		Return(func(context.Context, activities.RestoreAssetInput) (activities.RestoreAssetResult, error) {
+	e.OnActivity("RestoreAsset", mock.Anything, restoreOf(contract.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, InPlace: true})).
+		Return(func(context.Context, contract.RestoreAssetInput) (contract.RestoreAssetResult, error) {
 			restored = true
-			return activities.RestoreAssetResult{Snapshot: snap, TargetDir: "/srv/www"}, nil
+			return contract.RestoreAssetResult{Snapshot: snap, TargetDir: "/srv/www"}, nil
 		})
 	var selfErr, strangerErr, ok error
 	var waiting RestoreResult
@@ -142,10 +143,10 @@ func TestRestoreWaitsForALockedRepository(t *testing.T) {
 	e := newAssetEnv(t, nil)
 	e.onAsset(testAsset())
 	e.onResolve()
-	in := restoreOf(activities.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, TargetDir: "/tmp/r"})
-	locked := temporal.NewNonRetryableApplicationError("exclusive lock by prune", activities.ErrTypeLocked, nil)
-	e.OnActivity("RestoreAsset", mock.Anything, in).Return(activities.RestoreAssetResult{}, locked).Twice()
-	e.OnActivity("RestoreAsset", mock.Anything, in).Return(activities.RestoreAssetResult{Snapshot: snap, TargetDir: "/tmp/r", Files: 1}, nil).Once()
+	in := restoreOf(contract.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, TargetDir: "/tmp/r"})
+	locked := temporal.NewNonRetryableApplicationError("exclusive lock by prune", contract.ErrTypeLocked, nil)
+	e.OnActivity("RestoreAsset", mock.Anything, in).Return(contract.RestoreAssetResult{}, locked).Twice()
+	e.OnActivity("RestoreAsset", mock.Anything, in).Return(contract.RestoreAssetResult{Snapshot: snap, TargetDir: "/tmp/r", Files: 1}, nil).Once()
 	var waiting RestoreResult
 	e.RegisterDelayedCallback(func() {
 		if v, err := e.QueryWorkflow(QueryStatus); err == nil {
@@ -181,7 +182,7 @@ func TestRestoreInPlaceRejectedOrUnansweredDoesNothing(t *testing.T) {
 			e := newAssetEnv(t, nil)
 			e.onAsset(testAsset())
 			e.onResolve()
-			e.OnActivity("RestoreAsset", mock.Anything, mock.Anything).Return(activities.RestoreAssetResult{}, errors.New("must not restore")).Times(0)
+			e.OnActivity("RestoreAsset", mock.Anything, mock.Anything).Return(contract.RestoreAssetResult{}, errors.New("must not restore")).Times(0)
 			if tc.decide != nil {
 				var decided error
 				e.RegisterDelayedCallback(func() { decide(e, "d", *tc.decide, &decided) }, 5*time.Minute)

@@ -5,10 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
@@ -49,7 +50,7 @@ spec:
 // and the record says which; when every action fails, the manual procedure is the last resort.
 func TestStrategiesFallBackInOrder(t *testing.T) {
 	failing := func(msg string) error {
-		return temporal.NewNonRetryableApplicationError(msg, activities.ErrTypeActionRefused, nil)
+		return temporal.NewNonRetryableApplicationError(msg, contract.ErrTypeActionRefused, nil)
 	}
 	for _, tc := range []struct {
 		name      string
@@ -84,10 +85,10 @@ func TestStrategiesFallBackInOrder(t *testing.T) {
 			e.onAsset(testAsset())
 			e.onResolve()
 			if restoreFails {
-				e.OnActivity("RestoreAsset", mock.Anything, mock.Anything).Return(activities.RestoreAssetResult{}, failing("pack damaged"))
+				e.OnActivity("RestoreAsset", mock.Anything, mock.Anything).Return(contract.RestoreAssetResult{}, failing("pack damaged"))
 			} else {
-				e.OnActivity("RestoreAsset", mock.Anything, restoreOf(activities.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, TargetDir: "/srv/www-restored"})).
-					Return(activities.RestoreAssetResult{Snapshot: snap, TargetDir: "/srv/www-restored", Files: 12}, nil).Once()
+				e.OnActivity("RestoreAsset", mock.Anything, restoreOf(contract.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, TargetDir: "/srv/www-restored"})).
+					Return(contract.RestoreAssetResult{Snapshot: snap, TargetDir: "/srv/www-restored", Files: 12}, nil).Once()
 			}
 			who := newPeople(e)
 			if tc.approve {
@@ -122,7 +123,7 @@ func TestStrategiesFallBackInOrder(t *testing.T) {
 // ones that failed.
 func TestStrategiesUndoTheStrategyThatRan(t *testing.T) {
 	e, log := newRecoveryEnv(t, strategiesPlan)
-	log.errs["probe"] = temporal.NewNonRetryableApplicationError("no writes", activities.ErrTypeActionRefused, nil)
+	log.errs["probe"] = temporal.NewNonRetryableApplicationError("no writes", contract.ErrTypeActionRefused, nil)
 	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "site-back", Requester: "alice"})
 	r := recoveryResult(t, e)
 	if got := strings.Join(log.ran, ","); got != "recover-db.promote-replica,probe,recover-db.compensate" {
@@ -136,11 +137,11 @@ func TestStrategiesUndoTheStrategyThatRan(t *testing.T) {
 // In a drill, each strategy runs against its drill targets.
 func TestStrategiesInADrillUseTheirDrillTargets(t *testing.T) {
 	e, log := newRecoveryEnv(t, strategiesPlan)
-	log.errs["recover-db.promote-replica"] = temporal.NewNonRetryableApplicationError("no replica", activities.ErrTypeActionRefused, nil)
+	log.errs["recover-db.promote-replica"] = temporal.NewNonRetryableApplicationError("no replica", contract.ErrTypeActionRefused, nil)
 	e.onAsset(testAsset())
 	e.onResolve()
-	e.OnActivity("RestoreAsset", mock.Anything, restoreOf(activities.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, TargetDir: "/srv/drills/www"})).
-		Return(activities.RestoreAssetResult{Snapshot: snap, TargetDir: "/srv/drills/www", Files: 12}, nil).Once()
+	e.OnActivity("RestoreAsset", mock.Anything, restoreOf(contract.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, TargetDir: "/srv/drills/www"})).
+		Return(contract.RestoreAssetResult{Snapshot: snap, TargetDir: "/srv/drills/www", Files: 12}, nil).Once()
 	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "site-back", Mode: ModeDrill, Requester: "scheduler"})
 	r := recoveryResult(t, e)
 	if r.Status != plan.StatusSucceeded || log.params[0]["dsn_secret"] != "orders-drill-replica" || r.Steps[0].Strategy != "restore-backup" {

@@ -6,10 +6,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
@@ -27,26 +28,26 @@ type VerifyInput struct {
 // restored and what every check found. The RPO watchdog keeps the newest passing one as the asset's
 // last verified restore point.
 type Evidence struct {
-	Asset      string                         `json:"asset"`
-	Trigger    string                         `json:"trigger,omitempty"`
-	Workflow   string                         `json:"workflow"`
-	RunID      string                         `json:"run_id"`
-	Snapshot   activities.SnapshotInfo        `json:"snapshot"`
-	Restore    *activities.RestoreAssetResult `json:"restore,omitempty"`
-	Checks     *activities.RunChecksResult    `json:"checks,omitempty"`
-	Passed     bool                           `json:"passed"`
-	Error      string                         `json:"error,omitempty"`
-	StartedAt  time.Time                      `json:"started_at"`
-	FinishedAt time.Time                      `json:"finished_at,omitzero"`
+	Asset      string                       `json:"asset"`
+	Trigger    string                       `json:"trigger,omitempty"`
+	Workflow   string                       `json:"workflow"`
+	RunID      string                       `json:"run_id"`
+	Snapshot   contract.SnapshotInfo        `json:"snapshot"`
+	Restore    *contract.RestoreAssetResult `json:"restore,omitempty"`
+	Checks     *contract.RunChecksResult    `json:"checks,omitempty"`
+	Passed     bool                         `json:"passed"`
+	Error      string                       `json:"error,omitempty"`
+	StartedAt  time.Time                    `json:"started_at"`
+	FinishedAt time.Time                    `json:"finished_at,omitzero"`
 	// RestoreTime is how long the restore took: the drill's measured recovery time for this asset.
 	RestoreTime units.Duration `json:"restore_time,omitempty"`
 }
 
 // VerifyStatus is the status query's answer while a drill runs.
 type VerifyStatus struct {
-	Phase    string                 `json:"phase"`
-	Progress *activities.OpProgress `json:"progress,omitempty"`
-	Evidence Evidence               `json:"evidence"`
+	Phase    string               `json:"phase"`
+	Progress *contract.OpProgress `json:"progress,omitempty"`
+	Evidence Evidence             `json:"evidence"`
 }
 
 // Verify runs a restore drill: it restores a snapshot of the asset into a scratch directory or a
@@ -61,7 +62,7 @@ func Verify(ctx workflow.Context, in VerifyInput) (Evidence, error) {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (VerifyStatus, error) { st.Evidence = ev; return *st, nil }); err != nil {
 		return ev, err
 	}
-	followProgress(ctx, func(ctx workflow.Context, p activities.OpProgress) {
+	followProgress(ctx, func(ctx workflow.Context, p contract.OpProgress) {
 		st.Progress = &p
 		setVerifyDetails(ctx, st, ev)
 	})
@@ -93,10 +94,9 @@ func Verify(ctx workflow.Context, in VerifyInput) (Evidence, error) {
 	}
 	seed := fnv.New64a()
 	seed.Write([]byte(info.WorkflowExecution.RunID)) // a sample differs from run to run, and replays agree
-	var a *activities.Assets
-	var resolved activities.ResolveSnapshotResult
+	var resolved contract.ResolveSnapshotResult
 	if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, shortStepOptions("find snapshot "+ref+" of "+as.Name)),
-		a.ResolveSnapshot, activities.ResolveSnapshotInput{Asset: as.Name, Ref: ref, Seed: seed.Sum64()}).Get(ctx, &resolved); err != nil {
+		contract.ResolveSnapshot, contract.ResolveSnapshotInput{Asset: as.Name, Ref: ref, Seed: seed.Sum64()}).Get(ctx, &resolved); err != nil {
 		return fail("find the snapshot", err)
 	}
 	ev.Snapshot = resolved.Snapshot
@@ -105,10 +105,10 @@ func Verify(ctx workflow.Context, in VerifyInput) (Evidence, error) {
 	st.Phase = PhaseRestoring
 	phase(ctx, PhaseRestoring)
 	setVerifyDetails(ctx, st, ev)
-	var restored activities.RestoreAssetResult
+	var restored contract.RestoreAssetResult
 	restore := func() error {
-		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, longStepOptions("restore "+as.Name+" into scratch")), a.RestoreAsset,
-			activities.RestoreAssetInput{Asset: as.Name, Snapshot: resolved.Snapshot.ID, Scratch: true}).Get(ctx, &restored)
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, longStepOptions("restore "+as.Name+" into scratch")), contract.RestoreAsset,
+			contract.RestoreAssetInput{Asset: as.Name, Snapshot: resolved.Snapshot.ID, Scratch: true}).Get(ctx, &restored)
 	}
 	var restoreErr error
 	if workflow.GetVersion(ctx, versionVerifyLockWait, workflow.DefaultVersion, 1) >= 1 {
@@ -128,7 +128,7 @@ func Verify(ctx workflow.Context, in VerifyInput) (Evidence, error) {
 	defer func() {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		dctx = workflow.WithActivityOptions(dctx, checkStepOptions("remove the scratch copy of "+as.Name))
-		if err := workflow.ExecuteActivity(dctx, a.DropScratch, activities.DropScratchInput{Asset: as.Name}).Get(dctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(dctx, contract.DropScratch, contract.DropScratchInput{Asset: as.Name}).Get(dctx, nil); err != nil {
 			workflow.GetLogger(ctx).Error("scratch copy not removed", "asset", as.Name, "error", err)
 		}
 	}()
@@ -139,9 +139,9 @@ func Verify(ctx workflow.Context, in VerifyInput) (Evidence, error) {
 	st.Phase = PhaseChecking
 	phase(ctx, PhaseChecking)
 	setVerifyDetails(ctx, st, ev)
-	var checks activities.RunChecksResult
-	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, checkStepOptions("run the checks of "+as.Name)), a.RunChecks,
-		activities.RunChecksInput{Asset: as.Name, TargetDir: restored.TargetDir, Database: restored.Database}).Get(ctx, &checks); err != nil {
+	var checks contract.RunChecksResult
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, checkStepOptions("run the checks of "+as.Name)), contract.RunChecks,
+		contract.RunChecksInput{Asset: as.Name, TargetDir: restored.TargetDir, Database: restored.Database}).Get(ctx, &checks); err != nil {
 		return fail("run the checks", err)
 	}
 	ev.Checks = &checks
@@ -169,10 +169,9 @@ func Verify(ctx workflow.Context, in VerifyInput) (Evidence, error) {
 
 // tellWatchdog records a drill's evidence with the asset's RPO watchdog.
 func tellWatchdog(ctx workflow.Context, assetName string, ev Evidence) {
-	var s *activities.Signals
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(dctx, shortStepOptions("record the drill with the RPO watchdog")), s.SignalWithStart,
-		activities.SignalWithStartInput{
+	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(dctx, shortStepOptions("record the drill with the RPO watchdog")), contract.SignalWithStart,
+		contract.SignalWithStartInput{
 			WorkflowID: WatchdogID(assetName), WorkflowType: RPOWatchdogWorkflow, Signal: SignalVerified, Arg: ev,
 			StartInput: RPOWatchdogInput{Asset: assetName}, Summary: "RPO watchdog of " + assetName,
 		}).Get(dctx, nil)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 
@@ -26,29 +28,29 @@ func TestVerifyRecordsEvidenceAndRemovesTheScratchCopy(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		restoreErr error
-		checks     activities.RunChecksResult
+		checks     contract.RunChecksResult
 		wantErr    string
 		wantAlert  bool
 	}{
-		{name: "passes", checks: activities.RunChecksResult{Passed: true, Checks: []activities.CheckResult{{Name: "index", Kind: "file", Passed: true}}}},
-		{name: "a check fails", checks: activities.RunChecksResult{Checks: []activities.CheckResult{{Name: "rows of orders", Kind: "row_count", Detail: "3 rows, want at least 100"}}},
+		{name: "passes", checks: contract.RunChecksResult{Passed: true, Checks: []contract.CheckResult{{Name: "index", Kind: "file", Passed: true}}}},
+		{name: "a check fails", checks: contract.RunChecksResult{Checks: []contract.CheckResult{{Name: "rows of orders", Kind: "row_count", Detail: "3 rows, want at least 100"}}},
 			wantErr: "1 of 1 checks failed: rows of orders: 3 rows, want at least 100", wantAlert: true},
-		{name: "the restore fails", restoreErr: temporal.NewNonRetryableApplicationError("pack damaged", activities.ErrTypeAssetMisconfigured, nil),
+		{name: "the restore fails", restoreErr: temporal.NewNonRetryableApplicationError("pack damaged", contract.ErrTypeAssetMisconfigured, nil),
 			wantErr: "restore: pack damaged", wantAlert: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newAssetEnv(t, nil)
 			e.onAsset(testAsset())
-			e.OnActivity("ResolveSnapshot", mock.Anything, mock.MatchedBy(func(in activities.ResolveSnapshotInput) bool { return in.Ref == "sample" })).
-				Return(activities.ResolveSnapshotResult{Snapshot: snap}, nil)
-			e.OnActivity("RestoreAsset", mock.Anything, activities.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, Scratch: true}).
-				Return(activities.RestoreAssetResult{Snapshot: snap, TargetDir: "/tmp/lifeboat-verify-www-1", Duration: 3 * time.Second}, tc.restoreErr)
+			e.OnActivity("ResolveSnapshot", mock.Anything, mock.MatchedBy(func(in contract.ResolveSnapshotInput) bool { return in.Ref == "sample" })).
+				Return(contract.ResolveSnapshotResult{Snapshot: snap}, nil)
+			e.OnActivity("RestoreAsset", mock.Anything, contract.RestoreAssetInput{Asset: "www", Snapshot: snap.ID, Scratch: true}).
+				Return(contract.RestoreAssetResult{Snapshot: snap, TargetDir: "/tmp/lifeboat-verify-www-1", Duration: 3 * time.Second}, tc.restoreErr)
 			e.OnActivity("RunChecks", mock.Anything, mock.Anything).Return(tc.checks, nil).Maybe()
 			dropped := 0
-			e.OnActivity("DropScratch", mock.Anything, activities.DropScratchInput{Asset: "www"}).
-				Return(func(context.Context, activities.DropScratchInput) (activities.DropScratchResult, error) {
+			e.OnActivity("DropScratch", mock.Anything, contract.DropScratchInput{Asset: "www"}).
+				Return(func(context.Context, contract.DropScratchInput) (contract.DropScratchResult, error) {
 					dropped++
-					return activities.DropScratchResult{}, nil
+					return contract.DropScratchResult{}, nil
 				})
 			e.ExecuteWorkflow(VerifyWorkflow, VerifyInput{Asset: "www", Snapshot: "sample", Trigger: "test"})
 			var ev Evidence
@@ -212,8 +214,8 @@ func TestOverlappingBackupsOfOneAssetRunOneAfterTheOther(t *testing.T) {
 	if results[0].Snapshot.ID == results[1].Snapshot.ID {
 		t.Fatal("both backups returned one snapshot")
 	}
-	var latest activities.LatestSnapshotResult
-	latest, err := assets.LatestSnapshot(context.Background(), activities.LatestSnapshotInput{Asset: "site"})
+	var latest contract.LatestSnapshotResult
+	latest, err := assets.LatestSnapshot(context.Background(), contract.LatestSnapshotInput{Asset: "site"})
 	if err != nil || latest.Snapshot.ID != results[1].Snapshot.ID {
 		t.Fatalf("latest %+v, %v", latest, err)
 	}

@@ -5,9 +5,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
@@ -97,10 +98,9 @@ func RPOWatchdog(ctx workflow.Context, in RPOWatchdogInput) error {
 		st.Since = workflow.Now(ctx)
 	}
 	if st.LastBackup.IsZero() {
-		var a *activities.Assets
-		var latest activities.LatestSnapshotResult
+		var latest contract.LatestSnapshotResult
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, checkStepOptions("find the newest snapshot of "+as.Name)),
-			a.LatestSnapshot, activities.LatestSnapshotInput{Asset: as.Name}).Get(ctx, &latest)
+			contract.LatestSnapshot, contract.LatestSnapshotInput{Asset: as.Name}).Get(ctx, &latest)
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("newest snapshot unknown; watching from now", "asset", as.Name, "error", err)
 		} else if latest.Found {

@@ -5,10 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 )
 
@@ -27,8 +28,8 @@ func TestRPOWatchdogAlertsEscalatesAndClears(t *testing.T) {
 	start := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	e.SetStartTime(start)
 	// The newest snapshot is 90 minutes old: stale in 30 minutes.
-	e.OnActivity("LatestSnapshot", mock.Anything, mock.Anything).Return(activities.LatestSnapshotResult{Found: true,
-		Snapshot: activities.SnapshotInfo{ID: "0ld5nap", Time: start.Add(-90 * time.Minute)}}, nil).Once()
+	e.OnActivity("LatestSnapshot", mock.Anything, mock.Anything).Return(contract.LatestSnapshotResult{Found: true,
+		Snapshot: contract.SnapshotInfo{ID: "0ld5nap", Time: start.Add(-90 * time.Minute)}}, nil).Once()
 
 	var statusStale, statusClear RPOStatus
 	query := func(into *RPOStatus) func() {
@@ -45,7 +46,7 @@ func TestRPOWatchdogAlertsEscalatesAndClears(t *testing.T) {
 		e.SignalWorkflow(SignalBackupDone, BackupDone{Snapshot: "n3wsnap", Time: start.Add(165 * time.Minute)})
 	}, 165*time.Minute)
 	e.RegisterDelayedCallback(func() {
-		e.SignalWorkflow(SignalVerified, Evidence{Asset: "www", Passed: true, Snapshot: activities.SnapshotInfo{ID: "n3wsnap", Time: start.Add(165 * time.Minute)}, FinishedAt: start.Add(170 * time.Minute)})
+		e.SignalWorkflow(SignalVerified, Evidence{Asset: "www", Passed: true, Snapshot: contract.SnapshotInfo{ID: "n3wsnap", Time: start.Add(165 * time.Minute)}, FinishedAt: start.Add(170 * time.Minute)})
 	}, 170*time.Minute)
 	e.RegisterDelayedCallback(query(&statusClear), 3*time.Hour)
 	e.RegisterDelayedCallback(e.CancelWorkflow, 4*time.Hour)
@@ -86,7 +87,7 @@ func TestRPOWatchdogAlertsEscalatesAndClears(t *testing.T) {
 func TestRPOWatchdogWithoutBackupsAlertsOneRPOAfterItStarts(t *testing.T) {
 	e := newAssetEnv(t, nil)
 	e.onAsset(testAsset())
-	e.OnActivity("LatestSnapshot", mock.Anything, mock.Anything).Return(activities.LatestSnapshotResult{}, nil)
+	e.OnActivity("LatestSnapshot", mock.Anything, mock.Anything).Return(contract.LatestSnapshotResult{}, nil)
 	e.RegisterDelayedCallback(e.CancelWorkflow, 2*time.Hour+time.Minute)
 	start := time.Now()
 	e.SetStartTime(start)

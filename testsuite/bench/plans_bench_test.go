@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -66,7 +68,7 @@ func startPlanBench(b *testing.B, router *notify.Router) *planBench {
 	w.RegisterActivity(&activities.Notifications{Router: router, Logger: slog.New(slog.DiscardHandler)})
 	// The real action, wrapped to note when each recovery's first step begins.
 	actions := &activities.Actions{}
-	w.RegisterActivityWithOptions(func(ctx context.Context, in activities.ActionInput) (activities.ActionResult, error) {
+	w.RegisterActivityWithOptions(func(ctx context.Context, in contract.ActionInput) (contract.ActionResult, error) {
 		id := activity.GetInfo(ctx).WorkflowExecution.ID
 		pb.mu.Lock()
 		if _, seen := pb.firstStep[id]; !seen {

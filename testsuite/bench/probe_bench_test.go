@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -38,7 +40,7 @@ func BenchmarkHealthProbeThroughput(b *testing.B) {
 	probes := &activities.Probes{Prober: &probe.Prober{}}
 	var firstMu sync.Mutex
 	firstStep := map[string]time.Time{}
-	w.RegisterActivityWithOptions(func(ctx context.Context, in activities.ProbeCheckInput) (activities.ProbeCheckResult, error) {
+	w.RegisterActivityWithOptions(func(ctx context.Context, in contract.ProbeCheckInput) (contract.ProbeCheckResult, error) {
 		id := activity.GetInfo(ctx).WorkflowExecution.ID
 		firstMu.Lock()
 		if _, seen := firstStep[id]; !seen {

@@ -75,11 +75,12 @@ func startTemporal(t *testing.T) (client.Client, func()) {
 		"warehouse": {Name: "warehouse", RPO: units.Duration(time.Second), Repository: &asset.Repository{Location: filepath.Join(dir, "repo-warehouse"), PasswordSecret: "repo-pass"}},
 	}
 	w := worker.New(c, temporalTaskQueue, worker.Options{})
-	workflows.Register(w, workflows.Activities{
+	workflows.RegisterWorkflows(w)
+	activities.Set{
 		Plans:         &activities.Plans{Dir: plans},
 		Assets:        &activities.Assets{Catalog: catalog, Secrets: secrets.Static{"repo-pass": "not a real passphrase"}, Logger: discard},
 		Notifications: &activities.Notifications{Logger: discard},
-	})
+	}.Register(w)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
