@@ -327,14 +327,21 @@ log:
 	// Kill it once a checkpoint index is written and the server holds a heartbeat with progress.
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		idx, _ := os.ReadDir(filepath.Join(repoDir, "index"))
+		// A complete index file: not one still being written (".tmp-" in its name) when the kill comes.
+		idx := 0
+		entries, _ := os.ReadDir(filepath.Join(repoDir, "index"))
+		for _, e := range entries {
+			if !strings.Contains(e.Name(), ".tmp-") {
+				idx++
+			}
+		}
 		beat := false
 		if desc, err := c.DescribeWorkflowExecution(ctx, run.GetID(), ""); err == nil {
 			for _, pa := range desc.GetPendingActivities() {
 				beat = beat || (pa.GetActivityType().GetName() == "BackupAsset" && pa.GetHeartbeatDetails() != nil)
 			}
 		}
-		if len(idx) > 0 && beat {
+		if idx > 0 && beat {
 			break
 		}
 		if time.Now().After(deadline) {
