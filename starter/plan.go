@@ -297,16 +297,9 @@ func describeStep(p *plan.Plan, s *plan.Step, detail func(name, value string)) {
 			detail("compensate", strings.TrimSpace(c.Action+" "+params(c.With)))
 		}
 		if d := s.Drill; d != nil {
-			switch {
-			case d.Skip:
-				detail("drill", "skipped: "+d.Reason)
-			case d.SameTargets:
-				detail("drill", "on the plan's own targets: "+d.Reason)
-			default:
-				detail("drill", "with "+params(d.With))
-				if len(d.CompensateWith) > 0 {
-					detail("drill undo", "with "+params(d.CompensateWith))
-				}
+			detail("drill", drillText(d))
+			if len(d.With) > 0 && len(d.CompensateWith) > 0 {
+				detail("drill undo", "with "+params(d.CompensateWith))
 			}
 		}
 	case plan.TypeApproval:
@@ -354,14 +347,7 @@ func describeStep(p *plan.Plan, s *plan.Step, detail func(name, value string)) {
 					what += "; undo " + strings.TrimSpace(st.Compensate.Action+" "+params(st.Compensate.With))
 				}
 				if d := st.Drill; d != nil {
-					switch {
-					case d.Skip:
-						what += "; drill: skipped: " + d.Reason
-					case d.SameTargets:
-						what += "; drill: on the plan's own targets: " + d.Reason
-					default:
-						what += "; drill: with " + params(d.With)
-					}
+					what += "; drill: " + drillText(d)
 				}
 			case plan.TypePlan:
 				what = "plan " + st.Plan.Name
@@ -371,6 +357,17 @@ func describeStep(p *plan.Plan, s *plan.Step, detail func(name, value string)) {
 			detail(fmt.Sprintf("strategy %d", i+1), st.Name+": "+what)
 		}
 	}
+}
+
+// drillText says what a step does in a drill.
+func drillText(d *plan.DrillOverride) string {
+	switch {
+	case d.Skip:
+		return "skipped: " + d.Reason
+	case d.SameTargets:
+		return "on the plan's own targets: " + d.Reason
+	}
+	return "with " + params(d.With)
 }
 
 // refs names references with the people they resolve to: "approvers (alice, bob)".

@@ -123,7 +123,7 @@ func durationText(d time.Duration) string {
 	if d == 0 {
 		return ""
 	}
-	return human(d)
+	return units.Duration(d).Human()
 }
 
 // Spec is one action's declaration.

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
 
 // Markdown is docs/actions.md: every action with its parameters, outputs, effect, execution,
@@ -38,7 +39,7 @@ read the same declarations, so this page lists exactly what they accept.
 	for _, s := range All() {
 		fmt.Fprintf(&b, "\n## %s\n\n%s\n\n", s.Name, s.Doc)
 		fmt.Fprintf(&b, "- Effect: %s. In a drill it %s.\n", s.Effect, s.DrillRule())
-		fmt.Fprintf(&b, "- Runs as: %s; timeout %s; %s.\n", s.Class, human(s.Timeout), retryText(s.Retry))
+		fmt.Fprintf(&b, "- Runs as: %s; timeout %s; %s.\n", s.Class, units.Duration(s.Timeout).Human(), retryText(s.Retry))
 		if s.Undo != "" {
 			fmt.Fprintf(&b, "- Undone by: [`%s`](#%s) (as the step's `compensate:`).\n", s.Undo, anchor(s.Undo))
 		}
@@ -58,7 +59,7 @@ read the same declarations, so this page lists exactly what they accept.
 func Text(w io.Writer, s Spec) {
 	fmt.Fprintf(w, "%s — %s\n\n", s.Name, s.Doc)
 	fmt.Fprintf(w, "Effect:   %s; in a drill it %s\n", s.Effect, s.DrillRule())
-	fmt.Fprintf(w, "Runs as:  %s, timeout %s, %s\n", s.Class, human(s.Timeout), retryText(s.Retry))
+	fmt.Fprintf(w, "Runs as:  %s, timeout %s, %s\n", s.Class, units.Duration(s.Timeout).Human(), retryText(s.Retry))
 	if s.Undo != "" {
 		fmt.Fprintf(w, "Undone by: %s\n", s.Undo)
 	}
@@ -104,17 +105,7 @@ func retryText(r Retry) string {
 	if r.Attempts <= 1 {
 		return "not retried"
 	}
-	return fmt.Sprintf("%d attempts, %s apart at first, doubling", r.Attempts, human(r.Backoff))
-}
-
-func human(d time.Duration) string {
-	switch {
-	case d >= time.Hour && d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d >= time.Minute && d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	}
-	return d.String()
+	return fmt.Sprintf("%d attempts, %s apart at first, doubling", r.Attempts, units.Duration(r.Backoff).Human())
 }
 
 func anchor(name string) string { return strings.ReplaceAll(name, ".", "") }

@@ -34,22 +34,26 @@ func ValidateWith(p *Plan, actions map[string]ActionSpec) error {
 	bad := func(path, format string, args ...any) {
 		problems = append(problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
 	}
+	// checkValues checks that each of with is a parameter of the action, of its type.
+	checkValues := func(path string, spec ActionSpec, with map[string]any) {
+		for _, k := range sortedKeys(with) {
+			ps, ok := spec.Param(k)
+			if !ok {
+				bad(path+"."+k, "%s has no parameter %q (it has %s)", spec.Name, k, listOrNone(spec.ParamNames()))
+				continue
+			}
+			if msg := ps.Check(with[k]); msg != "" {
+				bad(path+"."+k, "%s", msg)
+			}
+		}
+	}
 	checkCall := func(path, name string, with map[string]any) {
 		spec, ok := actions[name]
 		if !ok {
 			bad(path+".action", "unknown action %q", name)
 			return
 		}
-		for _, k := range sortedKeys(with) {
-			ps, ok := spec.Param(k)
-			if !ok {
-				bad(path+".with."+k, "%s has no parameter %q (it has %s)", name, k, listOrNone(spec.ParamNames()))
-				continue
-			}
-			if msg := ps.Check(with[k]); msg != "" {
-				bad(path+".with."+k, "%s", msg)
-			}
-		}
+		checkValues(path+".with", spec, with)
 		for _, ps := range spec.Params {
 			if _, set := with[ps.Name]; ps.Required && !set {
 				bad(path+".with."+ps.Name, "required by %s", name)
@@ -74,16 +78,8 @@ func ValidateWith(p *Plan, actions map[string]ActionSpec) error {
 			if len(d.CompensateWith) > 0 {
 				if s.Compensate == nil {
 					bad(path+".drill.compensate_with", "only for a step with a compensation")
-				} else {
-					cspec := actions[s.Compensate.Action]
-					for _, k := range sortedKeys(d.CompensateWith) {
-						ps, ok := cspec.Param(k)
-						if !ok {
-							bad(path+".drill.compensate_with."+k, "%s has no parameter %q (it has %s)", s.Compensate.Action, k, listOrNone(cspec.ParamNames()))
-						} else if msg := ps.Check(d.CompensateWith[k]); msg != "" {
-							bad(path+".drill.compensate_with."+k, "%s", msg)
-						}
-					}
+				} else if cspec, ok := actions[s.Compensate.Action]; ok {
+					checkValues(path+".drill.compensate_with", cspec, d.CompensateWith)
 				}
 			}
 		}
