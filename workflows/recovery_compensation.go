@@ -28,7 +28,7 @@ func (r *runner) compensate(ctx workflow.Context) {
 		if c == nil {
 			continue
 		}
-		res, err := r.action(dctx, id+".compensate", c.Action, r.compensationWith(s), c.Timeout.D(), nil)
+		res, err := r.action(dctx, id+".compensate", c.Action, r.compensationParams(s), c.Timeout.D(), nil)
 		if err != nil {
 			ss.Compensation = "failed: " + errMessage(err)
 			workflow.GetLogger(ctx).Error("compensation failed", "step", id, "action", c.Action, "error", err)

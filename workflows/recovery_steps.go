@@ -18,35 +18,21 @@ import (
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
 
-// with is an action's parameters: in a drill, the step's drill targets replace those the action has.
-func (r *runner) with(s *plan.Step, action string, with map[string]any) map[string]any {
-	if r.in.Mode != ModeDrill || s.Drill == nil || len(s.Drill.With) == 0 {
-		return with
+// params is the step's action's parameters: in a drill, with its drill targets (plan.Step.DrillWith).
+func (r *runner) params(s *plan.Step) map[string]any {
+	if r.in.Mode != ModeDrill {
+		return s.With
 	}
-	spec := defaultActions[action]
-	out := make(map[string]any, len(with)+len(s.Drill.With))
-	// Copying maps: the order does not matter.
-	//workflowcheck:ignore
-	for k, v := range with {
-		out[k] = v
-	}
-	//workflowcheck:ignore
-	for k, v := range s.Drill.With { //workflowcheck:ignore builds a map: the order does not matter
-		if _, ok := spec.Param(k); ok {
-			out[k] = v
-		}
-	}
-	return out
+	return s.DrillWith(defaultActions[s.Action])
 }
 
-// compensationWith is a step's compensation's parameters: in a drill, drill.compensate_with set
-// over them, or when there is none, the keys of drill.with that the compensation takes.
-func (r *runner) compensationWith(s *plan.Step) map[string]any {
-	c := s.Compensate
-	if r.in.Mode != ModeDrill || s.Drill == nil || len(s.Drill.CompensateWith) == 0 {
-		return r.with(s, c.Action, c.With)
+// compensationParams is the step's compensation's parameters: in a drill, with its drill targets
+// (plan.Step.DrillCompensationWith).
+func (r *runner) compensationParams(s *plan.Step) map[string]any {
+	if r.in.Mode != ModeDrill {
+		return s.Compensate.With
 	}
-	return s.Drill.CompensationWith(c.With)
+	return s.DrillCompensationWith(defaultActions[s.Compensate.Action])
 }
 
 // defaultActions are the actions plans may use, for the parameters each one takes.
@@ -142,12 +128,12 @@ func (r *runner) runSpec(ctx workflow.Context, id string, s *plan.Step, ss *Step
 		}
 		switch s.Action {
 		case catalog.RestoreAsset.Name():
-			res, err = r.restoreAsset(ctx, id, r.with(s, s.Action, s.With))
+			res, err = r.restoreAsset(ctx, id, r.params(s))
 		case catalog.Notify.Name():
 			res, err = r.notifyAction(ctx, id, s.With)
 		default:
 			stop := r.watchStuck(ctx, s, id)
-			res, err = r.action(ctx, id, s.Action, r.with(s, s.Action, s.With), s.Timeout.D(), s.Retry)
+			res, err = r.action(ctx, id, s.Action, r.params(s), s.Timeout.D(), s.Retry)
 			stop()
 		}
 		ss.Outputs, ss.Summary = res.Outputs, res.Summary

@@ -2,7 +2,6 @@ package plan
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -228,7 +227,7 @@ func checkDrillSafety(path string, s Step, actions map[string]ActionSpec, bad fu
 	if len(d.With) == 0 {
 		return // Validate reports the empty drill block
 	}
-	merged := s.DrillWith(s.With)
+	merged := s.DrillWith(spec)
 	if !isolates(spec, s.With, merged) {
 		bad(path+".drill.with", "sets none of %s's targets to another value (%s): the drill would act on the plan's own targets; give isolated ones, or say drill.same_targets with a reason",
 			s.Action, listOrNone(spec.Targets()))
@@ -243,13 +242,7 @@ func checkDrillSafety(path string, s Step, actions map[string]ActionSpec, bad fu
 		if !ok || cspec.Effect != catalog.Mutating {
 			return
 		}
-		cmerged := maps.Clone(c.With)
-		if cmerged == nil {
-			cmerged = map[string]any{}
-		}
-		if len(d.CompensateWith) > 0 {
-			cmerged = d.CompensationWith(c.With)
-		} else {
+		if len(d.CompensateWith) == 0 {
 			for _, k := range sortedKeys(d.With) {
 				if _, has := cspec.Param(k); !has {
 					continue
@@ -260,9 +253,9 @@ func checkDrillSafety(path string, s Step, actions map[string]ActionSpec, bad fu
 					bad(path+".drill.compensate_with", "drill.with.%s would also replace the compensation's %s (%v), which differs from the step's: give the compensation's drill parameters here",
 						k, k, cv)
 				}
-				cmerged[k] = d.With[k]
 			}
 		}
+		cmerged := s.DrillCompensationWith(cspec)
 		if !isolates(cspec, c.With, cmerged) {
 			bad(path+".drill.with", "sets none of the targets of its compensation %s (%s): undoing the drill would act on the plan's own targets",
 				c.Action, listOrNone(cspec.Targets()))

@@ -234,34 +234,42 @@ type DrillOverride struct {
 	Reason string `yaml:"reason,omitempty" json:"reason,omitempty"`
 }
 
-// CompensationWith is a compensation's parameters in a drill given CompensateWith: with with its
-// keys set over it.
-func (d *DrillOverride) CompensationWith(with map[string]any) map[string]any {
-	out := make(map[string]any, len(with)+len(d.CompensateWith))
-	//workflowcheck:ignore
-	for k, v := range with {
-		out[k] = v
+// DrillWith is the parameters of the step's action in a drill: its with, with the keys of
+// drill.with that the action (spec) takes set over it. Without drill.with it is with itself.
+func (s *Step) DrillWith(spec ActionSpec) map[string]any {
+	if s.Drill == nil || len(s.Drill.With) == 0 {
+		return s.With
 	}
-	//workflowcheck:ignore
-	for k, v := range d.CompensateWith {
-		out[k] = v
-	}
-	return out
+	return overlay(s.With, s.Drill.With, spec)
 }
 
-// DrillWith is the step's parameters in a drill: With with the drill override's keys set over it.
-func (s *Step) DrillWith(with map[string]any) map[string]any {
-	if s.Drill == nil || len(s.Drill.With) == 0 {
-		return with
+// DrillCompensationWith is the parameters of the step's compensation (spec) in a drill:
+// drill.compensate_with set over its with when given, else the keys of drill.with it takes.
+func (s *Step) DrillCompensationWith(spec ActionSpec) map[string]any {
+	c, d := s.Compensate, s.Drill
+	switch {
+	case d == nil:
+		return c.With
+	case len(d.CompensateWith) > 0:
+		return overlay(c.With, d.CompensateWith, ActionSpec{})
+	case len(d.With) > 0:
+		return overlay(c.With, d.With, spec)
 	}
-	out := make(map[string]any, len(with)+len(s.Drill.With))
+	return c.With
+}
+
+// overlay is with with over's keys set over it; only those spec takes when spec names an action.
+func overlay(with, over map[string]any, spec ActionSpec) map[string]any {
+	out := make(map[string]any, len(with)+len(over))
 	//workflowcheck:ignore
 	for k, v := range with {
 		out[k] = v
 	}
 	//workflowcheck:ignore
-	for k, v := range s.Drill.With {
-		out[k] = v
+	for k, v := range over {
+		if _, takes := spec.Param(k); takes || spec.Name == "" {
+			out[k] = v
+		}
 	}
 	return out
 }
