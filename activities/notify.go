@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/lognotify"
 )
 
 // Notifications delivers alerts through the worker's notification routes.
@@ -27,7 +28,7 @@ func (n *Notifications) Notify(ctx context.Context, in contract.NotifyInput) (co
 		if logger == nil {
 			logger = slog.Default()
 		}
-		err := (&notify.Log{Logger: logger}).Notify(ctx, in.Message)
+		err := (&lognotify.Notifier{Logger: logger}).Notify(ctx, in.Message)
 		return contract.NotifyResult{Deliveries: []notify.Delivery{{Notifier: "log", Route: "default"}}}, err
 	}
 	if in.Message.ID == "" && activity.IsActivity(ctx) {

@@ -23,6 +23,8 @@ import (
 // deployed with the worker, and a workflow names the plan it runs.
 type Plans struct {
 	Dir string
+	// DrillSkip are the worker's rules for actions it cannot reach in drills (recovery.drill_skip).
+	DrillSkip []plan.DrillSkip
 
 	mu sync.Mutex
 	// parsed caches what a plan file's text parses to, by the text's SHA-256: every recovery loads
@@ -95,7 +97,11 @@ func (p *Plans) LoadPlan(_ context.Context, in contract.LoadPlanInput) (contract
 		if pp.err != nil {
 			return contract.LoadPlanResult{}, invalid(fmt.Errorf("plan %s (%s) is invalid:\n%w", in.Plan, f, pp.err))
 		}
-		return contract.LoadPlanResult{Plan: *pp.plan, File: f, SHA256: hex.EncodeToString(sum[:])}, nil
+		loaded := *pp.plan
+		if in.Drill {
+			loaded = loaded.WithDrillSkips(p.DrillSkip)
+		}
+		return contract.LoadPlanResult{Plan: loaded, File: f, SHA256: hex.EncodeToString(sum[:])}, nil
 	}
 	sort.Strings(names)
 	known := strings.Join(names, ", ")

@@ -23,6 +23,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/codec"
+	"github.com/lifeboat-dr/lifeboat/integrations/postgres/localpg"
 )
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -35,6 +36,8 @@ type devOptions struct {
 	httpPort     int
 	temporalBin  string
 	workerBin    string
+	postgres     bool
+	postgresPort int
 }
 
 func (a *app) devCommand() *cobra.Command {
@@ -46,6 +49,11 @@ func (a *app) devCommand() *cobra.Command {
 
   - a Temporal dev server with SQLite persistence in --data-dir (state survives restarts), its
     Web UI wired to the worker's codec endpoint so encrypted payloads show decrypted;
+  - the example estate of examples/lifeboat.yaml, from the PostgreSQL server binaries installed
+    here (--postgres=false leaves it out): the example database and its streaming replica, which
+    the example plans treat as production and only read in drills, and a drill primary with its
+    replica, which drills fence, promote and write to. Data lives in --data-dir/postgres; replicas
+    are cloned afresh at every start, so each run can drill the failover again;
   - a lifeboat-worker with --config, which registers Lifeboat's search attributes.
 
 On first start it writes a development encryption key (dev.key) and a codec token (codec.token)
@@ -67,6 +75,8 @@ into --data-dir. Temporal's own log goes to temporal.log there.`,
 	f.IntVar(&o.httpPort, "http-port", 8091, "worker HTTP port (health, metrics, codec)")
 	f.StringVar(&o.temporalBin, "temporal", "", "temporal CLI binary (default: bin/temporal beside lifeboat, ./bin/temporal, or PATH)")
 	f.StringVar(&o.workerBin, "worker", "", "lifeboat-worker binary (default: beside lifeboat, or PATH)")
+	f.BoolVar(&o.postgres, "postgres", true, "start the example PostgreSQL servers")
+	f.IntVar(&o.postgresPort, "postgres-port", 15432, "port of the example database; its replica and the drill pair take the next three")
 	return cmd
 }
 
@@ -100,6 +110,22 @@ func (a *app) runDev(ctx context.Context, o devOptions) error {
 	for _, p := range []int{o.temporalPort, o.uiPort, o.httpPort} {
 		if err := portFree(o.ip, p); err != nil {
 			return err
+		}
+	}
+
+	var pgEnv []string
+	var pgBanner string
+	if o.postgres {
+		servers := devServers(o.postgresPort)
+		env, stopPostgres, err := startDevPostgres(ctx, filepath.Join(dataDir, "postgres"), o.ip, servers)
+		switch {
+		case errors.Is(err, localpg.ErrNoBinaries):
+			fmt.Fprintf(a.stderr, "Not starting the example databases: %v. Plan steps that use them will fail.\n", err)
+		case err != nil:
+			return err
+		default:
+			defer stopPostgres()
+			pgEnv, pgBanner = env, devServersBanner(o.ip, servers)
 		}
 	}
 
@@ -141,6 +167,7 @@ func (a *app) runDev(ctx context.Context, o devOptions) error {
 		"LIFEBOAT_UI_URL="+uiURL,
 		"LIFEBOAT_LOG_FORMAT=text",
 	)
+	worker.Env = append(worker.Env, pgEnv...)
 	worker.Stdout, worker.Stderr = a.stderr, a.stderr
 	stopWorker, workerDone, err := startChild(worker)
 	if err != nil {
@@ -159,15 +186,17 @@ Lifeboat is running.
   Worker            %[3]s/healthz  %[3]s/readyz  %[3]s/metrics
   Codec endpoint    %[3]s/codec  (token in %[4]s)
   State             %[5]s (kept across restarts)
-
+%[7]s
 Try:
   bin/lifeboat --config %[6]s probe run --target worker --http %[3]s/healthz --wait
   bin/temporal workflow start --address %[2]s --type HealthProbe --task-queue lifeboat --input-file examples/probe.json
   bin/temporal workflow list --address %[2]s --query 'LifeboatKind="probe"'
   bin/temporal workflow show --address %[2]s -w WORKFLOW-ID --codec-endpoint %[3]s/codec --codec-auth "Bearer $(cat %[4]s)"
+  bin/lifeboat --config %[6]s plan list
+  bin/lifeboat --config %[6]s drill primary-db-lost --reason "first drill"
 
 Press Ctrl-C to stop.
-`, uiURL, temporalAddr, httpBase, filepath.Join(o.dataDir, "codec.token"), o.dataDir, a.configPath)
+`, uiURL, temporalAddr, httpBase, filepath.Join(o.dataDir, "codec.token"), o.dataDir, a.configPath, pgBanner)
 
 	select {
 	case <-ctx.Done():
@@ -228,7 +257,17 @@ func portFree(ip string, port int) error {
 // startChild starts cmd in its own process group, so Ctrl-C reaches only lifeboat, which then stops
 // the children in order. stop sends SIGTERM, and SIGKILL after the grace period.
 func startChild(cmd *exec.Cmd) (stop func(grace time.Duration), done <-chan error, err error) {
-	cmd.SysProcAttr = childProcAttr()
+	return startChildSignal(cmd, syscall.SIGTERM)
+}
+
+// startChildSignal is startChild for a child that stops on sig (PostgreSQL: SIGINT, a fast
+// shutdown). The credentials cmd carries are kept.
+func startChildSignal(cmd *exec.Cmd, sig syscall.Signal) (stop func(grace time.Duration), done <-chan error, err error) {
+	attr := childProcAttr()
+	if cmd.SysProcAttr != nil {
+		attr.Credential = cmd.SysProcAttr.Credential
+	}
+	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
 		return nil, nil, err
 	}
@@ -241,7 +280,7 @@ func startChild(cmd *exec.Cmd) (stop func(grace time.Duration), done <-chan erro
 			return
 		default:
 		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Process.Signal(sig)
 		select {
 		case <-exited:
 		case <-time.After(grace):

@@ -24,7 +24,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/aws"
-	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/route"
 	"github.com/lifeboat-dr/lifeboat/integrations/probe"
 	"github.com/lifeboat-dr/lifeboat/integrations/probe/pgprobe"
 	"github.com/lifeboat-dr/lifeboat/integrations/searchattr"
@@ -32,6 +32,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/integrations/slack"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 	"github.com/lifeboat-dr/lifeboat/worker/schedules"
+	"github.com/lifeboat-dr/lifeboat/worker/slackdecider"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -307,7 +308,7 @@ func buildVersion() string {
 // newActivities builds the activities the worker serves from its configuration.
 func newActivities(ctx context.Context, cfg config.Config, c client.Client, logger *slog.Logger) (activities.Set, error) {
 	sec := secrets.Static(cfg.Secrets)
-	router, err := notify.Build(cfg.Notify, sec.Secret, logger)
+	router, err := route.Build(cfg.Notify, sec.Secret, logger)
 	if err != nil {
 		return activities.Set{}, usageError{fmt.Errorf("notify: %w", err)}
 	}
@@ -331,7 +332,7 @@ func newActivities(ctx context.Context, cfg config.Config, c client.Client, logg
 	return activities.Set{
 		Probes:        &activities.Probes{Prober: &probe.Prober{Secrets: sec, Postgres: pgprobe.Check}},
 		Actions:       &activities.Actions{Secrets: sec, AWS: onceFailover(failover), Commands: cfg.Recovery.Commands, Logger: logger},
-		Plans:         &activities.Plans{Dir: cfg.Recovery.PlansDir},
+		Plans:         &activities.Plans{Dir: cfg.Recovery.PlansDir, DrillSkip: cfg.Recovery.DrillSkip},
 		Assets:        assets,
 		Notifications: &activities.Notifications{Router: router, Logger: logger},
 		Signals:       &activities.Signals{Client: c, TaskQueue: cfg.Worker.TaskQueue},
@@ -342,7 +343,7 @@ func newActivities(ctx context.Context, cfg config.Config, c client.Client, logg
 // over Socket Mode. stop waits for the work in flight.
 func startSlack(ctx context.Context, cfg config.Config, c client.Client, srv *server, m *metrics, logger *slog.Logger) (stop func(), err error) {
 	app, err := slack.Build(*cfg.Slack, secrets.Static(cfg.Secrets).Secret, slack.Settings{
-		Decider: slack.TemporalDecider{Client: c},
+		Decider: slackdecider.Decider{Client: c},
 		Logger:  logger.With("component", "slack"),
 		Outcome: func(outcome string) { m.slackClicks.WithLabelValues(outcome).Inc() },
 	})

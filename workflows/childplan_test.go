@@ -52,7 +52,7 @@ func newChildPlanEnv(t *testing.T) (*assetEnv, *actionLog) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.OnActivity("LoadPlan", mock.Anything, contract.LoadPlanInput{Plan: "site-db"}).Return(contract.LoadPlanResult{Plan: *child, SHA256: "def"}, nil)
+	e.OnActivity("LoadPlan", mock.Anything, mock.MatchedBy(func(in contract.LoadPlanInput) bool { return in.Plan == "site-db" })).Return(contract.LoadPlanResult{Plan: *child, SHA256: "def"}, nil)
 	return e, log
 }
 

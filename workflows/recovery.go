@@ -218,7 +218,7 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 
 	var loaded contract.LoadPlanResult
 	if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, shortStepOptions("load plan "+in.Plan)), contract.LoadPlan,
-		contract.LoadPlanInput{Plan: in.Plan}).Get(ctx, &loaded); err != nil {
+		contract.LoadPlanInput{Plan: in.Plan, Drill: in.Mode == ModeDrill}).Get(ctx, &loaded); err != nil {
 		return *st, err
 	}
 	p := &loaded.Plan
@@ -264,7 +264,8 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	st.FinishedAt = workflow.Now(dctx)
-	st.RTO = units.Duration(r.lastEnd.Sub(st.StartedAt))
+	// The RTO runs to the end of the last step that ended; nothing ran, nothing took time.
+	st.RTO = units.Duration(max(r.lastEnd.Sub(st.StartedAt), 0))
 	if rto := p.Spec.Objectives.RTO; rto > 0 && runErr == nil && !canceled {
 		met := st.RTO <= rto
 		st.RTOMet = &met

@@ -107,7 +107,7 @@ func newRecoveryEnv(t *testing.T, src string, slow ...map[string]time.Duration) 
 	e := newAssetEnv(t, nil)
 	e.RegisterActivity(&activities.Actions{})
 	e.RegisterActivity(&activities.Plans{})
-	e.OnActivity("LoadPlan", mock.Anything, contract.LoadPlanInput{Plan: p.Metadata.Name}).Return(contract.LoadPlanResult{Plan: *p, SHA256: "abc"}, nil)
+	e.OnActivity("LoadPlan", mock.Anything, mock.MatchedBy(func(in contract.LoadPlanInput) bool { return in.Plan == p.Metadata.Name })).Return(contract.LoadPlanResult{Plan: *p, SHA256: "abc"}, nil)
 	log := &actionLog{results: map[string]contract.ActionResult{}, errs: map[string]error{}}
 	for _, m := range slow {
 		for step, d := range m {
@@ -717,5 +717,42 @@ func TestRecoveryAnnouncesGatesAndUpdatesStakeholders(t *testing.T) {
 				t.Errorf("drill report %q", byEvent["drill.report"].Text)
 			}
 		})
+	}
+}
+
+// TestDrillGoesOnPastAStepLeftOutOfIt drills a plan whose middle step is left out of drills: the
+// steps that need it still run, and a plan whose every step is left out measures no time, rather
+// than a negative RTO that no reader can decode.
+func TestDrillGoesOnPastAStepLeftOutOfIt(t *testing.T) {
+	e, log := newRecoveryEnv(t, `apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: left-out}
+spec:
+  scenario: A step that drills leave out
+  objectives: {rto: 1h}
+  steps:
+    - {id: first, action: check.tcp, with: {address: "db:5432"}}
+    - {id: dns, needs: [first], action: exec, with: {command: repoint}, drill: {skip: true, reason: production DNS}}
+    - {id: probe, needs: [dns], action: check.tcp, with: {address: "db:5432"}}
+`)
+	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "left-out", Requester: "alice", Reason: "drill", Mode: ModeDrill})
+	r := recoveryResult(t, e)
+	if st := statuses(r); st["dns"] != plan.StatusSkipped || st["probe"] != plan.StatusSucceeded || strings.Join(log.ran, ",") != "first,probe" {
+		t.Fatalf("statuses %v, ran %v", st, log.ran)
+	}
+
+	e, log = newRecoveryEnv(t, `apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: all-left-out}
+spec:
+  scenario: Every step left out of drills
+  objectives: {rto: 1h}
+  steps:
+    - {id: only, action: exec, with: {command: repoint}, drill: {skip: true, reason: production only}}
+`)
+	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "all-left-out", Requester: "alice", Reason: "drill", Mode: ModeDrill})
+	r = recoveryResult(t, e)
+	if r.Status != plan.StatusSucceeded || r.RTO != 0 || len(log.ran) != 0 {
+		t.Fatalf("status %s, RTO %s, ran %v", r.Status, r.RTO, log.ran)
 	}
 }

@@ -83,7 +83,7 @@ type PromoteParams struct {
 type SQLCheckParams struct {
 	DSNSecret SecretName `param:"dsn_secret,required,target" doc:"worker secret holding the PostgreSQL DSN"`
 	Query     string     `param:"query,required" doc:"query returning a single value (run in a read-only transaction)"`
-	Expect    string     `param:"expect" doc:"expected value; without it the check passes when the query succeeds"`
+	Expect    string     `param:"expect" doc:"expected value, as text (a boolean as true or false, or t or f); without it the check passes when the query succeeds"`
 }
 
 // The AWS actions.

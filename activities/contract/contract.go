@@ -194,6 +194,8 @@ const ErrTypePlanInvalid = "PlanInvalid"
 // LoadPlanInput names a plan by its metadata.name.
 type LoadPlanInput struct {
 	Plan string `json:"plan"`
+	// Drill asks for the plan as a drill runs it: with the worker's drill_skip rules applied.
+	Drill bool `json:"drill,omitempty"`
 }
 
 // LoadPlanResult is the validated plan and where it came from.

@@ -224,8 +224,8 @@ type DrillOverride struct {
 	// CompensateWith, when set, is merged over the compensation's with in a drill instead of With:
 	// for a compensation whose targets are not the action's (exec's command, for one).
 	CompensateWith map[string]any `yaml:"compensate_with,omitempty" json:"compensate_with,omitempty"`
-	// Skip leaves the step out of drills (it counts as skipped, and steps after it run as after a
-	// skipped step).
+	// Skip leaves the step out of drills: it counts as skipped, but the steps that need it still
+	// run, as after a step that succeeded without outputs; a condition on its status sees skipped.
 	Skip bool `yaml:"skip,omitempty" json:"skip,omitempty"`
 	// SameTargets runs the step in drills on the plan's own targets, knowingly: for an action
 	// that changes something harmless to change again, or targets that exist only for drills.

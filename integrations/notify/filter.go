@@ -69,8 +69,9 @@ func (f Filter) Wants(m Message) bool {
 	})
 }
 
-// orDefaults returns f with minSeverity and minLevel where f leaves them unset.
-func (f Filter) orDefaults(minSeverity Severity, minLevel int) Filter {
+// WithDefaults returns f with minSeverity and minLevel where f leaves them unset: a channel's own
+// defaults, such as a voice call's for critical messages of escalation level 1 or more.
+func (f Filter) WithDefaults(minSeverity Severity, minLevel int) Filter {
 	if f.MinSeverity == "" {
 		f.MinSeverity = minSeverity
 	}

@@ -170,15 +170,18 @@ type attemptsKey struct{}
 type attemptCounter struct{ n atomic.Int64 }
 
 // CountAttempt records one try to deliver a message, for the Delivery that Router.Notify reports.
-// Notifiers that retry within one Notify call call it before each try; outside Router.Notify it does
-// nothing.
+// Notifiers that retry within one Notify call call it before each try; outside a context of
+// WithAttemptCount it does nothing.
 func CountAttempt(ctx context.Context) {
 	if c, ok := ctx.Value(attemptsKey{}).(*attemptCounter); ok {
 		c.n.Add(1)
 	}
 }
 
-func withAttemptCounter(ctx context.Context) (context.Context, *attemptCounter) {
+// WithAttemptCount returns a context in which CountAttempt counts, and a function that returns how
+// many tries it has counted so far. Router.Notify reports the count as Delivery.Attempts; a caller
+// of a Notifier's Notify can use it the same way.
+func WithAttemptCount(ctx context.Context) (context.Context, func() int) {
 	c := &attemptCounter{}
-	return context.WithValue(ctx, attemptsKey{}, c), c
+	return context.WithValue(ctx, attemptsKey{}, c), func() int { return int(c.n.Load()) }
 }

@@ -8,28 +8,34 @@ import (
 	"time"
 )
 
-// DefaultAttempts is the most tries per message of the channels that retry (webhook, sms, voice,
-// email, pagerduty) when their configuration does not say; MaxAttempts is the most they may be set to.
+// Defaults and limits of the notifiers that try more than once within one Notify call (webhook,
+// Slack, SMS, voice, email, PagerDuty), when their configuration does not say.
 const (
-	DefaultAttempts = DefaultWebhookAttempts
-	MaxAttempts     = MaxWebhookAttempts
+	// DefaultAttempts is the most tries per message.
+	DefaultAttempts = 3
+	// MaxAttempts is the most tries per message a channel may be set to.
+	MaxAttempts = 10
+	// DefaultBackoff is the wait after the first failed try, doubled after each further one.
+	DefaultBackoff = 500 * time.Millisecond
+	// DefaultMaxWait caps each wait between tries, including one the channel asked for.
+	DefaultMaxWait = 30 * time.Second
 )
 
-// retryPolicy is how a notifier tries within one Notify call: up to Attempts times, waiting Backoff
+// RetryPolicy is how a notifier tries within one Notify call: up to Attempts times, waiting Backoff
 // after the first failed try and twice as long after each further one, or as long as the channel
 // asked (a Retry-After header), never more than MaxWait. Zero fields mean DefaultAttempts,
 // DefaultBackoff and DefaultMaxWait.
-type retryPolicy struct {
+type RetryPolicy struct {
 	Attempts int
 	Backoff  time.Duration
 	MaxWait  time.Duration
 }
 
-// do calls try, counting each call with CountAttempt, until it returns nil or a permanent error, the
+// Do calls try, counting each call with CountAttempt, until it returns nil or a permanent error, the
 // tries are used up, the next wait would pass ctx's deadline, or ctx is done. try returns how long
 // the channel asked to wait before the next try, or a negative duration when it did not ask. The
 // error names the notifier and the try that failed.
-func (p retryPolicy) do(ctx context.Context, name string, try func(ctx context.Context) (time.Duration, error)) error {
+func (p RetryPolicy) Do(ctx context.Context, name string, try func(ctx context.Context) (time.Duration, error)) error {
 	attempts := min(p.Attempts, MaxAttempts)
 	if attempts <= 0 {
 		attempts = DefaultAttempts
@@ -74,7 +80,7 @@ func stopped(name string, attempt, attempts int, ctxErr, last error) error {
 
 // backoff is the wait after failed tries, with up to a fifth more at random so that notifiers
 // failing together do not retry together.
-func (p retryPolicy) backoff(failed int) time.Duration {
+func (p RetryPolicy) backoff(failed int) time.Duration {
 	base := p.Backoff
 	if base <= 0 {
 		base = DefaultBackoff
@@ -86,15 +92,16 @@ func (p retryPolicy) backoff(failed int) time.Duration {
 	return min(d+mathrand.N(d/5+1), p.maxWait())
 }
 
-func (p retryPolicy) maxWait() time.Duration {
+func (p RetryPolicy) maxWait() time.Duration {
 	if p.MaxWait <= 0 {
 		return DefaultMaxWait
 	}
 	return p.MaxWait
 }
 
-// validateAttempts reports an attempts setting outside 0 (the default) to MaxAttempts.
-func validateAttempts(path string, attempts int) error {
+// ValidateAttempts reports an attempts setting outside 0 (the default) to MaxAttempts, prefixed with
+// path.
+func ValidateAttempts(path string, attempts int) error {
 	if attempts < 0 || attempts > MaxAttempts {
 		return fmt.Errorf("%s.attempts: %d is not between 1 and %d (0 means %d)", path, attempts, MaxAttempts, DefaultAttempts)
 	}

@@ -346,13 +346,13 @@ func (s *slot) finish(err error) {
 
 // deliver makes one notifier deliver m, and reports how it went.
 func deliver(ctx context.Context, route string, n Notifier, m Message) attempt {
-	ctx, attempts := withAttemptCounter(ctx)
+	ctx, attempts := WithAttemptCount(ctx)
 	start := time.Now()
 	ref, err := notifySafely(ctx, n, m)
 	d := Delivery{
 		Notifier: n.Name(),
 		Route:    route,
-		Attempts: max(int(attempts.n.Load()), 1),
+		Attempts: max(attempts(), 1),
 		Duration: units.Duration(time.Since(start)),
 	}
 	if err != nil {

@@ -134,7 +134,7 @@ func newTemplateData(m Message) templateData {
 		Event: m.Event, Severity: string(m.Severity), Asset: m.Asset, Plan: m.Plan, Title: m.Title, Text: m.Text,
 		DedupKey: m.DedupKey, Level: m.Level, Approval: m.Approval,
 	}
-	if _, err := parseHTTPURL(m.Link); err == nil {
+	if _, err := ParseHTTPURL(m.Link); err == nil {
 		d.Link = m.Link
 	}
 	for _, k := range m.FieldKeys() {
@@ -171,7 +171,7 @@ func Render(t Template, m Message) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return fitSMS(oneLine(s), d.Link), nil
+		return fitSMS(OneLine(s), d.Link), nil
 	case TemplateVoice, TemplateSubject:
 		s, err := exec(string(t))
 		if err != nil {
@@ -181,13 +181,13 @@ func Render(t Template, m Message) (string, error) {
 		if t == TemplateSubject {
 			limit = maxSubjectLength
 		}
-		return cut(oneLine(s), limit), nil
+		return Cut(OneLine(s), limit), nil
 	case TemplateText, TemplateHTML:
 		lead, err := exec("lead")
 		if err != nil {
 			return "", err
 		}
-		d.Lead = oneLine(lead)
+		d.Lead = OneLine(lead)
 		if t == TemplateText {
 			return exec("text")
 		}
@@ -217,13 +217,15 @@ func fitSMS(text, link string) string {
 	return cutWith(text, MaxSMSLength-1-utf8.RuneCountInString(link), "...") + " " + link
 }
 
-// oneLine collapses every run of white space, line breaks included, into one space.
-func oneLine(s string) string {
+// OneLine collapses every run of white space, line breaks included, into one space: for a header, a
+// subject or a summary that must stay on one line.
+func OneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// cut returns s when it has at most n characters, or its first n-1 and "…".
-func cut(s string, n int) string { return cutWith(s, n, "…") }
+// Cut returns s when it has at most n characters, or as many of its first as fit with "…" after
+// them: for a field a channel limits in length.
+func Cut(s string, n int) string { return cutWith(s, n, "…") }
 
 // cutWith returns s when it has at most n characters, or as many of its first as fit with mark after
 // them.

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 )
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
 // templateTime is the fixed time of the messages rendered in golden files.
 var templateTime = time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/repository"
 )
@@ -229,9 +230,12 @@ func (t Tools) Check(ctx context.Context, dsn string, checks []SQLCheck) ([]SQLC
 	return results, nil
 }
 
+// boolText is how PostgreSQL writes the booleans that an expectation may spell as SQL does.
+var boolText = map[string]string{"true": "t", "false": "f"}
+
 func runCheck(ctx context.Context, c *pgx.Conn, ck SQLCheck) SQLCheckResult {
 	res := SQLCheckResult{Name: ck.Name}
-	value, null, err := queryOne(ctx, c, ck.Query)
+	value, null, boolean, err := queryOne(ctx, c, ck.Query)
 	switch {
 	case err != nil:
 		res.Error = err.Error()
@@ -243,7 +247,7 @@ func runCheck(ctx context.Context, c *pgx.Conn, ck SQLCheck) SQLCheckResult {
 		}
 	default:
 		res.Value = value
-		res.Passed = ck.Expect == "" || value == ck.Expect
+		res.Passed = ck.Expect == "" || value == ck.Expect || boolean && boolText[ck.Expect] == value
 		if !res.Passed {
 			res.Error = fmt.Sprintf("got %q, want %q", value, ck.Expect)
 		}
@@ -252,37 +256,39 @@ func runCheck(ctx context.Context, c *pgx.Conn, ck SQLCheck) SQLCheckResult {
 }
 
 // queryOne runs query in a read-only transaction that is rolled back, and returns its single
-// value as text. The simple protocol makes the server send every value as text.
-func queryOne(ctx context.Context, c *pgx.Conn, query string) (string, bool, error) {
+// value as text, and whether it is a boolean. The simple protocol makes the server send every
+// value as text (a boolean as t or f).
+func queryOne(ctx context.Context, c *pgx.Conn, query string) (value string, null, boolean bool, err error) {
 	tx, err := c.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return "", false, err
+		return "", false, false, err
 	}
 	defer tx.Rollback(ctx)
 	rows, err := tx.Query(ctx, query, pgx.QueryExecModeSimpleProtocol)
 	if err != nil {
-		return "", false, err
+		return "", false, false, err
 	}
 	defer rows.Close()
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
-			return "", false, err
+			return "", false, false, err
 		}
-		return "", false, errors.New("query returned no rows")
+		return "", false, false, errors.New("query returned no rows")
 	}
 	if n := len(rows.FieldDescriptions()); n != 1 {
-		return "", false, fmt.Errorf("query returned %d columns, want 1", n)
+		return "", false, false, fmt.Errorf("query returned %d columns, want 1", n)
 	}
 	raw := rows.RawValues()[0]
-	value, null := string(raw), raw == nil
+	value, null = string(raw), raw == nil
+	boolean = rows.FieldDescriptions()[0].DataTypeOID == pgtype.BoolOID
 	if rows.Next() {
-		return "", false, errors.New("query returned more than one row")
+		return "", false, false, errors.New("query returned more than one row")
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return "", false, err
+		return "", false, false, err
 	}
-	return value, null, nil
+	return value, null, boolean, nil
 }
 
 // RowCount returns SELECT count(*) of table in the database dsn names. table is a name or

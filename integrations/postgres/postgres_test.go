@@ -453,6 +453,8 @@ func TestCheck(t *testing.T) {
 		{Name: "item count", Query: "SELECT count(*) FROM items", Expect: "250"},
 		{Name: "newest name", Query: "SELECT name FROM items ORDER BY id DESC LIMIT 1", Expect: "item 250"},
 		{Name: "boolean", Query: "SELECT count(*) = 250 FROM items", Expect: "t"},
+		{Name: "boolean as SQL writes it", Query: "SELECT count(*) = 250 FROM items", Expect: "true"},
+		{Name: "false as SQL writes it", Query: "SELECT count(*) = 0 FROM items", Expect: "false"},
 		{Name: "any row", Query: "SELECT now()"},
 	}
 	results, err := tools.Check(ctx, dsn, passing)
@@ -477,6 +479,7 @@ func TestCheck(t *testing.T) {
 		{Name: "two rows", Query: "SELECT 1 FROM items"},
 		{Name: "two columns", Query: "SELECT 1, 2"},
 		{Name: "null", Query: "SELECT NULL::int", Expect: "1"},
+		{Name: "text t is not true", Query: "SELECT 't'::text", Expect: "true"},
 		{Name: "bad query", Query: "SELECT * FROM nope"},
 		{Name: "writes refused", Query: "INSERT INTO items VALUES (999, 'x') RETURNING id"},
 		{Name: "still fine", Query: "SELECT count(*) FROM items", Expect: "250"},
@@ -485,18 +488,18 @@ func TestCheck(t *testing.T) {
 	if !errors.Is(err, ErrCheckFailed) {
 		t.Fatalf("failing checks: %v; want ErrCheckFailed", err)
 	}
-	if !strings.Contains(err.Error(), "7 of 8") || !strings.Contains(err.Error(), `got "250", want "251"`) {
+	if !strings.Contains(err.Error(), "8 of 9") || !strings.Contains(err.Error(), `got "250", want "251"`) {
 		t.Errorf("error does not say what failed: %v", err)
 	}
 	if len(results) != len(failing) {
 		t.Fatalf("%d results for %d checks", len(results), len(failing))
 	}
-	for i, r := range results[:7] {
+	for i, r := range results[:8] {
 		if r.Passed || r.Error == "" {
 			t.Errorf("check %q passed: %+v", failing[i].Name, r)
 		}
 	}
-	if !results[7].Passed {
+	if !results[8].Passed {
 		t.Errorf("a check after failed ones did not pass: %+v", results[7])
 	}
 	if !results[4].Null {

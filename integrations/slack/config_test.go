@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
+	"github.com/lifeboat-dr/lifeboat/integrations/slack/slacktest"
 )
 
 func TestConfigDecodes(t *testing.T) {
@@ -92,7 +93,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestBuild(t *testing.T) {
-	resolve := secrets.Static{"slack-signing": "s", "slack-bot": testBotToken, "slack-app": testAppToken}.Secret
+	resolve := secrets.Static{"slack-signing": "s", "slack-bot": slacktest.BotToken, "slack-app": slacktest.AppToken}.Secret
 	users := map[string]string{"U0123ABC": "alice@example.com"}
 	settings := Settings{Decider: &fakeDecider{}}
 	tests := []struct {

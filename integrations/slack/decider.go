@@ -3,12 +3,6 @@ package slack
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
-
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
@@ -52,49 +46,3 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string { return "refused: " + e.Reason }
-
-// TemporalDecider decides through the workflow's "decide" Update (approval.UpdateDecide), waiting
-// until it completes. The Update's ID is the updateID, so Temporal takes a repeated call once.
-type TemporalDecider struct {
-	Client client.Client
-}
-
-var _ Decider = TemporalDecider{}
-
-// Decide implements Decider.
-func (t TemporalDecider) Decide(ctx context.Context, run Run, d approval.Decision, updateID string) (approval.GateState, error) {
-	var st approval.GateState
-	h, err := t.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		UpdateID:     updateID,
-		WorkflowID:   run.WorkflowID,
-		RunID:        run.RunID,
-		UpdateName:   approval.UpdateDecide,
-		Args:         []any{d},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = h.Get(ctx, &st)
-	}
-	if err != nil {
-		return st, classifyUpdateError(run, err)
-	}
-	return st, nil
-}
-
-// classifyUpdateError turns the SDK's error into the kinds Decide documents.
-func classifyUpdateError(run Run, err error) error {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == approval.ErrTypeDecisionRefused {
-		refused := &RefusedError{Kind: approval.RefusedOther, Reason: strings.TrimPrefix(appErr.Message(), "approval refused: ")}
-		var details approval.RefusalDetails
-		if appErr.HasDetails() && appErr.Details(&details) == nil && details.Kind != "" {
-			refused.Kind = details.Kind
-		}
-		return refused
-	}
-	var notFound *serviceerror.NotFound
-	if errors.As(err, &notFound) {
-		return fmt.Errorf("workflow %s: %w (%v)", run.WorkflowID, ErrNotRunning, err)
-	}
-	return fmt.Errorf("workflow %s: update %s: %w", run.WorkflowID, approval.UpdateDecide, err)
-}

@@ -12,17 +12,18 @@ import (
 
 	goslack "github.com/slack-go/slack"
 
-	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	slacknotify "github.com/lifeboat-dr/lifeboat/integrations/notify/slack"
+	"github.com/lifeboat-dr/lifeboat/integrations/slack/slacktest"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
 
 // approveClick is alice approving gate promote of recover-orders.
-func approveClick(r *rig) click {
-	return click{
-		user: "U0ALICE", action: notify.SlackActionApprove,
-		value:    notify.SlackButton{WorkflowID: "recover-orders", Gate: "promote"},
-		actionTS: "1773480500.000001", message: gateMessage("recover-orders", "promote"),
-		response: r.slack.URL + "/response/alice",
+func approveClick(r *rig) slacktest.Click {
+	return slacktest.Click{
+		User: "U0ALICE", Action: slacknotify.ActionApprove,
+		Value:    slacknotify.Button{WorkflowID: "recover-orders", Gate: "promote"},
+		ActionTS: "1773480500.000001", Message: slacktest.GateMessage("recover-orders", "promote"),
+		ResponseURL: r.slack.URL + "/response/alice",
 	}
 }
 
@@ -46,7 +47,7 @@ func TestHandlerRefuses(t *testing.T) {
 		{
 			name: "no signature headers",
 			request: func(r *rig) *http.Request {
-				req := signed(testSecret, r.now, formBody(t, approveClick(r).payload(t)))
+				req := slacktest.SignedRequest(slacktest.Secret, r.now, slacktest.FormBody(t, approveClick(r).Payload(t)))
 				req.Header.Del(HeaderSignature)
 				req.Header.Del(HeaderTimestamp)
 				return req
@@ -56,7 +57,7 @@ func TestHandlerRefuses(t *testing.T) {
 		{
 			name: "signature not v0",
 			request: func(r *rig) *http.Request {
-				req := signed(testSecret, r.now, formBody(t, approveClick(r).payload(t)))
+				req := slacktest.SignedRequest(slacktest.Secret, r.now, slacktest.FormBody(t, approveClick(r).Payload(t)))
 				req.Header.Set(HeaderSignature, "sha256="+strings.Repeat("0", 64))
 				return req
 			},
@@ -65,17 +66,17 @@ func TestHandlerRefuses(t *testing.T) {
 		{
 			name: "signed with another secret",
 			request: func(r *rig) *http.Request {
-				return signed("not-the-secret", r.now, formBody(t, approveClick(r).payload(t)))
+				return slacktest.SignedRequest("not-the-secret", r.now, slacktest.FormBody(t, approveClick(r).Payload(t)))
 			},
 			wantStatus: http.StatusUnauthorized, wantOutcome: OutcomeForged,
 		},
 		{
 			name: "body changed after signing",
 			request: func(r *rig) *http.Request {
-				req := signed(testSecret, r.now, formBody(t, approveClick(r).payload(t)))
+				req := slacktest.SignedRequest(slacktest.Secret, r.now, slacktest.FormBody(t, approveClick(r).Payload(t)))
 				c := approveClick(r)
-				c.user = "U0CAROL"
-				forged := signed(testSecret, r.now, formBody(t, c.payload(t)))
+				c.User = "U0CAROL"
+				forged := slacktest.SignedRequest(slacktest.Secret, r.now, slacktest.FormBody(t, c.Payload(t)))
 				forged.Header = req.Header
 				return forged
 			},
@@ -84,7 +85,7 @@ func TestHandlerRefuses(t *testing.T) {
 		{
 			name: "timestamp changed after signing",
 			request: func(r *rig) *http.Request {
-				req := signed(testSecret, r.now.Add(-time.Minute), formBody(t, approveClick(r).payload(t)))
+				req := slacktest.SignedRequest(slacktest.Secret, r.now.Add(-time.Minute), slacktest.FormBody(t, approveClick(r).Payload(t)))
 				req.Header.Set(HeaderTimestamp, strconv.FormatInt(r.now.Unix(), 10))
 				return req
 			},
@@ -93,53 +94,57 @@ func TestHandlerRefuses(t *testing.T) {
 		{
 			name: "stale: signed 6 minutes ago",
 			request: func(r *rig) *http.Request {
-				return signed(testSecret, r.now.Add(-6*time.Minute), formBody(t, approveClick(r).payload(t)))
+				return slacktest.SignedRequest(slacktest.Secret, r.now.Add(-6*time.Minute), slacktest.FormBody(t, approveClick(r).Payload(t)))
 			},
 			wantStatus: http.StatusUnauthorized, wantOutcome: OutcomeStale,
 		},
 		{
 			name: "future: signed 6 minutes ahead",
 			request: func(r *rig) *http.Request {
-				return signed(testSecret, r.now.Add(6*time.Minute), formBody(t, approveClick(r).payload(t)))
+				return slacktest.SignedRequest(slacktest.Secret, r.now.Add(6*time.Minute), slacktest.FormBody(t, approveClick(r).Payload(t)))
 			},
 			wantStatus: http.StatusUnauthorized, wantOutcome: OutcomeStale,
 		},
 		{
 			name: "oversized body",
 			request: func(r *rig) *http.Request {
-				p := approveClick(r).payload(t)
+				p := approveClick(r).Payload(t)
 				p["message"].(map[string]any)["text"] = strings.Repeat("x", DefaultMaxBody)
-				return signed(testSecret, r.now, formBody(t, p))
+				return slacktest.SignedRequest(slacktest.Secret, r.now, slacktest.FormBody(t, p))
 			},
 			wantStatus: http.StatusRequestEntityTooLarge, wantOutcome: OutcomeTooLarge,
 		},
 		{
 			name: "JSON body instead of a form",
 			request: func(r *rig) *http.Request {
-				req := signed(testSecret, r.now, mustJSON(t, approveClick(r).payload(t)))
+				req := slacktest.SignedRequest(slacktest.Secret, r.now, mustJSON(t, approveClick(r).Payload(t)))
 				req.Header.Set("Content-Type", "application/json")
 				return req
 			},
 			wantStatus: http.StatusBadRequest, wantOutcome: OutcomeMalformed,
 		},
 		{
-			name:        "form without payload",
-			request:     func(r *rig) *http.Request { return signed(testSecret, r.now, "command=%2Fapprove") },
+			name: "form without payload",
+			request: func(r *rig) *http.Request {
+				return slacktest.SignedRequest(slacktest.Secret, r.now, "command=%2Fapprove")
+			},
 			wantStatus:  http.StatusBadRequest,
 			wantOutcome: OutcomeMalformed,
 		},
 		{
-			name:        "payload not JSON",
-			request:     func(r *rig) *http.Request { return signed(testSecret, r.now, "payload=%7Bnot+json") },
+			name: "payload not JSON",
+			request: func(r *rig) *http.Request {
+				return slacktest.SignedRequest(slacktest.Secret, r.now, "payload=%7Bnot+json")
+			},
 			wantStatus:  http.StatusBadRequest,
 			wantOutcome: OutcomeMalformed,
 		},
 		{
 			name: "button value not JSON",
 			request: func(r *rig) *http.Request {
-				p := approveClick(r).payload(t)
+				p := approveClick(r).Payload(t)
 				p["actions"].([]map[string]any)[0]["value"] = "approve please"
-				return signed(testSecret, r.now, formBody(t, p))
+				return slacktest.SignedRequest(slacktest.Secret, r.now, slacktest.FormBody(t, p))
 			},
 			wantStatus: http.StatusOK, wantOutcome: OutcomeMalformed, wantTold: "could not read this button",
 		},
@@ -147,8 +152,8 @@ func TestHandlerRefuses(t *testing.T) {
 			name: "approve action with a choice",
 			request: func(r *rig) *http.Request {
 				c := approveClick(r)
-				c.value.Choice = "failover"
-				return signed(testSecret, r.now, formBody(t, c.payload(t)))
+				c.Value.Choice = "failover"
+				return slacktest.SignedRequest(slacktest.Secret, r.now, slacktest.FormBody(t, c.Payload(t)))
 			},
 			wantStatus: http.StatusOK, wantOutcome: OutcomeMalformed, wantTold: "could not read this button",
 		},
@@ -156,8 +161,8 @@ func TestHandlerRefuses(t *testing.T) {
 			name: "unknown user",
 			request: func(r *rig) *http.Request {
 				c := approveClick(r)
-				c.user = "U0MALLORY"
-				return signed(testSecret, r.now, formBody(t, c.payload(t)))
+				c.User = "U0MALLORY"
+				return slacktest.SignedRequest(slacktest.Secret, r.now, slacktest.FormBody(t, c.Payload(t)))
 			},
 			wantStatus: http.StatusOK, wantOutcome: OutcomeUnknownUser, wantTold: "U0MALLORY) is not linked to a Lifeboat identity",
 		},
@@ -165,17 +170,17 @@ func TestHandlerRefuses(t *testing.T) {
 			name: "unknown action",
 			request: func(r *rig) *http.Request {
 				c := approveClick(r)
-				c.action = "someone_elses_button"
-				return signed(testSecret, r.now, formBody(t, c.payload(t)))
+				c.Action = "someone_elses_button"
+				return slacktest.SignedRequest(slacktest.Secret, r.now, slacktest.FormBody(t, c.Payload(t)))
 			},
 			wantStatus: http.StatusOK, wantOutcome: OutcomeUnknownAction,
 		},
 		{
 			name: "unknown interaction type",
 			request: func(r *rig) *http.Request {
-				p := approveClick(r).payload(t)
+				p := approveClick(r).Payload(t)
 				p["type"] = "shortcut"
-				return signed(testSecret, r.now, formBody(t, p))
+				return slacktest.SignedRequest(slacktest.Secret, r.now, slacktest.FormBody(t, p))
 			},
 			wantStatus: http.StatusOK, wantOutcome: OutcomeUnknownAction,
 		},
@@ -184,7 +189,7 @@ func TestHandlerRefuses(t *testing.T) {
 			request: func(r *rig) *http.Request {
 				p := submission("U0ALICE", "V1", "{}", "because")
 				p["view"].(map[string]any)["callback_id"] = "other_app_dialog"
-				return signed(testSecret, r.now, formBody(t, p))
+				return slacktest.SignedRequest(slacktest.Secret, r.now, slacktest.FormBody(t, p))
 			},
 			wantStatus: http.StatusOK, wantOutcome: OutcomeUnknownAction,
 		},
@@ -201,7 +206,7 @@ func TestHandlerRefuses(t *testing.T) {
 			if n := len(dec.recorded()); n != 0 {
 				t.Fatalf("%d decisions sent, want none", n)
 			}
-			got := r.outcomes.get()
+			got := r.outcomes.Counts()
 			if tt.wantOutcome == "" {
 				if len(got) != 0 {
 					t.Fatalf("outcomes %v, want none", got)
@@ -214,16 +219,16 @@ func TestHandlerRefuses(t *testing.T) {
 			if tt.wantOutcome != OutcomeIgnored && !strings.Contains(r.logs.String(), "outcome="+tt.wantOutcome) {
 				t.Errorf("refusal not logged:\n%s", r.logs.String())
 			}
-			told := r.slack.callsTo("/response/")
+			told := r.slack.CallsTo("/response/")
 			switch {
 			case tt.wantTold == "" && len(told) != 0:
-				t.Errorf("user told %s, want nothing", told[0].raw)
-			case tt.wantTold != "" && (len(told) != 1 || !strings.Contains(string(told[0].raw), tt.wantTold)):
+				t.Errorf("user told %s, want nothing", told[0].Raw)
+			case tt.wantTold != "" && (len(told) != 1 || !strings.Contains(string(told[0].Raw), tt.wantTold)):
 				t.Errorf("user told %v, want one ephemeral message containing %q", told, tt.wantTold)
-			case tt.wantTold != "" && !strings.Contains(string(told[0].raw), `"response_type":"ephemeral"`):
-				t.Errorf("refusal %s is not ephemeral", told[0].raw)
+			case tt.wantTold != "" && !strings.Contains(string(told[0].Raw), `"response_type":"ephemeral"`):
+				t.Errorf("refusal %s is not ephemeral", told[0].Raw)
 			}
-			if n := len(r.slack.callsTo("/api/chat.update")); n != 0 {
+			if n := len(r.slack.CallsTo("/api/chat.update")); n != 0 {
 				t.Errorf("message updated %d times after a refusal", n)
 			}
 		})
@@ -232,9 +237,9 @@ func TestHandlerRefuses(t *testing.T) {
 
 func TestHandlerRefusesReplay(t *testing.T) {
 	r := newRig(t, &fakeDecider{})
-	body := formBody(t, approveClick(r).payload(t))
-	first := signed(testSecret, r.now, body)
-	again := signed(testSecret, r.now, body)
+	body := slacktest.FormBody(t, approveClick(r).Payload(t))
+	first := slacktest.SignedRequest(slacktest.Secret, r.now, body)
+	again := slacktest.SignedRequest(slacktest.Secret, r.now, body)
 	if rec := r.serve(first); rec.Code != http.StatusOK {
 		t.Fatalf("first delivery: %d", rec.Code)
 	}
@@ -242,7 +247,7 @@ func TestHandlerRefusesReplay(t *testing.T) {
 		t.Fatalf("replay: status %d, want 401", rec.Code)
 	}
 	r.settle()
-	if got := r.outcomes.get(); got[OutcomeRecorded] != 1 || got[OutcomeReplayed] != 1 {
+	if got := r.outcomes.Counts(); got[OutcomeRecorded] != 1 || got[OutcomeReplayed] != 1 {
 		t.Fatalf("outcomes %v, want one recorded and one replayed", got)
 	}
 	if !strings.Contains(r.logs.String(), "already received") {
@@ -252,14 +257,14 @@ func TestHandlerRefusesReplay(t *testing.T) {
 
 func TestHandlerUnknownTeam(t *testing.T) {
 	dec := &fakeDecider{}
-	r := newRig(t, dec, func(s *Settings) { s.Teams = []string{testTeam} })
+	r := newRig(t, dec, func(s *Settings) { s.Teams = []string{slacktest.Team} })
 	c := approveClick(r)
-	c.team = "T0ELSEWHERE"
-	if rec := r.post(c.payload(t)); rec.Code != http.StatusOK {
+	c.Team = "T0ELSEWHERE"
+	if rec := r.post(c.Payload(t)); rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}
 	r.settle()
-	if got := r.outcomes.get(); got[OutcomeUnknownTeam] != 1 || len(dec.recorded()) != 0 {
+	if got := r.outcomes.Counts(); got[OutcomeUnknownTeam] != 1 || len(dec.recorded()) != 0 {
 		t.Fatalf("outcomes %v, %d decisions: want the click refused", got, len(dec.recorded()))
 	}
 }
@@ -268,12 +273,12 @@ func TestHandlerIgnoresTheLinkButton(t *testing.T) {
 	dec := &fakeDecider{}
 	r := newRig(t, dec)
 	c := approveClick(r)
-	c.action, c.user = notify.SlackActionLink, "U0MALLORY"
-	if rec := r.post(c.payload(t)); rec.Code != http.StatusOK {
+	c.Action, c.User = slacknotify.ActionLink, "U0MALLORY"
+	if rec := r.post(c.Payload(t)); rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}
 	r.settle()
-	if got := r.outcomes.get(); got[OutcomeIgnored] != 1 || len(r.slack.callsTo("/")) != 0 || len(dec.recorded()) != 0 {
+	if got := r.outcomes.Counts(); got[OutcomeIgnored] != 1 || len(r.slack.CallsTo("/")) != 0 || len(dec.recorded()) != 0 {
 		t.Fatalf("outcomes %v: want the link click ignored, nothing sent", got)
 	}
 }
@@ -285,7 +290,7 @@ func TestApproveUpdatesTheMessage(t *testing.T) {
 	r := newRig(t, dec)
 	c := approveClick(r)
 	start := time.Now()
-	if rec := r.post(c.payload(t)); rec.Code != http.StatusOK || rec.Body.Len() != 0 {
+	if rec := r.post(c.Payload(t)); rec.Code != http.StatusOK || rec.Body.Len() != 0 {
 		t.Fatalf("answer %d %q, want an empty 200", rec.Code, rec.Body.String())
 	}
 	if d := time.Since(start); d > time.Second {
@@ -300,37 +305,37 @@ func TestApproveUpdatesTheMessage(t *testing.T) {
 	if calls[0].d != want || calls[0].run != (Run{WorkflowID: "recover-orders"}) || !strings.HasPrefix(calls[0].updateID, "slack-") {
 		t.Fatalf("decision %+v, want %+v on recover-orders with a slack- update ID", calls[0], want)
 	}
-	updates := r.slack.callsTo("/api/chat.update")
+	updates := r.slack.CallsTo("/api/chat.update")
 	if len(updates) != 1 {
 		t.Fatalf("%d chat.update calls, want 1", len(updates))
 	}
 	u := updates[0]
-	if u.form.Get("channel") != testChannel || u.form.Get("ts") != testTS || u.auth != testBotToken {
-		t.Fatalf("chat.update of %s/%s with token %q, want the clicked message with the bot token", u.form.Get("channel"), u.form.Get("ts"), u.auth)
+	if u.Form.Get("channel") != slacktest.Channel || u.Form.Get("ts") != slacktest.TS || u.Auth != slacktest.BotToken {
+		t.Fatalf("chat.update of %s/%s with token %q, want the clicked message with the bot token", u.Form.Get("channel"), u.Form.Get("ts"), u.Auth)
 	}
-	lines, buttons := status(updatedBlocks(t, u), "promote")
+	lines, buttons := status(u.Blocks(t), "promote")
 	if !buttons || len(lines) != 2 || !strings.Contains(lines[0], "waiting: 1 of 2 approvals") || !strings.Contains(lines[1], "*alice@example.com* approved") {
 		t.Fatalf("status %q, buttons %v: want waiting 1 of 2, alice approved, buttons kept", lines, buttons)
 	}
-	if !strings.Contains(u.form.Get("blocks"), "Promote the replica") {
-		t.Fatalf("the update lost the message's content: %s", u.form.Get("blocks"))
+	if !strings.Contains(u.Form.Get("blocks"), "Promote the replica") {
+		t.Fatalf("the update lost the message's content: %s", u.Form.Get("blocks"))
 	}
 
 	// Carol approves on the message as alice's update left it.
 	c2 := approveClick(r)
-	c2.user, c2.actionTS = "U0CAROL", "1773480600.000002"
-	p := c2.payload(t)
-	p["message"].(map[string]any)["blocks"] = json.RawMessage(u.form.Get("blocks"))
+	c2.User, c2.ActionTS = "U0CAROL", "1773480600.000002"
+	p := c2.Payload(t)
+	p["message"].(map[string]any)["blocks"] = json.RawMessage(u.Form.Get("blocks"))
 	if rec := r.post(p); rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}
 	r.settle()
-	updates = r.slack.callsTo("/api/chat.update")
-	lines, buttons = status(updatedBlocks(t, updates[len(updates)-1]), "promote")
+	updates = r.slack.CallsTo("/api/chat.update")
+	lines, buttons = status(updates[len(updates)-1].Blocks(t), "promote")
 	if buttons || len(lines) != 3 || !strings.Contains(lines[0], "approved: 2 of 2") || !strings.Contains(lines[2], "carol@example.com") {
 		t.Fatalf("status %q, buttons %v: want approved 2 of 2, both approvals, no buttons", lines, buttons)
 	}
-	if got := r.outcomes.get(); got[OutcomeRecorded] != 2 {
+	if got := r.outcomes.Counts(); got[OutcomeRecorded] != 2 {
 		t.Fatalf("outcomes %v", got)
 	}
 }
@@ -338,12 +343,12 @@ func TestApproveUpdatesTheMessage(t *testing.T) {
 func TestChoose(t *testing.T) {
 	dec := &fakeDecider{}
 	r := newRig(t, dec)
-	c := click{
-		user: "U0CAROL", action: notify.SlackActionChoose + "1",
-		value:    notify.SlackButton{WorkflowID: "recover-orders", RunID: "run-7", Gate: "strategy", Choice: "restore-in-place"},
-		actionTS: "1773480500.000009", message: gateMessage("recover-orders", "strategy", "failover", "restore-in-place"),
+	c := slacktest.Click{
+		User: "U0CAROL", Action: slacknotify.ActionChoose + "1",
+		Value:    slacknotify.Button{WorkflowID: "recover-orders", RunID: "run-7", Gate: "strategy", Choice: "restore-in-place"},
+		ActionTS: "1773480500.000009", Message: slacktest.GateMessage("recover-orders", "strategy", "failover", "restore-in-place"),
 	}
-	if rec := r.post(c.payload(t)); rec.Code != http.StatusOK {
+	if rec := r.post(c.Payload(t)); rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}
 	r.settle()
@@ -352,7 +357,7 @@ func TestChoose(t *testing.T) {
 	if len(calls) != 1 || calls[0].d != want || calls[0].run.RunID != "run-7" {
 		t.Fatalf("decisions %+v, want %+v on run-7", calls, want)
 	}
-	lines, _ := status(updatedBlocks(t, r.slack.callsTo("/api/chat.update")[0]), "strategy")
+	lines, _ := status(r.slack.CallsTo("/api/chat.update")[0].Blocks(t), "strategy")
 	if len(lines) != 2 || !strings.Contains(lines[1], "chose *restore-in-place*") {
 		t.Fatalf("status %q", lines)
 	}
@@ -366,24 +371,24 @@ func TestRejectWithDialog(t *testing.T) {
 	}}
 	r := newRig(t, dec)
 	c := approveClick(r)
-	c.action = notify.SlackActionReject
-	if rec := r.post(c.payload(t)); rec.Code != http.StatusOK {
+	c.Action = slacknotify.ActionReject
+	if rec := r.post(c.Payload(t)); rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}
 	r.settle()
 	if n := len(dec.recorded()); n != 0 {
 		t.Fatalf("%d decisions sent before the reason was given", n)
 	}
-	opened := r.slack.callsTo("/api/views.open")
-	if len(opened) != 1 || opened[0].auth != testBotToken || opened[0].json["trigger_id"] != "4242.4242.trigger" {
+	opened := r.slack.CallsTo("/api/views.open")
+	if len(opened) != 1 || opened[0].Auth != slacktest.BotToken || opened[0].JSON["trigger_id"] != "4242.4242.trigger" {
 		t.Fatalf("views.open calls %+v: want one with the click's trigger_id and the bot token", opened)
 	}
-	view := opened[0].json["view"].(map[string]any)
+	view := opened[0].JSON["view"].(map[string]any)
 	meta, _ := view["private_metadata"].(string)
 	if view["callback_id"] != RejectCallbackID || !strings.Contains(meta, `"gate":"promote"`) {
 		t.Fatalf("dialog %v", view)
 	}
-	if got := r.outcomes.get(); got[OutcomeModalOpened] != 1 {
+	if got := r.outcomes.Counts(); got[OutcomeModalOpened] != 1 {
 		t.Fatalf("outcomes %v", got)
 	}
 
@@ -397,18 +402,18 @@ func TestRejectWithDialog(t *testing.T) {
 	if len(calls) != 1 || calls[0].d != want || calls[0].run.WorkflowID != "recover-orders" {
 		t.Fatalf("decisions %+v, want %+v", calls, want)
 	}
-	updates := r.slack.callsTo("/api/chat.update")
-	if len(updates) != 1 || updates[0].form.Get("ts") != testTS {
+	updates := r.slack.CallsTo("/api/chat.update")
+	if len(updates) != 1 || updates[0].Form.Get("ts") != slacktest.TS {
 		t.Fatalf("chat.update calls %d, want one of the clicked message", len(updates))
 	}
-	lines, buttons := status(updatedBlocks(t, updates[0]), "promote")
+	lines, buttons := status(updates[0].Blocks(t), "promote")
 	if buttons || len(lines) != 2 || !strings.Contains(lines[0], "rejected") || !strings.Contains(lines[1], "replica is 2 hours behind") {
 		t.Fatalf("status %q, buttons %v: want rejected with the reason, no buttons", lines, buttons)
 	}
 }
 
 func TestRejectDialogRefusals(t *testing.T) {
-	meta, err := encodeRejectMeta(rejectMeta{WorkflowID: "recover-orders", Gate: "promote", Channel: testChannel, TS: testTS}, "", nil)
+	meta, err := encodeRejectMeta(rejectMeta{WorkflowID: "recover-orders", Gate: "promote", Channel: slacktest.Channel, TS: slacktest.TS}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,10 +451,10 @@ func TestRejectDialogRefusals(t *testing.T) {
 			if answer.ResponseAction != "errors" || !strings.Contains(answer.Errors[ReasonBlockID], tt.wantError) {
 				t.Fatalf("answer %+v, want the dialog kept open with %q under the reason", answer, tt.wantError)
 			}
-			if got := r.outcomes.get(); got[tt.wantOutcome] != 1 || len(got) != 1 {
+			if got := r.outcomes.Counts(); got[tt.wantOutcome] != 1 || len(got) != 1 {
 				t.Fatalf("outcomes %v, want one %s", got, tt.wantOutcome)
 			}
-			if n := len(r.slack.callsTo("/api/chat")); n != 0 {
+			if n := len(r.slack.CallsTo("/api/chat")); n != 0 {
 				t.Fatalf("%d chat calls after a refusal shown in the dialog", n)
 			}
 		})
@@ -481,18 +486,18 @@ func TestGateRefusalsAreToldPrivately(t *testing.T) {
 			r := newRig(t, &fakeDecider{answer: func(context.Context, decideCall) (approval.GateState, error) {
 				return approval.GateState{}, tt.err
 			}})
-			if rec := r.post(approveClick(r).payload(t)); rec.Code != http.StatusOK {
+			if rec := r.post(approveClick(r).Payload(t)); rec.Code != http.StatusOK {
 				t.Fatalf("status %d", rec.Code)
 			}
 			r.settle()
-			if got := r.outcomes.get(); got[tt.wantOutcome] != 1 || len(got) != 1 {
+			if got := r.outcomes.Counts(); got[tt.wantOutcome] != 1 || len(got) != 1 {
 				t.Fatalf("outcomes %v, want one %s", got, tt.wantOutcome)
 			}
-			told := r.slack.callsTo("/response/alice")
-			if len(told) != 1 || !strings.Contains(string(told[0].raw), tt.wantTold) || !strings.Contains(string(told[0].raw), `"response_type":"ephemeral"`) {
+			told := r.slack.CallsTo("/response/alice")
+			if len(told) != 1 || !strings.Contains(string(told[0].Raw), tt.wantTold) || !strings.Contains(string(told[0].Raw), `"response_type":"ephemeral"`) {
 				t.Fatalf("told %v, want one ephemeral message containing %q", told, tt.wantTold)
 			}
-			if n := len(r.slack.callsTo("/api/chat.update")); n != 0 {
+			if n := len(r.slack.CallsTo("/api/chat.update")); n != 0 {
 				t.Fatalf("message updated after a refusal")
 			}
 			if !strings.Contains(r.logs.String(), "slack decision refused") {
@@ -516,7 +521,7 @@ func TestSlowDecisionFinishesInTheBackground(t *testing.T) {
 	}}
 	r := newRig(t, dec, func(s *Settings) { s.DecideTimeout = 100 * time.Millisecond })
 	start := time.Now()
-	if rec := r.post(approveClick(r).payload(t)); rec.Code != http.StatusOK {
+	if rec := r.post(approveClick(r).Payload(t)); rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}
 	if d := time.Since(start); d > time.Second {
@@ -529,10 +534,10 @@ func TestSlowDecisionFinishesInTheBackground(t *testing.T) {
 	if len(calls) < 2 || calls[0].updateID != calls[len(calls)-1].updateID {
 		t.Fatalf("calls %+v: want the decision repeated with the same Update ID", calls)
 	}
-	if got := r.outcomes.get(); got[OutcomeRecorded] != 1 || len(got) != 1 {
+	if got := r.outcomes.Counts(); got[OutcomeRecorded] != 1 || len(got) != 1 {
 		t.Fatalf("outcomes %v, want one recorded", got)
 	}
-	if len(r.slack.callsTo("/api/chat.update")) != 1 {
+	if len(r.slack.CallsTo("/api/chat.update")) != 1 {
 		t.Fatal("message not updated")
 	}
 }
@@ -544,22 +549,22 @@ func TestSameClickTwice(t *testing.T) {
 		return approval.GateState{Gate: c.d.Gate, Approvals: 1, Quorum: 2, Open: true}, nil
 	}}
 	r := newRig(t, dec)
-	body := formBody(t, approveClick(r).payload(t))
-	r.serve(signed(testSecret, r.now, body))
-	r.serve(signed(testSecret, r.now.Add(time.Second), body))
+	body := slacktest.FormBody(t, approveClick(r).Payload(t))
+	r.serve(slacktest.SignedRequest(slacktest.Secret, r.now, body))
+	r.serve(slacktest.SignedRequest(slacktest.Secret, r.now.Add(time.Second), body))
 	r.settle()
 	calls := dec.recorded()
 	if len(calls) != 2 || calls[0].updateID != calls[1].updateID {
 		t.Fatalf("calls %+v: want two with the same Update ID", calls)
 	}
 	other := approveClick(r)
-	other.actionTS = "1773480777.000001"
-	r.post(other.payload(t))
+	other.ActionTS = "1773480777.000001"
+	r.post(other.Payload(t))
 	r.settle()
 	if calls = dec.recorded(); calls[2].updateID == calls[0].updateID {
 		t.Fatal("another click got the same Update ID")
 	}
-	if got := r.outcomes.get(); got[OutcomeRecorded] != 2 || got[OutcomeDuplicate] != 1 {
+	if got := r.outcomes.Counts(); got[OutcomeRecorded] != 2 || got[OutcomeDuplicate] != 1 {
 		t.Fatalf("outcomes %v, want 2 recorded and 1 duplicate", got)
 	}
 }
@@ -569,16 +574,16 @@ func TestDecisionErrorIsToldAndLogged(t *testing.T) {
 		return approval.GateState{}, plainError("temporal: connection refused")
 	}}
 	r := newRig(t, dec, func(s *Settings) { s.FinishTimeout = 600 * time.Millisecond })
-	r.post(approveClick(r).payload(t))
+	r.post(approveClick(r).Payload(t))
 	r.settle()
-	if got := r.outcomes.get(); got[OutcomeError] != 1 || len(got) != 1 {
+	if got := r.outcomes.Counts(); got[OutcomeError] != 1 || len(got) != 1 {
 		t.Fatalf("outcomes %v, want one error", got)
 	}
 	if n := len(dec.recorded()); n < 2 {
 		t.Fatalf("%d tries, want the decision tried again", n)
 	}
-	told := r.slack.callsTo("/response/alice")
-	if len(told) != 1 || !strings.Contains(string(told[0].raw), "could not reach the workflow") {
+	told := r.slack.CallsTo("/response/alice")
+	if len(told) != 1 || !strings.Contains(string(told[0].Raw), "could not reach the workflow") {
 		t.Fatalf("told %v", told)
 	}
 	if !strings.Contains(r.logs.String(), "connection refused") {
@@ -593,27 +598,27 @@ func (e plainError) Error() string { return string(e) }
 
 func TestDialogThatCannotOpen(t *testing.T) {
 	r := newRig(t, &fakeDecider{})
-	r.slack.fail = func(c apiCall, w http.ResponseWriter) bool {
-		if c.path == "/api/views.open" {
+	r.slack.Fail = func(c slacktest.Call, w http.ResponseWriter) bool {
+		if c.Path == "/api/views.open" {
 			_, _ = w.Write([]byte(`{"ok":false,"error":"expired_trigger_id"}`))
 			return true
 		}
 		return false
 	}
 	c := approveClick(r)
-	c.action = notify.SlackActionReject
-	r.post(c.payload(t))
+	c.Action = slacknotify.ActionReject
+	r.post(c.Payload(t))
 	r.settle()
-	told := r.slack.callsTo("/response/alice")
-	if got := r.outcomes.get(); got[OutcomeError] != 1 || len(told) != 1 || !strings.Contains(string(told[0].raw), "lifeboat reject recover-orders --gate promote") {
+	told := r.slack.CallsTo("/response/alice")
+	if got := r.outcomes.Counts(); got[OutcomeError] != 1 || len(told) != 1 || !strings.Contains(string(told[0].Raw), "lifeboat reject recover-orders --gate promote") {
 		t.Fatalf("outcomes %v, told %v: want an error and the CLI command to use", got, told)
 	}
 }
 
 func TestRejectMetaKeepsWhatFits(t *testing.T) {
-	small := notify.SlackBlocks(gateMessage("recover-orders", "promote"))
+	small := slacknotify.Blocks(slacktest.GateMessage("recover-orders", "promote"))
 	// Text that does not compress: the message no longer fits in the metadata.
-	big := gateMessage("recover-orders", "promote")
+	big := slacktest.GateMessage("recover-orders", "promote")
 	var noise strings.Builder
 	for n := uint64(1); noise.Len() < 2900; n = n*6364136223846793005 + 1442695040888963407 {
 		noise.WriteString(strconv.FormatUint(n, 36))
@@ -627,7 +632,7 @@ func TestRejectMetaKeepsWhatFits(t *testing.T) {
 		wantRespURL bool
 	}{
 		{"everything fits", rejectMeta{WorkflowID: strings.Repeat("w", 1000), Gate: "g", ResponseURL: "https://hooks.slack.com/actions/T/1/x"}, small, true, true},
-		{"a large message is left out", rejectMeta{WorkflowID: "w", Gate: "g", ResponseURL: "https://hooks.slack.com/actions/T/1/x"}, notify.SlackBlocks(big), false, true},
+		{"a large message is left out", rejectMeta{WorkflowID: "w", Gate: "g", ResponseURL: "https://hooks.slack.com/actions/T/1/x"}, slacknotify.Blocks(big), false, true},
 		{"and then the response URL", rejectMeta{WorkflowID: strings.Repeat("w", 1900), Gate: "g", ResponseURL: "https://hooks.slack.com/" + strings.Repeat("x", 1200)}, small, false, false},
 	}
 	for _, tt := range tests {
@@ -654,12 +659,12 @@ func TestUpdatesOfOneMessageDoNotGoBack(t *testing.T) {
 	// An update for an older state arriving last must not undo a newer one.
 	r := newRig(t, &fakeDecider{})
 	j := job{d: approval.Decision{Gate: "promote", Approve: true, Identity: "carol@example.com"},
-		origin: origin{channel: testChannel, ts: testTS, blocks: notify.SlackBlocks(gateMessage("w", "promote"))}}
+		origin: origin{channel: slacktest.Channel, ts: slacktest.TS, blocks: slacknotify.Blocks(slacktest.GateMessage("w", "promote"))}}
 	r.i.showDecision(context.Background(), j, approval.GateState{Gate: "promote", Approvals: 2, Quorum: 2, Approved: true})
 	j.d.Identity = "alice@example.com"
 	r.i.showDecision(context.Background(), j, approval.GateState{Gate: "promote", Approvals: 1, Quorum: 2, Open: true})
-	updates := r.slack.callsTo("/api/chat.update")
-	lines, buttons := status(updatedBlocks(t, updates[len(updates)-1]), "promote")
+	updates := r.slack.CallsTo("/api/chat.update")
+	lines, buttons := status(updates[len(updates)-1].Blocks(t), "promote")
 	if buttons || !strings.Contains(lines[0], "approved: 2 of 2") || len(lines) != 3 {
 		t.Fatalf("last update shows %q, buttons %v: want the newer state with both decisions", lines, buttons)
 	}

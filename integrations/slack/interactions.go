@@ -16,6 +16,7 @@ import (
 	goslack "github.com/slack-go/slack"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	slacknotify "github.com/lifeboat-dr/lifeboat/integrations/notify/slack"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
 
@@ -79,7 +80,7 @@ type Settings struct {
 	Users map[string]string
 	// Teams, when set, are the only Slack workspaces (team IDs) whose clicks are taken.
 	Teams []string
-	// Decider records the decisions (required); TemporalDecider in the worker.
+	// Decider records the decisions (required); the worker's is worker/slackdecider.
 	Decider Decider
 	// BotToken returns the bot token (required), for views.open, chat.update and
 	// chat.postEphemeral. It is called for each use, so that a rotated token is picked up.
@@ -329,7 +330,7 @@ func (i *Interactions) blockActions(ctx context.Context, cb *goslack.Interaction
 		i.refuse(OutcomeUnknownAction, "slack interaction refused: no Lifeboat button", o.attrs()...)
 		return
 	}
-	if act.ActionID == notify.SlackActionLink {
+	if act.ActionID == slacknotify.ActionLink {
 		i.count(OutcomeIgnored)
 		return
 	}
@@ -338,15 +339,15 @@ func (i *Interactions) blockActions(ctx context.Context, cb *goslack.Interaction
 		i.background(func(ctx context.Context) { i.tell(ctx, o, refusal) })
 		return
 	}
-	b, err := notify.ParseSlackButton(act.Value)
+	b, err := slacknotify.ParseButton(act.Value)
 	var kind clickKind
 	switch {
 	case err != nil:
-	case act.ActionID == notify.SlackActionApprove && b.Choice == "":
+	case act.ActionID == slacknotify.ActionApprove && b.Choice == "":
 		kind = clickApprove
-	case strings.HasPrefix(act.ActionID, notify.SlackActionChoose) && b.Choice != "":
+	case strings.HasPrefix(act.ActionID, slacknotify.ActionChoose) && b.Choice != "":
 		kind = clickChoose
-	case act.ActionID == notify.SlackActionReject && b.Choice == "":
+	case act.ActionID == slacknotify.ActionReject && b.Choice == "":
 		kind = clickReject
 	default:
 		err = fmt.Errorf("action %q does not go with the button's value", act.ActionID)

@@ -10,7 +10,7 @@ import (
 
 	goslack "github.com/slack-go/slack"
 
-	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	slacknotify "github.com/lifeboat-dr/lifeboat/integrations/notify/slack"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
 
@@ -153,7 +153,7 @@ func renderStatus(blocks []goslack.Block, gate string, st approval.GateState, li
 	for _, b := range blocks {
 		switch {
 		case b.ID() == StatusBlockID:
-		case !st.Open && b.ID() == notify.SlackGateBlock+gate:
+		case !st.Open && b.ID() == slacknotify.GateBlock+gate:
 		default:
 			out = append(out, b)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/slack/slacktest"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
 
@@ -27,7 +28,7 @@ func TestSocketMode(t *testing.T) {
 		return approval.GateState{Gate: c.d.Gate, Approvals: 1, Quorum: 2, Open: true}, nil
 	}}
 	r := newRig(t, dec)
-	r.slack.wsURL = "ws" + strings.TrimPrefix(r.slack.URL, "http") + "/ws"
+	r.slack.WSURL = "ws" + strings.TrimPrefix(r.slack.URL, "http") + "/ws"
 
 	click := approveClick(r)
 	meta, err := encodeRejectMeta(rejectMeta{WorkflowID: "recover-orders", Gate: "promote"}, "", nil)
@@ -35,13 +36,13 @@ func TestSocketMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	envelopes := []map[string]any{
-		{"envelope_id": "env-click", "type": "interactive", "accepts_response_payload": false, "payload": click.payload(t)},
+		{"envelope_id": "env-click", "type": "interactive", "accepts_response_payload": false, "payload": click.Payload(t)},
 		{"envelope_id": "env-dialog", "type": "interactive", "accepts_response_payload": true, "payload": submission("U0CAROL", "V0REJECT", meta, "no")},
 	}
 	acks := make(chan map[string]any, len(envelopes))
 	serverErr := make(chan error, 1)
 	upgrader := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }} // the client sends Origin: https://api.slack.com
-	r.slack.ws = func(w http.ResponseWriter, req *http.Request) {
+	r.slack.WS = func(w http.ResponseWriter, req *http.Request) {
 		conn, err := upgrader.Upgrade(w, req, nil)
 		if err != nil {
 			serverErr <- err
@@ -73,7 +74,7 @@ func TestSocketMode(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sock := NewSocket(r.i, notify.StaticSecret([]byte(testAppToken)))
+	sock := NewSocket(r.i, notify.StaticSecret([]byte(slacktest.AppToken)))
 	runErr := make(chan error, 1)
 	go func() { runErr <- sock.Run(ctx) }()
 
@@ -117,11 +118,11 @@ func TestSocketMode(t *testing.T) {
 	if len(calls) != 2 || byIdentity["alice@example.com"] != true || byIdentity["carol@example.com"] != false {
 		t.Fatalf("decisions %+v, want alice's approval and carol's rejection", calls)
 	}
-	if n := len(r.slack.callsTo("/api/chat.update")); n != 1 {
+	if n := len(r.slack.CallsTo("/api/chat.update")); n != 1 {
 		t.Fatalf("%d message updates, want 1", n)
 	}
-	opened := r.slack.callsTo("/api/apps.connections.open")
-	if len(opened) == 0 || opened[0].auth != testAppToken {
+	opened := r.slack.CallsTo("/api/apps.connections.open")
+	if len(opened) == 0 || opened[0].Auth != slacktest.AppToken {
 		t.Fatalf("apps.connections.open calls %+v: want one with the app-level token", opened)
 	}
 }

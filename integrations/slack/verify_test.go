@@ -8,6 +8,8 @@ import (
 	"time"
 
 	goslack "github.com/slack-go/slack"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/slack/slacktest"
 )
 
 // slackExampleBody is the request of Slack's "Verifying requests from Slack" walkthrough, signed
@@ -29,8 +31,8 @@ func TestSignMatchesSlacksExample(t *testing.T) {
 	body := []byte("payload=%7B%7D")
 	h := http.Header{}
 	h.Set(HeaderTimestamp, stamp)
-	h.Set(HeaderSignature, Sign([]byte(testSecret), stamp, body))
-	sv, err := goslack.NewSecretsVerifier(h, testSecret)
+	h.Set(HeaderSignature, Sign([]byte(slacktest.Secret), stamp, body))
+	sv, err := goslack.NewSecretsVerifier(h, slacktest.Secret)
 	if err != nil {
 		t.Fatal(err)
 	}

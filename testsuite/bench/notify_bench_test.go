@@ -19,6 +19,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/route"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/slack"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/twilio"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -82,15 +85,15 @@ func BenchmarkNotificationLatency(b *testing.B) {
 	const runs, every = 200, 50 * time.Millisecond
 	got := &deliveries{at: map[string]time.Time{}}
 	var slackDown atomic.Bool
-	slack, twilio := fakeSlack(b, got, &slackDown), fakeTwilio(b, got)
+	slackAPI, twilioAPI := fakeSlack(b, got, &slackDown), fakeTwilio(b, got)
 	secrets := map[string]string{"slack-bot": "xoxb-bench", "twilio-token": "0123456789abcdef0123456789abcdef"}
-	router, err := notify.Build([]notify.RouteConfig{{
+	router, err := route.Build([]route.Config{{
 		Name:     notify.DefaultRoute,
 		Delivery: "fallback",
-		Order:    []string{notify.KindSlack, notify.KindSMS},
-		Slack:    []notify.SlackRoute{{SlackConfig: notify.SlackConfig{Channel: "C0BENCH", TokenRef: "slack-bot", APIURL: slack.URL + "/", Attempts: 2}}},
-		SMS: []notify.SMSConfig{{TwilioConfig: notify.TwilioConfig{AccountSID: "AC0123456789abcdef0123456789abcdef", AuthTokenRef: "twilio-token",
-			From: "+15555550100", To: []string{"+15555550199"}, APIURL: twilio.URL}}},
+		Order:    []string{route.KindSlack, route.KindSMS},
+		Slack:    []route.SlackChannel{{Config: slack.Config{Channel: "C0BENCH", TokenRef: "slack-bot", APIURL: slackAPI.URL + "/", Attempts: 2}}},
+		SMS: []twilio.SMSConfig{{Config: twilio.Config{AccountSID: "AC0123456789abcdef0123456789abcdef", AuthTokenRef: "twilio-token",
+			From: "+15555550100", To: []string{"+15555550199"}, APIURL: twilioAPI.URL}}},
 	}}, func(_ context.Context, name string) (string, error) { return secrets[name], nil }, nil)
 	if err != nil {
 		b.Fatal(err)

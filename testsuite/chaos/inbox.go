@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/webhook"
 )
 
 // Delivery is a webhook message the Inbox accepted.
@@ -67,7 +67,7 @@ func (in *Inbox) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if err := notify.Verify(in.secret, r.Header.Get(notify.HeaderTimestamp), string(body), r.Header.Get(notify.HeaderSignature), time.Now(), 5*time.Minute); err != nil {
+	if err := webhook.Verify(in.secret, r.Header.Get(webhook.HeaderTimestamp), string(body), r.Header.Get(webhook.HeaderSignature), time.Now(), 5*time.Minute); err != nil {
 		in.bad++
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
@@ -77,13 +77,13 @@ func (in *Inbox) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "try again", http.StatusServiceUnavailable)
 		return
 	}
-	var p notify.Payload
+	var p webhook.Payload
 	if err := json.Unmarshal(body, &p); err != nil {
 		in.bad++
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	in.accepted = append(in.accepted, Delivery{ID: r.Header.Get(notify.HeaderDelivery), Event: p.Event, DedupKey: p.DedupKey,
+	in.accepted = append(in.accepted, Delivery{ID: r.Header.Get(webhook.HeaderDelivery), Event: p.Event, DedupKey: p.DedupKey,
 		Level: p.Level, Step: p.Fields["step"], Title: p.Title, At: time.Now()})
 }
 

@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/webhook"
 	"github.com/lifeboat-dr/lifeboat/testsuite/devserver"
 	"github.com/lifeboat-dr/lifeboat/testsuite/miniotest"
 	"github.com/lifeboat-dr/lifeboat/testsuite/pgtest"
@@ -33,7 +34,7 @@ import (
 // inbox is a webhook receiver that verifies signatures and keeps the messages.
 type inbox struct {
 	mu   sync.Mutex
-	msgs []notify.Payload
+	msgs []webhook.Payload
 	bad  int
 }
 
@@ -43,12 +44,12 @@ func newInbox(t *testing.T, secret string) (*inbox, string) {
 		body, _ := io.ReadAll(r.Body)
 		in.mu.Lock()
 		defer in.mu.Unlock()
-		if err := notify.Verify([]byte(secret), r.Header.Get(notify.HeaderTimestamp), string(body), r.Header.Get(notify.HeaderSignature), time.Now(), time.Minute); err != nil {
+		if err := webhook.Verify([]byte(secret), r.Header.Get(webhook.HeaderTimestamp), string(body), r.Header.Get(webhook.HeaderSignature), time.Now(), time.Minute); err != nil {
 			in.bad++
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
-		var p notify.Payload
+		var p webhook.Payload
 		_ = json.Unmarshal(body, &p)
 		in.msgs = append(in.msgs, p)
 	}))
@@ -56,7 +57,7 @@ func newInbox(t *testing.T, secret string) (*inbox, string) {
 	return in, srv.URL
 }
 
-func (in *inbox) find(event string) (notify.Payload, bool) {
+func (in *inbox) find(event string) (webhook.Payload, bool) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for _, m := range in.msgs {
@@ -64,7 +65,7 @@ func (in *inbox) find(event string) (notify.Payload, bool) {
 			return m, true
 		}
 	}
-	return notify.Payload{}, false
+	return webhook.Payload{}, false
 }
 
 // startWorker runs lifeboat-worker with a configuration and waits until it is ready.

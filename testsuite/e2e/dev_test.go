@@ -25,7 +25,7 @@ type devStack struct {
 	env                            []string
 }
 
-func startDev(t *testing.T, dataDir string, ports [3]int) *devStack {
+func startDev(t *testing.T, dataDir string, ports [3]int, args ...string) *devStack {
 	t.Helper()
 	d := &devStack{dataDir: dataDir, config: filepath.Join(repo.Root(t), "examples", "lifeboat.yaml"),
 		temporalPort: ports[0], uiPort: ports[1], httpPort: ports[2]}
@@ -33,6 +33,7 @@ func startDev(t *testing.T, dataDir string, ports [3]int) *devStack {
 	cmd := exec.Command(filepath.Join(binDir, "lifeboat"), "--config", d.config, "dev",
 		"--data-dir", dataDir, "--temporal", repo.Bin(t, "temporal"),
 		"--temporal-port", fmt.Sprint(d.temporalPort), "--ui-port", fmt.Sprint(d.uiPort), "--http-port", fmt.Sprint(d.httpPort))
+	cmd.Args = append(cmd.Args, args...)
 	cmd.Env = d.env
 	d.proc = repo.StartProcess(t, "lifeboat dev", cmd, syscall.SIGINT)
 	deadline := time.Now().Add(2 * time.Minute)
@@ -100,7 +101,7 @@ func (d *devStack) stop(t *testing.T) {
 func TestDevStackAsMakeRunStartsIt(t *testing.T) {
 	dataDir := t.TempDir()
 	ports := [3]int{repo.FreePort(t), repo.FreePort(t), repo.FreePort(t)}
-	d := startDev(t, dataDir, ports)
+	d := startDev(t, dataDir, ports, "--postgres=false")
 
 	input := fmt.Sprintf(`{"target":"local-stack","checks":[{"name":"worker","kind":"http","url":"http://127.0.0.1:%d/healthz"},{"name":"frontend","kind":"tcp","address":"127.0.0.1:%d"}],"interval":"200ms"}`, d.httpPort, d.temporalPort)
 	d.temporal(t, "workflow", "start", "--type", "HealthProbe", "--task-queue", "lifeboat", "--workflow-id", "dev-probe", "--input", input)
@@ -144,7 +145,7 @@ func TestDevStackAsMakeRunStartsIt(t *testing.T) {
 	}
 
 	// State lives in the data directory: after a restart the workflow is still there.
-	again := startDev(t, dataDir, ports)
+	again := startDev(t, dataDir, ports, "--postgres=false")
 	if out := again.temporal(t, "workflow", "describe", "--workflow-id", "dev-probe"); !strings.Contains(out, "COMPLETED") {
 		t.Fatalf("after a restart:\n%s", out)
 	}

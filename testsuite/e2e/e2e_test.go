@@ -118,8 +118,15 @@ log:
 // lifeboat runs the CLI and returns its stdout, stderr and exit code.
 func (s *stack) lifeboat(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "lifeboat"), append([]string{"--config", s.configPath}, args...)...)
-	cmd.Env = s.env
+	return runLifeboat(t, s.configPath, s.env, args...)
+}
+
+// runLifeboat runs the CLI with --config and the environment env, and returns its stdout, stderr
+// and exit code.
+func runLifeboat(t *testing.T, config string, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "lifeboat"), append([]string{"--config", config}, args...)...)
+	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -24,7 +24,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
-	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	slacknotify "github.com/lifeboat-dr/lifeboat/integrations/notify/slack"
 	"github.com/lifeboat-dr/lifeboat/integrations/slack"
 	"github.com/lifeboat-dr/lifeboat/testsuite/devserver"
 	"github.com/lifeboat-dr/lifeboat/testsuite/repo"
@@ -501,7 +501,7 @@ log:
 
 	// The gate's request reaches the channel with its buttons.
 	request := fake.wait(t, 30*time.Second, "the approval request with buttons", func(c slackCall) bool {
-		return c.Method == "chat.postMessage" && c.str("thread_ts") == "" && strings.Contains(string(c.Body["blocks"]), notify.SlackGateBlock+"approve")
+		return c.Method == "chat.postMessage" && c.str("thread_ts") == "" && strings.Contains(string(c.Body["blocks"]), slacknotify.GateBlock+"approve")
 	}, worker.Tail)
 	if request.str("channel") != slackChannel {
 		t.Fatalf("request posted to %q, want %s", request.str("channel"), slackChannel)
@@ -516,10 +516,10 @@ log:
 			reject = b
 		}
 	}
-	if approve.ActionID != notify.SlackActionApprove || reject.ActionID != notify.SlackActionReject || approve.BlockID != notify.SlackGateBlock+"approve" {
+	if approve.ActionID != slacknotify.ActionApprove || reject.ActionID != slacknotify.ActionReject || approve.BlockID != slacknotify.GateBlock+"approve" {
 		t.Fatalf("buttons: approve %+v, reject %+v", approve, reject)
 	}
-	var value notify.SlackButton
+	var value slacknotify.Button
 	if err := json.Unmarshal([]byte(approve.Value), &value); err != nil || value.WorkflowID != started.WorkflowID || value.Gate != "approve" || value.RunID == "" {
 		t.Fatalf("Approve button's value %q: %+v %v", approve.Value, value, err)
 	}

@@ -1,6 +1,6 @@
 // Package layout checks the project's import rules: the layers (starter → worker → workflows →
-// activities → integrations), workflows free of vendor SDKs, and tests that drive Lifeboat from
-// outside.
+// activities → integrations), workflows free of vendor SDKs, tests that drive Lifeboat from
+// outside, and notification channels that stand apart from the notify core and from each other.
 package layout
 
 import (
@@ -156,5 +156,56 @@ func TestReadmeFolderTableMatchesTheTree(t *testing.T) {
 		if len(parts) == 2 && !strings.Contains(table, "`"+name+"`") && !strings.Contains(table, "`"+p.path+"`") && !strings.Contains(table, p.path) {
 			t.Errorf("README.md's folder table does not name %s", p.path)
 		}
+	}
+}
+
+// notifyCore holds the notify.Notifier interface; each channel that implements it is a package of
+// its own below it, and route, which builds the channels from configuration, is the one package
+// there that imports them all.
+const notifyCore = "integrations/notify"
+
+// notifyChannel returns the channel a package belongs to ("slack" for integrations/notify/slack and
+// its subpackages), or "" for a package that is no channel's: the core, route, internal test support
+// and everything outside integrations/notify.
+func notifyChannel(path string) string {
+	rest, ok := strings.CutPrefix(path, notifyCore+"/")
+	if !ok {
+		return ""
+	}
+	name, _, _ := strings.Cut(rest, "/")
+	if name == "route" || name == "internal" {
+		return ""
+	}
+	return name
+}
+
+// The notification channels stand apart: the core imports none of them (so that workflows, which
+// send messages through it, link no channel's SDK), nor does the test support they share, and no
+// channel imports another.
+func TestNotifyChannelsStandApart(t *testing.T) {
+	var channels, broken []string
+	for _, p := range packages(t) {
+		if c := notifyChannel(p.path); c != "" && !slices.Contains(channels, c) {
+			channels = append(channels, c)
+		}
+		from := notifyChannel(p.path)
+		core := p.path == notifyCore || strings.HasPrefix(p.path, notifyCore+"/internal/")
+		for _, imp := range append(slices.Clone(p.imports), p.tested...) {
+			to := notifyChannel(imp)
+			if to != "" && (core || from != "" && from != to) {
+				broken = append(broken, fmt.Sprintf("%s imports %s", p.path, imp))
+			}
+		}
+	}
+	if len(channels) == 0 {
+		t.Fatalf("no channel packages below %s: the rule checks nothing", notifyCore)
+	}
+	for _, d := range strings.Fields(list(t, "-deps", "./workflows/...")) {
+		if c := notifyChannel(strings.TrimPrefix(d, module)); c != "" {
+			broken = append(broken, "workflows links "+strings.TrimPrefix(d, module))
+		}
+	}
+	for _, b := range broken {
+		t.Errorf("%s: the notify core and its test support import no channel, and a channel imports no other (channels: %s)", b, strings.Join(channels, ", "))
 	}
 }

@@ -18,8 +18,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lifeboat-dr/lifeboat/activities/asset"
+	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/aws"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/route"
 	"github.com/lifeboat-dr/lifeboat/integrations/slack"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/worker/intake"
@@ -40,7 +42,7 @@ type Config struct {
 	Assets []asset.Asset `yaml:"assets"`
 	// Notify are the notification routes that assets name in their notify lists. The route named
 	// "default" gets alerts of assets that name none; without one, alerts are logged.
-	Notify []notify.RouteConfig `yaml:"notify"`
+	Notify []route.Config `yaml:"notify"`
 	// Schedules configures the Temporal Schedules made from the assets.
 	Schedules Schedules `yaml:"schedules"`
 	// AWS gives access to RDS and EBS for assets protected by cloud snapshots, and to the AWS
@@ -64,6 +66,10 @@ type Recovery struct {
 	// Commands is the allow-list of the exec action: a plan names a command, and the worker runs the
 	// argv configured here, without a shell. Plans can never give a command line of their own.
 	Commands map[string][]string `yaml:"commands"`
+	// DrillSkip names actions this worker cannot reach, such as aws.* on a machine without an AWS
+	// account: in drills, their steps are skipped with the reason given, instead of failing. A
+	// recovery (failover) never skips.
+	DrillSkip []plan.DrillSkip `yaml:"drill_skip"`
 }
 
 // Schedules configures how assets' schedules are kept.
@@ -283,6 +289,13 @@ func (c *Config) resolvePaths(dir string) {
 	if c.Recovery.PlansDir != "" && !filepath.IsAbs(c.Recovery.PlansDir) {
 		c.Recovery.PlansDir = filepath.Join(dir, c.Recovery.PlansDir)
 	}
+	// A command given as a relative path (with a slash) is a script beside the file; a bare name
+	// is looked up on PATH.
+	for name, argv := range c.Recovery.Commands {
+		if len(argv) > 0 && strings.Contains(argv[0], "/") && !filepath.IsAbs(argv[0]) {
+			c.Recovery.Commands[name][0] = filepath.Join(dir, argv[0])
+		}
+	}
 	for i, r := range c.Worker.RestoreRoots {
 		if r != "" && !filepath.IsAbs(r) {
 			c.Worker.RestoreRoots[i] = filepath.Join(dir, r)
@@ -450,7 +463,7 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	if err := notify.ValidateRoutes("notify", c.Notify); err != nil {
+	if err := route.Validate("notify", c.Notify); err != nil {
 		errs = append(errs, err)
 	}
 	for i, r := range c.Notify {
@@ -469,6 +482,11 @@ func (c Config) Validate() error {
 		}
 		if len(argv) == 0 || strings.TrimSpace(argv[0]) == "" {
 			bad("recovery.commands."+name, "empty command")
+		}
+	}
+	for i, d := range c.Recovery.DrillSkip {
+		if err := d.Validate(plan.DefaultActions()); err != nil {
+			bad(fmt.Sprintf("recovery.drill_skip[%d]", i), "%v", err)
 		}
 	}
 	if err := c.Schedules.Validate(); err != nil {

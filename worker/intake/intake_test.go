@@ -20,7 +20,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/webhook"
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -359,7 +359,7 @@ func TestTemporalUnavailable(t *testing.T) {
 // signed returns the headers that sign body at time at with key.
 func signed(key string, at time.Time, body []byte) http.Header {
 	ts := strconv.FormatInt(at.Unix(), 10)
-	return http.Header{notify.HeaderTimestamp: {ts}, notify.HeaderSignature: {notify.Sign([]byte(key), ts, body)}}
+	return http.Header{webhook.HeaderTimestamp: {ts}, webhook.HeaderSignature: {webhook.Sign([]byte(key), ts, body)}}
 }
 
 func webhookBody(t *testing.T, a WebhookAlert) []byte {
@@ -398,7 +398,7 @@ func TestWebhookSignatures(t *testing.T) {
 		{"body changed after signing", bytes.Replace(body, []byte("firing"), []byte("resolved"), 1), tampered, "does not match"},
 		{"stale timestamp", body, stale, "more than the tolerance"},
 		{"timestamp in the future", body, future, "more than the tolerance"},
-		{"not a signature", body, http.Header{notify.HeaderTimestamp: {"1"}, notify.HeaderSignature: {"md5=abc"}}, "sha256="},
+		{"not a signature", body, http.Header{webhook.HeaderTimestamp: {"1"}, webhook.HeaderSignature: {"md5=abc"}}, "sha256="},
 	} {
 		code, resp, _ := s.post(t, PathWebhook, tc.body, tc.header)
 		if code != http.StatusUnauthorized || !strings.Contains(resp.Error, tc.mention) {
@@ -419,7 +419,7 @@ func TestWebhookSignatures(t *testing.T) {
 	}
 
 	// The same request again, as captured, and with the signature's hex in upper case: replays.
-	for _, h := range []http.Header{good, {notify.HeaderTimestamp: good[notify.HeaderTimestamp], notify.HeaderSignature: {"sha256=" + strings.ToUpper(strings.TrimPrefix(good.Get(notify.HeaderSignature), "sha256="))}}} {
+	for _, h := range []http.Header{good, {webhook.HeaderTimestamp: good[webhook.HeaderTimestamp], webhook.HeaderSignature: {"sha256=" + strings.ToUpper(strings.TrimPrefix(good.Get(webhook.HeaderSignature), "sha256="))}}} {
 		code, resp, _ = s.post(t, PathWebhook, body, h)
 		if code != http.StatusConflict || !strings.Contains(resp.Error, "already received") {
 			t.Errorf("replay: status %d, error %q; want 409", code, resp.Error)

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/webhook"
 )
 
 // WebhookAlert is the JSON body of the generic webhook: one alert. Unknown fields are refused, so
@@ -52,14 +52,14 @@ func (h *Handler) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, endpoint, http.StatusServiceUnavailable, "credentials unavailable", errors.New("the worker cannot check signatures now: see its log"))
 		return
 	}
-	ts, sig := r.Header.Get(notify.HeaderTimestamp), r.Header.Get(notify.HeaderSignature)
+	ts, sig := r.Header.Get(webhook.HeaderTimestamp), r.Header.Get(webhook.HeaderSignature)
 	if ts == "" || sig == "" {
-		h.refuse(w, r, endpoint, http.StatusUnauthorized, "unauthorized", fmt.Errorf("%w: %s and %s headers required", notify.ErrBadSignature, notify.HeaderTimestamp, notify.HeaderSignature))
+		h.refuse(w, r, endpoint, http.StatusUnauthorized, "unauthorized", fmt.Errorf("%w: %s and %s headers required", webhook.ErrBadSignature, webhook.HeaderTimestamp, webhook.HeaderSignature))
 		return
 	}
 	now := h.opts.Now()
-	tolerance := h.opts.Config.Webhook.Tolerance.Or(notify.DefaultTolerance)
-	if err := notify.Verify([]byte(key), ts, string(body), sig, now, tolerance); err != nil {
+	tolerance := h.opts.Config.Webhook.Tolerance.Or(webhook.DefaultTolerance)
+	if err := webhook.Verify([]byte(key), ts, string(body), sig, now, tolerance); err != nil {
 		h.refuse(w, r, endpoint, http.StatusUnauthorized, "unauthorized", err)
 		return
 	}

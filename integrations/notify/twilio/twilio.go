@@ -1,4 +1,4 @@
-package notify
+package twilio
 
 import (
 	"bytes"
@@ -17,14 +17,15 @@ import (
 	twilioclient "github.com/twilio/twilio-go/client"
 	twilioapi "github.com/twilio/twilio-go/rest/api/v2010"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
 
-// DefaultTwilioURL is where Twilio's REST API is; TwilioConfig.APIURL replaces it.
-const DefaultTwilioURL = "https://api.twilio.com"
+// DefaultURL is where Twilio's REST API is; Config.APIURL replaces it.
+const DefaultURL = "https://api.twilio.com"
 
-// DefaultTwilioTimeout bounds each request to Twilio.
-const DefaultTwilioTimeout = 10 * time.Second
+// DefaultTimeout bounds each request to Twilio.
+const DefaultTimeout = 10 * time.Second
 
 // DefaultVoiceMinLevel is the least escalation level a voice channel calls for when its filter does
 // not say: a call only once the first notice went unanswered.
@@ -35,8 +36,8 @@ var (
 	accountSIDPattern = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
 )
 
-// TwilioConfig is the Twilio account and the phone numbers of an sms or voice channel.
-type TwilioConfig struct {
+// Config is the Twilio account and the phone numbers of an sms or voice channel.
+type Config struct {
 	// AccountSID is the Twilio account (AC and 32 hex digits). It is not a secret, but it is left out
 	// of names and errors all the same.
 	AccountSID string `yaml:"account_sid" json:"account_sid"`
@@ -46,16 +47,17 @@ type TwilioConfig struct {
 	From string `yaml:"from" json:"from"`
 	// To are the phone numbers to text or call, in E.164 form; each gets every message.
 	To []string `yaml:"to" json:"to"`
-	// APIURL replaces DefaultTwilioURL (for a proxy, or a test server).
+	// APIURL replaces DefaultURL (for a proxy, or a test server).
 	APIURL string `yaml:"api_url" json:"api_url,omitempty"`
-	// Timeout bounds each request (DefaultTwilioTimeout).
+	// Timeout bounds each request (DefaultTimeout).
 	Timeout units.Duration `yaml:"timeout" json:"timeout,omitempty"`
-	// Attempts is the most tries per message and number, 1 to MaxAttempts (default DefaultAttempts).
+	// Attempts is the most tries per message and number, 1 to notify.MaxAttempts (default
+	// notify.DefaultAttempts).
 	Attempts int `yaml:"attempts" json:"attempts,omitempty"`
 }
 
 // Validate returns every problem with the Twilio settings, prefixed with path, joined, or nil.
-func (c TwilioConfig) Validate(path string) error {
+func (c Config) Validate(path string) error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s.%s: %s", path, field, fmt.Sprintf(format, args...)))
@@ -86,14 +88,14 @@ func (c TwilioConfig) Validate(path string) error {
 		}
 	}
 	if c.APIURL != "" {
-		if _, err := parseHTTPURL(c.APIURL); err != nil {
+		if _, err := notify.ParseHTTPURL(c.APIURL); err != nil {
 			bad("api_url", "%v", err)
 		}
 	}
 	if c.Timeout < 0 {
 		bad("timeout", "negative")
 	}
-	if err := validateAttempts(path, c.Attempts); err != nil {
+	if err := notify.ValidateAttempts(path, c.Attempts); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -101,21 +103,21 @@ func (c TwilioConfig) Validate(path string) error {
 
 // SMSConfig configures an sms channel of a route.
 type SMSConfig struct {
-	TwilioConfig `yaml:",inline"`
-	Filter       `yaml:",inline"`
+	Config        `yaml:",inline"`
+	notify.Filter `yaml:",inline"`
 }
 
 // Validate returns every problem with the sms channel, prefixed with path, joined, or nil.
 func (c SMSConfig) Validate(path string) error {
-	return errors.Join(c.TwilioConfig.Validate(path), c.Filter.Validate(path))
+	return errors.Join(c.Config.Validate(path), c.Filter.Validate(path))
 }
 
 // VoiceConfig configures a voice channel of a route: a phone call that says the message's title and
 // asks to look at Slack or email. Its filter wants only critical messages of escalation level
 // DefaultVoiceMinLevel or more, unless it says otherwise.
 type VoiceConfig struct {
-	TwilioConfig `yaml:",inline"`
-	Filter       `yaml:",inline"`
+	Config        `yaml:",inline"`
+	notify.Filter `yaml:",inline"`
 	// Voice is the text-to-speech voice, such as "Polly.Joanna"; empty means Twilio's default.
 	Voice string `yaml:"voice" json:"voice,omitempty"`
 	// Language is the language of the speech, such as "en-GB"; empty means Twilio's default (en-US).
@@ -124,36 +126,36 @@ type VoiceConfig struct {
 
 // Validate returns every problem with the voice channel, prefixed with path, joined, or nil.
 func (c VoiceConfig) Validate(path string) error {
-	return errors.Join(c.TwilioConfig.Validate(path), c.Filter.Validate(path))
+	return errors.Join(c.Config.Validate(path), c.Filter.Validate(path))
 }
 
 // SMS texts messages to phone numbers through Twilio's Messages API: the message rendered with
-// TemplateSMS, to every configured number. It tries each number up to Attempts times within one
-// Notify call: again after a network error, a timeout, 429 or a 5xx status (waiting as long as
+// notify.TemplateSMS, to every configured number. It tries each number up to Attempts times within
+// one Notify call: again after a network error, a timeout, 429 or a 5xx status (waiting as long as
 // Retry-After asks, or backing off); any other error status is permanent. A retry sends only to the
 // numbers that have not accepted yet. Notify succeeds once every number has accepted.
 type SMS struct {
-	twilio *twilioChannel
+	twilio *channel
 }
 
-var _ Notifier = (*SMS)(nil)
+var _ notify.Notifier = (*SMS)(nil)
 
-// NewSMS returns the sms notifier of cfg, whose Filter it ignores; token returns the auth token.
-func NewSMS(cfg TwilioConfig, token SecretFunc) *SMS {
-	return &SMS{twilio: newTwilioChannel("sms", cfg, token)}
+// NewSMS returns the sms notifier of cfg; token returns the auth token.
+func NewSMS(cfg Config, token notify.SecretFunc) *SMS {
+	return &SMS{twilio: newChannel("sms", cfg, token)}
 }
 
-// Name implements Notifier: "sms" and the numbers, masked ("sms +1555…4567").
+// Name implements notify.Notifier: "sms" and the numbers, masked ("sms +1555…4567").
 func (s *SMS) Name() string { return s.twilio.name() }
 
-// Notify implements Notifier.
-func (s *SMS) Notify(ctx context.Context, m Message) error {
+// Notify implements notify.Notifier.
+func (s *SMS) Notify(ctx context.Context, m notify.Message) error {
 	if err := m.Validate(); err != nil {
-		return Permanent(fmt.Errorf("%s: invalid message: %w", s.Name(), err))
+		return notify.Permanent(fmt.Errorf("%s: invalid message: %w", s.Name(), err))
 	}
-	body, err := Render(TemplateSMS, m)
+	body, err := notify.Render(notify.TemplateSMS, m)
 	if err != nil {
-		return Permanent(fmt.Errorf("%s: %w", s.Name(), err))
+		return notify.Permanent(fmt.Errorf("%s: %w", s.Name(), err))
 	}
 	return s.twilio.send(ctx, func(svc *twilioapi.ApiService, to string) error {
 		params := &twilioapi.CreateMessageParams{}
@@ -166,35 +168,35 @@ func (s *SMS) Notify(ctx context.Context, m Message) error {
 }
 
 // Voice calls phone numbers through Twilio's Calls API, with TwiML that says the message rendered
-// with TemplateVoice twice. Notify succeeds once Twilio has queued a call to every number; whether
-// someone answers is not known then. It retries as SMS does.
+// with notify.TemplateVoice twice. Notify succeeds once Twilio has queued a call to every number;
+// whether someone answers is not known then. It retries as SMS does.
 type Voice struct {
-	twilio          *twilioChannel
+	twilio          *channel
 	voice, language string
 }
 
-var _ Notifier = (*Voice)(nil)
+var _ notify.Notifier = (*Voice)(nil)
 
 // NewVoice returns the voice notifier of cfg, whose Filter it ignores; token returns the auth token.
-func NewVoice(cfg VoiceConfig, token SecretFunc) *Voice {
-	return &Voice{twilio: newTwilioChannel("voice", cfg.TwilioConfig, token), voice: cfg.Voice, language: cfg.Language}
+func NewVoice(cfg VoiceConfig, token notify.SecretFunc) *Voice {
+	return &Voice{twilio: newChannel("voice", cfg.Config, token), voice: cfg.Voice, language: cfg.Language}
 }
 
-// Name implements Notifier: "voice" and the numbers, masked ("voice +1555…4567").
+// Name implements notify.Notifier: "voice" and the numbers, masked ("voice +1555…4567").
 func (v *Voice) Name() string { return v.twilio.name() }
 
-// Notify implements Notifier.
-func (v *Voice) Notify(ctx context.Context, m Message) error {
+// Notify implements notify.Notifier.
+func (v *Voice) Notify(ctx context.Context, m notify.Message) error {
 	if err := m.Validate(); err != nil {
-		return Permanent(fmt.Errorf("%s: invalid message: %w", v.Name(), err))
+		return notify.Permanent(fmt.Errorf("%s: invalid message: %w", v.Name(), err))
 	}
-	speech, err := Render(TemplateVoice, m)
+	speech, err := notify.Render(notify.TemplateVoice, m)
 	if err != nil {
-		return Permanent(fmt.Errorf("%s: %w", v.Name(), err))
+		return notify.Permanent(fmt.Errorf("%s: %w", v.Name(), err))
 	}
 	twiml, err := sayTwiML(speech, v.voice, v.language)
 	if err != nil {
-		return Permanent(fmt.Errorf("%s: %w", v.Name(), err))
+		return notify.Permanent(fmt.Errorf("%s: %w", v.Name(), err))
 	}
 	return v.twilio.send(ctx, func(svc *twilioapi.ApiService, to string) error {
 		params := &twilioapi.CreateCallParams{}
@@ -223,22 +225,22 @@ func sayTwiML(speech, voice, language string) (string, error) {
 	return xml.Header + string(b), nil
 }
 
-// twilioChannel is what SMS and Voice share: the account, the numbers and how to reach Twilio.
-type twilioChannel struct {
+// channel is what SMS and Voice share: the account, the numbers and how to reach Twilio.
+type channel struct {
 	kind  string
-	cfg   TwilioConfig
-	token SecretFunc
-	retry retryPolicy
+	cfg   Config
+	token notify.SecretFunc
+	retry notify.RetryPolicy
 	// transport sends the requests; nil means http.DefaultTransport.
 	transport http.RoundTripper
 }
 
-func newTwilioChannel(kind string, cfg TwilioConfig, token SecretFunc) *twilioChannel {
+func newChannel(kind string, cfg Config, token notify.SecretFunc) *channel {
 	cfg.To = slices.Clone(cfg.To)
-	return &twilioChannel{kind: kind, cfg: cfg, token: token, retry: retryPolicy{Attempts: cfg.Attempts}}
+	return &channel{kind: kind, cfg: cfg, token: token, retry: notify.RetryPolicy{Attempts: cfg.Attempts}}
 }
 
-func (c *twilioChannel) name() string {
+func (c *channel) name() string {
 	masked := make([]string, len(c.cfg.To))
 	for i, n := range c.cfg.To {
 		masked[i] = maskPhone(n)
@@ -257,36 +259,36 @@ func maskPhone(n string) string {
 
 // send calls create for every number, retrying the numbers that failed in a way that may go away,
 // and returns nil once every number has accepted.
-func (c *twilioChannel) send(ctx context.Context, create func(svc *twilioapi.ApiService, to string) error) error {
+func (c *channel) send(ctx context.Context, create func(svc *twilioapi.ApiService, to string) error) error {
 	name := c.name()
-	base, err := url.Parse(DefaultTwilioURL)
+	base, err := url.Parse(DefaultURL)
 	if c.cfg.APIURL != "" {
 		var raw string
-		if raw, err = parseHTTPURL(c.cfg.APIURL); err == nil {
+		if raw, err = notify.ParseHTTPURL(c.cfg.APIURL); err == nil {
 			base, err = url.Parse(raw)
 		}
 	}
 	if err != nil {
-		return Permanent(fmt.Errorf("%s: api_url: %w", name, err))
+		return notify.Permanent(fmt.Errorf("%s: api_url: %w", name, err))
 	}
 	if c.token == nil {
-		return Permanent(fmt.Errorf("%s: no auth token configured", name))
+		return notify.Permanent(fmt.Errorf("%s: no auth token configured", name))
 	}
 	token, err := c.token(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: auth token: %w", name, err)
 	}
 	if len(token) == 0 {
-		return Permanent(fmt.Errorf("%s: auth token is empty", name))
+		return notify.Permanent(fmt.Errorf("%s: auth token is empty", name))
 	}
 	timeout := c.cfg.Timeout.D()
 	if timeout <= 0 {
-		timeout = DefaultTwilioTimeout
+		timeout = DefaultTimeout
 	}
 
 	pending := slices.Clone(c.cfg.To)
 	var rejected []error
-	err = c.retry.do(ctx, name, func(ctx context.Context) (time.Duration, error) {
+	err = c.retry.Do(ctx, name, func(ctx context.Context) (time.Duration, error) {
 		var (
 			failed  []error
 			next    []string
@@ -298,7 +300,7 @@ func (c *twilioChannel) send(ctx context.Context, create func(svc *twilioapi.Api
 				continue
 			}
 			err = fmt.Errorf("%s: %w", maskPhone(to), err)
-			if IsPermanent(err) {
+			if notify.IsPermanent(err) {
 				rejected = append(rejected, err)
 				continue
 			}
@@ -311,7 +313,7 @@ func (c *twilioChannel) send(ctx context.Context, create func(svc *twilioapi.Api
 		case len(failed) > 0:
 			return waitFor, errors.Join(append(slices.Clone(rejected), failed...)...)
 		case len(rejected) > 0:
-			return -1, Permanent(errors.Join(rejected...))
+			return -1, notify.Permanent(errors.Join(rejected...))
 		}
 		return -1, nil
 	})
@@ -320,7 +322,7 @@ func (c *twilioChannel) send(ctx context.Context, create func(svc *twilioapi.Api
 
 // post makes one request to Twilio for one number. It returns the wait a Retry-After header asks
 // for, or -1.
-func (c *twilioChannel) post(ctx context.Context, base *url.URL, token string, timeout time.Duration, to string,
+func (c *channel) post(ctx context.Context, base *url.URL, token string, timeout time.Duration, to string,
 	create func(svc *twilioapi.ApiService, to string) error) (time.Duration, error) {
 	tryCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -360,29 +362,29 @@ func twilioResult(ctx, tryCtx context.Context, timeout time.Duration, last twili
 	if last.status == 0 {
 		if isRest {
 			// The client refused the credentials before sending anything.
-			return -1, Permanent(fmt.Errorf("refused before sending (twilio error %d: %s): check the account_sid and the auth_token secret", rest.Code, rest.Message))
+			return -1, notify.Permanent(fmt.Errorf("refused before sending (twilio error %d: %s): check the account_sid and the auth_token secret", rest.Code, rest.Message))
 		}
-		return -1, requestError(ctx, tryCtx, timeout, err)
+		return -1, notify.RequestError(ctx, tryCtx, timeout, err)
 	}
-	statusErr := &StatusError{StatusCode: last.status, Status: fmt.Sprintf("%d %s", last.status, http.StatusText(last.status))}
+	statusErr := &notify.StatusError{StatusCode: last.status, Status: fmt.Sprintf("%d %s", last.status, http.StatusText(last.status))}
 	if isRest && (rest.Code != 0 || rest.Message != "") {
 		statusErr.Body = fmt.Sprintf("Twilio error %d: %s", rest.Code, rest.Message)
 		if rest.MoreInfo != "" {
 			statusErr.Body += " (" + rest.MoreInfo + ")"
 		}
 	} else {
-		statusErr.Body = cleanSnippet(last.body)
+		statusErr.Body = notify.Snippet(last.body)
 	}
 	switch {
 	case last.status == http.StatusTooManyRequests || last.status >= 500:
-		if d, ok := parseRetryAfter(last.retryAfter, time.Now()); ok {
+		if d, ok := notify.ParseRetryAfter(last.retryAfter, time.Now()); ok {
 			return d, statusErr
 		}
 		return -1, statusErr
 	case last.status == http.StatusUnauthorized || last.status == http.StatusForbidden:
-		return -1, Permanent(fmt.Errorf("%w: check the account_sid and the auth_token secret", statusErr))
+		return -1, notify.Permanent(fmt.Errorf("%w: check the account_sid and the auth_token secret", statusErr))
 	default:
-		return -1, Permanent(statusErr)
+		return -1, notify.Permanent(statusErr)
 	}
 }
 

@@ -1,4 +1,4 @@
-package notify
+package pagerduty
 
 import (
 	"bytes"
@@ -13,20 +13,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
 
-// DefaultPagerDutyURL is PagerDuty's Events API v2 endpoint; PagerDutyConfig.URL replaces it.
-const DefaultPagerDutyURL = "https://events.pagerduty.com/v2/enqueue"
+// DefaultURL is PagerDuty's Events API v2 endpoint; Config.URL replaces it.
+const DefaultURL = "https://events.pagerduty.com/v2/enqueue"
 
-// DefaultPagerDutyTimeout bounds each request to PagerDuty.
-const DefaultPagerDutyTimeout = 10 * time.Second
+// DefaultTimeout bounds each request to PagerDuty.
+const DefaultTimeout = 10 * time.Second
 
 // The PagerDuty event actions.
 const (
-	PagerDutyTrigger     = "trigger"
-	PagerDutyAcknowledge = "acknowledge"
-	PagerDutyResolve     = "resolve"
+	Trigger     = "trigger"
+	Acknowledge = "acknowledge"
+	Resolve     = "resolve"
 )
 
 // Limits of the Events API v2, in characters.
@@ -36,57 +37,58 @@ const (
 	pagerDutyDedupKeyMax = 255
 )
 
-// PagerDutyConfig configures a pagerduty channel of a route: a service's Events API v2 integration.
-type PagerDutyConfig struct {
+// Config configures a pagerduty channel of a route: a service's Events API v2 integration.
+type Config struct {
 	// RoutingKeyRef names the worker secret holding the integration's routing key (32 characters, on
 	// the service's Integrations tab).
 	RoutingKeyRef string `yaml:"routing_key" json:"routing_key"`
 	// Service names the PagerDuty service in deliveries ("pagerduty payments"); empty means the
 	// routing key's secret name.
 	Service string `yaml:"service" json:"service,omitempty"`
-	// URL replaces DefaultPagerDutyURL (for a proxy, or a test server).
+	// URL replaces DefaultURL (for a proxy, or a test server).
 	URL string `yaml:"url" json:"url,omitempty"`
-	// Timeout bounds each request (DefaultPagerDutyTimeout).
+	// Timeout bounds each request (DefaultTimeout).
 	Timeout units.Duration `yaml:"timeout" json:"timeout,omitempty"`
-	// Attempts is the most tries per message, 1 to MaxAttempts (default DefaultAttempts).
-	Attempts int `yaml:"attempts" json:"attempts,omitempty"`
-	Filter   `yaml:",inline"`
+	// Attempts is the most tries per message, 1 to notify.MaxAttempts (default
+	// notify.DefaultAttempts).
+	Attempts      int `yaml:"attempts" json:"attempts,omitempty"`
+	notify.Filter `yaml:",inline"`
 }
 
 // Validate returns every problem with the pagerduty channel, prefixed with path, joined, or nil.
-func (c PagerDutyConfig) Validate(path string) error {
+func (c Config) Validate(path string) error {
 	var errs []error
 	if c.RoutingKeyRef == "" {
 		errs = append(errs, fmt.Errorf("%s.routing_key: required: the name of the secret holding the integration's routing key", path))
 	}
 	if c.URL != "" {
-		if _, err := parseHTTPURL(c.URL); err != nil {
+		if _, err := notify.ParseHTTPURL(c.URL); err != nil {
 			errs = append(errs, fmt.Errorf("%s.url: %w", path, err))
 		}
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("%s.timeout: negative", path))
 	}
-	if err := validateAttempts(path, c.Attempts); err != nil {
+	if err := notify.ValidateAttempts(path, c.Attempts); err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.Filter.Validate(path))
 	return errors.Join(errs...)
 }
 
-// PagerDutyEvent is the body of an Events API v2 request.
-type PagerDutyEvent struct {
-	RoutingKey  string            `json:"routing_key"`
-	EventAction string            `json:"event_action"`
-	DedupKey    string            `json:"dedup_key,omitempty"`
-	Client      string            `json:"client,omitempty"`
-	ClientURL   string            `json:"client_url,omitempty"`
-	Payload     *PagerDutyPayload `json:"payload,omitempty"`
-	Links       []PagerDutyLink   `json:"links,omitempty"`
+// Event is the body of an Events API v2 request.
+type Event struct {
+	RoutingKey  string   `json:"routing_key"`
+	EventAction string   `json:"event_action"`
+	DedupKey    string   `json:"dedup_key,omitempty"`
+	Client      string   `json:"client,omitempty"`
+	ClientURL   string   `json:"client_url,omitempty"`
+	Payload     *Payload `json:"payload,omitempty"`
+	Links       []Link   `json:"links,omitempty"`
 }
 
-// PagerDutyPayload describes a triggered alert.
-type PagerDutyPayload struct {
+// Payload describes a triggered alert.
+type Payload struct {
 	Summary       string            `json:"summary"`
 	Source        string            `json:"source"`
 	Severity      string            `json:"severity"`
@@ -97,82 +99,82 @@ type PagerDutyPayload struct {
 	CustomDetails map[string]string `json:"custom_details,omitempty"`
 }
 
-// PagerDutyLink is a link shown on the alert.
-type PagerDutyLink struct {
+// Link is a link shown on the alert.
+type Link struct {
 	Href string `json:"href"`
 	Text string `json:"text,omitempty"`
 }
 
-// PagerDuty sends messages to a PagerDuty service through the Events API v2. The message's event
-// decides the action (see PagerDutyAction): most trigger an alert, all-clears resolve it, decisions
+// Notifier sends messages to a PagerDuty service through the Events API v2. The message's event
+// decides the action (see Action): most trigger an alert, all-clears resolve it, decisions
 // acknowledge it. Every message of one incident carries the same dedup key, so PagerDuty groups them
 // and the all-clear resolves the alert the first message triggered. It retries after a network
 // error, a timeout, 429 or a 5xx status; 400 (an event PagerDuty rejects) and any other status are
 // permanent.
-type PagerDuty struct {
-	cfg    PagerDutyConfig
-	key    SecretFunc
-	retry  retryPolicy
+type Notifier struct {
+	cfg    Config
+	key    notify.SecretFunc
+	retry  notify.RetryPolicy
 	client *http.Client
 }
 
 var (
-	_ Notifier = (*PagerDuty)(nil)
-	_ Referrer = (*PagerDuty)(nil)
+	_ notify.Notifier = (*Notifier)(nil)
+	_ notify.Referrer = (*Notifier)(nil)
 )
 
-// NewPagerDuty returns the pagerduty notifier of cfg, whose Filter it ignores; key returns the
+// New returns the pagerduty notifier of cfg, whose Filter it ignores; key returns the
 // routing key.
-func NewPagerDuty(cfg PagerDutyConfig, key SecretFunc) *PagerDuty {
-	return &PagerDuty{cfg: cfg, key: key, retry: retryPolicy{Attempts: cfg.Attempts}, client: noRedirectClient}
+func New(cfg Config, key notify.SecretFunc) *Notifier {
+	return &Notifier{cfg: cfg, key: key, retry: notify.RetryPolicy{Attempts: cfg.Attempts}, client: notify.NoRedirectClient()}
 }
 
-// Name implements Notifier: "pagerduty" and the service, or the routing key's secret name.
-func (p *PagerDuty) Name() string {
+// Name implements notify.Notifier: "pagerduty" and the service, or the routing key's secret name.
+func (p *Notifier) Name() string {
 	if p.cfg.Service != "" {
 		return "pagerduty " + p.cfg.Service
 	}
 	return "pagerduty " + p.cfg.RoutingKeyRef
 }
 
-// Notify implements Notifier.
-func (p *PagerDuty) Notify(ctx context.Context, m Message) error {
+// Notify implements notify.Notifier.
+func (p *Notifier) Notify(ctx context.Context, m notify.Message) error {
 	_, err := p.NotifyRef(ctx, m)
 	return err
 }
 
-// NotifyRef implements Referrer: the reference is the alert's dedup key, which later messages of the
-// incident use when they carry no DedupKey of their own.
-func (p *PagerDuty) NotifyRef(ctx context.Context, m Message) (string, error) {
+// NotifyRef implements notify.Referrer: the reference is the alert's dedup key, which later
+// messages of the incident use when they carry no DedupKey of their own.
+func (p *Notifier) NotifyRef(ctx context.Context, m notify.Message) (string, error) {
 	name := p.Name()
 	if err := m.Validate(); err != nil {
-		return "", Permanent(fmt.Errorf("%s: invalid message: %w", name, err))
+		return "", notify.Permanent(fmt.Errorf("%s: invalid message: %w", name, err))
 	}
-	target := DefaultPagerDutyURL
+	target := DefaultURL
 	if p.cfg.URL != "" {
 		var err error
-		if target, err = parseHTTPURL(p.cfg.URL); err != nil {
-			return "", Permanent(fmt.Errorf("%s: %w", name, err))
+		if target, err = notify.ParseHTTPURL(p.cfg.URL); err != nil {
+			return "", notify.Permanent(fmt.Errorf("%s: %w", name, err))
 		}
 	}
 	if p.key == nil {
-		return "", Permanent(fmt.Errorf("%s: no routing key configured", name))
+		return "", notify.Permanent(fmt.Errorf("%s: no routing key configured", name))
 	}
 	key, err := p.key(ctx)
 	if err != nil {
 		return "", fmt.Errorf("%s: routing key: %w", name, err)
 	}
 	if len(key) == 0 {
-		return "", Permanent(fmt.Errorf("%s: routing key is empty", name))
+		return "", notify.Permanent(fmt.Errorf("%s: routing key is empty", name))
 	}
-	ev := NewPagerDutyEvent(m, m.Refs[name])
+	ev := NewEvent(m, m.Refs[name])
 	ev.RoutingKey = strings.TrimSpace(string(key))
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return "", Permanent(fmt.Errorf("%s: encode event: %w", name, err))
+		return "", notify.Permanent(fmt.Errorf("%s: encode event: %w", name, err))
 	}
 	ref := ev.DedupKey
-	err = p.retry.do(ctx, name, func(ctx context.Context) (time.Duration, error) {
+	err = p.retry.Do(ctx, name, func(ctx context.Context) (time.Duration, error) {
 		got, wait, err := p.post(ctx, target, body)
 		if err == nil && got != "" {
 			ref = got
@@ -185,25 +187,25 @@ func (p *PagerDuty) NotifyRef(ctx context.Context, m Message) (string, error) {
 	return ref, nil
 }
 
-// PagerDutyAction returns the event action of a message's event: resolve for events ending in
+// Action returns the event action of a message's event: resolve for events ending in
 // ".cleared", ".resolved", ".succeeded" or ".completed"; acknowledge for "approval.decided" and events
 // ending in ".acknowledged"; trigger for every other.
-func PagerDutyAction(event string) string {
+func Action(event string) string {
 	for _, suffix := range []string{".cleared", ".resolved", ".succeeded", ".completed"} {
 		if strings.HasSuffix(event, suffix) {
-			return PagerDutyResolve
+			return Resolve
 		}
 	}
 	if event == "approval.decided" || strings.HasSuffix(event, ".acknowledged") {
-		return PagerDutyAcknowledge
+		return Acknowledge
 	}
-	return PagerDutyTrigger
+	return Trigger
 }
 
-// PagerDutyDedupKey returns the dedup key of m: its DedupKey, else ref (what an earlier delivery of
+// DedupKey returns the dedup key of m: its DedupKey, else ref (what an earlier delivery of
 // the incident returned), else a hash of its event, asset and plan, which is the same for every
 // message of them. A key longer than PagerDuty allows is replaced by its hash.
-func PagerDutyDedupKey(m Message, ref string) string {
+func DedupKey(m notify.Message, ref string) string {
 	key := m.DedupKey
 	if key == "" {
 		key = ref
@@ -219,12 +221,12 @@ func PagerDutyDedupKey(m Message, ref string) string {
 	return key
 }
 
-// NewPagerDutyEvent returns the event that delivers m, without its routing key; ref is what an
+// NewEvent returns the event that delivers m, without its routing key; ref is what an
 // earlier delivery of the incident to the same service returned, if any. Acknowledge and resolve
 // events carry only their dedup key, as PagerDuty ignores the rest.
-func NewPagerDutyEvent(m Message, ref string) PagerDutyEvent {
-	ev := PagerDutyEvent{EventAction: PagerDutyAction(m.Event), DedupKey: PagerDutyDedupKey(m, ref)}
-	if ev.EventAction != PagerDutyTrigger {
+func NewEvent(m notify.Message, ref string) Event {
+	ev := Event{EventAction: Action(m.Event), DedupKey: DedupKey(m, ref)}
+	if ev.EventAction != Trigger {
 		return ev
 	}
 	source := m.Asset
@@ -251,9 +253,9 @@ func NewPagerDutyEvent(m Message, ref string) PagerDutyEvent {
 		details = nil
 	}
 	ev.Client = "Lifeboat"
-	ev.Payload = &PagerDutyPayload{
-		Summary:       cut(oneLine(m.Title), pagerDutySummaryMax),
-		Source:        cut(source, pagerDutySourceMax),
+	ev.Payload = &Payload{
+		Summary:       notify.Cut(notify.OneLine(m.Title), pagerDutySummaryMax),
+		Source:        notify.Cut(source, pagerDutySourceMax),
 		Severity:      pagerDutySeverity(m.Severity),
 		Component:     m.Asset,
 		Group:         m.Plan,
@@ -263,18 +265,18 @@ func NewPagerDutyEvent(m Message, ref string) PagerDutyEvent {
 	if !m.Time.IsZero() {
 		ev.Payload.Timestamp = m.Time.UTC().Format(time.RFC3339Nano)
 	}
-	if _, err := parseHTTPURL(m.Link); err == nil {
+	if _, err := notify.ParseHTTPURL(m.Link); err == nil {
 		ev.ClientURL = m.Link
-		ev.Links = []PagerDutyLink{{Href: m.Link, Text: "Details in Lifeboat"}}
+		ev.Links = []Link{{Href: m.Link, Text: "Details in Lifeboat"}}
 	}
 	return ev
 }
 
-func pagerDutySeverity(s Severity) string {
+func pagerDutySeverity(s notify.Severity) string {
 	switch s {
-	case Info:
+	case notify.Info:
 		return "info"
-	case Warning:
+	case notify.Warning:
 		return "warning"
 	default:
 		return "critical"
@@ -291,29 +293,29 @@ type pagerDutyResponse struct {
 
 // post makes one try. It returns the dedup key PagerDuty answered with, and the wait a Retry-After
 // header asks for, or -1.
-func (p *PagerDuty) post(ctx context.Context, target string, body []byte) (string, time.Duration, error) {
+func (p *Notifier) post(ctx context.Context, target string, body []byte) (string, time.Duration, error) {
 	timeout := p.cfg.Timeout.D()
 	if timeout <= 0 {
-		timeout = DefaultPagerDutyTimeout
+		timeout = DefaultTimeout
 	}
 	tryCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(tryCtx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return "", -1, Permanent(errors.New("cannot make a request for the URL"))
+		return "", -1, notify.Permanent(errors.New("cannot make a request for the URL"))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "lifeboat")
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return "", -1, requestError(ctx, tryCtx, timeout, err)
+		return "", -1, notify.RequestError(ctx, tryCtx, timeout, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var answer pagerDutyResponse
 	_ = json.Unmarshal(raw, &answer)
 	code := resp.StatusCode
-	statusErr := &StatusError{StatusCode: code, Status: resp.Status, Body: cleanSnippet(raw)}
+	statusErr := &notify.StatusError{StatusCode: code, Status: resp.Status, Body: notify.Snippet(raw)}
 	if answer.Message != "" {
 		statusErr.Body = answer.Message
 		if len(answer.Errors) > 0 {
@@ -324,13 +326,13 @@ func (p *PagerDuty) post(ctx context.Context, target string, body []byte) (strin
 	case code >= 200 && code <= 299:
 		return answer.DedupKey, -1, nil
 	case code == http.StatusTooManyRequests || code >= 500:
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+		if d, ok := notify.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 			return "", d, statusErr
 		}
 		return "", -1, statusErr
 	case code == http.StatusBadRequest:
-		return "", -1, Permanent(fmt.Errorf("%w: PagerDuty rejected the event; when it names the routing key, check the secret", statusErr))
+		return "", -1, notify.Permanent(fmt.Errorf("%w: PagerDuty rejected the event; when it names the routing key, check the secret", statusErr))
 	default:
-		return "", -1, Permanent(statusErr)
+		return "", -1, notify.Permanent(statusErr)
 	}
 }

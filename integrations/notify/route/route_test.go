@@ -1,4 +1,4 @@
-package notify
+package route
 
 import (
 	"bytes"
@@ -15,17 +15,28 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/email"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/internal/notifytest"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/pagerduty"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/slack"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/twilio"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/webhook"
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 )
 
-func TestValidateRoutesReportsEveryProblem(t *testing.T) {
-	routes := []RouteConfig{
+func twilioConfig(apiURL string, to ...string) twilio.Config {
+	return twilio.Config{AccountSID: notifytest.TwilioAccountSID, AuthTokenRef: "twilio-token", From: "+15550001111", To: to, APIURL: apiURL}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	routes := []Config{
 		{Name: "ops", Log: true},
 		{Name: "Ops!", Log: true},
-		{Name: "ops", Webhooks: []WebhookConfig{{URL: "https://hooks.example.com/a"}}},
+		{Name: "ops", Webhooks: []webhook.Config{{URL: "https://hooks.example.com/a"}}},
 		{Name: "silent"},
 		{Name: "", Log: true},
-		{Name: "dba", Webhooks: []WebhookConfig{
+		{Name: "dba", Webhooks: []webhook.Config{
 			{URL: ""},
 			{URL: "ftp://files.example.com/x", Attempts: 11},
 			{URL: "https:///no-host", Attempts: -1},
@@ -35,22 +46,22 @@ func TestValidateRoutesReportsEveryProblem(t *testing.T) {
 				"Content-Type":         "text/plain",
 				"X-Token":              "a\r\nInjected: yes",
 			}},
-			{URL: "https://hooks.example.com/c", Filter: Filter{MinSeverity: "urgent"}},
+			{URL: "https://hooks.example.com/c", Filter: notify.Filter{MinSeverity: "urgent"}},
 		}},
 		{Name: "on-call", Delivery: "sometimes", Order: []string{"sms"}, Plans: []string{"dns", "", "dns"}, Log: true},
-		{Name: "pager", Delivery: DeliverFallback, Order: []string{"slack", "fax", "slack"}, Log: true,
-			Slack: []SlackRoute{{SlackConfig: SlackConfig{Channel: "#dr"}}},
-			SMS:   []SMSConfig{{TwilioConfig: testTwilioConfig("", "+15551234567")}},
+		{Name: "pager", Delivery: notify.DeliverFallback, Order: []string{"slack", "fax", "slack"}, Log: true,
+			Slack: []SlackChannel{{Config: slack.Config{Channel: "#dr"}}},
+			SMS:   []twilio.SMSConfig{{Config: twilioConfig("", "+15551234567")}},
 		},
 		{Name: "people",
-			Slack:     []SlackRoute{{SlackConfig: SlackConfig{TokenRef: "slack-token"}, Filter: Filter{Events: []string{"[a"}}}},
-			SMS:       []SMSConfig{{TwilioConfig: TwilioConfig{AccountSID: testAccountSID, AuthTokenRef: "t", From: "+15550001111"}}},
-			Voice:     []VoiceConfig{{TwilioConfig: testTwilioConfig("", "555-1234")}},
-			Email:     []EmailConfig{{Host: "mail.example.com", TLS: EmailNoTLS, From: "dr@example.com", To: []string{"ops@example.com"}}},
-			PagerDuty: []PagerDutyConfig{{Service: "payments"}},
+			Slack:     []SlackChannel{{Config: slack.Config{TokenRef: "slack-token"}, Filter: notify.Filter{Events: []string{"[a"}}}},
+			SMS:       []twilio.SMSConfig{{Config: twilio.Config{AccountSID: notifytest.TwilioAccountSID, AuthTokenRef: "t", From: "+15550001111"}}},
+			Voice:     []twilio.VoiceConfig{{Config: twilioConfig("", "555-1234")}},
+			Email:     []email.Config{{Host: "mail.example.com", TLS: email.NoTLS, From: "dr@example.com", To: []string{"ops@example.com"}}},
+			PagerDuty: []pagerduty.Config{{Service: "payments"}},
 		},
 	}
-	err := ValidateRoutes("notify.routes", routes)
+	err := Validate("notify.routes", routes)
 	want := []string{
 		`notify.routes[1] (Ops!).name: "Ops!": use 1-63 lower-case letters`,
 		"notify.routes[2] (ops).name: also the name of notify.routes[0]",
@@ -92,16 +103,16 @@ func TestValidateRoutesReportsEveryProblem(t *testing.T) {
 		t.Errorf("%d problems reported, want %d:\n%v", n, len(want), err)
 	}
 
-	valid := []RouteConfig{
+	valid := []Config{
 		{Name: "default", Log: true},
-		{Name: "on-call", Webhooks: []WebhookConfig{{URL: "http://10.0.0.5:8080/alerts", SecretRef: "hook-key", Headers: map[string]string{"Authorization": "Bearer t"}, Attempts: 10}}},
-		{Name: "pager", Delivery: DeliverFallback, Order: []string{"pagerduty", "sms", "email"}, Plans: []string{"orders-failover"},
-			PagerDuty: []PagerDutyConfig{{RoutingKeyRef: "pd-key"}},
-			SMS:       []SMSConfig{{TwilioConfig: testTwilioConfig("", "+15551234567")}},
-			Email:     []EmailConfig{{Host: "smtp.example.com", From: "dr@example.com", To: []string{"ops@example.com"}}},
+		{Name: "on-call", Webhooks: []webhook.Config{{URL: "http://10.0.0.5:8080/alerts", SecretRef: "hook-key", Headers: map[string]string{"Authorization": "Bearer t"}, Attempts: 10}}},
+		{Name: "pager", Delivery: notify.DeliverFallback, Order: []string{"pagerduty", "sms", "email"}, Plans: []string{"orders-failover"},
+			PagerDuty: []pagerduty.Config{{RoutingKeyRef: "pd-key"}},
+			SMS:       []twilio.SMSConfig{{Config: twilioConfig("", "+15551234567")}},
+			Email:     []email.Config{{Host: "smtp.example.com", From: "dr@example.com", To: []string{"ops@example.com"}}},
 		},
 	}
-	if err := ValidateRoutes("routes", valid); err != nil {
+	if err := Validate("routes", valid); err != nil {
 		t.Fatalf("valid routes: %v", err)
 	}
 }
@@ -154,11 +165,11 @@ const exampleRoutesYAML = `
       events: [backup.*, verify.*]
 `
 
-func TestRouteConfigDecodes(t *testing.T) {
+func TestConfigDecodes(t *testing.T) {
 	// The worker decodes its configuration with KnownFields, so that a typo is an error; the channels'
 	// inline filters and settings must be known fields.
-	decode := func(doc string) ([]RouteConfig, error) {
-		var routes []RouteConfig
+	decode := func(doc string) ([]Config, error) {
+		var routes []Config
 		dec := yaml.NewDecoder(strings.NewReader(doc))
 		dec.KnownFields(true)
 		return routes, dec.Decode(&routes)
@@ -170,23 +181,23 @@ func TestRouteConfigDecodes(t *testing.T) {
 	if _, err := decode("- name: x\n  sms:\n    - min_severty: critical\n"); err == nil || !strings.Contains(err.Error(), "field min_severty not found") {
 		t.Errorf("a misspelt key: error = %v", err)
 	}
-	twilio := TwilioConfig{AccountSID: testAccountSID, AuthTokenRef: "twilio-auth-token", From: "+15550001111"}
-	sms, voice := twilio, twilio
+	tw := twilio.Config{AccountSID: notifytest.TwilioAccountSID, AuthTokenRef: "twilio-auth-token", From: "+15550001111"}
+	sms, voice := tw, tw
 	sms.To, voice.To = []string{"+15551234567", "+15557654321"}, []string{"+15551234567"}
-	want := []RouteConfig{
-		{Name: "on-call", Delivery: DeliverFallback, Order: []string{"slack", "sms", "email"},
-			Slack: []SlackRoute{{SlackConfig: SlackConfig{Channel: "#dr-war-room", TokenRef: "slack-bot-token"}, Filter: Filter{MinSeverity: Warning}}},
-			SMS:   []SMSConfig{{TwilioConfig: sms, Filter: Filter{MinSeverity: Critical}}},
-			Email: []EmailConfig{{Host: "smtp.example.com", Port: 587, TLS: EmailStartTLS, Username: "lifeboat", PasswordRef: "smtp-password",
+	want := []Config{
+		{Name: "on-call", Delivery: notify.DeliverFallback, Order: []string{"slack", "sms", "email"},
+			Slack: []SlackChannel{{Config: slack.Config{Channel: "#dr-war-room", TokenRef: "slack-bot-token"}, Filter: notify.Filter{MinSeverity: notify.Warning}}},
+			SMS:   []twilio.SMSConfig{{Config: sms, Filter: notify.Filter{MinSeverity: notify.Critical}}},
+			Email: []email.Config{{Host: "smtp.example.com", Port: 587, TLS: email.StartTLS, Username: "lifeboat", PasswordRef: "smtp-password",
 				From: "Lifeboat <dr@example.com>", To: []string{"oncall@example.com"}}},
 		},
 		{Name: "escalation", Plans: []string{"orders-failover"},
-			Voice:     []VoiceConfig{{TwilioConfig: voice, Filter: Filter{MinLevel: new(2)}, Voice: "Polly.Joanna"}},
-			PagerDuty: []PagerDutyConfig{{RoutingKeyRef: "pd-routing-key", Service: "payments", Filter: Filter{MinSeverity: Critical, Events: []string{"rpo.*", "*.failed", "rto.missed"}}}},
+			Voice:     []twilio.VoiceConfig{{Config: voice, Filter: notify.Filter{MinLevel: new(2)}, Voice: "Polly.Joanna"}},
+			PagerDuty: []pagerduty.Config{{RoutingKeyRef: "pd-routing-key", Service: "payments", Filter: notify.Filter{MinSeverity: notify.Critical, Events: []string{"rpo.*", "*.failed", "rto.missed"}}}},
 		},
-		{Name: "dba", Log: true, Webhooks: []WebhookConfig{{
+		{Name: "dba", Log: true, Webhooks: []webhook.Config{{
 			URL: "https://hooks.example.com/lifeboat", SecretRef: "hook-key", Headers: map[string]string{"X-Team": "dr"},
-			Timeout: 5_000_000_000, Attempts: 4, Filter: Filter{Events: []string{"backup.*", "verify.*"}},
+			Timeout: 5_000_000_000, Attempts: 4, Filter: notify.Filter{Events: []string{"backup.*", "verify.*"}},
 		}}},
 	}
 	if len(routes) != len(want) {
@@ -199,7 +210,7 @@ func TestRouteConfigDecodes(t *testing.T) {
 			t.Errorf("route %d decoded as\n%s\nwant\n%s", i, got, exp)
 		}
 	}
-	if err := ValidateRoutes("notify", routes); err != nil {
+	if err := Validate("notify", routes); err != nil {
 		t.Errorf("the example does not validate: %v", err)
 	}
 	b, err := json.Marshal(routes)
@@ -211,7 +222,7 @@ func TestRouteConfigDecodes(t *testing.T) {
 			t.Errorf("json lacks %s: %s", want, b)
 		}
 	}
-	var back []RouteConfig
+	var back []Config
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +233,7 @@ func TestRouteConfigDecodes(t *testing.T) {
 	}
 }
 
-func equalRoutes(a, b RouteConfig) bool {
+func equalRoutes(a, b Config) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return bytes.Equal(ja, jb)
@@ -234,10 +245,10 @@ func TestBuildWithoutRoutesLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := r.Routes(); !slices.Equal(got, []string{DefaultRoute}) {
+	if got := r.Routes(); !slices.Equal(got, []string{notify.DefaultRoute}) {
 		t.Fatalf("routes = %v", got)
 	}
-	ds, err := r.Notify(context.Background(), nil, testMessage())
+	ds, err := r.Notify(context.Background(), nil, notifytest.Message())
 	if err != nil || len(ds) != 1 || ds[0].Notifier != "log" {
 		t.Fatalf("deliveries %+v, error %v", ds, err)
 	}
@@ -273,23 +284,23 @@ func TestBuild(t *testing.T) {
 		mu   sync.Mutex
 		keys = []string{"first-key"}
 	)
-	var rcv *receiver
-	rcv = newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+	var rcv *notifytest.Receiver
+	rcv = notifytest.NewReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		// The receiver checks requests with the key the secret store holds when they arrive.
 		mu.Lock()
 		key := keys[len(keys)-1]
 		mu.Unlock()
-		body := rcv.requests()[n-1].body
-		if err := Verify([]byte(key), r.Header.Get(HeaderTimestamp), string(body), r.Header.Get(HeaderSignature), time.Now(), time.Minute); err != nil {
+		body := rcv.Requests()[n-1].Body
+		if err := webhook.Verify([]byte(key), r.Header.Get(webhook.HeaderTimestamp), string(body), r.Header.Get(webhook.HeaderSignature), time.Now(), time.Minute); err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 		}
 	})
 	store := &rotatingSecrets{Static: secrets.Static{"hook-key": "first-key"}}
-	hook := WebhookConfig{URL: rcv.URL + "/alerts", SecretRef: "hook-key", Headers: map[string]string{"X-Team": "dr"}, Timeout: 2_000_000_000}
+	hook := webhook.Config{URL: rcv.URL + "/alerts", SecretRef: "hook-key", Headers: map[string]string{"X-Team": "dr"}, Timeout: 2_000_000_000}
 	var logs bytes.Buffer
-	r, err := Build([]RouteConfig{
-		{Name: "ops", Log: true, Webhooks: []WebhookConfig{hook}},
-		{Name: "dba", Webhooks: []WebhookConfig{hook}},
+	r, err := Build([]Config{
+		{Name: "ops", Log: true, Webhooks: []webhook.Config{hook}},
+		{Name: "dba", Webhooks: []webhook.Config{hook}},
 	}, store.Secret, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -298,11 +309,11 @@ func TestBuild(t *testing.T) {
 		t.Fatalf("routes = %v, want a default route added", got)
 	}
 
-	ds, err := r.Notify(context.Background(), []string{"dba", "ops"}, testMessage())
+	ds, err := r.Notify(context.Background(), []string{"dba", "ops"}, notifytest.Message())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := notifierNames(ds); !slices.Equal(got, []string{"dba/webhook " + rcv.URL + "/alerts", "ops/log"}) {
+	if got := notifytest.Names(ds); !slices.Equal(got, []string{"dba/webhook " + rcv.URL + "/alerts", "ops/log"}) {
 		t.Fatalf("deliveries = %v: want the shared webhook once, then the log", got)
 	}
 	for _, d := range ds {
@@ -310,10 +321,10 @@ func TestBuild(t *testing.T) {
 			t.Fatalf("%s: %s", d.Notifier, d.Err)
 		}
 	}
-	if n := len(rcv.requests()); n != 1 {
+	if n := len(rcv.Requests()); n != 1 {
 		t.Fatalf("%d requests, want 1", n)
 	}
-	if got := rcv.requests()[0].header.Get("X-Team"); got != "dr" {
+	if got := rcv.Requests()[0].Header.Get("X-Team"); got != "dr" {
 		t.Fatalf("X-Team = %q", got)
 	}
 
@@ -322,35 +333,35 @@ func TestBuild(t *testing.T) {
 	mu.Lock()
 	keys = append(keys, "second-key")
 	mu.Unlock()
-	if ds, err := r.Notify(context.Background(), []string{"dba"}, testMessage()); err != nil {
+	if ds, err := r.Notify(context.Background(), []string{"dba"}, notifytest.Message()); err != nil {
 		t.Fatalf("after rotation: %v (%+v)", err, ds)
 	}
 
 	// A secret gone from the store is a permanent failure; the log still takes the message.
 	store.set("hook-key", "")
-	ds, err = r.Notify(context.Background(), []string{"ops"}, testMessage())
+	ds, err = r.Notify(context.Background(), []string{"ops"}, notifytest.Message())
 	if err != nil || len(ds) != 2 || !ds[0].OK() || ds[1].OK() || !strings.Contains(ds[1].Err, `secret "hook-key": secret not found`) {
 		t.Fatalf("deliveries %+v, error %v", ds, err)
 	}
-	_, err = r.Notify(context.Background(), []string{"dba"}, testMessage())
-	if err == nil || !IsPermanent(err) || !errors.Is(err, secrets.ErrNotFound) {
+	_, err = r.Notify(context.Background(), []string{"dba"}, notifytest.Message())
+	if err == nil || !notify.IsPermanent(err) || !errors.Is(err, secrets.ErrNotFound) {
 		t.Fatalf("only the webhook, its secret gone: error = %v, want permanent", err)
 	}
 }
 
 func TestBuildReportsEveryProblem(t *testing.T) {
 	store := secrets.Static{"empty": ""}
-	twilio := testTwilioConfig("", "+15551234567")
-	twilio.AuthTokenRef = "no-twilio"
-	routes := []RouteConfig{
-		{Name: "ops", Webhooks: []WebhookConfig{{URL: "https://a.example.com", SecretRef: "missing"}}},
-		{Name: "dba", Webhooks: []WebhookConfig{{URL: "https://b.example.com", SecretRef: "empty"}}},
+	tw := twilioConfig("", "+15551234567")
+	tw.AuthTokenRef = "no-twilio"
+	routes := []Config{
+		{Name: "ops", Webhooks: []webhook.Config{{URL: "https://a.example.com", SecretRef: "missing"}}},
+		{Name: "dba", Webhooks: []webhook.Config{{URL: "https://b.example.com", SecretRef: "empty"}}},
 		{Name: "people",
-			Slack:     []SlackRoute{{SlackConfig: SlackConfig{Channel: "#dr", TokenRef: "no-slack"}}},
-			SMS:       []SMSConfig{{TwilioConfig: twilio}},
-			Voice:     []VoiceConfig{{TwilioConfig: twilio}},
-			Email:     []EmailConfig{{Host: "smtp.example.com", From: "dr@example.com", To: []string{"a@example.com"}, Username: "u", PasswordRef: "no-smtp", CAFile: "/nonexistent/ca.pem"}},
-			PagerDuty: []PagerDutyConfig{{RoutingKeyRef: "no-pd"}},
+			Slack:     []SlackChannel{{Config: slack.Config{Channel: "#dr", TokenRef: "no-slack"}}},
+			SMS:       []twilio.SMSConfig{{Config: tw}},
+			Voice:     []twilio.VoiceConfig{{Config: tw}},
+			Email:     []email.Config{{Host: "smtp.example.com", From: "dr@example.com", To: []string{"a@example.com"}, Username: "u", PasswordRef: "no-smtp", CAFile: "/nonexistent/ca.pem"}},
+			PagerDuty: []pagerduty.Config{{RoutingKeyRef: "no-pd"}},
 		},
 	}
 	_, err := Build(routes, store.Secret, nil)
@@ -371,7 +382,7 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 	if _, err := Build(routes[:1], nil, nil); err == nil || !strings.Contains(err.Error(), "no secrets to resolve it from") {
 		t.Errorf("without a resolver: error = %v", err)
 	}
-	if _, err := Build([]RouteConfig{{Name: "ops"}}, nil, nil); err == nil || !strings.Contains(err.Error(), "routes[0] (ops): no channel") {
+	if _, err := Build([]Config{{Name: "ops"}}, nil, nil); err == nil || !strings.Contains(err.Error(), "routes[0] (ops): no channel") {
 		t.Errorf("invalid route: error = %v", err)
 	}
 }
@@ -379,30 +390,33 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 // TestBuildDelivers builds routes over real test servers of every channel but Slack, and sends
 // messages through them.
 func TestBuildDelivers(t *testing.T) {
-	tw := newFakeTwilio(t)
-	pd := newFakePagerDuty(t)
-	smtpServer := newTestSMTPServer(t, smtpServerOptions{tls: "starttls", users: map[string]string{"lifeboat": "smtp-pw"}})
-	hooks := newReceiver(t, nil)
-	store := secrets.Static{"twilio": testAuthToken, "pd": testRoutingKey, "smtp": "smtp-pw", "slack": "xoxb-1"}
+	tw := notifytest.NewTwilio(t)
+	pd := notifytest.NewPagerDuty(t)
+	smtpServer := notifytest.NewSMTPServer(t, notifytest.SMTPOptions{TLS: "starttls", Users: map[string]string{"lifeboat": "smtp-pw"}})
+	hooks := notifytest.NewReceiver(t, nil)
+	store := secrets.Static{"twilio": notifytest.TwilioAuthToken, "pd": notifytest.PagerDutyRoutingKey, "smtp": "smtp-pw", "slack": "xoxb-1"}
 
-	sms := SMSConfig{TwilioConfig: testTwilioConfig(tw.URL, "+15551234567")}
+	sms := twilio.SMSConfig{Config: twilioConfig(tw.URL, "+15551234567")}
 	sms.AuthTokenRef = "twilio"
 	smsCritical := sms
-	smsCritical.Filter = Filter{MinSeverity: Critical}
-	voice := VoiceConfig{TwilioConfig: testTwilioConfig(tw.URL, "+15557654321")}
+	smsCritical.Filter = notify.Filter{MinSeverity: notify.Critical}
+	voice := twilio.VoiceConfig{Config: twilioConfig(tw.URL, "+15557654321")}
 	voice.AuthTokenRef = "twilio"
-	email := testEmailConfig(smtpServer, "")
-	email.PasswordRef = "smtp"
-	email.To = []string{"oncall@example.com"}
-	failingPD := PagerDutyConfig{RoutingKeyRef: "pd", URL: pd.URL + "/v2/enqueue", Attempts: 1}
-	pd.fail = func(int, http.ResponseWriter) int { return http.StatusBadGateway }
+	mail := email.Config{Host: "127.0.0.1", Port: smtpServer.Port, CAFile: smtpServer.CAFile, Username: "lifeboat", PasswordRef: "smtp",
+		From: "Lifeboat <dr@example.com>", To: []string{"oncall@example.com"}}
+	failingPD := pagerduty.Config{RoutingKeyRef: "pd", URL: pd.URL + "/v2/enqueue", Attempts: 1}
+	pd.Fail = func(int, http.ResponseWriter) int { return http.StatusBadGateway }
 
 	var logs bytes.Buffer
-	r, err := Build([]RouteConfig{
-		{Name: "on-call", Delivery: DeliverFallback, Order: []string{KindPagerDuty, KindSMS, KindEmail}, PagerDuty: []PagerDutyConfig{failingPD}, SMS: []SMSConfig{sms}, Email: []EmailConfig{email}},
-		{Name: "managers", SMS: []SMSConfig{smsCritical}, Voice: []VoiceConfig{voice}, Webhooks: []WebhookConfig{{URL: hooks.URL, Filter: Filter{Events: []string{"backup.*"}}}}},
-		{Name: "war-room", Plans: []string{"orders-failover"}, Slack: []SlackRoute{{SlackConfig: SlackConfig{Channel: "#dr", TokenRef: "slack"}, Filter: Filter{Events: []string{"approval.*"}}}}, Email: []EmailConfig{email}},
+	routes, err := build([]Config{
+		{Name: "on-call", Delivery: notify.DeliverFallback, Order: []string{KindPagerDuty, KindSMS, KindEmail}, PagerDuty: []pagerduty.Config{failingPD}, SMS: []twilio.SMSConfig{sms}, Email: []email.Config{mail}},
+		{Name: "managers", SMS: []twilio.SMSConfig{smsCritical}, Voice: []twilio.VoiceConfig{voice}, Webhooks: []webhook.Config{{URL: hooks.URL, Filter: notify.Filter{Events: []string{"backup.*"}}}}},
+		{Name: "war-room", Plans: []string{"orders-failover"}, Slack: []SlackChannel{{Config: slack.Config{Channel: "#dr", TokenRef: "slack"}, Filter: notify.Filter{Events: []string{"approval.*"}}}}, Email: []email.Config{mail}},
 	}, store.Secret, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := notify.NewRouterFrom(routes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +425,7 @@ func TestBuildDelivers(t *testing.T) {
 	// tried. The managers' SMS is the same channel (filtered otherwise), so the message is texted once,
 	// by the managers' route, and the on-call route counts that. Voice calls for a critical message at
 	// escalation level 1; the webhook wants backup events.
-	ds, err := r.Notify(context.Background(), []string{"on-call", "managers"}, testMessage())
+	ds, err := r.Notify(context.Background(), []string{"on-call", "managers"}, notifytest.Message())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,26 +433,26 @@ func TestBuildDelivers(t *testing.T) {
 		"on-call/pagerduty pd",
 		"managers/webhook " + hooks.URL, "managers/sms +1555…4567", "managers/voice +1555…4321",
 	}
-	if got := notifierNames(ds); !slices.Equal(got, wantDeliveries) {
+	if got := notifytest.Names(ds); !slices.Equal(got, wantDeliveries) {
 		t.Fatalf("deliveries = %v, want %v", got, wantDeliveries)
 	}
 	if ds[0].OK() || !strings.Contains(ds[0].Err, "502 Bad Gateway") || !ds[1].OK() || !ds[2].OK() || !ds[3].OK() || ds[0].Attempts != 1 {
 		t.Fatalf("deliveries = %+v: want pagerduty failed and the others accepted", ds)
 	}
-	if got := tw.requests(); len(got) != 2 || got[0].resource == got[1].resource {
+	if got := tw.Requests(); len(got) != 2 || got[0].Resource == got[1].Resource {
 		t.Errorf("Twilio requests = %+v, want one SMS and one call", got)
 	}
-	if n := len(smtpServer.received()); n != 0 {
+	if n := len(smtpServer.Received()); n != 0 {
 		t.Errorf("%d emails sent, want none: SMS took the message", n)
 	}
-	if n := len(hooks.requests()); n != 1 {
+	if n := len(hooks.Requests()); n != 1 {
 		t.Errorf("%d webhook requests, want 1", n)
 	}
 
 	// A warning about verification: the managers' channels want none of it, and the war room only
 	// messages about its plan. Nothing wants it: no delivery, and no error.
-	m := testMessage()
-	m.Event, m.Severity, m.Level = "verify.failed", Warning, 0
+	m := notifytest.Message()
+	m.Event, m.Severity, m.Level = "verify.failed", notify.Warning, 0
 	ds, err = r.Notify(context.Background(), []string{"managers", "war-room"}, m)
 	if err != nil || ds != nil {
 		t.Fatalf("deliveries %+v, error %v: want none", ds, err)
@@ -446,7 +460,7 @@ func TestBuildDelivers(t *testing.T) {
 
 	// A message about the war room's plan reaches its email; its Slack channel wants approvals only.
 	// (Slack has tests of its own.)
-	if ch := r.routes["war-room"].Channels; len(ch) != 2 || ch[0].Notifier.Name() != "slack #dr" {
+	if ch := routes[2].Channels; routes[2].Name != "war-room" || len(ch) != 2 || ch[0].Notifier.Name() != "slack #dr" {
 		t.Fatalf("war-room channels = %+v, want slack then email", ch)
 	}
 	m.Plan = "orders-failover"
@@ -455,7 +469,7 @@ func TestBuildDelivers(t *testing.T) {
 	if err != nil || len(ds) != 1 || ds[0].Notifier != "email oncall@example.com" || !ds[0].OK() {
 		t.Fatalf("deliveries %+v, error %v", ds, err)
 	}
-	if !strings.HasPrefix(ds[0].Ref, "<") || len(smtpServer.received()) != 1 {
+	if !strings.HasPrefix(ds[0].Ref, "<") || len(smtpServer.Received()) != 1 {
 		t.Errorf("email delivery %+v: want a Message-ID ref and one email", ds[0])
 	}
 }

@@ -1,27 +1,29 @@
-package notify
+package lognotify
 
 import (
 	"context"
 	"log/slog"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 )
 
-// Log writes messages to a structured log: info at slog.LevelInfo, warning at slog.LevelWarn, and
-// critical (or an unknown severity) at slog.LevelError. It never fails, so a route with a log channel
-// always accepts a message, even when every other channel is down.
-type Log struct {
+// Notifier writes messages to a structured log: info at slog.LevelInfo, warning at slog.LevelWarn,
+// and critical (or an unknown severity) at slog.LevelError. It never fails, so a route with a log
+// channel always accepts a message, even when every other channel is down.
+type Notifier struct {
 	// Logger receives the messages; nil means slog.Default().
 	Logger *slog.Logger
 }
 
-var _ Notifier = (*Log)(nil)
+var _ notify.Notifier = (*Notifier)(nil)
 
-// Name implements Notifier.
-func (l *Log) Name() string { return "log" }
+// Name implements notify.Notifier.
+func (l *Notifier) Name() string { return "log" }
 
-// Notify implements Notifier. The record's message is the title; its attributes are event, severity,
-// asset, text, link, dedup_key, escalation (the level; slog uses "level" itself), at (the message's
-// time), and the fields as a group, each only when set.
-func (l *Log) Notify(ctx context.Context, m Message) error {
+// Notify implements notify.Notifier. The record's message is the title; its attributes are event,
+// severity, asset, text, link, dedup_key, escalation (the level; slog uses "level" itself), at (the
+// message's time), and the fields as a group, each only when set.
+func (l *Notifier) Notify(ctx context.Context, m notify.Message) error {
 	logger := l.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -54,11 +56,11 @@ func (l *Log) Notify(ctx context.Context, m Message) error {
 	return nil
 }
 
-func slogLevel(s Severity) slog.Level {
+func slogLevel(s notify.Severity) slog.Level {
 	switch s {
-	case Info:
+	case notify.Info:
 		return slog.LevelInfo
-	case Warning:
+	case notify.Warning:
 		return slog.LevelWarn
 	default:
 		return slog.LevelError

@@ -1,4 +1,4 @@
-package notify
+package webhook
 
 import (
 	"bytes"
@@ -12,57 +12,18 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/internal/notifytest"
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
-
-// request is what a test receiver saw of one request.
-type request struct {
-	header http.Header
-	body   []byte
-}
-
-// receiver is a webhook receiver whose answer to the nth request (from 1) is respond's.
-type receiver struct {
-	*httptest.Server
-	respond func(n int, w http.ResponseWriter, r *http.Request)
-
-	mu   sync.Mutex
-	reqs []request
-}
-
-func newReceiver(t *testing.T, respond func(n int, w http.ResponseWriter, r *http.Request)) *receiver {
-	t.Helper()
-	rcv := &receiver{respond: respond}
-	rcv.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		rcv.mu.Lock()
-		rcv.reqs = append(rcv.reqs, request{r.Header.Clone(), body})
-		n := len(rcv.reqs)
-		rcv.mu.Unlock()
-		if rcv.respond != nil {
-			rcv.respond(n, w, r)
-		}
-	}))
-	t.Cleanup(rcv.Close)
-	return rcv
-}
-
-func (rcv *receiver) requests() []request {
-	rcv.mu.Lock()
-	defer rcv.mu.Unlock()
-	return slices.Clone(rcv.reqs)
-}
 
 // statuses answers the nth request with codes[n-1], or the last code once they run out.
 func statuses(retryAfter string, codes ...int) func(int, http.ResponseWriter, *http.Request) {
@@ -80,17 +41,17 @@ func statuses(retryAfter string, codes ...int) func(int, http.ResponseWriter, *h
 
 func TestWebhookRequest(t *testing.T) {
 	secret := []byte("s3cret")
-	rcv := newReceiver(t, nil)
-	w := &Webhook{URL: rcv.URL + "/hooks/lifeboat", Secret: StaticSecret(secret), Headers: map[string]string{"Authorization": "Bearer abc"}}
-	m := testMessage()
+	rcv := notifytest.NewReceiver(t, nil)
+	w := &Notifier{URL: rcv.URL + "/hooks/lifeboat", Secret: notify.StaticSecret(secret), Headers: map[string]string{"Authorization": "Bearer abc"}}
+	m := notifytest.Message()
 	if err := w.Notify(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	reqs := rcv.requests()
+	reqs := rcv.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("%d requests, want 1", len(reqs))
 	}
-	h, body := reqs[0].header, reqs[0].body
+	h, body := reqs[0].Header, reqs[0].Body
 	for name, want := range map[string]string{"Content-Type": "application/json", "User-Agent": "lifeboat", "Authorization": "Bearer abc"} {
 		if got := h.Get(name); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
@@ -126,12 +87,12 @@ func TestWebhookRequest(t *testing.T) {
 }
 
 func TestWebhookWithoutSecretIsUnsigned(t *testing.T) {
-	rcv := newReceiver(t, nil)
-	w := &Webhook{URL: rcv.URL}
-	if err := w.Notify(context.Background(), testMessage()); err != nil {
+	rcv := notifytest.NewReceiver(t, nil)
+	w := &Notifier{URL: rcv.URL}
+	if err := w.Notify(context.Background(), notifytest.Message()); err != nil {
 		t.Fatal(err)
 	}
-	if h := rcv.requests()[0].header; h.Get(HeaderSignature) != "" || h.Get(HeaderTimestamp) == "" {
+	if h := rcv.Requests()[0].Header; h.Get(HeaderSignature) != "" || h.Get(HeaderTimestamp) == "" {
 		t.Fatalf("unsigned request has headers %v", h)
 	}
 }
@@ -139,9 +100,9 @@ func TestWebhookWithoutSecretIsUnsigned(t *testing.T) {
 // A notification sent again (its activity retried after a worker died) carries the same delivery
 // ID, so the receiver can drop the repeat; one without an ID gets a fresh one each time.
 func TestWebhookDeliveryIDIsTheNotificationsID(t *testing.T) {
-	rcv := newReceiver(t, nil)
-	w := &Webhook{URL: rcv.URL}
-	m := testMessage()
+	rcv := notifytest.NewReceiver(t, nil)
+	w := &Notifier{URL: rcv.URL}
+	m := notifytest.Message()
 	m.ID = "3f1c0ffee"
 	for range 2 {
 		if err := w.Notify(context.Background(), m); err != nil {
@@ -153,13 +114,13 @@ func TestWebhookDeliveryIDIsTheNotificationsID(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ids []string
-	for _, r := range rcv.requests() {
+	for _, r := range rcv.Requests() {
 		var p Payload
-		if err := json.Unmarshal(r.body, &p); err != nil {
+		if err := json.Unmarshal(r.Body, &p); err != nil {
 			t.Fatal(err)
 		}
-		if r.header.Get(HeaderDelivery) != p.ID {
-			t.Fatalf("header %s = %q, payload id %q", HeaderDelivery, r.header.Get(HeaderDelivery), p.ID)
+		if r.Header.Get(HeaderDelivery) != p.ID {
+			t.Fatalf("header %s = %q, payload id %q", HeaderDelivery, r.Header.Get(HeaderDelivery), p.ID)
 		}
 		ids = append(ids, p.ID)
 	}
@@ -171,26 +132,13 @@ func TestWebhookDeliveryIDIsTheNotificationsID(t *testing.T) {
 // TestPayloadGolden pins the documented body; run with -update after a deliberate change, and bump
 // PayloadVersion if a field changed its meaning or went away.
 func TestPayloadGolden(t *testing.T) {
-	got, err := json.MarshalIndent(NewPayload(testMessage(), "K7Q2M4X9T3B8C5D6F1G0H2J4L6"), "", "  ")
+	got, err := json.MarshalIndent(NewPayload(notifytest.Message(), "K7Q2M4X9T3B8C5D6F1G0H2J4L6"), "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "payload-v1.json")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("payload changed:\n%s\nwant (%s):\n%s", got, path, want)
-	}
+	notifytest.Golden(t, filepath.Join("testdata", "payload-v1.json"), append(got, '\n'), *update)
 
-	empty, err := json.Marshal(NewPayload(Message{Event: "rpo.cleared", Severity: Info, Title: "t"}, "id"))
+	empty, err := json.Marshal(NewPayload(notify.Message{Event: "rpo.cleared", Severity: notify.Info, Title: "t"}, "id"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,13 +180,13 @@ func TestWebhookRetries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			secret := []byte("k")
-			rcv := newReceiver(t, tt.respond)
-			w := &Webhook{URL: rcv.URL, Secret: StaticSecret(secret), Backoff: 5 * time.Millisecond, MaxWait: tt.maxWait}
+			rcv := notifytest.NewReceiver(t, tt.respond)
+			w := &Notifier{URL: rcv.URL, Secret: notify.StaticSecret(secret), Backoff: 5 * time.Millisecond, MaxWait: tt.maxWait}
 			if w.MaxWait == 0 {
 				w.MaxWait = 5 * time.Second
 			}
 			start := time.Now()
-			err := w.Notify(context.Background(), testMessage())
+			err := w.Notify(context.Background(), notifytest.Message())
 			elapsed := time.Since(start)
 			switch {
 			case tt.wantErr == "" && err != nil:
@@ -246,22 +194,22 @@ func TestWebhookRetries(t *testing.T) {
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
 			}
-			if err != nil && IsPermanent(err) != tt.wantPermanent {
-				t.Errorf("IsPermanent = %v, want %v", IsPermanent(err), tt.wantPermanent)
+			if err != nil && notify.IsPermanent(err) != tt.wantPermanent {
+				t.Errorf("IsPermanent = %v, want %v", notify.IsPermanent(err), tt.wantPermanent)
 			}
 			if err != nil && strings.Contains(err.Error(), "hidden") {
 				t.Errorf("error quotes the token: %v", err)
 			}
-			reqs := rcv.requests()
+			reqs := rcv.Requests()
 			if len(reqs) != tt.wantTries {
 				t.Fatalf("%d tries, want %d", len(reqs), tt.wantTries)
 			}
-			id := reqs[0].header.Get(HeaderDelivery)
+			id := reqs[0].Header.Get(HeaderDelivery)
 			for i, r := range reqs {
-				if got := r.header.Get(HeaderDelivery); got != id || !bytes.Equal(r.body, reqs[0].body) {
+				if got := r.Header.Get(HeaderDelivery); got != id || !bytes.Equal(r.Body, reqs[0].Body) {
 					t.Errorf("try %d: delivery %q and body differ from the first try's (%q)", i+1, got, id)
 				}
-				if err := Verify(secret, r.header.Get(HeaderTimestamp), string(r.body), r.header.Get(HeaderSignature), time.Now(), 0); err != nil {
+				if err := Verify(secret, r.Header.Get(HeaderTimestamp), string(r.Body), r.Header.Get(HeaderSignature), time.Now(), 0); err != nil {
 					t.Errorf("try %d: %v", i+1, err)
 				}
 			}
@@ -276,73 +224,73 @@ func TestWebhookRetries(t *testing.T) {
 }
 
 func TestWebhookTimeout(t *testing.T) {
-	rcv := newReceiver(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
+	rcv := notifytest.NewReceiver(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 		case <-time.After(5 * time.Second):
 		}
 	})
-	w := &Webhook{URL: rcv.URL, Timeout: 50 * time.Millisecond, Attempts: 2, Backoff: time.Millisecond}
+	w := &Notifier{URL: rcv.URL, Timeout: 50 * time.Millisecond, Attempts: 2, Backoff: time.Millisecond}
 	start := time.Now()
-	err := w.Notify(context.Background(), testMessage())
+	err := w.Notify(context.Background(), notifytest.Message())
 	if err == nil || !strings.Contains(err.Error(), "no response within 50ms") || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error = %v, want a timeout", err)
 	}
-	if IsPermanent(err) {
+	if notify.IsPermanent(err) {
 		t.Error("a timeout is permanent")
 	}
 	if elapsed := time.Since(start); elapsed > 2*time.Second {
 		t.Errorf("took %s", elapsed)
 	}
-	if n := len(rcv.requests()); n != 2 {
+	if n := len(rcv.Requests()); n != 2 {
 		t.Errorf("%d tries, want 2", n)
 	}
 }
 
 func TestWebhookStopsWithItsContext(t *testing.T) {
-	rcv := newReceiver(t, statuses("", 500))
-	w := &Webhook{URL: rcv.URL, Backoff: time.Minute, MaxWait: time.Minute}
+	rcv := notifytest.NewReceiver(t, statuses("", 500))
+	w := &Notifier{URL: rcv.URL, Backoff: time.Minute, MaxWait: time.Minute}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	err := w.Notify(ctx, testMessage())
-	if err == nil || !strings.Contains(err.Error(), "would pass the deadline") || IsPermanent(err) {
+	err := w.Notify(ctx, notifytest.Message())
+	if err == nil || !strings.Contains(err.Error(), "would pass the deadline") || notify.IsPermanent(err) {
 		t.Fatalf("with a deadline: error = %v", err)
 	}
 
 	ctx, cancel = context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	start := time.Now()
-	err = w.Notify(ctx, testMessage())
-	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "500 Internal Server Error") || IsPermanent(err) {
+	err = w.Notify(ctx, notifytest.Message())
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "500 Internal Server Error") || notify.IsPermanent(err) {
 		t.Fatalf("cancelled while waiting: error = %v", err)
 	}
 	if elapsed := time.Since(start); elapsed > 5*time.Second {
 		t.Fatalf("cancelled while waiting: took %s", elapsed)
 	}
-	if n := len(rcv.requests()); n != 2 {
+	if n := len(rcv.Requests()); n != 2 {
 		t.Fatalf("%d tries in all, want 2", n)
 	}
 }
 
 func TestWebhookFailsWithoutSending(t *testing.T) {
-	rcv := newReceiver(t, nil)
+	rcv := notifytest.NewReceiver(t, nil)
 	missing := func(context.Context) ([]byte, error) {
-		return nil, Permanent(secrets.ErrNotFound)
+		return nil, notify.Permanent(secrets.ErrNotFound)
 	}
 	flaky := func(context.Context) ([]byte, error) { return nil, errors.New("vault unavailable") }
 	tests := []struct {
 		name          string
-		w             *Webhook
-		m             Message
+		w             *Notifier
+		m             notify.Message
 		wantErr       string
 		wantPermanent bool
 	}{
-		{"invalid message", &Webhook{URL: rcv.URL}, Message{Event: "backup.failed"}, "invalid message", true},
-		{"not an http URL", &Webhook{URL: "ftp://files.example.com/x"}, testMessage(), "not an absolute http(s) URL", true},
-		{"missing secret", &Webhook{URL: rcv.URL, Secret: missing}, testMessage(), "signing secret: secret not found", true},
-		{"empty secret", &Webhook{URL: rcv.URL, Secret: StaticSecret(nil)}, testMessage(), "signing secret is empty", true},
-		{"secret store down", &Webhook{URL: rcv.URL, Secret: flaky}, testMessage(), "vault unavailable", false},
+		{"invalid message", &Notifier{URL: rcv.URL}, notify.Message{Event: "backup.failed"}, "invalid message", true},
+		{"not an http URL", &Notifier{URL: "ftp://files.example.com/x"}, notifytest.Message(), "not an absolute http(s) URL", true},
+		{"missing secret", &Notifier{URL: rcv.URL, Secret: missing}, notifytest.Message(), "signing secret: secret not found", true},
+		{"empty secret", &Notifier{URL: rcv.URL, Secret: notify.StaticSecret(nil)}, notifytest.Message(), "signing secret is empty", true},
+		{"secret store down", &Notifier{URL: rcv.URL, Secret: flaky}, notifytest.Message(), "vault unavailable", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -350,12 +298,12 @@ func TestWebhookFailsWithoutSending(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
 			}
-			if IsPermanent(err) != tt.wantPermanent {
-				t.Fatalf("IsPermanent = %v, want %v", IsPermanent(err), tt.wantPermanent)
+			if notify.IsPermanent(err) != tt.wantPermanent {
+				t.Fatalf("IsPermanent = %v, want %v", notify.IsPermanent(err), tt.wantPermanent)
 			}
 		})
 	}
-	if n := len(rcv.requests()); n != 0 {
+	if n := len(rcv.Requests()); n != 0 {
 		t.Fatalf("%d requests sent", n)
 	}
 }
@@ -363,40 +311,16 @@ func TestWebhookFailsWithoutSending(t *testing.T) {
 func TestWebhookHidesURLCredentials(t *testing.T) {
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
-	w := &Webhook{URL: strings.Replace(closed.URL, "http://", "http://user:pw@", 1) + "/hook?token=hidden#frag", Attempts: 2, Backoff: time.Millisecond}
+	w := &Notifier{URL: strings.Replace(closed.URL, "http://", "http://user:pw@", 1) + "/hook?token=hidden#frag", Attempts: 2, Backoff: time.Millisecond}
 	if name, want := w.Name(), "webhook "+closed.URL+"/hook?…"; name != want {
 		t.Errorf("Name() = %q, want %q", name, want)
 	}
-	err := w.Notify(context.Background(), testMessage())
-	if err == nil || IsPermanent(err) {
+	err := w.Notify(context.Background(), notifytest.Message())
+	if err == nil || notify.IsPermanent(err) {
 		t.Fatalf("error = %v, want a retryable network error", err)
 	}
 	if msg := err.Error(); strings.Contains(msg, "hidden") || strings.Contains(msg, "pw") {
 		t.Fatalf("error quotes credentials: %v", err)
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in     string
-		want   time.Duration
-		wantOK bool
-	}{
-		{"", 0, false},
-		{"0", 0, true},
-		{"2", 2 * time.Second, true},
-		{" 7 ", 7 * time.Second, true},
-		{"-1", 0, false},
-		{"soon", 0, false},
-		{"Sat, 14 Mar 2026 09:00:30 GMT", 30 * time.Second, true},
-		{"Sat, 14 Mar 2026 08:00:00 GMT", 0, true},
-	}
-	for _, tt := range tests {
-		got, ok := parseRetryAfter(tt.in, now)
-		if got != tt.want || ok != tt.wantOK {
-			t.Errorf("parseRetryAfter(%q) = %s, %v; want %s, %v", tt.in, got, ok, tt.want, tt.wantOK)
-		}
 	}
 }
 
@@ -444,4 +368,10 @@ func TestVerify(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestContract(t *testing.T) {
+	rcv := notifytest.NewReceiver(t, nil)
+	w := &Notifier{URL: rcv.URL + "/hook?token=hidden", Secret: notify.StaticSecret([]byte("k"))}
+	notifytest.Contract(t, w, func() int { return len(rcv.Requests()) }, "hidden")
 }

@@ -1,29 +1,33 @@
-package notify
+package lognotify
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/internal/notifytest"
 )
 
 func TestLog(t *testing.T) {
 	tests := []struct {
-		severity Severity
+		severity notify.Severity
 		want     string
 	}{
-		{Info, "INFO"},
-		{Warning, "WARN"},
-		{Critical, "ERROR"},
+		{notify.Info, "INFO"},
+		{notify.Warning, "WARN"},
+		{notify.Critical, "ERROR"},
 		{"unknown", "ERROR"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.severity), func(t *testing.T) {
 			var buf bytes.Buffer
-			l := &Log{Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-			m := testMessage()
+			l := &Notifier{Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+			m := notifytest.Message()
 			m.Severity = tt.severity
 			m.Fields = map[string]string{"zeta": "last", "alpha": "first"}
 			if err := l.Notify(context.Background(), m); err != nil {
@@ -59,10 +63,10 @@ func TestLog(t *testing.T) {
 
 func TestLogLeavesOutEmptyAttributes(t *testing.T) {
 	var buf bytes.Buffer
-	l := &Log{Logger: slog.New(slog.NewJSONHandler(&buf, nil))}
+	l := &Notifier{Logger: slog.New(slog.NewJSONHandler(&buf, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the log still takes the message
-	if err := l.Notify(ctx, Message{Event: "rpo.cleared", Severity: Info, Title: "orders-db is within its RPO again"}); err != nil {
+	if err := l.Notify(ctx, notify.Message{Event: "rpo.cleared", Severity: notify.Info, Title: "orders-db is within its RPO again"}); err != nil {
 		t.Fatal(err)
 	}
 	var rec map[string]any
@@ -77,4 +81,8 @@ func TestLogLeavesOutEmptyAttributes(t *testing.T) {
 	if rec["level"] != "INFO" || rec["event"] != "rpo.cleared" {
 		t.Errorf("record = %s", buf.Bytes())
 	}
+}
+
+func TestContract(t *testing.T) {
+	notifytest.Contract(t, &Notifier{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
 }

@@ -1,4 +1,4 @@
-package notify
+package email
 
 import (
 	"bytes"
@@ -23,36 +23,37 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
 
-// EmailTLS is how an email channel protects its connection to the SMTP server.
-type EmailTLS string
+// TLS is how an email channel protects its connection to the SMTP server.
+type TLS string
 
 // The TLS modes of an email channel.
 const (
-	// EmailStartTLS connects in clear text and upgrades with STARTTLS before anything else, refusing
+	// StartTLS connects in clear text and upgrades with STARTTLS before anything else, refusing
 	// to go on when the server does not offer it. It is the default; the default port is 587.
-	EmailStartTLS EmailTLS = "starttls"
-	// EmailImplicitTLS speaks TLS from the first byte (SMTPS); the default port is 465.
-	EmailImplicitTLS EmailTLS = "tls"
-	// EmailNoTLS sends in clear text, and is allowed only for a relay on the worker's own host
+	StartTLS TLS = "starttls"
+	// ImplicitTLS speaks TLS from the first byte (SMTPS); the default port is 465.
+	ImplicitTLS TLS = "tls"
+	// NoTLS sends in clear text, and is allowed only for a relay on the worker's own host
 	// (localhost or a loopback address); the default port is 25.
-	EmailNoTLS EmailTLS = "none"
+	NoTLS TLS = "none"
 )
 
-// DefaultEmailTimeout bounds each try to deliver an email: connecting, the SMTP dialogue and the data.
-const DefaultEmailTimeout = 30 * time.Second
+// DefaultTimeout bounds each try to deliver an email: connecting, the SMTP dialogue and the data.
+const DefaultTimeout = 30 * time.Second
 
-// EmailConfig configures an email channel of a route: an SMTP server that takes messages for their
+// Config configures an email channel of a route: an SMTP server that takes messages for their
 // recipients (a submission server, or a relay).
-type EmailConfig struct {
+type Config struct {
 	// Host is the SMTP server's name, which its certificate must match.
 	Host string `yaml:"host" json:"host"`
 	// Port is the SMTP server's port (587 for starttls, 465 for tls, 25 for none).
 	Port int `yaml:"port" json:"port,omitempty"`
 	// TLS is starttls (the default), tls, or none (only for a relay on localhost).
-	TLS EmailTLS `yaml:"tls" json:"tls,omitempty"`
+	TLS TLS `yaml:"tls" json:"tls,omitempty"`
 	// CAFile is a PEM file of the certificate authorities that sign the server's certificate, in
 	// place of the system's: for a server with a private CA or a self-signed certificate.
 	CAFile string `yaml:"ca_file" json:"ca_file,omitempty"`
@@ -64,16 +65,17 @@ type EmailConfig struct {
 	From string `yaml:"from" json:"from"`
 	// To are the recipients; every message goes to all of them, in one email.
 	To []string `yaml:"to" json:"to"`
-	// Timeout bounds each try (DefaultEmailTimeout).
+	// Timeout bounds each try (DefaultTimeout).
 	Timeout units.Duration `yaml:"timeout" json:"timeout,omitempty"`
-	// Attempts is the most tries per message, 1 to MaxAttempts (default DefaultAttempts).
-	Attempts int `yaml:"attempts" json:"attempts,omitempty"`
-	Filter   `yaml:",inline"`
+	// Attempts is the most tries per message, 1 to notify.MaxAttempts (default
+	// notify.DefaultAttempts).
+	Attempts      int `yaml:"attempts" json:"attempts,omitempty"`
+	notify.Filter `yaml:",inline"`
 }
 
-// Validate returns every problem with the email channel, prefixed with path, joined, or nil. It does
-// not read CAFile; Build does.
-func (c EmailConfig) Validate(path string) error {
+// Validate returns every problem with the email channel, prefixed with path, joined, or nil. It
+// does not read CAFile; RootCAs does.
+func (c Config) Validate(path string) error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s.%s: %s", path, field, fmt.Sprintf(format, args...)))
@@ -87,8 +89,8 @@ func (c EmailConfig) Validate(path string) error {
 		bad("port", "%d is not a port", c.Port)
 	}
 	switch c.TLS {
-	case "", EmailStartTLS, EmailImplicitTLS:
-	case EmailNoTLS:
+	case "", StartTLS, ImplicitTLS:
+	case NoTLS:
 		if !isLoopbackHost(c.Host) {
 			bad("tls", "none sends in clear text, which is allowed only for a relay on localhost; use starttls or tls for %s", c.Host)
 		}
@@ -96,7 +98,7 @@ func (c EmailConfig) Validate(path string) error {
 			bad("ca_file", "unused with tls: none")
 		}
 	default:
-		bad("tls", "%q is not one of %s, %s, %s", c.TLS, EmailStartTLS, EmailImplicitTLS, EmailNoTLS)
+		bad("tls", "%q is not one of %s, %s, %s", c.TLS, StartTLS, ImplicitTLS, NoTLS)
 	}
 	switch {
 	case c.Username != "" && c.PasswordRef == "":
@@ -122,7 +124,7 @@ func (c EmailConfig) Validate(path string) error {
 	if c.Timeout < 0 {
 		bad("timeout", "negative")
 	}
-	if err := validateAttempts(path, c.Attempts); err != nil {
+	if err := notify.ValidateAttempts(path, c.Attempts); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Filter.Validate(path); err != nil {
@@ -140,45 +142,49 @@ func isLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// loadCAFile reads a PEM file of certificate authorities.
-func loadCAFile(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
+// RootCAs reads CAFile, a PEM file of certificate authorities, and returns them; nil, for the
+// system's, when CAFile is empty. Its errors start with "ca_file".
+func (c Config) RootCAs() (*x509.CertPool, error) {
+	if c.CAFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(c.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("ca_file: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", path)
+		return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", c.CAFile)
 	}
 	return pool, nil
 }
 
-// Email sends messages over SMTP as multipart/alternative emails: a plain-text part rendered with
-// TemplateText and an HTML part rendered with TemplateHTML, under the subject TemplateSubject renders.
-// It never sends in clear text to a server that is not on localhost, and never logs in without TLS.
-// It retries after a network error, a timeout or a 4xx SMTP reply; a 5xx reply (a rejected login,
-// sender or recipient), a certificate that does not verify and a server without STARTTLS are
-// permanent.
-type Email struct {
-	cfg      EmailConfig
-	password SecretFunc
-	retry    retryPolicy
+// Notifier sends messages over SMTP as multipart/alternative emails: a plain-text part rendered
+// with notify.TemplateText and an HTML part rendered with notify.TemplateHTML, under the subject
+// notify.TemplateSubject renders. It never sends in clear text to a server that is not on
+// localhost, and never logs in without TLS. It retries after a network error, a timeout or a 4xx
+// SMTP reply; a 5xx reply (a rejected login, sender or recipient), a certificate that does not
+// verify and a server without STARTTLS are permanent.
+type Notifier struct {
+	cfg      Config
+	password notify.SecretFunc
+	retry    notify.RetryPolicy
 }
 
 var (
-	_ Notifier = (*Email)(nil)
-	_ Referrer = (*Email)(nil)
+	_ notify.Notifier = (*Notifier)(nil)
+	_ notify.Referrer = (*Notifier)(nil)
 )
 
-// NewEmail returns the email notifier of cfg, whose Filter it ignores; password returns the SMTP
+// New returns the email notifier of cfg, whose Filter it ignores; password returns the SMTP
 // password and may be nil when cfg has no username.
-func NewEmail(cfg EmailConfig, password SecretFunc) *Email {
+func New(cfg Config, password notify.SecretFunc) *Notifier {
 	cfg.To = slices.Clone(cfg.To)
-	return &Email{cfg: cfg, password: password, retry: retryPolicy{Attempts: cfg.Attempts}}
+	return &Notifier{cfg: cfg, password: password, retry: notify.RetryPolicy{Attempts: cfg.Attempts}}
 }
 
-// Name implements Notifier: "email" and the recipients' addresses ("email ops@example.com").
-func (e *Email) Name() string {
+// Name implements notify.Notifier: "email" and the recipients' addresses ("email ops@example.com").
+func (e *Notifier) Name() string {
 	addrs := make([]string, len(e.cfg.To))
 	for i, to := range e.cfg.To {
 		if a, err := mail.ParseAddress(to); err == nil {
@@ -190,48 +196,46 @@ func (e *Email) Name() string {
 	return "email " + strings.Join(addrs, ",")
 }
 
-// Notify implements Notifier.
-func (e *Email) Notify(ctx context.Context, m Message) error {
+// Notify implements notify.Notifier.
+func (e *Notifier) Notify(ctx context.Context, m notify.Message) error {
 	_, err := e.NotifyRef(ctx, m)
 	return err
 }
 
-// NotifyRef implements Referrer: the reference is the email's Message-ID. When m.Refs holds an
-// earlier one of this notifier, the email answers it (In-Reply-To and References), so that mail
+// NotifyRef implements notify.Referrer: the reference is the email's Message-ID. When m.Refs holds
+// an earlier one of this notifier, the email answers it (In-Reply-To and References), so that mail
 // clients show an incident's emails as one thread.
-func (e *Email) NotifyRef(ctx context.Context, m Message) (string, error) {
+func (e *Notifier) NotifyRef(ctx context.Context, m notify.Message) (string, error) {
 	name := e.Name()
 	if err := m.Validate(); err != nil {
-		return "", Permanent(fmt.Errorf("%s: invalid message: %w", name, err))
+		return "", notify.Permanent(fmt.Errorf("%s: invalid message: %w", name, err))
 	}
 	if m.Time.IsZero() {
 		m.Time = time.Now()
 	}
 	if err := e.cfg.Validate("email"); err != nil {
-		return "", Permanent(fmt.Errorf("%s: %w", name, err))
+		return "", notify.Permanent(fmt.Errorf("%s: %w", name, err))
 	}
 	var password string
 	if e.cfg.Username != "" {
 		if e.password == nil {
-			return "", Permanent(fmt.Errorf("%s: no password configured", name))
+			return "", notify.Permanent(fmt.Errorf("%s: no password configured", name))
 		}
 		p, err := e.password(ctx)
 		if err != nil {
 			return "", fmt.Errorf("%s: password: %w", name, err)
 		}
 		if len(p) == 0 {
-			return "", Permanent(fmt.Errorf("%s: password is empty", name))
+			return "", notify.Permanent(fmt.Errorf("%s: password is empty", name))
 		}
 		password = string(p)
 	}
 	tlsConfig := &tls.Config{ServerName: e.cfg.Host, MinVersion: tls.VersionTLS12}
-	if e.cfg.CAFile != "" {
-		pool, err := loadCAFile(e.cfg.CAFile)
-		if err != nil {
-			return "", Permanent(fmt.Errorf("%s: %w", name, err))
-		}
-		tlsConfig.RootCAs = pool
+	pool, err := e.cfg.RootCAs()
+	if err != nil {
+		return "", notify.Permanent(fmt.Errorf("%s: %w", name, err))
 	}
+	tlsConfig.RootCAs = pool
 	from, _ := mail.ParseAddress(e.cfg.From)
 	var to []*mail.Address
 	for _, addr := range e.cfg.To {
@@ -241,9 +245,9 @@ func (e *Email) NotifyRef(ctx context.Context, m Message) (string, error) {
 	id := newMessageID(from.Address, m.ID)
 	msg, err := composeEmail(m, from, to, id, m.Refs[name], time.Now())
 	if err != nil {
-		return "", Permanent(fmt.Errorf("%s: %w", name, err))
+		return "", notify.Permanent(fmt.Errorf("%s: %w", name, err))
 	}
-	err = e.retry.do(ctx, name, func(ctx context.Context) (time.Duration, error) {
+	err = e.retry.Do(ctx, name, func(ctx context.Context) (time.Duration, error) {
 		return -1, e.send(ctx, tlsConfig, password, from, to, msg)
 	})
 	if err != nil {
@@ -252,38 +256,38 @@ func (e *Email) NotifyRef(ctx context.Context, m Message) (string, error) {
 	return id, nil
 }
 
-func (e *Email) mode() EmailTLS {
+func (e *Notifier) mode() TLS {
 	if e.cfg.TLS == "" {
-		return EmailStartTLS
+		return StartTLS
 	}
 	return e.cfg.TLS
 }
 
-func (e *Email) addr() string {
+func (e *Notifier) addr() string {
 	port := e.cfg.Port
 	if port == 0 {
-		port = map[EmailTLS]int{EmailStartTLS: 587, EmailImplicitTLS: 465, EmailNoTLS: 25}[e.mode()]
+		port = map[TLS]int{StartTLS: 587, ImplicitTLS: 465, NoTLS: 25}[e.mode()]
 	}
 	return net.JoinHostPort(e.cfg.Host, strconv.Itoa(port))
 }
 
 // send makes one try: connect, protect the connection, log in, and hand the email over.
-func (e *Email) send(ctx context.Context, tlsConfig *tls.Config, password string, from *mail.Address, to []*mail.Address, msg []byte) (err error) {
+func (e *Notifier) send(ctx context.Context, tlsConfig *tls.Config, password string, from *mail.Address, to []*mail.Address, msg []byte) (err error) {
 	timeout := e.cfg.Timeout.D()
 	if timeout <= 0 {
-		timeout = DefaultEmailTimeout
+		timeout = DefaultTimeout
 	}
 	tryCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	defer func() {
-		if err != nil && !IsPermanent(err) {
+		if err != nil && !notify.IsPermanent(err) {
 			err = smtpError(ctx, tryCtx, timeout, err)
 		}
 	}()
 
 	dialer := &net.Dialer{}
 	var conn net.Conn
-	if e.mode() == EmailImplicitTLS {
+	if e.mode() == ImplicitTLS {
 		conn, err = (&tls.Dialer{NetDialer: dialer, Config: tlsConfig}).DialContext(tryCtx, "tcp", e.addr())
 	} else {
 		conn, err = dialer.DialContext(tryCtx, "tcp", e.addr())
@@ -306,9 +310,9 @@ func (e *Email) send(ctx context.Context, tlsConfig *tls.Config, password string
 	if err := c.Hello(helloName()); err != nil {
 		return smtpReply(err)
 	}
-	if e.mode() == EmailStartTLS {
+	if e.mode() == StartTLS {
 		if ok, _ := c.Extension("STARTTLS"); !ok {
-			return Permanent(errors.New("the server does not offer STARTTLS, and tls: starttls never sends in clear text: " +
+			return notify.Permanent(errors.New("the server does not offer STARTTLS, and tls: starttls never sends in clear text: " +
 				"enable STARTTLS on the server, or use tls: tls if it speaks TLS from the start (port 465)"))
 		}
 		if err := c.StartTLS(tlsConfig); err != nil {
@@ -317,13 +321,13 @@ func (e *Email) send(ctx context.Context, tlsConfig *tls.Config, password string
 	}
 	if e.cfg.Username != "" {
 		if ok, mechs := c.Extension("AUTH"); !ok || !slices.ContainsFunc(strings.Fields(mechs), func(m string) bool { return strings.EqualFold(m, "PLAIN") }) {
-			return Permanent(fmt.Errorf("the server does not offer AUTH PLAIN (it offers %q): remove username and password, or use a server that takes them", mechs))
+			return notify.Permanent(fmt.Errorf("the server does not offer AUTH PLAIN (it offers %q): remove username and password, or use a server that takes them", mechs))
 		}
 		if err := c.Auth(plainAuth{username: e.cfg.Username, password: password, host: e.cfg.Host}); err != nil {
 			err = smtpReply(err)
-			var reply *SMTPReplyError
+			var reply *ReplyError
 			if errors.As(err, &reply) && reply.Code >= 500 {
-				return Permanent(fmt.Errorf("login as %s: %w: check the username and the password secret", e.cfg.Username, err))
+				return notify.Permanent(fmt.Errorf("login as %s: %w: check the username and the password secret", e.cfg.Username, err))
 			}
 			return fmt.Errorf("login as %s: %w", e.cfg.Username, err)
 		}
@@ -358,14 +362,14 @@ type plainAuth struct{ username, password, host string }
 
 func (a plainAuth) Start(server *smtp.ServerInfo) (string, []byte, error) {
 	if !server.TLS && !isLoopbackHost(server.Name) {
-		return "", nil, Permanent(errors.New("refusing to log in over a connection without TLS"))
+		return "", nil, notify.Permanent(errors.New("refusing to log in over a connection without TLS"))
 	}
 	return "PLAIN", []byte("\x00" + a.username + "\x00" + a.password), nil
 }
 
 func (a plainAuth) Next(_ []byte, more bool) ([]byte, error) {
 	if more {
-		return nil, Permanent(errors.New("unexpected challenge after AUTH PLAIN"))
+		return nil, notify.Permanent(errors.New("unexpected challenge after AUTH PLAIN"))
 	}
 	return nil, nil
 }
@@ -379,35 +383,35 @@ func smtpError(ctx, tryCtx context.Context, timeout time.Duration, err error) er
 	if tryCtx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("no answer within %s: %w", timeout, context.DeadlineExceeded)
 	}
-	var reply *SMTPReplyError
+	var reply *ReplyError
 	if errors.As(err, &reply) {
 		if reply.Code >= 500 {
-			return Permanent(err)
+			return notify.Permanent(err)
 		}
 		return err
 	}
-	if isCertificateError(err) {
-		return Permanent(fmt.Errorf("%w: the server's certificate does not verify; if a private CA signs it, set ca_file", err))
+	if notify.IsCertificateError(err) {
+		return notify.Permanent(fmt.Errorf("%w: the server's certificate does not verify; if a private CA signs it, set ca_file", err))
 	}
 	return err
 }
 
-// SMTPReplyError is an SMTP server's answer that refuses a command: 4xx for a failure that may go
+// ReplyError is an SMTP server's answer that refuses a command: 4xx for a failure that may go
 // away, 5xx for one that will not.
-type SMTPReplyError struct {
+type ReplyError struct {
 	Code int
 	// Message is the reply's text, enhanced status code first when the server sends one: "5.7.8
 	// Authentication failed".
 	Message string
 }
 
-func (e *SMTPReplyError) Error() string { return fmt.Sprintf("SMTP %d %s", e.Code, e.Message) }
+func (e *ReplyError) Error() string { return fmt.Sprintf("SMTP %d %s", e.Code, e.Message) }
 
-// smtpReply turns a refusal of net/smtp's into an SMTPReplyError; other errors stay as they are.
+// smtpReply turns a refusal of net/smtp's into a ReplyError; other errors stay as they are.
 func smtpReply(err error) error {
 	var te *textproto.Error
 	if errors.As(err, &te) {
-		return &SMTPReplyError{Code: te.Code, Message: oneLine(te.Msg)}
+		return &ReplyError{Code: te.Code, Message: notify.OneLine(te.Msg)}
 	}
 	return err
 }
@@ -439,16 +443,16 @@ func newMessageID(sender, notificationID string) string {
 // composeEmail returns the email that delivers m: headers, then a multipart/alternative body with a
 // quoted-printable text part and HTML part, lines ending in CRLF. inReplyTo, when set, is the
 // Message-ID the email answers.
-func composeEmail(m Message, from *mail.Address, to []*mail.Address, messageID, inReplyTo string, date time.Time) ([]byte, error) {
-	subject, err := Render(TemplateSubject, m)
+func composeEmail(m notify.Message, from *mail.Address, to []*mail.Address, messageID, inReplyTo string, date time.Time) ([]byte, error) {
+	subject, err := notify.Render(notify.TemplateSubject, m)
 	if err != nil {
 		return nil, err
 	}
-	text, err := Render(TemplateText, m)
+	text, err := notify.Render(notify.TemplateText, m)
 	if err != nil {
 		return nil, err
 	}
-	html, err := Render(TemplateHTML, m)
+	html, err := notify.Render(notify.TemplateHTML, m)
 	if err != nil {
 		return nil, err
 	}
@@ -469,8 +473,8 @@ func composeEmail(m Message, from *mail.Address, to []*mail.Address, messageID, 
 	header("To", strings.Join(recipients, ", "))
 	header("Subject", mime.QEncoding.Encode("utf-8", subject))
 	header("Auto-Submitted", "auto-generated")
-	header("X-Lifeboat-Event", mime.QEncoding.Encode("utf-8", oneLine(m.Event)))
-	header("X-Lifeboat-Severity", mime.QEncoding.Encode("utf-8", oneLine(string(m.Severity))))
+	header("X-Lifeboat-Event", mime.QEncoding.Encode("utf-8", notify.OneLine(m.Event)))
+	header("X-Lifeboat-Severity", mime.QEncoding.Encode("utf-8", notify.OneLine(string(m.Severity))))
 	header("MIME-Version", "1.0")
 
 	body := multipart.NewWriter(&buf)

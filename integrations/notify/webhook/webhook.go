@@ -1,4 +1,4 @@
-package notify
+package webhook
 
 import (
 	"bytes"
@@ -6,19 +6,20 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
 
 // PayloadVersion is the version of the webhook body. It changes when a field changes its meaning or
@@ -36,14 +37,12 @@ const (
 	HeaderDelivery = "X-Lifeboat-Delivery"
 )
 
-// Defaults of Webhook and Verify.
+// Defaults of Notifier and Verify.
 const (
-	DefaultWebhookTimeout  = 10 * time.Second
-	DefaultWebhookAttempts = 3
-	MaxWebhookAttempts     = 10
-	DefaultBackoff         = 500 * time.Millisecond
-	DefaultMaxWait         = 30 * time.Second
-	DefaultTolerance       = 5 * time.Minute
+	// DefaultTimeout bounds each try.
+	DefaultTimeout = 10 * time.Second
+	// DefaultTolerance is how far a request's timestamp may be from the receiver's clock.
+	DefaultTolerance = 5 * time.Minute
 )
 
 // ErrBadSignature is wrapped by every error of Verify.
@@ -55,7 +54,7 @@ type Payload struct {
 	// Version is PayloadVersion.
 	Version  int               `json:"version"`
 	Event    string            `json:"event"`
-	Severity Severity          `json:"severity"`
+	Severity notify.Severity   `json:"severity"`
 	Asset    string            `json:"asset"`
 	Title    string            `json:"title"`
 	Text     string            `json:"text"`
@@ -71,7 +70,7 @@ type Payload struct {
 }
 
 // NewPayload returns the body that delivers m with the delivery id id.
-func NewPayload(m Message, id string) Payload {
+func NewPayload(m notify.Message, id string) Payload {
 	fields := m.Fields
 	if fields == nil {
 		fields = map[string]string{}
@@ -83,65 +82,132 @@ func NewPayload(m Message, id string) Payload {
 	}
 }
 
-// SecretFunc returns the key that signs webhook requests. It is called once per Notify, so a rotated
-// secret is used from the next message on.
-type SecretFunc func(ctx context.Context) ([]byte, error)
-
-// StaticSecret returns a SecretFunc that always returns key.
-func StaticSecret(key []byte) SecretFunc {
-	return func(context.Context) ([]byte, error) { return key, nil }
+// Config configures a webhook channel of a route.
+type Config struct {
+	// URL receives the POST requests: http or https. Leave credentials out of its path; its user info
+	// and query are hidden in logs and workflow histories, its path is not.
+	URL string `yaml:"url" json:"url"`
+	// SecretRef names the worker secret holding the key that signs requests (X-Lifeboat-Signature).
+	// Without it, requests are not signed.
+	SecretRef string `yaml:"secret" json:"secret,omitempty"`
+	// Headers are added to every request, such as an Authorization header written as ${ENV_VAR}.
+	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
+	// Timeout bounds each try (default 10s).
+	Timeout units.Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// Attempts is the most tries per message, 1 to 10 (default 3).
+	Attempts      int `yaml:"attempts" json:"attempts,omitempty"`
+	notify.Filter `yaml:",inline"`
 }
 
-// Webhook POSTs messages as JSON (see Payload) to a URL. It tries up to Attempts times within one
+// Validate returns every problem with the webhook, prefixed with path, joined, or nil.
+func (w Config) Validate(path string) error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s.%s: %s", path, field, fmt.Sprintf(format, args...)))
+	}
+	if w.URL == "" {
+		bad("url", "required")
+	} else if _, err := notify.ParseHTTPURL(w.URL); err != nil {
+		bad("url", "%v", err)
+	}
+	if err := notify.ValidateAttempts(path, w.Attempts); err != nil {
+		errs = append(errs, err)
+	}
+	if w.Timeout < 0 {
+		bad("timeout", "negative")
+	}
+	for _, name := range slices.Sorted(maps.Keys(w.Headers)) {
+		switch {
+		case !isToken(name):
+			bad("headers", "%q is not a header name", name)
+		case isReservedHeader(name):
+			bad("headers."+name, "set by Lifeboat; it cannot be replaced")
+		case strings.ContainsAny(w.Headers[name], "\r\n\x00"):
+			bad("headers."+name, "the value contains a line break or NUL")
+		}
+	}
+	if err := w.Filter.Validate(path); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func isReservedHeader(name string) bool {
+	switch http.CanonicalHeaderKey(name) {
+	case "Content-Type", "Content-Length", "Host", "User-Agent", "Transfer-Encoding":
+		return true
+	}
+	return strings.HasPrefix(http.CanonicalHeaderKey(name), "X-Lifeboat-")
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110, section 5.6.2), as header names are.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Notifier POSTs messages as JSON (see Payload) to a URL. It tries up to Attempts times within one
 // Notify call: again after a network error, a timeout, 408, 429 or a 5xx status, waiting Backoff,
 // then twice as long each time, or as long as a 429 or 503 response's Retry-After asks, up to MaxWait.
 // Any other status outside 2xx is a permanent error; redirects are not followed. Fields other than URL
 // may be left zero for their defaults.
-type Webhook struct {
+type Notifier struct {
 	// URL receives the requests; it must be http or https. Its user info and query are left out of
 	// Name and of errors, which end up in workflow histories, but its path is not: carry credentials
 	// in Secret or Headers, not in the path.
 	URL string
 	// Secret, when set, signs each request (HeaderSignature); an error it returns ends Notify, as a
-	// permanent error if IsPermanent says so.
-	Secret SecretFunc
+	// permanent error if notify.IsPermanent says so.
+	Secret notify.SecretFunc
 	// Headers are added to every request. They cannot replace Content-Type, User-Agent or the
 	// X-Lifeboat headers.
 	Headers map[string]string
-	// Timeout bounds each try (DefaultWebhookTimeout).
+	// Timeout bounds each try (DefaultTimeout).
 	Timeout time.Duration
-	// Attempts is the most tries per Notify call (DefaultWebhookAttempts, at most MaxWebhookAttempts).
+	// Attempts is the most tries per Notify call (notify.DefaultAttempts, at most notify.MaxAttempts).
 	Attempts int
-	// Backoff is the wait after the first failed try, doubled after each further one (DefaultBackoff).
+	// Backoff is the wait after the first failed try, doubled after each further one
+	// (notify.DefaultBackoff).
 	Backoff time.Duration
-	// MaxWait caps each wait between tries, including one asked for by Retry-After (DefaultMaxWait).
+	// MaxWait caps each wait between tries, including one asked for by Retry-After
+	// (notify.DefaultMaxWait).
 	MaxWait time.Duration
 	// Client sends the requests; nil means a client that does not follow redirects.
 	Client *http.Client
 }
 
-var _ Notifier = (*Webhook)(nil)
+var _ notify.Notifier = (*Notifier)(nil)
 
-var noRedirectClient = &http.Client{
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+// New returns the webhook notifier of cfg, whose Filter it ignores; secret, when set, returns the
+// key that signs the requests.
+func New(cfg Config, secret notify.SecretFunc) *Notifier {
+	return &Notifier{URL: cfg.URL, Secret: secret, Headers: maps.Clone(cfg.Headers), Timeout: cfg.Timeout.D(), Attempts: cfg.Attempts}
 }
 
-// Name implements Notifier: "webhook " and the URL without user info and query.
-func (w *Webhook) Name() string { return "webhook " + redactURL(w.URL) }
+// Name implements notify.Notifier: "webhook " and the URL without user info and query.
+func (w *Notifier) Name() string { return "webhook " + notify.RedactURL(w.URL) }
 
-// Notify implements Notifier. It returns once a try got a 2xx response, tries are used up, the next
-// wait would pass ctx's deadline, or ctx is done.
-func (w *Webhook) Notify(ctx context.Context, m Message) error {
+// Notify implements notify.Notifier. It returns once a try got a 2xx response, tries are used up,
+// the next wait would pass ctx's deadline, or ctx is done.
+func (w *Notifier) Notify(ctx context.Context, m notify.Message) error {
 	name := w.Name()
 	if err := m.Validate(); err != nil {
-		return Permanent(fmt.Errorf("%s: invalid message: %w", name, err))
+		return notify.Permanent(fmt.Errorf("%s: invalid message: %w", name, err))
 	}
 	if m.Time.IsZero() {
 		m.Time = time.Now()
 	}
-	target, err := parseHTTPURL(w.URL)
+	target, err := notify.ParseHTTPURL(w.URL)
 	if err != nil {
-		return Permanent(fmt.Errorf("%s: %w", name, err))
+		return notify.Permanent(fmt.Errorf("%s: %w", name, err))
 	}
 	var secret []byte
 	if w.Secret != nil {
@@ -150,7 +216,7 @@ func (w *Webhook) Notify(ctx context.Context, m Message) error {
 			return fmt.Errorf("%s: signing secret: %w", name, err)
 		}
 		if len(secret) == 0 {
-			return Permanent(fmt.Errorf("%s: signing secret is empty", name))
+			return notify.Permanent(fmt.Errorf("%s: signing secret is empty", name))
 		}
 	}
 	id := m.ID
@@ -159,25 +225,25 @@ func (w *Webhook) Notify(ctx context.Context, m Message) error {
 	}
 	body, err := json.Marshal(NewPayload(m, id))
 	if err != nil {
-		return Permanent(fmt.Errorf("%s: encode payload: %w", name, err))
+		return notify.Permanent(fmt.Errorf("%s: encode payload: %w", name, err))
 	}
-	policy := retryPolicy{Attempts: w.Attempts, Backoff: w.Backoff, MaxWait: w.MaxWait}
-	return policy.do(ctx, name, func(ctx context.Context) (time.Duration, error) {
+	policy := notify.RetryPolicy{Attempts: w.Attempts, Backoff: w.Backoff, MaxWait: w.MaxWait}
+	return policy.Do(ctx, name, func(ctx context.Context) (time.Duration, error) {
 		return w.post(ctx, target, body, id, secret)
 	})
 }
 
 // post makes one try. It returns the wait a Retry-After header asks for, or -1 when there is none.
-func (w *Webhook) post(ctx context.Context, target string, body []byte, id string, secret []byte) (time.Duration, error) {
+func (w *Notifier) post(ctx context.Context, target string, body []byte, id string, secret []byte) (time.Duration, error) {
 	timeout := w.Timeout
 	if timeout <= 0 {
-		timeout = DefaultWebhookTimeout
+		timeout = DefaultTimeout
 	}
 	tryCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(tryCtx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return -1, Permanent(errors.New("cannot make a request for the URL"))
+		return -1, notify.Permanent(errors.New("cannot make a request for the URL"))
 	}
 	for k, v := range w.Headers {
 		req.Header.Set(k, v)
@@ -192,121 +258,34 @@ func (w *Webhook) post(ctx context.Context, target string, body []byte, id strin
 	}
 	client := w.Client
 	if client == nil {
-		client = noRedirectClient
+		client = notify.NoRedirectClient()
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return -1, requestError(ctx, tryCtx, timeout, err)
+		return -1, notify.RequestError(ctx, tryCtx, timeout, err)
 	}
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // so that the connection is reused
 	code := resp.StatusCode
-	statusErr := &StatusError{StatusCode: code, Status: resp.Status, Body: cleanSnippet(snippet)}
+	statusErr := &notify.StatusError{StatusCode: code, Status: resp.Status, Body: notify.Snippet(snippet)}
 	switch {
 	case code >= 200 && code <= 299:
 		return -1, nil
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
 		retryAfter := time.Duration(-1)
 		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-			if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			if d, ok := notify.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 				retryAfter = d
 			}
 		}
 		return retryAfter, statusErr
 	case code >= 300 && code <= 399:
-		return -1, Permanent(fmt.Errorf("%w: redirects are not followed; configure the URL it redirects to (%s)",
-			statusErr, redactURL(resp.Header.Get("Location"))))
+		return -1, notify.Permanent(fmt.Errorf("%w: redirects are not followed; configure the URL it redirects to (%s)",
+			statusErr, notify.RedactURL(resp.Header.Get("Location"))))
 	default:
-		return -1, Permanent(statusErr)
+		return -1, notify.Permanent(statusErr)
 	}
-}
-
-// requestError describes a failed request without quoting the URL, which may carry a token.
-func requestError(ctx, tryCtx context.Context, timeout time.Duration, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if tryCtx.Err() != nil {
-		return fmt.Errorf("no response within %s: %w", timeout, context.DeadlineExceeded)
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	if isCertificateError(err) {
-		return Permanent(err)
-	}
-	return err
-}
-
-// StatusError is a response whose status is not 2xx.
-type StatusError struct {
-	StatusCode int
-	// Status is the status line's text, such as "503 Service Unavailable".
-	Status string
-	// Body is the start of the response body, on one line.
-	Body string
-}
-
-func (e *StatusError) Error() string {
-	if e.Body == "" {
-		return e.Status
-	}
-	return e.Status + ": " + e.Body
-}
-
-func cleanSnippet(b []byte) string {
-	s := strings.ToValidUTF8(string(b), "?")
-	s = strings.Join(strings.Fields(s), " ")
-	if utf8.RuneCountInString(s) > 200 {
-		s = string([]rune(s)[:200]) + "…"
-	}
-	return s
-}
-
-// parseRetryAfter reads a Retry-After value: seconds, or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second, true
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	return max(t.Sub(now), 0), true
-}
-
-func parseHTTPURL(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("%q is not an absolute http(s) URL", redactURL(raw))
-	}
-	return u.String(), nil
-}
-
-// redactURL returns raw without user info, query and fragment; "…" stands for a query left out.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	u.User = nil
-	u.Fragment, u.RawFragment = "", ""
-	query := u.RawQuery != "" || u.ForceQuery
-	u.RawQuery, u.ForceQuery = "", false
-	s := u.String()
-	if query {
-		s += "?…"
-	}
-	return s
 }
 
 // Sign returns the HeaderSignature value for a request with the given timestamp header and body.
@@ -353,16 +332,4 @@ func Verify(secret []byte, timestamp, body, signatureHeader string, now time.Tim
 			ErrBadSignature, skew.Abs().Round(time.Second), tolerance)
 	}
 	return nil
-}
-
-// isCertificateError reports whether err is a TLS server certificate that does not verify: an error
-// that trying again cannot fix.
-func isCertificateError(err error) bool {
-	var (
-		certErr      *tls.CertificateVerificationError
-		unknownCA    x509.UnknownAuthorityError
-		hostnameErr  x509.HostnameError
-		certInvalErr x509.CertificateInvalidError
-	)
-	return errors.As(err, &certErr) || errors.As(err, &unknownCA) || errors.As(err, &hostnameErr) || errors.As(err, &certInvalErr)
 }

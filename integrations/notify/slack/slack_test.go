@@ -1,21 +1,26 @@
-package notify
+package slack
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/internal/notifytest"
 )
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
 const testSlackToken = "xoxb-test-token"
 
@@ -101,29 +106,29 @@ func slackError(w http.ResponseWriter, status int, retryAfter, code string) {
 	_, _ = fmt.Fprintf(w, `{"ok":false,"error":%q}`, code)
 }
 
-func newTestSlack(api *fakeSlackAPI, opts ...SlackOption) *Slack {
-	opts = append([]SlackOption{WithSlackBackoff(time.Millisecond, 20*time.Millisecond)}, opts...)
-	return NewSlack(SlackConfig{Channel: "#dr-war-room", TokenRef: "slack-bot", APIURL: api.URL + "/api/"},
-		StaticSecret([]byte(testSlackToken)), opts...)
+func newTestSlack(api *fakeSlackAPI, opts ...Option) *Notifier {
+	opts = append([]Option{WithBackoff(time.Millisecond, 20*time.Millisecond)}, opts...)
+	return New(Config{Channel: "#dr-war-room", TokenRef: "slack-bot", APIURL: api.URL + "/api/"},
+		notify.StaticSecret([]byte(testSlackToken)), opts...)
 }
 
-func approvalMessage() Message {
-	m := testMessage()
-	m.Event, m.Severity, m.Level = "approval.requested", Warning, 0
+func approvalMessage() notify.Message {
+	m := notifytest.Message()
+	m.Event, m.Severity, m.Level = "approval.requested", notify.Warning, 0
 	m.Title = "Promote orders-db replica in eu-west-1?"
 	m.Text = "The primary has been unreachable for 6 minutes. Promoting the replica loses at most 40 s of writes."
 	m.Plan = "orders-failover"
 	m.Fields = map[string]string{"replica lag": "38s", "requested by": "bob@example.com"}
 	m.Link = "http://localhost:8233/namespaces/default/workflows/recover-orders/run-1"
-	m.Approval = &ApprovalRef{WorkflowID: "recover-orders", RunID: "run-1", Gate: "promote",
+	m.Approval = &notify.ApprovalRef{WorkflowID: "recover-orders", RunID: "run-1", Gate: "promote",
 		Approvers: []string{"alice@example.com", "carol@example.com"}}
 	return m
 }
 
-func decisionMessage() Message {
+func decisionMessage() notify.Message {
 	m := approvalMessage()
 	m.Title = "How should orders-db recover?"
-	m.Approval = &ApprovalRef{WorkflowID: "recover-orders", RunID: "run-1", Gate: "strategy",
+	m.Approval = &notify.ApprovalRef{WorkflowID: "recover-orders", RunID: "run-1", Gate: "strategy",
 		Options: []string{"failover", "restore-in-place", "wait <5 min & retry"}}
 	return m
 }
@@ -133,9 +138,9 @@ func decisionMessage() Message {
 func TestSlackBlocksGolden(t *testing.T) {
 	tests := []struct {
 		file string
-		m    Message
+		m    notify.Message
 	}{
-		{"alert.json", testMessage()},
+		{"alert.json", notifytest.Message()},
 		{"approval.json", approvalMessage()},
 		{"decision.json", decisionMessage()},
 	}
@@ -150,23 +155,7 @@ func TestSlackBlocksGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			indented.WriteByte('\n')
-			got := indented.Bytes()
-			path := filepath.Join("testdata", "slack", tt.file)
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("chat.postMessage body changed:\n%s\nwant (%s):\n%s", got, path, want)
-			}
+			notifytest.Golden(t, filepath.Join("testdata", tt.file), indented.Bytes(), *update)
 		})
 	}
 }
@@ -201,19 +190,19 @@ func buttons(t *testing.T, blocks []json.RawMessage) map[string]string {
 func TestSlackButtons(t *testing.T) {
 	tests := []struct {
 		name string
-		m    Message
-		want map[string]SlackButton // by action_id; the link button is checked apart
+		m    notify.Message
+		want map[string]Button // by action_id; the link button is checked apart
 	}{
-		{"alert has only the link", testMessage(), map[string]SlackButton{}},
-		{"approve/reject gate", approvalMessage(), map[string]SlackButton{
-			SlackActionApprove: {WorkflowID: "recover-orders", RunID: "run-1", Gate: "promote"},
-			SlackActionReject:  {WorkflowID: "recover-orders", RunID: "run-1", Gate: "promote"},
+		{"alert has only the link", notifytest.Message(), map[string]Button{}},
+		{"approve/reject gate", approvalMessage(), map[string]Button{
+			ActionApprove: {WorkflowID: "recover-orders", RunID: "run-1", Gate: "promote"},
+			ActionReject:  {WorkflowID: "recover-orders", RunID: "run-1", Gate: "promote"},
 		}},
-		{"decision gate", decisionMessage(), map[string]SlackButton{
-			SlackActionChoose + "0": {WorkflowID: "recover-orders", RunID: "run-1", Gate: "strategy", Choice: "failover"},
-			SlackActionChoose + "1": {WorkflowID: "recover-orders", RunID: "run-1", Gate: "strategy", Choice: "restore-in-place"},
-			SlackActionChoose + "2": {WorkflowID: "recover-orders", RunID: "run-1", Gate: "strategy", Choice: "wait <5 min & retry"},
-			SlackActionReject:       {WorkflowID: "recover-orders", RunID: "run-1", Gate: "strategy"},
+		{"decision gate", decisionMessage(), map[string]Button{
+			ActionChoose + "0": {WorkflowID: "recover-orders", RunID: "run-1", Gate: "strategy", Choice: "failover"},
+			ActionChoose + "1": {WorkflowID: "recover-orders", RunID: "run-1", Gate: "strategy", Choice: "restore-in-place"},
+			ActionChoose + "2": {WorkflowID: "recover-orders", RunID: "run-1", Gate: "strategy", Choice: "wait <5 min & retry"},
+			ActionReject:       {WorkflowID: "recover-orders", RunID: "run-1", Gate: "strategy"},
 		}},
 	}
 	for _, tt := range tests {
@@ -223,15 +212,15 @@ func TestSlackButtons(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := buttons(t, api.requests()[0].body.Blocks)
-			if got[SlackActionLink] != tt.m.Link {
-				t.Errorf("link button opens %q, want %q", got[SlackActionLink], tt.m.Link)
+			if got[ActionLink] != tt.m.Link {
+				t.Errorf("link button opens %q, want %q", got[ActionLink], tt.m.Link)
 			}
-			delete(got, SlackActionLink)
+			delete(got, ActionLink)
 			if len(got) != len(tt.want) {
 				t.Fatalf("buttons %v, want %v", got, tt.want)
 			}
 			for id, want := range tt.want {
-				b, err := ParseSlackButton(got[id])
+				b, err := ParseButton(got[id])
 				if err != nil {
 					t.Fatalf("button %s: %v", id, err)
 				}
@@ -245,14 +234,14 @@ func TestSlackButtons(t *testing.T) {
 
 func TestSlackButtonsThatDoNotFit(t *testing.T) {
 	m := approvalMessage()
-	m.Approval.WorkflowID = strings.Repeat("w", SlackMaxButtonValue)
+	m.Approval.WorkflowID = strings.Repeat("w", MaxButtonValue)
 	api := newFakeSlackAPI(t, nil)
 	if _, err := newTestSlack(api).NotifyRef(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
 	req := api.requests()[0]
 	got := buttons(t, req.body.Blocks)
-	delete(got, SlackActionLink)
+	delete(got, ActionLink)
 	if len(got) != 0 {
 		t.Fatalf("buttons %v on a gate whose value is too long", got)
 	}
@@ -261,7 +250,7 @@ func TestSlackButtonsThatDoNotFit(t *testing.T) {
 	}
 }
 
-func TestParseSlackButton(t *testing.T) {
+func TestParseButton(t *testing.T) {
 	tests := []struct {
 		name, value string
 		wantErr     string
@@ -271,13 +260,13 @@ func TestParseSlackButton(t *testing.T) {
 		{"not JSON", `approve`, "invalid character"},
 		{"unknown field", `{"workflow_id":"w","gate":"g","aprove":true}`, "unknown field"},
 		{"no gate", `{"workflow_id":"w"}`, "required"},
-		{"too long", `{"workflow_id":"` + strings.Repeat("w", SlackMaxButtonValue) + `","gate":"g"}`, "at most 2000"},
+		{"too long", `{"workflow_id":"` + strings.Repeat("w", MaxButtonValue) + `","gate":"g"}`, "at most 2000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseSlackButton(tt.value)
+			_, err := ParseButton(tt.value)
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
-				t.Fatalf("ParseSlackButton(%q) = %v, want error containing %q", tt.value, err, tt.wantErr)
+				t.Fatalf("ParseButton(%q) = %v, want error containing %q", tt.value, err, tt.wantErr)
 			}
 		})
 	}
@@ -286,7 +275,7 @@ func TestParseSlackButton(t *testing.T) {
 func TestSlackPostsAndReturnsRef(t *testing.T) {
 	api := newFakeSlackAPI(t, nil)
 	s := newTestSlack(api)
-	ref, err := s.NotifyRef(context.Background(), testMessage())
+	ref, err := s.NotifyRef(context.Background(), notifytest.Message())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +297,7 @@ func TestSlackUpdatesInPlaceAndRepliesInThread(t *testing.T) {
 	m := approvalMessage()
 	m.Event, m.Title, m.Approval = "approval.granted", "Approved by alice@example.com and carol@example.com", nil
 	m.Refs = map[string]string{s.Name(): "C0DRROOM:1773400000.000100", "webhook https://example.com": "x"}
-	ctx, attempts := withAttemptCounter(context.Background())
+	ctx, attempts := notify.WithAttemptCount(context.Background())
 	ref, err := s.NotifyRef(ctx, m)
 	if err != nil {
 		t.Fatal(err)
@@ -327,7 +316,7 @@ func TestSlackUpdatesInPlaceAndRepliesInThread(t *testing.T) {
 	if reply.method != "chat.postMessage" || reply.body.Channel != "C0DRROOM" || reply.body.ThreadTS != "1773400000.000100" {
 		t.Errorf("second call %s %+v: want a reply in the original message's thread", reply.method, reply.body)
 	}
-	if n := attempts.n.Load(); n != 2 {
+	if n := attempts(); n != 2 {
 		t.Errorf("%d attempts counted, want 2 (one per call)", n)
 	}
 }
@@ -342,10 +331,10 @@ func TestSlackThreadReplyLeavesOutTheGateButtons(t *testing.T) {
 		t.Fatal(err)
 	}
 	reqs := api.requests()
-	if b := buttons(t, reqs[0].body.Blocks); b[SlackActionApprove] == "" {
+	if b := buttons(t, reqs[0].body.Blocks); b[ActionApprove] == "" {
 		t.Errorf("updated message has no Approve button: %v", b)
 	}
-	if b := buttons(t, reqs[1].body.Blocks); b[SlackActionApprove] != "" || b[SlackActionReject] != "" || b[SlackActionLink] == "" {
+	if b := buttons(t, reqs[1].body.Blocks); b[ActionApprove] != "" || b[ActionReject] != "" || b[ActionLink] == "" {
 		t.Errorf("thread reply buttons %v: want the link only, the gate is decided on the message itself", b)
 	}
 }
@@ -359,7 +348,7 @@ func TestSlackPostsAnewWhenTheMessageIsGone(t *testing.T) {
 		return false
 	})
 	s := newTestSlack(api)
-	m := testMessage()
+	m := notifytest.Message()
 	m.Refs = map[string]string{s.Name(): "C0DRROOM:1773400000.000100"}
 	ref, err := s.NotifyRef(context.Background(), m)
 	if err != nil {
@@ -383,10 +372,10 @@ func TestSlackReportsAFailedThreadReplyWithTheRef(t *testing.T) {
 		return false
 	})
 	s := newTestSlack(api)
-	m := testMessage()
+	m := notifytest.Message()
 	m.Refs = map[string]string{s.Name(): "C0DRROOM:1773400000.000100"}
 	ref, err := s.NotifyRef(context.Background(), m)
-	if ref != "C0DRROOM:1773400000.000100" || err == nil || !strings.Contains(err.Error(), "msg_too_long") || !IsPermanent(err) {
+	if ref != "C0DRROOM:1773400000.000100" || err == nil || !strings.Contains(err.Error(), "msg_too_long") || !notify.IsPermanent(err) {
 		t.Fatalf("NotifyRef = %q, %v: want the updated message's ref and the reply's permanent error", ref, err)
 	}
 }
@@ -440,14 +429,14 @@ func TestSlackRetries(t *testing.T) {
 			if tt.token != "" {
 				token = tt.token
 			}
-			s := NewSlack(SlackConfig{Channel: "C0DRROOM", TokenRef: "slack-bot", APIURL: api.URL + "/api"},
-				StaticSecret([]byte(token)), WithSlackBackoff(time.Millisecond, 5*time.Second))
-			ctx, attempts := withAttemptCounter(context.Background())
+			s := New(Config{Channel: "C0DRROOM", TokenRef: "slack-bot", APIURL: api.URL + "/api"},
+				notify.StaticSecret([]byte(token)), WithBackoff(time.Millisecond, 5*time.Second))
+			ctx, attempts := notify.WithAttemptCount(context.Background())
 			start := time.Now()
-			err := s.Notify(ctx, testMessage())
+			err := s.Notify(ctx, notifytest.Message())
 			elapsed := time.Since(start)
-			if got := len(api.requests()); got != tt.wantTries || int(attempts.n.Load()) != tt.wantTries {
-				t.Errorf("%d requests, %d attempts counted, want %d", got, attempts.n.Load(), tt.wantTries)
+			if got := len(api.requests()); got != tt.wantTries || attempts() != tt.wantTries {
+				t.Errorf("%d requests, %d attempts counted, want %d", got, attempts(), tt.wantTries)
 			}
 			switch {
 			case tt.wantErr == "" && err != nil:
@@ -455,8 +444,8 @@ func TestSlackRetries(t *testing.T) {
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Fatalf("Notify = %v, want an error containing %q", err, tt.wantErr)
 			}
-			if err != nil && IsPermanent(err) != tt.wantPermanent {
-				t.Errorf("IsPermanent(%v) = %v, want %v", err, IsPermanent(err), tt.wantPermanent)
+			if err != nil && notify.IsPermanent(err) != tt.wantPermanent {
+				t.Errorf("IsPermanent(%v) = %v, want %v", err, notify.IsPermanent(err), tt.wantPermanent)
 			}
 			if err != nil && strings.Contains(err.Error(), token) {
 				t.Errorf("error %q quotes the token", err)
@@ -470,26 +459,26 @@ func TestSlackRetries(t *testing.T) {
 
 func TestSlackFailsWithoutSending(t *testing.T) {
 	api := newFakeSlackAPI(t, nil)
-	base := SlackConfig{Channel: "C0DRROOM", TokenRef: "slack-bot", APIURL: api.URL + "/api/"}
+	base := Config{Channel: "C0DRROOM", TokenRef: "slack-bot", APIURL: api.URL + "/api/"}
 	tests := []struct {
 		name          string
-		cfg           SlackConfig
-		token         SecretFunc
-		m             Message
+		cfg           Config
+		token         notify.SecretFunc
+		m             notify.Message
 		wantErr       string
 		wantPermanent bool
 	}{
-		{"invalid message", base, StaticSecret([]byte(testSlackToken)), Message{Event: "x", Severity: "loud", Title: "t"}, "invalid message", true},
-		{"empty token", base, StaticSecret(nil), testMessage(), "bot token is empty", true},
-		{"token lookup fails", base, func(context.Context) ([]byte, error) { return nil, errors.New("vault sealed") }, testMessage(), "vault sealed", false},
-		{"no token func", base, nil, testMessage(), "no bot token", true},
-		{"bad api url", SlackConfig{Channel: "C0DRROOM", TokenRef: "t", APIURL: "ftp://slack"}, StaticSecret([]byte(testSlackToken)), testMessage(), "api_url", true},
+		{"invalid message", base, notify.StaticSecret([]byte(testSlackToken)), notify.Message{Event: "x", Severity: "loud", Title: "t"}, "invalid message", true},
+		{"empty token", base, notify.StaticSecret(nil), notifytest.Message(), "bot token is empty", true},
+		{"token lookup fails", base, func(context.Context) ([]byte, error) { return nil, errors.New("vault sealed") }, notifytest.Message(), "vault sealed", false},
+		{"no token func", base, nil, notifytest.Message(), "no bot token", true},
+		{"bad api url", Config{Channel: "C0DRROOM", TokenRef: "t", APIURL: "ftp://slack"}, notify.StaticSecret([]byte(testSlackToken)), notifytest.Message(), "api_url", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := NewSlack(tt.cfg, tt.token).Notify(context.Background(), tt.m)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || IsPermanent(err) != tt.wantPermanent {
-				t.Fatalf("Notify = %v (permanent %v), want an error containing %q, permanent %v", err, IsPermanent(err), tt.wantErr, tt.wantPermanent)
+			err := New(tt.cfg, tt.token).Notify(context.Background(), tt.m)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || notify.IsPermanent(err) != tt.wantPermanent {
+				t.Fatalf("Notify = %v (permanent %v), want an error containing %q, permanent %v", err, notify.IsPermanent(err), tt.wantErr, tt.wantPermanent)
 			}
 		})
 	}
@@ -498,27 +487,16 @@ func TestSlackFailsWithoutSending(t *testing.T) {
 	}
 }
 
-func TestSlackContract(t *testing.T) {
+func TestContract(t *testing.T) {
 	api := newFakeSlackAPI(t, nil)
 	s := newTestSlack(api)
 	if s.Name() != "slack #dr-war-room" {
 		t.Fatalf("Name() = %q", s.Name())
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, 8)
-	for i := range errs {
-		wg.Go(func() { errs[i] = s.Notify(context.Background(), testMessage()) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatalf("concurrent Notify: %v", err)
-	}
-	if n := len(api.requests()); n != len(errs) {
-		t.Fatalf("%d messages posted, want %d", n, len(errs))
-	}
+	notifytest.Contract(t, s, func() int { return len(api.requests()) }, testSlackToken)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.Notify(ctx, testMessage()); !errors.Is(err, context.Canceled) {
+	if err := s.Notify(ctx, notifytest.Message()); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Notify with a cancelled context = %v", err)
 	}
 }
@@ -526,12 +504,12 @@ func TestSlackContract(t *testing.T) {
 func TestSlackConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  SlackConfig
+		cfg  Config
 		want []string
 	}{
-		{"valid", SlackConfig{Channel: "#dr-war-room", TokenRef: "slack-bot"}, nil},
-		{"empty", SlackConfig{}, []string{"n.channel: required", "n.token: required"}},
-		{"everything wrong", SlackConfig{Channel: "dr war room", TokenRef: "t", APIURL: "slack.com/api", Timeout: -1, Attempts: 11},
+		{"valid", Config{Channel: "#dr-war-room", TokenRef: "slack-bot"}, nil},
+		{"empty", Config{}, []string{"n.channel: required", "n.token: required"}},
+		{"everything wrong", Config{Channel: "dr war room", TokenRef: "t", APIURL: "slack.com/api", Timeout: -1, Attempts: 11},
 			[]string{"n.channel: \"dr war room\" contains white space", "n.api_url:", "n.timeout:", "n.attempts: 11 is not between 1 and 10"}},
 	}
 	for _, tt := range tests {

@@ -1,4 +1,4 @@
-package notify
+package route
 
 import (
 	"context"
@@ -6,60 +6,63 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 
-	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
-	"github.com/lifeboat-dr/lifeboat/integrations/units"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/email"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/lognotify"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/pagerduty"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/slack"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/twilio"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/webhook"
 )
 
-// RouteConfig configures one route: the channels that messages sent to it reach, which messages
+// Config configures one route: the channels that messages sent to it reach, which messages
 // each channel wants, and whether the channels get a message all at once or one after another.
-type RouteConfig struct {
+type Config struct {
 	// Name is what messages are routed by, such as "dba" or "on-call". The route named "default"
 	// receives messages sent to no route in particular.
 	Name string `yaml:"name" json:"name"`
 	// Log writes messages to the worker's log.
 	Log bool `yaml:"log" json:"log,omitempty"`
 	// Webhooks receive messages as signed JSON.
-	Webhooks []WebhookConfig `yaml:"webhooks" json:"webhooks,omitempty"`
+	Webhooks []webhook.Config `yaml:"webhooks" json:"webhooks,omitempty"`
 	// Slack posts messages to Slack channels.
-	Slack []SlackRoute `yaml:"slack" json:"slack,omitempty"`
+	Slack []SlackChannel `yaml:"slack" json:"slack,omitempty"`
 	// SMS texts messages to phones through Twilio.
-	SMS []SMSConfig `yaml:"sms" json:"sms,omitempty"`
+	SMS []twilio.SMSConfig `yaml:"sms" json:"sms,omitempty"`
 	// Voice calls phones through Twilio; by default only for critical messages of escalation level 1
 	// or more.
-	Voice []VoiceConfig `yaml:"voice" json:"voice,omitempty"`
+	Voice []twilio.VoiceConfig `yaml:"voice" json:"voice,omitempty"`
 	// Email sends messages over SMTP.
-	Email []EmailConfig `yaml:"email" json:"email,omitempty"`
+	Email []email.Config `yaml:"email" json:"email,omitempty"`
 	// PagerDuty triggers, acknowledges and resolves PagerDuty alerts.
-	PagerDuty []PagerDutyConfig `yaml:"pagerduty" json:"pagerduty,omitempty"`
+	PagerDuty []pagerduty.Config `yaml:"pagerduty" json:"pagerduty,omitempty"`
 	// Plans, when set, limits the route to messages about these recovery plans; messages about no
 	// plan (a failed backup) then pass it by.
 	Plans []string `yaml:"plans" json:"plans,omitempty"`
 	// Delivery is all (the default: every channel at once) or fallback (one after another, in Order,
 	// until one accepts).
-	Delivery DeliveryMode `yaml:"delivery" json:"delivery,omitempty"`
+	Delivery notify.DeliveryMode `yaml:"delivery" json:"delivery,omitempty"`
 	// Order is the order in which a fallback route tries its kinds of channel, such as [slack, sms,
 	// email]; it must name every kind the route has. Empty means DefaultFallbackOrder.
 	Order []string `yaml:"order" json:"order,omitempty"`
 }
 
-// SlackRoute is a Slack channel of a route, with the messages it wants.
-type SlackRoute struct {
-	SlackConfig `yaml:",inline"`
-	Filter      `yaml:",inline"`
+// SlackChannel is a Slack channel of a route, with the messages it wants.
+type SlackChannel struct {
+	slack.Config  `yaml:",inline"`
+	notify.Filter `yaml:",inline"`
 }
 
 // Validate returns every problem with the Slack channel, prefixed with path, joined, or nil.
-func (c SlackRoute) Validate(path string) error {
-	return errors.Join(c.SlackConfig.Validate(path), c.Filter.Validate(path))
+func (c SlackChannel) Validate(path string) error {
+	return errors.Join(c.Config.Validate(path), c.Filter.Validate(path))
 }
 
-// The kinds of channel, as RouteConfig's keys name them and Order lists them.
+// The kinds of channel, as Config's keys name them and Order lists them.
 const (
 	KindLog       = "log"
 	KindWebhooks  = "webhooks"
@@ -78,7 +81,7 @@ var DefaultFallbackOrder = []string{KindSlack, KindWebhooks, KindPagerDuty, Kind
 var allOrder = []string{KindLog, KindWebhooks, KindSlack, KindPagerDuty, KindEmail, KindSMS, KindVoice}
 
 // kinds returns the kinds of channel the route has, in the order of allOrder.
-func (r RouteConfig) kinds() []string {
+func (r Config) kinds() []string {
 	var ks []string
 	for _, k := range allOrder {
 		if r.count(k) > 0 {
@@ -89,7 +92,7 @@ func (r RouteConfig) kinds() []string {
 }
 
 // count returns how many channels of a kind the route has.
-func (r RouteConfig) count(kind string) int {
+func (r Config) count(kind string) int {
 	switch kind {
 	case KindLog:
 		if r.Log {
@@ -112,9 +115,9 @@ func (r RouteConfig) count(kind string) int {
 }
 
 // order returns the kinds of channel in the order the route delivers to them.
-func (r RouteConfig) order() []string {
+func (r Config) order() []string {
 	order := allOrder
-	if r.Delivery == DeliverFallback {
+	if r.Delivery == notify.DeliverFallback {
 		order = DefaultFallbackOrder
 		if len(r.Order) > 0 {
 			order = r.Order
@@ -129,28 +132,11 @@ func (r RouteConfig) order() []string {
 	return ks
 }
 
-// WebhookConfig configures a Webhook.
-type WebhookConfig struct {
-	// URL receives the POST requests: http or https. Leave credentials out of its path; its user info
-	// and query are hidden in logs and workflow histories, its path is not.
-	URL string `yaml:"url" json:"url"`
-	// SecretRef names the worker secret holding the key that signs requests (X-Lifeboat-Signature).
-	// Without it, requests are not signed.
-	SecretRef string `yaml:"secret" json:"secret,omitempty"`
-	// Headers are added to every request, such as an Authorization header written as ${ENV_VAR}.
-	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
-	// Timeout bounds each try (default 10s).
-	Timeout units.Duration `yaml:"timeout" json:"timeout,omitempty"`
-	// Attempts is the most tries per message, 1 to 10 (default 3).
-	Attempts int `yaml:"attempts" json:"attempts,omitempty"`
-	Filter   `yaml:",inline"`
-}
-
 var routeNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
-// ValidateRoutes returns every problem with the routes, each prefixed with its route's path
+// Validate returns every problem with the routes, each prefixed with its route's path
 // ("notify.routes[1] (dba).webhooks[0].url: …" for path "notify.routes"), joined, or nil.
-func ValidateRoutes(path string, routes []RouteConfig) error {
+func Validate(path string, routes []Config) error {
 	var errs []error
 	seen := map[string]int{}
 	for i, r := range routes {
@@ -170,7 +156,7 @@ func ValidateRoutes(path string, routes []RouteConfig) error {
 }
 
 // Validate returns every problem with the route, prefixed with path, joined, or nil.
-func (r RouteConfig) Validate(path string) error {
+func (r Config) Validate(path string) error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s%s: %s", path, field, fmt.Sprintf(format, args...)))
@@ -190,9 +176,9 @@ func (r RouteConfig) Validate(path string) error {
 		}
 	}
 	if !r.Delivery.Valid() {
-		bad(".delivery", "%q is not %s or %s", r.Delivery, DeliverAll, DeliverFallback)
+		bad(".delivery", "%q is not %s or %s", r.Delivery, notify.DeliverAll, notify.DeliverFallback)
 	}
-	if len(r.Order) > 0 && r.Delivery != DeliverFallback {
+	if len(r.Order) > 0 && r.Delivery != notify.DeliverFallback {
 		bad(".order", "only a route with delivery: fallback tries its channels in an order; set delivery: fallback or remove order")
 	}
 	for i, k := range r.Order {
@@ -238,7 +224,7 @@ func (r RouteConfig) Validate(path string) error {
 
 // SecretRefs returns the worker secrets the route names, by field ("webhooks[0].secret",
 // "sms[1].auth_token").
-func (r RouteConfig) SecretRefs() map[string]string {
+func (r Config) SecretRefs() map[string]string {
 	refs := map[string]string{}
 	add := func(kind string, i int, field, name string) {
 		if name != "" {
@@ -266,61 +252,6 @@ func (r RouteConfig) SecretRefs() map[string]string {
 	return refs
 }
 
-// Validate returns every problem with the webhook, prefixed with path, joined, or nil.
-func (w WebhookConfig) Validate(path string) error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s.%s: %s", path, field, fmt.Sprintf(format, args...)))
-	}
-	if w.URL == "" {
-		bad("url", "required")
-	} else if _, err := parseHTTPURL(w.URL); err != nil {
-		bad("url", "%v", err)
-	}
-	if err := validateAttempts(path, w.Attempts); err != nil {
-		errs = append(errs, err)
-	}
-	if w.Timeout < 0 {
-		bad("timeout", "negative")
-	}
-	for _, name := range sortedKeys(w.Headers) {
-		switch {
-		case !isToken(name):
-			bad("headers", "%q is not a header name", name)
-		case isReservedHeader(name):
-			bad("headers."+name, "set by Lifeboat; it cannot be replaced")
-		case strings.ContainsAny(w.Headers[name], "\r\n\x00"):
-			bad("headers."+name, "the value contains a line break or NUL")
-		}
-	}
-	if err := w.Filter.Validate(path); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
-
-func isReservedHeader(name string) bool {
-	switch http.CanonicalHeaderKey(name) {
-	case "Content-Type", "Content-Length", "Host", "User-Agent", "Transfer-Encoding":
-		return true
-	}
-	return strings.HasPrefix(http.CanonicalHeaderKey(name), "X-Lifeboat-")
-}
-
-// isToken reports whether s is an HTTP token (RFC 9110, section 5.6.2), as header names are.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
 // Build returns a router with the configured routes, after checking them (every problem with the
 // routes, every secret that resolve cannot find and every CA file that cannot be read is reported at
 // once). resolve looks secrets up by name (integrations/secrets.Resolver's Secret); it is called once
@@ -331,15 +262,24 @@ func isToken(s string) bool {
 // Channels configured the same way in several routes (same kind and settings, filters aside) share
 // one notifier, so a message sent to several of those routes reaches the channel once. A
 // configuration without a "default" route gets one that logs, so no message is ever sent nowhere.
-func Build(routes []RouteConfig, resolve func(ctx context.Context, name string) (string, error), logger *slog.Logger) (*Router, error) {
-	if err := ValidateRoutes("routes", routes); err != nil {
+func Build(routes []Config, resolve func(ctx context.Context, name string) (string, error), logger *slog.Logger) (*notify.Router, error) {
+	built, err := build(routes, resolve, logger)
+	if err != nil {
 		return nil, err
 	}
-	b := &builder{resolve: resolve, log: &Log{Logger: logger}, shared: map[string]Notifier{}}
-	var built []Route
+	return notify.NewRouterFrom(built)
+}
+
+// build returns the routes of Build.
+func build(routes []Config, resolve func(ctx context.Context, name string) (string, error), logger *slog.Logger) ([]notify.Route, error) {
+	if err := Validate("routes", routes); err != nil {
+		return nil, err
+	}
+	b := &builder{resolve: resolve, log: &lognotify.Notifier{Logger: logger}, shared: map[string]notify.Notifier{}}
+	var built []notify.Route
 	for i, rc := range routes {
 		path := fmt.Sprintf("routes[%d] (%s)", i, rc.Name)
-		route := Route{Name: rc.Name, Delivery: rc.Delivery, Plans: slices.Clone(rc.Plans)}
+		route := notify.Route{Name: rc.Name, Delivery: rc.Delivery, Plans: slices.Clone(rc.Plans)}
 		for _, kind := range rc.order() {
 			route.Channels = append(route.Channels, b.channels(path, rc, kind)...)
 		}
@@ -348,25 +288,25 @@ func Build(routes []RouteConfig, resolve func(ctx context.Context, name string) 
 	if len(b.errs) > 0 {
 		return nil, errors.Join(b.errs...)
 	}
-	if !slices.ContainsFunc(built, func(r Route) bool { return r.Name == DefaultRoute }) {
-		built = append(built, Route{Name: DefaultRoute, Channels: []RouteChannel{{Notifier: b.log}}})
+	if !slices.ContainsFunc(built, func(r notify.Route) bool { return r.Name == notify.DefaultRoute }) {
+		built = append(built, notify.Route{Name: notify.DefaultRoute, Channels: []notify.RouteChannel{{Notifier: b.log}}})
 	}
-	return NewRouterFrom(built)
+	return built, nil
 }
 
 // builder makes the notifiers of Build, sharing those configured the same way, and collects every
 // problem with secrets and files.
 type builder struct {
 	resolve func(context.Context, string) (string, error)
-	log     *Log
-	shared  map[string]Notifier
+	log     *lognotify.Notifier
+	shared  map[string]notify.Notifier
 	errs    []error
 }
 
 // channels returns the route's channels of one kind.
-func (b *builder) channels(path string, rc RouteConfig, kind string) []RouteChannel {
-	var out []RouteChannel
-	add := func(i int, settings any, filter Filter, secretField, secretRef string, build func(secret SecretFunc) Notifier) {
+func (b *builder) channels(path string, rc Config, kind string) []notify.RouteChannel {
+	var out []notify.RouteChannel
+	add := func(i int, settings any, filter notify.Filter, secretField, secretRef string, build func(secret notify.SecretFunc) notify.Notifier) {
 		field := fmt.Sprintf("%s.%s[%d]", path, kind, i)
 		key, err := json.Marshal(settings) // map keys sorted: equal settings, equal keys
 		if err != nil {
@@ -375,93 +315,56 @@ func (b *builder) channels(path string, rc RouteConfig, kind string) []RouteChan
 		}
 		n, ok := b.shared[kind+" "+string(key)]
 		if !ok {
-			var secret SecretFunc
+			var secret notify.SecretFunc
 			if secretRef != "" {
-				if err := CheckSecret(b.resolve, secretRef); err != nil {
+				if err := notify.CheckSecret(b.resolve, secretRef); err != nil {
 					b.errs = append(b.errs, fmt.Errorf("%s.%s: %w", field, secretField, err))
 				}
-				secret = ResolvedSecret(b.resolve, secretRef)
+				secret = notify.ResolvedSecret(b.resolve, secretRef)
 			}
 			n = build(secret)
 			b.shared[kind+" "+string(key)] = n
 		}
-		out = append(out, RouteChannel{Notifier: n, Filter: filter})
+		out = append(out, notify.RouteChannel{Notifier: n, Filter: filter})
 	}
 	switch kind {
 	case KindLog:
-		out = append(out, RouteChannel{Notifier: b.log})
+		out = append(out, notify.RouteChannel{Notifier: b.log})
 	case KindWebhooks:
 		for i, c := range rc.Webhooks {
 			filter := c.Filter
-			c.Filter = Filter{}
-			add(i, c, filter, "secret", c.SecretRef, func(secret SecretFunc) Notifier {
-				return &Webhook{URL: c.URL, Secret: secret, Headers: maps.Clone(c.Headers), Timeout: c.Timeout.D(), Attempts: c.Attempts}
-			})
+			c.Filter = notify.Filter{}
+			add(i, c, filter, "secret", c.SecretRef, func(secret notify.SecretFunc) notify.Notifier { return webhook.New(c, secret) })
 		}
 	case KindSlack:
 		for i, c := range rc.Slack {
-			add(i, c.SlackConfig, c.Filter, "token", c.TokenRef, func(secret SecretFunc) Notifier { return NewSlack(c.SlackConfig, secret) })
+			add(i, c.Config, c.Filter, "token", c.TokenRef, func(secret notify.SecretFunc) notify.Notifier { return slack.New(c.Config, secret) })
 		}
 	case KindSMS:
 		for i, c := range rc.SMS {
-			add(i, c.TwilioConfig, c.Filter, "auth_token", c.AuthTokenRef, func(secret SecretFunc) Notifier { return NewSMS(c.TwilioConfig, secret) })
+			add(i, c.Config, c.Filter, "auth_token", c.AuthTokenRef, func(secret notify.SecretFunc) notify.Notifier { return twilio.NewSMS(c.Config, secret) })
 		}
 	case KindVoice:
 		for i, c := range rc.Voice {
-			filter := c.Filter.orDefaults(Critical, DefaultVoiceMinLevel)
-			c.Filter = Filter{}
-			add(i, c, filter, "auth_token", c.AuthTokenRef, func(secret SecretFunc) Notifier { return NewVoice(c, secret) })
+			filter := c.Filter.WithDefaults(notify.Critical, twilio.DefaultVoiceMinLevel)
+			c.Filter = notify.Filter{}
+			add(i, c, filter, "auth_token", c.AuthTokenRef, func(secret notify.SecretFunc) notify.Notifier { return twilio.NewVoice(c, secret) })
 		}
 	case KindEmail:
 		for i, c := range rc.Email {
-			if c.CAFile != "" {
-				if _, err := loadCAFile(c.CAFile); err != nil {
-					b.errs = append(b.errs, fmt.Errorf("%s.%s[%d].%w", path, kind, i, err))
-				}
+			if _, err := c.RootCAs(); err != nil {
+				b.errs = append(b.errs, fmt.Errorf("%s.%s[%d].%w", path, kind, i, err))
 			}
 			filter := c.Filter
-			c.Filter = Filter{}
-			add(i, c, filter, "password", c.PasswordRef, func(secret SecretFunc) Notifier { return NewEmail(c, secret) })
+			c.Filter = notify.Filter{}
+			add(i, c, filter, "password", c.PasswordRef, func(secret notify.SecretFunc) notify.Notifier { return email.New(c, secret) })
 		}
 	case KindPagerDuty:
 		for i, c := range rc.PagerDuty {
 			filter := c.Filter
-			c.Filter = Filter{}
-			add(i, c, filter, "routing_key", c.RoutingKeyRef, func(secret SecretFunc) Notifier { return NewPagerDuty(c, secret) })
+			c.Filter = notify.Filter{}
+			add(i, c, filter, "routing_key", c.RoutingKeyRef, func(secret notify.SecretFunc) notify.Notifier { return pagerduty.New(c, secret) })
 		}
 	}
 	return out
-}
-
-// CheckSecret looks the secret name up once, to fail early: it reports a missing resolver, an error
-// from resolve, or an empty value.
-func CheckSecret(resolve func(context.Context, string) (string, error), name string) error {
-	if resolve == nil {
-		return fmt.Errorf("secret %q: no secrets to resolve it from", name)
-	}
-	v, err := resolve(context.Background(), name)
-	if err != nil {
-		return err
-	}
-	if v == "" {
-		return fmt.Errorf("secret %q is empty", name)
-	}
-	return nil
-}
-
-// ResolvedSecret returns a SecretFunc that looks name up on every call, so that a rotated secret is
-// picked up; a secret that is not found or empty is a permanent error.
-func ResolvedSecret(resolve func(context.Context, string) (string, error), name string) SecretFunc {
-	return func(ctx context.Context) ([]byte, error) {
-		v, err := resolve(ctx, name)
-		switch {
-		case errors.Is(err, secrets.ErrNotFound):
-			return nil, Permanent(err)
-		case err != nil:
-			return nil, err
-		case v == "":
-			return nil, Permanent(fmt.Errorf("secret %q is empty", name))
-		}
-		return []byte(v), nil
-	}
 }

@@ -1,0 +1,3 @@
+// Package slackdecider sends the decisions taken in Slack to the workflows' approval gates, through
+// the Temporal client: the worker's slack.Decider.
+package slackdecider
