@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/lifeboat-dr/lifeboat/activities/contract"
+	"github.com/lifeboat-dr/lifeboat/activities/plan"
 )
 
 func TestLoadPlan(t *testing.T) {
@@ -61,6 +62,52 @@ spec:
 	}
 	if _, err := (&Plans{}).LoadPlan(context.Background(), contract.LoadPlanInput{Plan: "good"}); errType(err) != contract.ErrTypePlanInvalid {
 		t.Errorf("no plans directory: %v", err)
+	}
+}
+
+// TestLoadPlanForADrillAppliesTheWorkersDrillSkips: a drill gets the plan with the worker's
+// drill_skip rules applied, a recovery gets it as written, and the cached plan is not changed.
+func TestLoadPlanForADrillAppliesTheWorkersDrillSkips(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(`apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: p}
+spec:
+  scenario: s
+  people: [{id: ann, name: Ann, channels: {email: ann@example.com}}]
+  steps:
+    - {id: dns, action: aws.route53_upsert, with: {zone_id: Z1, record: a.example.com, type: CNAME, value: b.example.com}, drill: {with: {record: a.drill.example.com}}}
+    - id: either
+      strategies:
+        - {name: promote, action: aws.rds_promote_read_replica, with: {region: eu-west-1, instance: db-2}, drill: {with: {instance: db-drill}}}
+        - {name: by-hand, manual: {instructions: promote it, assignees: [ann]}}
+    - {id: check, action: check.tcp, with: {address: "db:5432"}}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &Plans{Dir: dir, DrillSkip: []plan.DrillSkip{{Actions: "aws.*", Reason: "no AWS account here"}}}
+	for range 2 {
+		drill, err := p.LoadPlan(context.Background(), contract.LoadPlanInput{Plan: "p", Drill: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps := drill.Plan.Spec.Steps
+		if d := steps[0].Drill; d == nil || !d.Skip || !strings.Contains(d.Reason, "no AWS account here") {
+			t.Errorf("aws step in a drill: %+v", d)
+		}
+		if d := steps[1].Strategies[0].Drill; d == nil || !d.Skip {
+			t.Errorf("aws strategy in a drill: %+v", d)
+		}
+		if steps[1].Strategies[1].Drill != nil || steps[2].Drill != nil {
+			t.Errorf("steps of other actions changed: %+v %+v", steps[1].Strategies[1].Drill, steps[2].Drill)
+		}
+		recovery, err := p.LoadPlan(context.Background(), contract.LoadPlanInput{Plan: "p"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := recovery.Plan.Spec.Steps[0].Drill; d == nil || d.Skip || d.With["record"] != "a.drill.example.com" {
+			t.Errorf("a recovery's plan changed by drill_skip: %+v", d)
+		}
 	}
 }
 

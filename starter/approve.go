@@ -99,7 +99,7 @@ func (a *app) addDecideFlags(cmd *cobra.Command, f *decideFlags, reasonHelp stri
 	fl.StringVar(&f.gate, "gate", "", "the gate to decide (default: the only open one)")
 	fl.StringVar(&f.identity, "as", a.whoAmI(), "identity deciding")
 	fl.StringVar(&f.reason, "reason", "", reasonHelp)
-	fl.DurationVar(&f.timeout, "timeout", time.Minute, "how long to wait for the workflow's worker to take the decision")
+	fl.DurationVar(&f.timeout, "timeout", time.Minute, "how long to wait for the gate to open and the workflow's worker to take the decision")
 }
 
 // decide sends the decide Update and prints the gate's state.
@@ -119,10 +119,27 @@ func (a *app) decide(ctx context.Context, id string, approve bool, f decideFlags
 	uctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	var state approval.GateState
-	err = updateWorkflow(uctx, c, client.UpdateWorkflowOptions{
-		WorkflowID: id, UpdateName: approval.UpdateDecide, Args: []any{d},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	}, &state)
+	// A gate that has not opened yet — the plan is still on the steps before it — is waited for,
+	// up to --timeout, as the person deciding would.
+	for wait, told := 200*time.Millisecond, false; ; wait = min(2*wait, 2*time.Second) {
+		err = updateWorkflow(uctx, c, client.UpdateWorkflowOptions{
+			WorkflowID: id, UpdateName: approval.UpdateDecide, Args: []any{d},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		}, &state)
+		if refusal(err) != approval.RefusedNotOpen {
+			break
+		}
+		if !told {
+			fmt.Fprintf(a.stderr, "%s: the gate is not open yet; waiting up to %s for it to open…\n", id, f.timeout)
+			told = true
+		}
+		select {
+		case <-uctx.Done():
+		case <-time.After(wait):
+			continue
+		}
+		break
+	}
 	if err != nil {
 		return a.decideError(ctx, c, id, "decision", err, uctx.Err() != nil && ctx.Err() == nil, f.timeout)
 	}
@@ -132,6 +149,19 @@ func (a *app) decide(ctx context.Context, id string, approve bool, f decideFlags
 		State      approval.GateState `json:"state"`
 	}{id, d, state}
 	return a.print(out, func(w io.Writer) { printGateState(w, id, approve, state) })
+}
+
+// refusal is the kind of refusal err carries, or "" when it is no refusal.
+func refusal(err error) approval.RefusalKind {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != approval.ErrTypeDecisionRefused {
+		return ""
+	}
+	var details approval.RefusalDetails
+	if !appErr.HasDetails() || appErr.Details(&details) != nil {
+		return approval.RefusedOther
+	}
+	return details.Kind
 }
 
 // updateWorkflow sends an Update and waits for its result, sending it again while the workflow is not

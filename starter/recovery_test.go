@@ -265,6 +265,20 @@ spec:
       wait: {duration: 1s}
 `
 
+// slowGatePlan opens its gate only after a pause.
+const slowGatePlan = `
+apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: slow-gate}
+spec:
+  scenario: A gate that opens after a pause
+  people:
+    - {id: bob, name: Bob, channels: {email: bob@example.com}}
+  steps:
+    - {id: pause, wait: {duration: 3s}}
+    - {id: go, needs: [pause], approval: {approvers: [bob], timeout: 10m}}
+`
+
 // unsafeDrillPlan promotes a server without saying what a drill does instead.
 const unsafeDrillPlan = `
 apiVersion: lifeboat.dev/v1
@@ -310,6 +324,9 @@ func startRecoveryEnv(t *testing.T) *recoveryEnv {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(plans, "orders-failover.yaml"), fmt.Appendf(nil, recoveryTestPlan, closed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(plans, "slow-gate.yaml"), []byte(slowGatePlan), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(plans, "unsafe-drill.yaml"), []byte(unsafeDrillPlan), 0o600); err != nil {
@@ -572,5 +589,23 @@ func TestFailoverDrillAndStatusAgainstTemporal(t *testing.T) {
 			t.Fatalf("a plan the worker does not have: %v", err)
 		}
 		e.expect(exitBadOutcome, []string{"failover recovery-nosuch-plan failed", "nosuch-plan"}, "failover", "nosuch-plan")
+	})
+
+	t.Run("approve waits for a gate that has not opened yet", func(t *testing.T) {
+		e.t = t
+		e.expect(exitOK, nil, "failover", "slow-gate", "--no-wait", "--requester", "alice")
+		e.expect(exitUsage, []string{`gate "nope" is not open`}, "approve", "recovery-slow-gate", "--gate", "nope", "--as", "bob", "--timeout", "1s")
+		e.expect(exitOK, []string{"the gate is not open yet; waiting up to 1m0s", "closed, approved"}, "approve", "recovery-slow-gate", "--gate", "go", "--as", "bob")
+		e.expect(exitOK, []string{"Recovery plan slow-gate succeeded"}, "status", "recovery-slow-gate", "--wait")
+	})
+
+	t.Run("status --wait follows a drill to its end", func(t *testing.T) {
+		e.t = t
+		const drillID = "drill-orders-failover"
+		e.expect(exitOK, []string{"Started Recovery workflow " + drillID}, "drill", "orders-failover", "--no-wait", "--requester", "alice")
+		// A decision sent before its gate opens is held until it does.
+		e.expect(exitOK, nil, "approve", drillID, "--gate", "approve", "--as", "bob")
+		e.expect(exitOK, []string{drillID + "  Recovery  Completed", "Drill of plan orders-failover succeeded"}, "status", drillID, "--wait")
+		e.expect(exitFailure, []string{"nosuch-workflow"}, "status", "nosuch-workflow", "--wait")
 	})
 }

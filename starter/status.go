@@ -19,10 +19,16 @@ import (
 )
 
 func (a *app) statusCommand() *cobra.Command {
-	return &cobra.Command{
+	var wait bool
+	cmd := &cobra.Command{
 		Use:   "status WORKFLOW-ID",
 		Short: "Show a Lifeboat workflow's state and what it is doing now",
-		Args:  usageArgs(cobra.ExactArgs(1)),
+		Long: `Show a Lifeboat workflow's state and what it is doing now: a recovery plan's steps and open
+gates (with the command that decides each), a backup's or restore's phase, a probe's checks.
+With --wait, wait until the workflow has ended first (Ctrl-C stops waiting, not the workflow).`,
+		Example: `  lifeboat status drill-primary-db-lost
+  lifeboat status drill-primary-db-lost --wait`,
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			c, cfg, err := a.dial(ctx)
@@ -30,6 +36,18 @@ func (a *app) statusCommand() *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			if wait {
+				// How it ended is shown below; only not finding it is an error here.
+				var ignored json.RawMessage
+				if err := c.GetWorkflow(ctx, args[0], "").Get(ctx, &ignored); err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					if _, derr := c.DescribeWorkflowExecution(ctx, args[0], ""); derr != nil {
+						return notFound(derr, args[0])
+					}
+				}
+			}
 			desc, err := c.DescribeWorkflowExecution(ctx, args[0], "")
 			if err != nil {
 				return notFound(err, args[0])
@@ -110,6 +128,8 @@ func (a *app) statusCommand() *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the workflow has ended, then show it")
+	return cmd
 }
 
 // recoveryView is what status shows of a Recovery workflow.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/codec"
 )
 
@@ -113,6 +114,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	cfg.Log.Level = "loud"
 	cfg.Log.Format = "xml"
 	cfg.Secrets = map[string]string{"db": ""}
+	cfg.Recovery.DrillSkip = []plan.DrillSkip{{Actions: "gcp.*", Reason: "no GCP"}, {Actions: "aws.*"}, {Actions: "[", Reason: "x"}}
 	err := cfg.Validate()
 	want := []string{
 		`temporal.address: "no-port" is not host:port`,
@@ -126,6 +128,9 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		`log.level: "loud"`,
 		`log.format: "xml"`,
 		"secrets.db: empty value",
+		`recovery.drill_skip[0]: actions: "gcp.*" matches no action`,
+		"recovery.drill_skip[1]: reason: required",
+		`recovery.drill_skip[2]: actions: "[" is not a pattern`,
 	}
 	for _, w := range want {
 		if err == nil || !strings.Contains(err.Error(), w) {
