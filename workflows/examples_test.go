@@ -577,19 +577,21 @@ func deletedServiceHealthy(log *actionLog) {
 	log.results["check-dns"] = outputs("ok", true, "answer", "ingress.example.com")
 }
 
-func TestExampleDeletedServiceRestoresByHandAndResumesIngestion(t *testing.T) {
+func TestExampleDeletedServiceRestoresOlderSnapshotsByHandAndResumesIngestion(t *testing.T) {
 	e, log := newRecoveryEnv(t, loadExample(t, "deleted-service"))
 	deletedServiceHealthy(log)
 	who := newPeople(e)
 	who.approve(10*time.Minute, "assess-deletion", "ken") // ken started the plan, and may mark its manual steps done
 	who.approve(20*time.Minute, "approve-restore", "ivan")
-	who.approve(80*time.Minute, "restore-data", "judy")
+	who.choose(25*time.Minute, "which-snapshot", "ivan", "older")
+	who.approve(80*time.Minute, "restore-older", "judy")
 	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "deleted-service", Requester: "ken"})
 	r := recoveryResult(t, e)
 	wantSucceeded(t, e, r)
 	who.allAccepted(t)
 	wantSteps(t, r, map[string]string{"check-service": "succeeded", "assess-deletion": "succeeded", "approve-restore": "succeeded",
-		"pause-ingest": "succeeded", "restore-data": "succeeded", "redeploy-service": "succeeded", "check-database": "succeeded",
+		"which-snapshot": "succeeded", "restore-database": "skipped", "restore-files": "skipped",
+		"pause-ingest": "succeeded", "restore-older": "succeeded", "redeploy-service": "succeeded", "check-database": "succeeded",
 		"check-http": "succeeded", "check-dns": "succeeded", "resume-ingest": "succeeded", "restore-incomplete": "skipped",
 		"notify-stakeholders": "succeeded"})
 	takeUnordered(t, log, "check-dns") // optional, and nothing waits for it but the notice
@@ -605,15 +607,16 @@ func TestExampleDeletedServiceResumesIngestionWhenTheRestoreIsNotDoneInTime(t *t
 	who := newPeople(e)
 	who.approve(10*time.Minute, "assess-deletion", "judy")
 	who.approve(20*time.Minute, "approve-restore", "erin")
+	who.choose(21*time.Minute, "which-snapshot", "erin", "older")
 	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "deleted-service", Requester: "ken"})
 	r := recoveryResult(t, e)
-	wantFailed(t, e, r, "step restore-data failed: nobody decided in time")
+	wantFailed(t, e, r, "step restore-older failed: nobody decided in time")
 	who.allAccepted(t)
-	wantSteps(t, r, map[string]string{"pause-ingest": "compensated", "restore-data": "failed", "redeploy-service": "not run",
+	wantSteps(t, r, map[string]string{"pause-ingest": "compensated", "restore-older": "failed", "redeploy-service": "not run",
 		"resume-ingest": "not run", "notify-stakeholders": "not run"})
 	wantActions(t, log, "check-service", "pause-ingest", "pause-ingest.compensate")
-	if s := step(t, r, "restore-data"); s.Duration.D() != 2*time.Hour {
-		t.Errorf("restore-data waited %s, want its 2h timeout", s.Duration)
+	if s := step(t, r, "restore-older"); s.Duration.D() != 2*time.Hour {
+		t.Errorf("restore-older waited %s, want its 2h timeout", s.Duration)
 	}
 }
 
@@ -624,7 +627,8 @@ func TestExampleDeletedServiceHandsFailedChecksToTheOnCall(t *testing.T) {
 	who := newPeople(e)
 	who.approve(10*time.Minute, "assess-deletion", "judy")
 	who.approve(20*time.Minute, "approve-restore", "ivan")
-	who.approve(time.Hour, "restore-data", "judy")
+	who.choose(21*time.Minute, "which-snapshot", "ivan", "older")
+	who.approve(time.Hour, "restore-older", "judy")
 	who.approve(90*time.Minute, "restore-incomplete", "judy")
 	e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "deleted-service", Requester: "ken"})
 	r := recoveryResult(t, e)
@@ -637,7 +641,7 @@ func TestExampleDeletedServiceHandsFailedChecksToTheOnCall(t *testing.T) {
 // corrupted-service
 
 func TestExampleCorruptedServiceRepairsOrRestores(t *testing.T) {
-	both := []string{"repair-data", "repair-reindex", "restore-snapshot", "restore-reindex"}
+	both := []string{"repair-data", "repair-reindex", "restore-latest", "restore-older", "restore-reindex"}
 	for _, tc := range []struct {
 		name    string
 		people  func(*people)
@@ -658,17 +662,17 @@ func TestExampleCorruptedServiceRepairsOrRestores(t *testing.T) {
 		{
 			name: "restore",
 			people: func(p *people) {
-				p.choose(5*time.Minute, "repair-or-restore", "erin", "restore")
-				p.approve(time.Hour, "restore-snapshot", "bob")
+				p.choose(5*time.Minute, "repair-or-restore", "erin", "restore-older")
+				p.approve(time.Hour, "restore-older", "bob")
 			},
-			choice: "restore", branch: []string{"restore-snapshot", "restore-reindex"}, actions: "restore-reindex", rto: time.Hour,
+			choice: "restore-older", branch: []string{"restore-older", "restore-reindex"}, actions: "restore-reindex", rto: time.Hour,
 		},
 		{
-			name: "nobody decides, so restore",
+			name: "nobody decides, so restore a snapshot chosen by hand",
 			people: func(p *people) {
-				p.approve(2*time.Hour, "restore-snapshot", "bob")
+				p.approve(2*time.Hour, "restore-older", "bob")
 			},
-			choice: "restore", branch: []string{"restore-snapshot", "restore-reindex"}, actions: "restore-reindex", rto: 2 * time.Hour,
+			choice: "restore-older", branch: []string{"restore-older", "restore-reindex"}, actions: "restore-reindex", rto: 2 * time.Hour,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

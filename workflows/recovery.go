@@ -53,9 +53,10 @@ type Acknowledgement struct {
 
 // Drill targets of a step in a drill (StepState.Drill).
 const (
-	DrillIsolated = "isolated"     // ran against the drill targets its plan gives it
-	DrillSkipped  = "skipped"      // left out of drills by its plan
-	DrillOwn      = "plan targets" // ran against the same targets as in a recovery
+	DrillIsolated  = "isolated"     // ran against the drill targets its plan gives it
+	DrillSkipped   = "skipped"      // left out of drills by its plan
+	DrillOwn       = "plan targets" // ran against the same targets as in a recovery
+	DrillRehearsed = "rehearsed"    // rehearsed in a way that cannot reach its targets (a restore drill)
 )
 
 // Step statuses, besides plan.StatusSucceeded, plan.StatusFailed and plan.StatusSkipped.
@@ -228,7 +229,11 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 		return *st, temporal.NewNonRetryableApplicationError("plan "+in.Plan+": "+err.Error(), contract.ErrTypePlanInvalid, nil)
 	}
 	if in.Mode == ModeDrill && workflow.GetVersion(ctx, "drill-safety", workflow.DefaultVersion, 1) == 1 {
-		if err := plan.DrillSafety(p, defaultActions); err != nil {
+		actions := defaultActions
+		if workflow.GetVersion(ctx, "drill-restore-rehearsal", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			actions = withoutRehearsals(actions) // as drills were checked before restores were rehearsed
+		}
+		if err := plan.DrillSafety(p, actions); err != nil {
 			return *st, temporal.NewNonRetryableApplicationError("plan "+in.Plan+" cannot be drilled: a drill could reach its production targets:\n"+err.Error(),
 				ErrTypeUnsafeDrill, nil)
 		}

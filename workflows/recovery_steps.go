@@ -128,6 +128,11 @@ func (r *runner) runSpec(ctx workflow.Context, id string, s *plan.Step, ss *Step
 		}
 		switch s.Action {
 		case catalog.RestoreAsset.Name():
+			if r.in.Mode == ModeDrill && s.Drill == nil && workflow.GetVersion(ctx, "drill-restore-rehearsal", workflow.DefaultVersion, 1) == 1 {
+				ss.Drill = DrillRehearsed
+				res, err = r.rehearseRestore(ctx, id, s.With)
+				break
+			}
 			res, err = r.restoreAsset(ctx, id, r.params(s))
 		case catalog.Notify.Name():
 			res, err = r.notifyAction(ctx, id, s.With)
@@ -216,6 +221,45 @@ func (r *runner) restoreAsset(ctx workflow.Context, id string, with map[string]a
 	if res.Restored != nil {
 		out.Outputs["target_dir"], out.Outputs["database"] = res.Restored.TargetDir, res.Restored.Database
 		out.Summary = fmt.Sprintf("restored %s from snapshot %s", in.Asset, shortID(res.Restored.Snapshot.ID))
+	}
+	return out, err
+}
+
+// withoutRehearsals is actions as they were declared before any was rehearsed in drills.
+func withoutRehearsals(actions map[string]plan.ActionSpec) map[string]plan.ActionSpec {
+	out := make(map[string]plan.ActionSpec, len(actions))
+	//workflowcheck:ignore
+	for name, spec := range actions {
+		spec.Rehearsal = ""
+		out[name] = spec
+	}
+	return out
+}
+
+// rehearseRestore is restore.asset in a drill that gives it no drill targets: a restore drill of
+// the asset (a child Verify workflow) restores the snapshot into scratch space, runs the asset's
+// checks and removes what it restored, so the drill measures the real restore from the real
+// backups without touching the asset's data. The step fails when the restore drill does.
+func (r *runner) rehearseRestore(ctx workflow.Context, id string, with map[string]any) (contract.ActionResult, error) {
+	p, err := catalog.RestoreAsset.Decode(with)
+	if err != nil {
+		return contract.ActionResult{}, temporal.NewNonRetryableApplicationError("step "+id+": "+err.Error(), contract.ErrTypeActionRefused, err)
+	}
+	in := VerifyInput{Asset: p.Asset, Snapshot: p.Snapshot, Trigger: "drill " + workflow.GetInfo(ctx).WorkflowExecution.ID + ", step " + id}
+	child := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:    workflow.GetInfo(ctx).WorkflowExecution.ID + "." + id,
+		StaticSummary: "Step " + id + " of " + r.p.Metadata.Name + ": restore drill of " + in.Asset,
+	})
+	var ev Evidence
+	err = workflow.ExecuteChildWorkflow(child, VerifyWorkflow, in).Get(ctx, &ev)
+	out := contract.ActionResult{Outputs: map[string]any{}}
+	if ev.Snapshot.ID != "" {
+		out.Outputs["snapshot"] = ev.Snapshot.ID
+		out.Outputs[contract.OutputRecoveryPoint] = ev.Snapshot.Time.UTC().Format(time.RFC3339Nano)
+	}
+	if err == nil {
+		out.Summary = fmt.Sprintf("rehearsed: restored %s from snapshot %s into scratch space in %s, checks passed, removed",
+			in.Asset, shortID(ev.Snapshot.ID), ev.RestoreTime.Human())
 	}
 	return out, err
 }

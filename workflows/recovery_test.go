@@ -408,6 +408,47 @@ func TestRecoveryRestoresAnAssetAndNotifies(t *testing.T) {
 	}
 }
 
+// In a drill, restore.asset without a drill block is rehearsed: a restore drill of the asset (a
+// child Verify workflow) restores into scratch space, checks and removes it; the asset's data is
+// never written (no RestoreAsset outside scratch). A failing restore drill fails the step.
+func TestDrillRehearsesARestoreAsARestoreDrill(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		checks  contract.RunChecksResult
+		success bool
+	}{
+		{"restore drill passes", contract.RunChecksResult{Passed: true}, true},
+		{"restore drill fails", contract.RunChecksResult{Checks: []contract.CheckResult{{Name: "index", Kind: "file", Detail: "missing"}}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _ := newRecoveryEnv(t, strings.Replace(restorePlan, "with: {asset: www, target_dir: /srv/www-restored}", "with: {asset: www, in_place: true}", 1))
+			e.onAsset(testAsset())
+			e.onResolve()
+			e.OnActivity("RestoreAsset", mock.Anything, mock.MatchedBy(func(in contract.RestoreAssetInput) bool { return in.Asset == "www" && in.Scratch && !in.InPlace })).
+				Return(contract.RestoreAssetResult{Snapshot: snap, TargetDir: "/tmp/lifeboat-verify-www-1", Duration: 3 * time.Second}, nil).Once()
+			e.OnActivity("RunChecks", mock.Anything, mock.Anything).Return(tc.checks, nil)
+			dropped := 0
+			e.OnActivity("DropScratch", mock.Anything, contract.DropScratchInput{Asset: "www"}).
+				Return(func(context.Context, contract.DropScratchInput) (contract.DropScratchResult, error) {
+					dropped++
+					return contract.DropScratchResult{}, nil
+				})
+			e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "restore-www", Requester: "alice", Mode: ModeDrill})
+			r := recoveryResult(t, e)
+			st := r.Steps[0]
+			if dropped != 1 || st.Drill != DrillRehearsed {
+				t.Fatalf("scratch dropped %d times, drill %q", dropped, st.Drill)
+			}
+			if tc.success != (st.Status == plan.StatusSucceeded) || tc.success != (r.Status == plan.StatusSucceeded) {
+				t.Fatalf("step %+v, plan %s", st, r.Status)
+			}
+			if tc.success && (st.Outputs["snapshot"] != snap.ID || !strings.Contains(st.Summary, "rehearsed: restored www from snapshot")) {
+				t.Fatalf("rehearsal record %+v", st)
+			}
+		})
+	}
+}
+
 const escalationPlan = `
 apiVersion: lifeboat.dev/v1
 kind: RecoveryPlan

@@ -210,6 +210,8 @@ var (
 	RestoreAsset = declare[RestoreParams](Spec{
 		Name: "restore.asset", Doc: "Restore a snapshot of a protected asset, as a child Restore workflow with its own record.",
 		Effect: Mutating, Class: Child, Timeout: 24 * time.Hour, Retry: Retry{Attempts: 1},
+		Rehearsal: "the snapshot is restored by a restore drill of the asset (a child Verify workflow) into " +
+			"scratch space, checked with the asset's checks and removed, and the step fails when the drill does",
 		Outputs: []Output{
 			{Name: "snapshot", Type: String, Doc: "the snapshot restored"},
 			{Name: "target_dir", Type: String, Doc: "where files were restored"},

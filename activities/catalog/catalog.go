@@ -140,6 +140,9 @@ type Spec struct {
 	Retry Retry `json:"retry"`
 	// Undo is the action that undoes this one (a step's compensate:), when there is one.
 	Undo string `json:"undo,omitempty"`
+	// Rehearsal, when set, says what a drill does instead with a step of this action that has no
+	// drill block: something that cannot reach the step's targets by construction.
+	Rehearsal string `json:"rehearsal,omitempty"`
 
 	params reflect.Type
 }
@@ -201,6 +204,9 @@ func (s Spec) DrillRule() string {
 	rule := "needs drill.skip or drill.same_targets, each with a reason"
 	if t := s.Targets(); len(t) > 0 {
 		rule = "needs drill.with setting " + orList(t) + " to an isolated target, drill.skip or drill.same_targets, each with a reason"
+	}
+	if s.Rehearsal != "" {
+		rule = "is rehearsed when it has no drill block: " + s.Rehearsal + "; a drill block " + rule
 	}
 	for _, p := range s.Params {
 		if p.DrillMust != "" {

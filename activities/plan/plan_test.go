@@ -429,6 +429,8 @@ func TestDrillSafety(t *testing.T) {
 		{"in-place restore in a drill", `
     - {id: restore, action: restore.asset, with: {asset: www, in_place: true}, drill: {with: {target_dir: /drills/www}}}`,
 			"spec.steps[0] (restore).drill.with.in_place: must be false in a drill (set it in drill.with)"},
+		{"in-place restore rehearsed by a restore drill", `
+    - {id: restore, action: restore.asset, with: {asset: www, in_place: true}}`, ""},
 		{"restore elsewhere in a drill", `
     - {id: restore, action: restore.asset, with: {asset: www, in_place: true}, drill: {with: {target_dir: /drills/www, in_place: false}}}`, ""},
 		{"a compensation with its own drill targets", `

@@ -49,7 +49,7 @@ type drillStatus struct {
 	State  struct {
 		Status string `json:"status"`
 		Steps  []struct {
-			ID, Status, Error string
+			ID, Status, Error, Summary, Drill, Strategy string
 		} `json:"steps"`
 	} `json:"state"`
 	PendingGates []struct {
@@ -78,6 +78,12 @@ func TestEveryExamplePlanDrillsOnTheLocalStack(t *testing.T) {
 	defer d.stop(t)
 	lifeboat := func(args ...string) (string, string, int) { return runLifeboat(t, d.config, d.env, args...) }
 
+	// The restores the plans rehearse need a backup to restore from.
+	for _, asset := range []string{"orders-db", "media-db"} {
+		if out, errOut, code := lifeboat("backup", "run", asset); code != 0 {
+			t.Fatalf("lifeboat backup run %s: exit %d\n%s%s", asset, code, out, errOut)
+		}
+	}
 	files, err := filepath.Glob(filepath.Join(repo.Root(t), "examples", "plans", "*.yaml"))
 	if err != nil || len(files) != 9 {
 		t.Fatalf("example plans: %v %v", files, err)
@@ -123,8 +129,9 @@ func TestEveryExamplePlanDrillsOnTheLocalStack(t *testing.T) {
 	}
 }
 
-// choices are the options drills pick at decisions whose first option would only wait.
-var choices = map[string]string{"wait-or-break-glass": "break-glass"}
+// choices are the options drills pick at decisions whose first option would only wait,
+// and the options that rehearse a restore.
+var choices = map[string]string{"wait-or-break-glass": "break-glass", "which-snapshot": "latest", "repair-or-restore": "restore-latest"}
 
 // drillExample drills one plan, deciding its gates as they open, and checks its report.
 func drillExample(t *testing.T, name string, lifeboat func(...string) (string, string, int)) {
@@ -189,5 +196,19 @@ func drillExample(t *testing.T, name string, lifeboat func(...string) (string, s
 	}
 	if !strings.Contains(report, name) {
 		t.Errorf("report of %s does not name the plan:\n%s", id, report)
+	}
+	// The restores of the latest snapshots are rehearsed for real; media-files, which the local
+	// stack does not have, falls back to its manual strategy.
+	for _, s := range st.State.Steps {
+		switch s.ID {
+		case "restore-latest", "restore-database":
+			if s.Status != "succeeded" || s.Strategy != "latest-snapshot" || !strings.Contains(s.Summary, "rehearsed: restored") {
+				t.Errorf("drill %s: step %s was not rehearsed: %+v", id, s.ID, s)
+			}
+		case "restore-files":
+			if s.Status != "succeeded" || s.Strategy != "by-hand" {
+				t.Errorf("drill %s: step %s: %+v, want its manual strategy", id, s.ID, s)
+			}
+		}
 	}
 }

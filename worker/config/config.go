@@ -256,7 +256,12 @@ func Load(path string, env Env) (Config, error) {
 		if err := cfg.decode(b, env); err != nil {
 			return cfg, fmt.Errorf("config %s: %w", path, err)
 		}
-		cfg.resolvePaths(filepath.Dir(path))
+		// Relative paths in the file are relative to its folder, wherever the process runs.
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		cfg.resolvePaths(filepath.Dir(abs))
 	}
 	cfg.applyEnv(env)
 	return cfg, nil

@@ -233,3 +233,39 @@ assets:
 		t.Fatalf("relative location %q, want %q (relative to the file)", got, want)
 	}
 }
+
+// A configuration named by a relative path resolves its relative paths from its own folder to
+// absolute ones, whatever the process's working directory.
+func TestRelativePathsBecomeAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "conf"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "conf"), "lifeboat.yaml", `
+worker:
+  restore_roots: [../restores]
+recovery:
+  plans_dir: plans
+  commands:
+    local: [scripts/run, --now]
+    onpath: [systemctl, restart, app]
+`)
+	t.Chdir(dir)
+	cfg, err := Load("conf/lifeboat.yaml", func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"restore root": filepath.Join(dir, "restores"), "plans_dir": filepath.Join(dir, "conf", "plans"),
+		"local command": filepath.Join(dir, "conf", "scripts", "run"), "command on PATH": "systemctl",
+	}
+	got := map[string]string{
+		"restore root": cfg.Worker.RestoreRoots[0], "plans_dir": cfg.Recovery.PlansDir,
+		"local command": cfg.Recovery.Commands["local"][0], "command on PATH": cfg.Recovery.Commands["onpath"][0],
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s: %q, want %q", k, got[k], w)
+		}
+	}
+}
