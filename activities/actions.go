@@ -1,13 +1,14 @@
 package activities
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -52,6 +53,10 @@ type Actions struct {
 	AWS AWSFailover
 	// Commands is the allow-list: a name a plan may use, and the argv it runs (without a shell).
 	Commands map[string][]string
+	// CommandEnv names the variables of the worker's environment that commands see, besides
+	// PATH, HOME, LANG, LC_ALL, TZ and TMPDIR; no other reaches them (the worker's credentials stay
+	// with the worker).
+	CommandEnv []string
 	// Poll is how often waits look again (default 5s).
 	Poll   time.Duration
 	Logger *slog.Logger
@@ -524,15 +529,39 @@ func (a *Actions) execCommand(ctx context.Context, p catalog.ExecParams) (contra
 	}
 	defer keepAlive(ctx)()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = a.commandEnv()
 	out := &tailBuffer{max: 8 << 10}
 	cmd.Stdout, cmd.Stderr = out, out
+	stopGroup(cmd, 5*time.Second)
 	err := cmd.Run()
+	// Only the output's end reaches the workflow's history, and no secret value in it.
+	output := strings.TrimSpace(out.String())
+	if r, ok := a.Secrets.(secrets.Redactor); ok {
+		output = r.Redact(ctx, output)
+	}
 	var exitErr *exec.ExitError
 	switch {
+	case ctx.Err() != nil && err != nil:
+		return contract.ActionResult{}, fmt.Errorf("exec %s: stopped (%w) and its processes killed; output: %s", name, ctx.Err(), output)
 	case errors.As(err, &exitErr):
-		return contract.ActionResult{Outputs: map[string]any{"exit_code": exitErr.ExitCode()}}, fmt.Errorf("exec %s: %w; output: %s", name, err, bytes.TrimSpace([]byte(out.String())))
+		return contract.ActionResult{Outputs: map[string]any{"exit_code": exitErr.ExitCode()}}, fmt.Errorf("exec %s: %w; output: %s", name, err, output)
 	case err != nil:
 		return contract.ActionResult{}, paramError{fmt.Sprintf("exec %s: %v", name, err)}
 	}
-	return contract.ActionResult{Outputs: map[string]any{"exit_code": 0}, Summary: strings.TrimSpace(out.String())}, nil
+	return contract.ActionResult{Outputs: map[string]any{"exit_code": 0}, Summary: output}, nil
+}
+
+// commandEnvAlways are the variables every command sees, when the worker has them.
+var commandEnvAlways = []string{"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"}
+
+// commandEnv is the environment of an allow-listed command: the worker's variables named in
+// commandEnvAlways and CommandEnv, and no other.
+func (a *Actions) commandEnv() []string {
+	env := []string{}
+	for _, name := range append(slices.Clone(commandEnvAlways), a.CommandEnv...) {
+		if v, ok := os.LookupEnv(name); ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	return env
 }

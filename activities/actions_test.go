@@ -9,9 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -250,4 +253,63 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Exit(code)
+}
+
+// An allow-listed command sees only the environment it is given, never the worker's credentials,
+// and no secret value of the worker reaches the step's record through its output.
+func TestExecGivesNoCredentialsAndRedactsSecrets(t *testing.T) {
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "worker-credential")
+	t.Setenv("LIFEBOAT_REPO_PASSWORD", "worker-repo-pass")
+	t.Setenv("DEPLOY_TARGET", "staging")
+	a := &Actions{
+		Secrets:    secrets.Static{"db": "postgres://app:s3cr3t-pass@db1/orders"},
+		CommandEnv: []string{"DEPLOY_TARGET"},
+		Commands: map[string][]string{
+			"env":  {"sh", "-c", `echo "${AWS_SECRET_ACCESS_KEY:-none} ${LIFEBOAT_REPO_PASSWORD:-none} ${DEPLOY_TARGET:-none} ${PATH:+path}"`},
+			"leak": {"sh", "-c", "echo connecting to postgres://app:s3cr3t-pass@db1/orders"},
+			"fail": {"sh", "-c", "echo password s3cr3t-pass refused >&2; exit 3"},
+		},
+	}
+	res, err := runAction(t, a, "exec", map[string]any{"command": "env"})
+	if err != nil || res.Summary != "none none staging path" {
+		t.Fatalf("environment the command saw: %q (%v)", res.Summary, err)
+	}
+	res, err = runAction(t, a, "exec", map[string]any{"command": "leak"})
+	if err != nil || strings.Contains(res.Summary, "s3cr3t") || !strings.Contains(res.Summary, "[redacted]") {
+		t.Fatalf("output of a command that printed a secret: %q (%v)", res.Summary, err)
+	}
+	_, err = runAction(t, a, "exec", map[string]any{"command": "fail"})
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "password [redacted] refused") {
+		t.Fatalf("error of a failing command that printed a secret: %v", err)
+	}
+}
+
+// A command stopped by its step's timeout or a cancelled plan is killed with everything it started.
+func TestExecStoppedKillsTheCommandsProcessGroup(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	a := &Actions{Commands: map[string][]string{
+		// The child ignores SIGTERM and keeps the output pipe open.
+		"hang": {"sh", "-c", `trap "" TERM; (trap "" TERM; sleep 60) & echo $! > "$0"; wait`, pidFile},
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := a.execCommand(ctx, catalog.ExecParams{Command: "hang"})
+	if err == nil || !strings.Contains(err.Error(), "stopped") || time.Since(start) > 10*time.Second {
+		t.Fatalf("stopped command: %v after %s", err, time.Since(start))
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, 5*time.Second, "the command's child to be gone", func() error {
+		if syscall.Kill(pid, 0) == nil {
+			return fmt.Errorf("process %d still runs", pid)
+		}
+		return nil
+	})
 }

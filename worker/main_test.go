@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -215,4 +218,51 @@ func get(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The HTTP server does not let a client hold a connection with a request that never finishes,
+// headers that never end, or an idle connection, and refuses oversized headers.
+func TestServerDropsSlowAndOversizedRequests(t *testing.T) {
+	saved := limits
+	limits = serverLimits{readHeader: 300 * time.Millisecond, read: 500 * time.Millisecond, write: time.Second, idle: 500 * time.Millisecond, maxHeader: 4 << 10}
+	t.Cleanup(func() { limits = saved })
+	cfg := config.Default()
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	m, err := newMetrics("test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newServer(cfg, m, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.serve() }()
+	t.Cleanup(func() { _ = s.http.Close() })
+	addr := s.ln.Addr().String()
+
+	// closedWithin sends what, then waits for the server to close the connection.
+	closedWithin := func(name, what string, within time.Duration) string {
+		t.Helper()
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, what); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(within))
+		b, err := io.ReadAll(conn)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("%s: the connection is still open after %s", name, within)
+		}
+		return string(b)
+	}
+	closedWithin("a body that never comes", "POST /alerts/webhook HTTP/1.1\r\nHost: w\r\nContent-Length: 100\r\n\r\n", 3*time.Second)
+	closedWithin("headers that never end", "GET /healthz HTTP/1.1\r\nHost: w\r\n", 3*time.Second)
+	closedWithin("an idle connection", "GET /healthz HTTP/1.1\r\nHost: w\r\n\r\n", 3*time.Second)
+	if got := closedWithin("oversized headers", "GET /healthz HTTP/1.1\r\nHost: w\r\nX-Big: "+strings.Repeat("a", 64<<10)+"\r\n\r\n", 3*time.Second); !strings.Contains(got, "431") {
+		t.Errorf("oversized headers answered %q, want 431", got)
+	}
 }

@@ -95,9 +95,20 @@ func newServer(cfg config.Config, m *metrics, logger *slog.Logger) (*server, err
 		})
 		mux.Handle("/codec/", http.StripPrefix("/codec", h))
 	}
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: limits.readHeader, ReadTimeout: limits.read,
+		WriteTimeout: limits.write, IdleTimeout: limits.idle, MaxHeaderBytes: limits.maxHeader}
 	return s, nil
 }
+
+// serverLimits bound what one client may hold of the worker's HTTP server: a request's headers
+// and body must arrive in time, an answer must be written in time, and an idle connection closes.
+// Each endpoint limits its own body size too (alerts, Slack interactions, codec payloads).
+type serverLimits struct {
+	readHeader, read, write, idle time.Duration
+	maxHeader                     int
+}
+
+var limits = serverLimits{readHeader: 10 * time.Second, read: 30 * time.Second, write: time.Minute, idle: 2 * time.Minute, maxHeader: 64 << 10}
 
 // currentClient is the Temporal client, nil until the worker has connected.
 func (s *server) currentClient() client.Client {

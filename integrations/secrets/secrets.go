@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -51,4 +52,41 @@ func (s Static) names() string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
+}
+
+// Redactor hides secret values in text that leaves the worker, such as a command's output.
+type Redactor interface {
+	Redact(ctx context.Context, text string) string
+}
+
+var _ Redactor = Static(nil)
+
+// minRedacted is the shortest value Redact hides: shorter ones would hide ordinary text and
+// reveal little.
+const minRedacted = 4
+
+// Redact implements Redactor: every occurrence in text of a secret's value, and of the password
+// in a secret that is a URL, becomes [redacted]. A secret whose file cannot be read is skipped.
+func (s Static) Redact(ctx context.Context, text string) string {
+	var values []string
+	for name := range s {
+		v, err := s.Secret(ctx, name)
+		if err != nil {
+			continue
+		}
+		values = append(values, v)
+		if u, err := url.Parse(v); err == nil && u.User != nil {
+			if p, ok := u.User.Password(); ok {
+				values = append(values, p)
+			}
+		}
+	}
+	// Longest first, so that a value containing another is hidden whole.
+	sort.Slice(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
+	for _, v := range values {
+		if len(v) >= minRedacted {
+			text = strings.ReplaceAll(text, v, "[redacted]")
+		}
+	}
+	return text
 }

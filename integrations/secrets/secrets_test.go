@@ -31,3 +31,28 @@ func TestStatic(t *testing.T) {
 		t.Fatalf("unreadable file error = %v, want a read error", err)
 	}
 }
+
+func TestRedactHidesEverySecretValue(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "key")
+	if err := os.WriteFile(file, []byte("from-a-file-0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := Static{
+		"db":    "postgres://app:s3cr3t-pass@db1:5432/orders",
+		"token": "tok-abcdef",
+		"file":  "file:" + file,
+		"short": "ab",
+		"gone":  "file:" + filepath.Join(dir, "missing"),
+	}
+	in := "connect postgres://app:s3cr3t-pass@db1:5432/orders failed; retry with s3cr3t-pass; token tok-abcdef; key from-a-file-0123; ab stays"
+	got := s.Redact(context.Background(), in)
+	for _, leaked := range []string{"s3cr3t-pass", "tok-abcdef", "from-a-file-0123"} {
+		if strings.Contains(got, leaked) {
+			t.Errorf("%q left in %q", leaked, got)
+		}
+	}
+	if want := "connect [redacted] failed; retry with [redacted]; token [redacted]; key [redacted]; ab stays"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}

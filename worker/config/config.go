@@ -66,6 +66,10 @@ type Recovery struct {
 	// Commands is the allow-list of the exec action: a plan names a command, and the worker runs the
 	// argv configured here, without a shell. Plans can never give a command line of their own.
 	Commands map[string][]string `yaml:"commands"`
+	// CommandEnv names the worker's environment variables that commands see, besides PATH, HOME,
+	// LANG, LC_ALL, TZ and TMPDIR. No other variable reaches them: the worker's credentials stay
+	// with the worker.
+	CommandEnv []string `yaml:"command_env"`
 	// DrillSkip names actions this worker cannot reach, such as aws.* on a machine without an AWS
 	// account: in drills, their steps are skipped with the reason given, instead of failing. A
 	// recovery (failover) never skips.
@@ -85,6 +89,9 @@ type Schedules struct {
 	// CatchupWindow is how late a missed run may still start (default 1h).
 	CatchupWindow units.Duration `yaml:"catchup_window"`
 }
+
+// envName is what an environment variable may be called.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // ownerName is what schedules.owner may be: it is a search attribute's value, shown in listings.
 var ownerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,99}$`)
@@ -487,6 +494,11 @@ func (c Config) Validate() error {
 		}
 		if len(argv) == 0 || strings.TrimSpace(argv[0]) == "" {
 			bad("recovery.commands."+name, "empty command")
+		}
+	}
+	for _, name := range c.Recovery.CommandEnv {
+		if !envName.MatchString(name) {
+			bad("recovery.command_env", "%q is not an environment variable name", name)
 		}
 	}
 	for i, d := range c.Recovery.DrillSkip {

@@ -114,6 +114,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	cfg.Log.Level = "loud"
 	cfg.Log.Format = "xml"
 	cfg.Secrets = map[string]string{"db": ""}
+	cfg.Recovery.CommandEnv = []string{"OK_NAME", "BAD-NAME"}
 	cfg.Recovery.DrillSkip = []plan.DrillSkip{{Actions: "gcp.*", Reason: "no GCP"}, {Actions: "aws.*"}, {Actions: "[", Reason: "x"}}
 	err := cfg.Validate()
 	want := []string{
@@ -128,6 +129,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		`log.level: "loud"`,
 		`log.format: "xml"`,
 		"secrets.db: empty value",
+		`recovery.command_env: "BAD-NAME" is not an environment variable name`,
 		`recovery.drill_skip[0]: actions: "gcp.*" matches no action`,
 		"recovery.drill_skip[1]: reason: required",
 		`recovery.drill_skip[2]: actions: "[" is not a pattern`,
