@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -30,6 +31,8 @@ type RPOWatchdogInput struct {
 	Failed    *Evidence  `json:"failed_verification,omitempty"`
 	Backups   int        `json:"backups,omitempty"`
 	Alerts    []AlertLog `json:"alerts,omitempty"`
+	// FutureTimes counts backup times from the future that were taken as the time they arrived.
+	FutureTimes int `json:"future_times,omitempty"`
 }
 
 // BackupDone is the signal a backup sends its asset's watchdog.
@@ -62,6 +65,9 @@ type RPOStatus struct {
 	LastVerified *Evidence  `json:"last_verified,omitempty"`
 	LastFailed   *Evidence  `json:"last_failed_verification,omitempty"`
 	Alerts       []AlertLog `json:"alerts,omitempty"`
+	// FutureTimes counts backup times from the future (a skewed clock, or a forged signal) that
+	// were taken as the time they arrived, so that they cannot hide a stale RPO.
+	FutureTimes int `json:"future_backup_times,omitempty"`
 }
 
 // Watchdog signals and limits.
@@ -97,6 +103,17 @@ func RPOWatchdog(ctx workflow.Context, in RPOWatchdogInput) error {
 	if st.Since.IsZero() {
 		st.Since = workflow.Now(ctx)
 	}
+	// notLater takes a backup time from the future as now: the RPO is measured from it, and one
+	// dated ahead would keep a stale asset looking fresh until that date.
+	notLater := func(at time.Time, from string) time.Time {
+		now := workflow.Now(ctx)
+		if !at.After(now) || workflow.GetVersion(ctx, "future-backup-times", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return at
+		}
+		workflow.GetLogger(ctx).Warn("backup time from the future taken as now", "asset", in.Asset, "time", at, "now", now, "from", from)
+		st.FutureTimes++
+		return now
+	}
 	if st.LastBackup.IsZero() {
 		var latest contract.LatestSnapshotResult
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, checkStepOptions("find the newest snapshot of "+as.Name)),
@@ -104,7 +121,7 @@ func RPOWatchdog(ctx workflow.Context, in RPOWatchdogInput) error {
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("newest snapshot unknown; watching from now", "asset", as.Name, "error", err)
 		} else if latest.Found {
-			st.LastBackup, st.LastSnapshot = latest.Snapshot.Time, latest.Snapshot.ID
+			st.LastBackup, st.LastSnapshot = notLater(latest.Snapshot.Time, "snapshot "+latest.Snapshot.ID), latest.Snapshot.ID
 		}
 	}
 	status := func() RPOStatus {
@@ -116,6 +133,7 @@ func RPOWatchdog(ctx workflow.Context, in RPOWatchdogInput) error {
 		return RPOStatus{
 			Asset: as.Name, RPO: as.RPO, LastBackup: st.LastBackup, LastSnapshot: st.LastSnapshot, Age: units.Duration(now.Sub(base)),
 			Deadline: base.Add(rpo), Stale: st.Level > 0, Level: st.Level, LastVerified: st.Verified, LastFailed: st.Failed, Alerts: st.Alerts,
+			FutureTimes: st.FutureTimes,
 		}
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RPOStatus, error) { return status(), nil }); err != nil {
@@ -124,6 +142,7 @@ func RPOWatchdog(ctx workflow.Context, in RPOWatchdogInput) error {
 	backups := workflow.GetSignalChannel(ctx, SignalBackupDone)
 	verified := workflow.GetSignalChannel(ctx, SignalVerified)
 	onBackup := func(d BackupDone) {
+		d.Time = notLater(d.Time, "signal from "+cmp.Or(d.Workflow, "an unnamed sender"))
 		if d.Time.After(st.LastBackup) {
 			st.LastBackup, st.LastSnapshot = d.Time, d.Snapshot
 		}
@@ -274,6 +293,9 @@ func setWatchdogDetails(ctx workflow.Context, s RPOStatus) {
 	}
 	if v := s.LastVerified; v != nil {
 		b.WriteString(fmt.Sprintf("Last verified restore point: snapshot `%s` of %s, drill of %s\n", shortID(v.Snapshot.ID), v.Snapshot.Time.UTC().Format(time.RFC3339), v.FinishedAt.UTC().Format(time.RFC3339)))
+	}
+	if s.FutureTimes > 0 {
+		b.WriteString(fmt.Sprintf("\n**%d backup times from the future** were taken as the time they arrived: check the clocks of the backup hosts, and who signals this watchdog.\n", s.FutureTimes))
 	}
 	workflow.SetCurrentDetails(ctx, b.String())
 }

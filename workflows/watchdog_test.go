@@ -84,6 +84,34 @@ func TestRPOWatchdogAlertsEscalatesAndClears(t *testing.T) {
 	}
 }
 
+// A backup time from the future — a snapshot from a host whose clock is ahead, or a forged signal
+// — counts as the time it arrived, and cannot keep a stale asset looking fresh.
+func TestRPOWatchdogTakesBackupTimesFromTheFutureAsNow(t *testing.T) {
+	e := newAssetEnv(t, nil)
+	e.onAsset(testAsset()) // RPO 2h
+	start := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	e.SetStartTime(start)
+	e.OnActivity("LatestSnapshot", mock.Anything, mock.Anything).Return(contract.LatestSnapshotResult{Found: true,
+		Snapshot: contract.SnapshotInfo{ID: "ahead", Time: start.Add(30 * 24 * time.Hour)}}, nil).Once()
+	e.RegisterDelayedCallback(func() {
+		e.SignalWorkflow(SignalBackupDone, BackupDone{Snapshot: "forged", Time: start.Add(365 * 24 * time.Hour), Workflow: "someone"})
+	}, time.Hour)
+	var st RPOStatus
+	e.RegisterDelayedCallback(func() {
+		if v, err := e.QueryWorkflow(QueryStatus); err == nil {
+			_ = v.Get(&st)
+		}
+	}, 3*time.Hour+10*time.Minute)
+	e.RegisterDelayedCallback(e.CancelWorkflow, 4*time.Hour)
+	e.ExecuteWorkflow(RPOWatchdogWorkflow, RPOWatchdogInput{Asset: "www"})
+	if len(e.alerts) == 0 || e.alerts[0].Event != "rpo.stale" || e.alerts[0].Time.Sub(start) != 3*time.Hour {
+		t.Fatalf("alerts %+v: want the asset stale 2h after the forged backup arrived", e.alerts)
+	}
+	if !st.Stale || st.FutureTimes != 2 || !st.LastBackup.Equal(start.Add(time.Hour)) || st.LastSnapshot != "forged" {
+		t.Fatalf("status %+v", st)
+	}
+}
+
 func TestRPOWatchdogWithoutBackupsAlertsOneRPOAfterItStarts(t *testing.T) {
 	e := newAssetEnv(t, nil)
 	e.onAsset(testAsset())

@@ -1,12 +1,15 @@
 package intake
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -556,5 +559,38 @@ func TestIntakeOff(t *testing.T) {
 		if rec.Code != http.StatusNotFound {
 			t.Errorf("%s: %d, want 404", path, rec.Code)
 		}
+	}
+}
+
+// An unsigned or stale request is refused from its headers alone: the worker does not wait for,
+// or read, the body of a request it will refuse anyway.
+func TestWebhookRefusesBeforeReadingTheBody(t *testing.T) {
+	s := newTestServer(t, testConfig(), nil)
+	stale := signed(testWebhookSecret, s.now.Add(-time.Hour), []byte("{}"))
+	for _, tc := range []struct {
+		name   string
+		header string
+	}{
+		{"unsigned", ""},
+		{"stale", fmt.Sprintf("%s: %s\r\n%s: %s\r\n", webhook.HeaderTimestamp, stale.Get(webhook.HeaderTimestamp), webhook.HeaderSignature, stale.Get(webhook.HeaderSignature))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", s.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			// A body of 1 MiB is announced and never sent.
+			fmt.Fprintf(conn, "POST /alerts/webhook HTTP/1.1\r\nHost: w\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n", 1<<20, tc.header)
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer before the body: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("answered %s, want 401", resp.Status)
+			}
+		})
 	}
 }

@@ -37,15 +37,8 @@ type WebhookAlert struct {
 // serveWebhook handles POST /alerts/webhook: one signed alert.
 func (h *Handler) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	const endpoint = "webhook"
-	body, tooLarge, err := h.readBody(w, r)
-	if tooLarge {
-		h.refuse(w, r, endpoint, http.StatusRequestEntityTooLarge, "too large", err)
-		return
-	}
-	if err != nil {
-		h.refuse(w, r, endpoint, http.StatusBadRequest, "bad request", err)
-		return
-	}
+	// Everything that can be checked without the body is checked before it is read: an unsigned or
+	// stale request costs the worker no more than its headers.
 	key, err := h.secret(r.Context(), h.opts.Config.Webhook.Secret)
 	if err != nil {
 		h.opts.Logger.Error("webhook signatures cannot be checked", "error", err)
@@ -59,6 +52,19 @@ func (h *Handler) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	now := h.opts.Now()
 	tolerance := h.opts.Config.Webhook.Tolerance.Or(webhook.DefaultTolerance)
+	if _, err := webhook.CheckHeaders(ts, sig, now, tolerance); err != nil {
+		h.refuse(w, r, endpoint, http.StatusUnauthorized, "unauthorized", err)
+		return
+	}
+	body, tooLarge, err := h.readBody(w, r)
+	if tooLarge {
+		h.refuse(w, r, endpoint, http.StatusRequestEntityTooLarge, "too large", err)
+		return
+	}
+	if err != nil {
+		h.refuse(w, r, endpoint, http.StatusBadRequest, "bad request", err)
+		return
+	}
 	if err := webhook.Verify([]byte(key), ts, string(body), sig, now, tolerance); err != nil {
 		h.refuse(w, r, endpoint, http.StatusUnauthorized, "unauthorized", err)
 		return

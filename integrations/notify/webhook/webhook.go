@@ -309,27 +309,37 @@ func Verify(secret []byte, timestamp, body, signatureHeader string, now time.Tim
 	if len(secret) == 0 {
 		return fmt.Errorf("%w: no secret to verify with", ErrBadSignature)
 	}
-	digest, ok := strings.CutPrefix(strings.TrimSpace(signatureHeader), "sha256=")
-	if !ok {
-		return fmt.Errorf("%w: %s does not start with sha256=", ErrBadSignature, HeaderSignature)
-	}
-	got, err := hex.DecodeString(digest)
-	if err != nil || len(got) != sha256.Size {
-		return fmt.Errorf("%w: %s is not sha256= and 64 hex digits", ErrBadSignature, HeaderSignature)
-	}
-	secs, err := strconv.ParseInt(timestamp, 10, 64)
+	got, err := CheckHeaders(timestamp, signatureHeader, now, tolerance)
 	if err != nil {
-		return fmt.Errorf("%w: %s %q is not Unix seconds", ErrBadSignature, HeaderTimestamp, timestamp)
+		return err
 	}
 	if !hmac.Equal(got, mac(secret, timestamp, []byte(body))) {
 		return fmt.Errorf("%w: signature does not match", ErrBadSignature)
+	}
+	return nil
+}
+
+// CheckHeaders checks what can be checked of a signed request before its body is read: the
+// signature header's form and the timestamp's distance from now. It returns the signature.
+func CheckHeaders(timestamp, signatureHeader string, now time.Time, tolerance time.Duration) ([]byte, error) {
+	digest, ok := strings.CutPrefix(strings.TrimSpace(signatureHeader), "sha256=")
+	if !ok {
+		return nil, fmt.Errorf("%w: %s does not start with sha256=", ErrBadSignature, HeaderSignature)
+	}
+	got, err := hex.DecodeString(digest)
+	if err != nil || len(got) != sha256.Size {
+		return nil, fmt.Errorf("%w: %s is not sha256= and 64 hex digits", ErrBadSignature, HeaderSignature)
+	}
+	secs, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s %q is not Unix seconds", ErrBadSignature, HeaderTimestamp, timestamp)
 	}
 	if tolerance <= 0 {
 		tolerance = DefaultTolerance
 	}
 	if skew := now.Sub(time.Unix(secs, 0)); skew > tolerance || skew < -tolerance {
-		return fmt.Errorf("%w: timestamp is %s away from now, more than the tolerance of %s",
+		return nil, fmt.Errorf("%w: timestamp is %s away from now, more than the tolerance of %s",
 			ErrBadSignature, skew.Abs().Round(time.Second), tolerance)
 	}
-	return nil
+	return got, nil
 }
