@@ -126,7 +126,7 @@ func (a *app) decide(ctx context.Context, id string, approve bool, f decideFlags
 			WorkflowID: id, UpdateName: approval.UpdateDecide, Args: []any{d},
 			WaitForStage: client.WorkflowUpdateStageCompleted,
 		}, &state)
-		if refusal(err) != approval.RefusedNotOpen {
+		if r, refused := approval.RefusalOf(err); !refused || r.Kind != approval.RefusedNotOpen {
 			break
 		}
 		if !told {
@@ -149,19 +149,6 @@ func (a *app) decide(ctx context.Context, id string, approve bool, f decideFlags
 		State      approval.GateState `json:"state"`
 	}{id, d, state}
 	return a.print(out, func(w io.Writer) { printGateState(w, id, approve, state) })
-}
-
-// refusal is the kind of refusal err carries, or "" when it is no refusal.
-func refusal(err error) approval.RefusalKind {
-	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != approval.ErrTypeDecisionRefused {
-		return ""
-	}
-	var details approval.RefusalDetails
-	if !appErr.HasDetails() || appErr.Details(&details) != nil {
-		return approval.RefusedOther
-	}
-	return details.Kind
 }
 
 // updateWorkflow sends an Update and waits for its result, sending it again while the workflow is not

@@ -182,12 +182,8 @@ func (r *runner) runSpec(ctx workflow.Context, id string, s *plan.Step, ss *Step
 	case plan.TypeStrategies:
 		return r.runStrategies(ctx, id, s, ss)
 	case plan.TypePlan:
-		child := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:    workflow.GetInfo(ctx).WorkflowExecution.ID + "." + id,
-			StaticSummary: "Step " + id + " of " + r.p.Metadata.Name + ": plan " + s.Plan.Name,
-		})
 		var res RecoveryResult
-		err := workflow.ExecuteChildWorkflow(child, RecoveryWorkflow, RecoveryInput{Plan: s.Plan.Name, Mode: r.in.Mode, Requester: r.in.Requester, Reason: r.in.Reason}).Get(ctx, &res)
+		err := workflow.ExecuteChildWorkflow(r.stepChild(ctx, id, "plan "+s.Plan.Name), RecoveryWorkflow, RecoveryInput{Plan: s.Plan.Name, Mode: r.in.Mode, Requester: r.in.Requester, Reason: r.in.Reason}).Get(ctx, &res)
 		ss.Summary = fmt.Sprintf("plan %s %s in %s", s.Plan.Name, res.Status, res.RTO.Human())
 		return err
 	}
@@ -207,12 +203,8 @@ func (r *runner) restoreAsset(ctx workflow.Context, id string, with map[string]a
 	}
 	in := RestoreInput{Asset: p.Asset, Snapshot: p.Snapshot, TargetDir: p.TargetDir, Database: p.Database,
 		InPlace: p.InPlace, Requester: r.in.Requester}
-	child := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:    workflow.GetInfo(ctx).WorkflowExecution.ID + "." + id,
-		StaticSummary: "Step " + id + " of " + r.p.Metadata.Name + ": restore " + in.Asset,
-	})
 	var res RestoreResult
-	err = workflow.ExecuteChildWorkflow(child, RestoreWorkflow, in).Get(ctx, &res)
+	err = workflow.ExecuteChildWorkflow(r.stepChild(ctx, id, "restore "+in.Asset), RestoreWorkflow, in).Get(ctx, &res)
 	out := contract.ActionResult{Outputs: map[string]any{}}
 	if res.Snapshot != nil {
 		out.Outputs["snapshot"] = res.Snapshot.ID
@@ -223,6 +215,15 @@ func (r *runner) restoreAsset(ctx workflow.Context, id string, with map[string]a
 		out.Summary = fmt.Sprintf("restored %s from snapshot %s", in.Asset, shortID(res.Restored.Snapshot.ID))
 	}
 	return out, err
+}
+
+// stepChild is the context of the child workflow that carries out step id: its ID is the plan
+// run's and the step's, and its summary says what it does.
+func (r *runner) stepChild(ctx workflow.Context, id, what string) workflow.Context {
+	return workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:    workflow.GetInfo(ctx).WorkflowExecution.ID + "." + id,
+		StaticSummary: "Step " + id + " of " + r.p.Metadata.Name + ": " + what,
+	})
 }
 
 // withoutRehearsals is actions as they were declared before any was rehearsed in drills.
@@ -246,12 +247,8 @@ func (r *runner) rehearseRestore(ctx workflow.Context, id string, with map[strin
 		return contract.ActionResult{}, temporal.NewNonRetryableApplicationError("step "+id+": "+err.Error(), contract.ErrTypeActionRefused, err)
 	}
 	in := VerifyInput{Asset: p.Asset, Snapshot: p.Snapshot, Trigger: "drill " + workflow.GetInfo(ctx).WorkflowExecution.ID + ", step " + id}
-	child := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:    workflow.GetInfo(ctx).WorkflowExecution.ID + "." + id,
-		StaticSummary: "Step " + id + " of " + r.p.Metadata.Name + ": restore drill of " + in.Asset,
-	})
 	var ev Evidence
-	err = workflow.ExecuteChildWorkflow(child, VerifyWorkflow, in).Get(ctx, &ev)
+	err = workflow.ExecuteChildWorkflow(r.stepChild(ctx, id, "restore drill of "+in.Asset), VerifyWorkflow, in).Get(ctx, &ev)
 	out := contract.ActionResult{Outputs: map[string]any{}}
 	if ev.Snapshot.ID != "" {
 		out.Outputs["snapshot"] = ev.Snapshot.ID

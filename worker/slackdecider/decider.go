@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/slack"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
@@ -46,19 +44,8 @@ func (dc Decider) Decide(ctx context.Context, run slack.Run, d approval.Decision
 // read from the error's approval.RefusalDetails, not its wording; the message only stands in for
 // a reason the details lack.
 func classifyUpdateError(run slack.Run, err error) error {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == approval.ErrTypeDecisionRefused {
-		refused := &slack.RefusedError{Kind: approval.RefusedOther, Reason: strings.TrimPrefix(appErr.Message(), "approval refused: ")}
-		var details approval.RefusalDetails
-		if appErr.HasDetails() && appErr.Details(&details) == nil {
-			if details.Kind != "" {
-				refused.Kind = details.Kind
-			}
-			if details.Reason != "" {
-				refused.Reason = details.Reason
-			}
-		}
-		return refused
+	if r, refused := approval.RefusalOf(err); refused {
+		return &slack.RefusedError{Kind: r.Kind, Reason: r.Reason}
 	}
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {

@@ -807,3 +807,27 @@ func TestDecisionGates(t *testing.T) {
 		}
 	}
 }
+
+// A client reads the kind and reason of a refusal from the error's details, falls back to its
+// message for a refusal without them, and tells any other error from a refusal.
+func TestRefusalOf(t *testing.T) {
+	withDetails := temporal.NewApplicationErrorWithOptions("approval refused: gate \"go\" is not open", approval.ErrTypeDecisionRefused,
+		temporal.ApplicationErrorOptions{Details: []any{approval.RefusalDetails{Kind: approval.RefusedNotOpen, Reason: "gate \"go\" is not open"}}})
+	bare := temporal.NewApplicationError("approval refused: bob decided already", approval.ErrTypeDecisionRefused)
+	for _, tc := range []struct {
+		name string
+		err  error
+		want approval.RefusalDetails
+		ok   bool
+	}{
+		{"with details", withDetails, approval.RefusalDetails{Kind: approval.RefusedNotOpen, Reason: "gate \"go\" is not open"}, true},
+		{"without details", bare, approval.RefusalDetails{Kind: approval.RefusedOther, Reason: "bob decided already"}, true},
+		{"another application error", temporal.NewApplicationError("boom", "Other"), approval.RefusalDetails{}, false},
+		{"not an application error", errors.New("connection refused"), approval.RefusalDetails{}, false},
+	} {
+		got, ok := approval.RefusalOf(tc.err)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: %+v %v, want %+v %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -471,6 +471,27 @@ func RefusalKindOf(err error) RefusalKind {
 	return RefusedOther
 }
 
+// RefusalOf reads the refusal an Update's error carries, as a client receives it: ok is false when
+// err is no refusal. A refusal without details (from an older worker) is RefusedOther, with the
+// error's message as its reason.
+func RefusalOf(err error) (r RefusalDetails, ok bool) {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != ErrTypeDecisionRefused {
+		return RefusalDetails{}, false
+	}
+	r = RefusalDetails{Kind: RefusedOther, Reason: strings.TrimPrefix(appErr.Message(), "approval refused: ")}
+	var details RefusalDetails
+	if appErr.HasDetails() && appErr.Details(&details) == nil {
+		if details.Kind != "" {
+			r.Kind = details.Kind
+		}
+		if details.Reason != "" {
+			r.Reason = details.Reason
+		}
+	}
+	return r, true
+}
+
 // decodeDecision reads a signal's payload, decoded as generic JSON, strictly: a misspelt field is
 // an error the refused list shows, not a silent default (an "aprove" that would read as a
 // rejection). encoding/json is not used because workflowcheck cannot prove it deterministic.
