@@ -36,21 +36,20 @@ func devServers(base int) []*devServer {
 	}
 }
 
-// exampleSchema is what a new primary of the local stack holds: the tables the example plans check.
-var exampleSchema = []string{
-	`CREATE DATABASE orders`,
-	`CREATE DATABASE media`,
-}
-
-var exampleTables = map[string][]string{
-	"orders": {
+// exampleData is what a new primary of the local stack holds: the databases and tables the
+// example plans check, in the order they are created.
+var exampleData = []struct {
+	db         string
+	statements []string
+}{
+	{"orders", []string{
 		`CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id bigint NOT NULL, total_cents bigint NOT NULL CHECK (total_cents >= 0), created_at timestamptz NOT NULL DEFAULT now())`,
 		`INSERT INTO orders (customer_id, total_cents) SELECT 1 + i % 97, 100 * i FROM generate_series(1, 1000) AS i`,
-	},
-	"media": {
+	}},
+	{"media", []string{
 		`CREATE TABLE media_objects (id bigserial PRIMARY KEY, path text NOT NULL UNIQUE, bytes bigint NOT NULL)`,
 		`INSERT INTO media_objects (path, bytes) SELECT 'images/' || i || '.jpg', 4096 * i FROM generate_series(1, 200) AS i`,
-	},
+	}},
 }
 
 // startDevPostgres starts the servers under dir and returns the worker's environment for them
@@ -108,25 +107,45 @@ func startDevPostgres(ctx context.Context, dir, ip string, servers []*devServer)
 	return env, stop, nil
 }
 
-// prepareDevServer creates a primary's data directory once, and a replica's at every start.
+// prepareDevServer creates a primary's data directory once, and a replica's afresh at every start.
+// Both are written aside (name.new) and moved into place only once complete, so a clone or initdb
+// that fails halfway leaves what was there as it was. Nothing but lifeboat dev's own directories
+// is ever removed: a data directory that is not a PostgreSQL cluster is refused, not replaced.
 func prepareDevServer(pg *localpg.Env, ip string, s *devServer, byName map[string]*devServer) (fresh bool, err error) {
 	dataDir := pg.Dir(s.name)
-	if s.streamOf != "" {
-		if err := os.RemoveAll(dataDir); err != nil {
-			return false, err
+	if s.streamOf == "" {
+		if _, err := os.Stat(filepath.Join(dataDir, "PG_VERSION")); err == nil {
+			return false, nil
 		}
-		return true, pg.CloneReplica(s.name, ip, byName[s.streamOf].port)
+		if _, err := os.Stat(dataDir); !errors.Is(err, os.ErrNotExist) {
+			return false, fmt.Errorf("%s is not a PostgreSQL data directory (no PG_VERSION): move it away; lifeboat dev does not remove it", dataDir)
+		}
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, "PG_VERSION")); err == nil {
-		return false, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
+	aside := s.name + ".new"
+	if err := os.RemoveAll(pg.Dir(aside)); err != nil { // left by a start that was interrupted
 		return false, err
 	}
-	// A data directory without PG_VERSION is an initdb that did not finish: start over.
-	if err := os.RemoveAll(dataDir); err != nil {
+	if s.streamOf != "" {
+		err = pg.CloneReplica(aside, ip, byName[s.streamOf].port)
+	} else {
+		err = pg.Init(aside)
+	}
+	if err != nil {
+		_ = os.RemoveAll(pg.Dir(aside))
 		return false, err
 	}
-	return true, pg.Init(s.name)
+	// The old replica goes only once its new clone is complete.
+	old := pg.Dir(s.name + ".old")
+	if err := os.RemoveAll(old); err != nil {
+		return false, err
+	}
+	if err := os.Rename(dataDir, old); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, err
+	}
+	if err := os.Rename(pg.Dir(aside), dataDir); err != nil {
+		return false, err
+	}
+	return true, os.RemoveAll(old)
 }
 
 func waitDevServer(ctx context.Context, ip string, s *devServer, byName map[string]*devServer, exited <-chan error) error {
@@ -152,11 +171,11 @@ func waitDevServer(ctx context.Context, ip string, s *devServer, byName map[stri
 }
 
 func seedDevServer(ctx context.Context, ip string, port int) error {
-	if err := localpg.Exec(ctx, localpg.DSN(ip, port, "postgres"), exampleSchema...); err != nil {
-		return err
-	}
-	for _, db := range []string{"orders", "media"} {
-		if err := localpg.Exec(ctx, localpg.DSN(ip, port, db), exampleTables[db]...); err != nil {
+	for _, d := range exampleData {
+		if err := localpg.Exec(ctx, localpg.DSN(ip, port, "postgres"), "CREATE DATABASE "+d.db); err != nil {
+			return err
+		}
+		if err := localpg.Exec(ctx, localpg.DSN(ip, port, d.db), d.statements...); err != nil {
 			return err
 		}
 	}
