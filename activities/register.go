@@ -6,7 +6,8 @@ import (
 	"go.temporal.io/sdk/worker"
 )
 
-// Set is the activity structs a worker serves. Nil fields are not registered.
+// Set is the activity structs a worker serves. Nil fields are not registered, but for Identities:
+// every worker answers LoadIdentity, without a directory when it has none.
 type Set struct {
 	Probes        *Probes
 	Assets        *Assets
@@ -14,12 +15,16 @@ type Set struct {
 	Signals       *Signals
 	Actions       *Actions
 	Plans         *Plans
+	Identities    *Identities
 }
 
 // Register registers the set's activities on w, under their method names (the names in package
 // contract, by which the workflows call them).
 func (s Set) Register(w worker.ActivityRegistry) {
-	for _, a := range []any{s.Probes, s.Assets, s.Notifications, s.Signals, s.Actions, s.Plans} {
+	if s.Identities == nil {
+		s.Identities = &Identities{}
+	}
+	for _, a := range []any{s.Probes, s.Assets, s.Notifications, s.Signals, s.Actions, s.Plans, s.Identities} {
 		if !reflect.ValueOf(a).IsNil() {
 			w.RegisterActivity(a)
 		}

@@ -356,6 +356,7 @@ func startRecoveryEnv(t *testing.T) *recoveryEnv {
 	workflows.RegisterWorkflows(w)
 	activities.Set{
 		Plans:         &activities.Plans{Dir: plans},
+		Identities:    &activities.Identities{},
 		Actions:       &activities.Actions{},
 		Notifications: &activities.Notifications{Logger: slog.New(slog.DiscardHandler)},
 	}.Register(w)

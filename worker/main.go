@@ -25,6 +25,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/aws"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify/route"
+	"github.com/lifeboat-dr/lifeboat/integrations/identity"
 	"github.com/lifeboat-dr/lifeboat/integrations/probe"
 	"github.com/lifeboat-dr/lifeboat/integrations/probe/pgprobe"
 	"github.com/lifeboat-dr/lifeboat/integrations/searchattr"
@@ -33,6 +34,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 	"github.com/lifeboat-dr/lifeboat/worker/schedules"
 	"github.com/lifeboat-dr/lifeboat/worker/slackdecider"
+	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -88,6 +90,12 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 	if err != nil {
 		return usageError{err}
 	}
+	switch {
+	case !cfg.Identity.Configured():
+		logger.Warn("no identity section: identities are taken as typed, and records and reports say so; configure identity (mode: verified) before anyone relies on approvals")
+	case cfg.Identity.Mode == identity.TrustClient:
+		logger.Warn("identity mode trust-client: identities are taken as typed, and records and reports say so; anyone who can reach Temporal can act under any name in the directory")
+	}
 	if !encrypted {
 		logger.Warn("payload encryption is off: workflow inputs and results are stored in Temporal as plain JSON; configure encryption.keys to encrypt them")
 	}
@@ -98,7 +106,7 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 	}
 	opts.Logger = sdklog.NewStructuredLogger(logger)
 	opts.MetricsHandler = m.sdk
-	opts.Identity = identity()
+	opts.Identity = workerIdentity()
 
 	srv, err := newServer(cfg, m, logger)
 	if err != nil {
@@ -290,7 +298,7 @@ func dial(ctx context.Context, opts client.Options, logger *slog.Logger) (client
 	}
 }
 
-func identity() string {
+func workerIdentity() string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("lifeboat-worker@%s:%d", host, os.Getpid())
 }
@@ -329,7 +337,16 @@ func newActivities(ctx context.Context, cfg config.Config, c client.Client, logg
 	var failover activities.AWSFailover = func(ctx context.Context) (activities.Failover, error) {
 		return aws.NewFailover(ctx, cfg.AWS.Options())
 	}
+	var dir *identity.Directory
+	if cfg.Identity.Configured() {
+		d, err := cfg.Identity.Resolved(sec)
+		if err != nil {
+			return activities.Set{}, usageError{err}
+		}
+		dir = &d
+	}
 	return activities.Set{
+		Identities:    &activities.Identities{Directory: dir},
 		Probes:        &activities.Probes{Prober: &probe.Prober{Secrets: sec, Postgres: pgprobe.Check}},
 		Actions:       &activities.Actions{Secrets: sec, AWS: onceFailover(failover), Commands: cfg.Recovery.Commands, CommandEnv: cfg.Recovery.CommandEnv, Logger: logger},
 		Plans:         &activities.Plans{Dir: cfg.Recovery.PlansDir, DrillSkip: cfg.Recovery.DrillSkip},
@@ -342,8 +359,12 @@ func newActivities(ctx context.Context, cfg config.Config, c client.Client, logg
 // startSlack takes approval decisions from Slack: on the HTTP server's /slack/interactions, or
 // over Socket Mode. stop waits for the work in flight.
 func startSlack(ctx context.Context, cfg config.Config, c client.Client, srv *server, m *metrics, logger *slog.Logger) (stop func(), err error) {
-	app, err := slack.Build(*cfg.Slack, secrets.Static(cfg.Secrets).Secret, slack.Settings{
-		Decider: slackdecider.Decider{Client: c},
+	decider, scfg, err := slackDecider(cfg, c)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	app, err := slack.Build(scfg, secrets.Static(cfg.Secrets).Secret, slack.Settings{
+		Decider: decider,
 		Logger:  logger.With("component", "slack"),
 		Outcome: func(outcome string) { m.slackClicks.WithLabelValues(outcome).Inc() },
 	})
@@ -372,6 +393,47 @@ func startSlack(ctx context.Context, cfg config.Config, c client.Client, srv *se
 		defer fcancel()
 		_ = app.Close(fctx)
 	}, nil
+}
+
+// slackDecider takes Slack decisions to workflows. With an identity directory, the Slack members
+// it lists are who they are (a member the directory does not list cannot decide), and the worker
+// signs each decision for the person, so that workflows verifying identities accept it.
+func slackDecider(cfg config.Config, c client.Client) (slackdecider.Decider, slack.Config, error) {
+	scfg := *cfg.Slack
+	d := slackdecider.Decider{Client: c}
+	if !cfg.Identity.Configured() {
+		return d, scfg, nil
+	}
+	users := map[string]string{}
+	for id, who := range scfg.Users {
+		users[id] = who
+	}
+	for _, p := range cfg.Identity.People {
+		if p.Slack == "" {
+			continue
+		}
+		if other, ok := users[p.Slack]; ok && other != p.ID {
+			return d, scfg, fmt.Errorf("slack.users: %s is %q there but %q in the identity directory: list Slack members in identity.people only", p.Slack, other, p.ID)
+		}
+		users[p.Slack] = p.ID
+	}
+	scfg.Users = users
+	if cfg.Identity.SigningKey == "" {
+		return d, scfg, nil
+	}
+	key, err := cfg.Identity.Signer(secrets.Static(cfg.Secrets))
+	if err != nil {
+		return d, scfg, err
+	}
+	dir := cfg.Identity.Directory
+	dir.MaxTokenAge = cfg.Identity.MaxTokenAge.D()
+	dir = dir.WithDefaults()
+	d.Sign = func(run slack.Run, dec approval.Decision) (string, error) {
+		return identity.Sign(identity.Assertion{Issuer: config.WorkerIssuer, Person: dec.Identity, Channel: "slack", Act: identity.ActDecide,
+			Workflow: run.WorkflowID, Run: run.RunID, Gate: dec.Gate, Approve: dec.Approve, Choice: dec.Choice},
+			dir.Audience, key, time.Now(), min(time.Minute, dir.MaxTokenAge))
+	}
+	return d, scfg, nil
 }
 
 // onceFailover builds the AWS failover client on first use and keeps it; a failure is retried on

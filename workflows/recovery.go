@@ -30,8 +30,11 @@ type RecoveryInput struct {
 	Plan string `json:"plan"`
 	// Mode is recovery (default) or drill.
 	Mode string `json:"mode,omitempty"`
-	// Requester is who started it; they cannot approve its gates themselves.
+	// Requester is who started it; they cannot approve its gates themselves. Where the worker
+	// verifies identities, Assertion proves it (lifeboat token start), and Requester may be left
+	// empty.
 	Requester string `json:"requester"`
+	Assertion string `json:"assertion,omitempty"`
 	Reason    string `json:"reason,omitempty"`
 	// IncidentAt is when the incident began (the primary died, the alert fired); the data-loss window
 	// is measured from it. Zero means the plan's start.
@@ -43,6 +46,10 @@ type RecoveryInput struct {
 type Acknowledgement struct {
 	Identity string           `json:"identity"`
 	Channel  approval.Channel `json:"channel,omitempty"`
+	// Assertion proves who acknowledges, where the worker verifies identities (lifeboat token ack).
+	Assertion string `json:"assertion,omitempty"`
+	// Verified is set by the workflow when Assertion was verified.
+	Verified bool `json:"verified,omitempty"`
 	// Step is the step whose escalation stops; empty stops every escalation of the run, including
 	// the one of a missed RTO.
 	Step string `json:"step,omitempty"`
@@ -108,8 +115,10 @@ type RecoveryResult struct {
 	PlanSHA256 string          `json:"plan_sha256,omitempty"`
 	Mode       string          `json:"mode"`
 	Requester  string          `json:"requester"`
-	Reason     string          `json:"reason,omitempty"`
-	Status     string          `json:"status"` // running, succeeded, failed, canceled
+	// Identity says how the run established who took part.
+	Identity *IdentityRecord `json:"identity,omitempty"`
+	Reason   string          `json:"reason,omitempty"`
+	Status   string          `json:"status"` // running, succeeded, failed, canceled
 	Objectives plan.Objectives `json:"objectives"`
 	Steps      []StepState     `json:"steps"`
 	StartedAt  time.Time       `json:"started_at"`
@@ -193,6 +202,9 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	}
 	followAlerts(ctx, &st.Alerts)
 	r := &runner{in: in, st: st, index: map[string]int{}, specs: map[string]*plan.Step{}}
+	if workflow.GetVersion(ctx, versionVerifiedIdentities, workflow.DefaultVersion, 1) == 1 {
+		r.ids = &identities{}
+	}
 	if err := r.handleAcknowledgements(ctx); err != nil {
 		return *st, err
 	}
@@ -200,11 +212,14 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	if err != nil {
 		return *st, err
 	}
+	if r.ids != nil {
+		gates.Enforce(r.ids.gateAuthenticator())
+	}
 	var problems []string
 	if strings.TrimSpace(in.Plan) == "" {
 		problems = append(problems, "plan: required")
 	}
-	if strings.TrimSpace(in.Requester) == "" {
+	if strings.TrimSpace(in.Requester) == "" && (r.ids == nil || in.Assertion == "") {
 		problems = append(problems, "requester: required: say who starts the plan")
 	}
 	if in.Mode != ModeRecovery && in.Mode != ModeDrill {
@@ -215,6 +230,18 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	}
 	if err := setKindAndAsset(ctx, RecoveryKind(in.Mode), in.Plan); err != nil {
 		return *st, err
+	}
+
+	if r.ids != nil {
+		if err := loadIdentities(ctx, r.ids); err != nil {
+			return *st, err
+		}
+		who, rec, err := r.ids.establishStarter(ctx, in.Requester, in.Assertion, in.Plan)
+		st.Identity = rec
+		if err != nil {
+			return *st, err
+		}
+		in.Requester, r.in.Requester, st.Requester = who.Person, who.Person, who.Person
 	}
 
 	var loaded contract.LoadPlanResult
@@ -239,6 +266,9 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 		}
 	}
 	r.p, r.gates = p, gates
+	if err := r.mayStart(ctx); err != nil {
+		return *st, err
+	}
 	for i := range p.Spec.Steps {
 		r.specs[p.Spec.Steps[i].ID] = &p.Spec.Steps[i]
 	}
@@ -332,6 +362,12 @@ type runner struct {
 	refs map[string]map[string]string
 	// sending counts the messages on their way; the run ends after they are delivered.
 	sending int
+	// ids establishes who starts, decides and acknowledges; nil in runs from before identities
+	// were verified.
+	ids *identities
+	// paged are the people each step's escalations notified (the run's, under ""), who may
+	// acknowledge them.
+	paged map[string][]string
 	// messages says whether the run announces gates and sends stakeholder updates and drill reports
 	// (runs started before those existed do not); versioned tells whether it has been looked up.
 	messages, versioned bool

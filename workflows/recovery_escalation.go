@@ -7,9 +7,11 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
+	"github.com/lifeboat-dr/lifeboat/integrations/identity"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
@@ -34,7 +36,8 @@ func (r *runner) handleAcknowledgements(ctx workflow.Context) error {
 			if !ch.Receive(ctx, &a) {
 				return
 			}
-			if err := r.checkAcknowledgement(a); err != nil {
+			a, err := r.checkAcknowledgement(ctx, a)
+			if err != nil {
 				workflow.GetLogger(ctx).Warn("acknowledgement refused", "identity", a.Identity, "error", err)
 				continue
 			}
@@ -42,24 +45,137 @@ func (r *runner) handleAcknowledgements(ctx workflow.Context) error {
 		}
 	})
 	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateAcknowledge, func(ctx workflow.Context, a Acknowledgement) (Acknowledgement, error) {
+		a, err := r.checkAcknowledgement(ctx, a)
+		if err != nil {
+			return a, err
+		}
 		return r.acknowledge(ctx, a), nil
-	}, workflow.UpdateHandlerOptions{Validator: func(a Acknowledgement) error { return r.checkAcknowledgement(a) }})
+	}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, a Acknowledgement) error {
+		_, err := r.checkAcknowledgement(ctx, a)
+		return err
+	}})
 }
 
-func (r *runner) checkAcknowledgement(a Acknowledgement) error {
-	if strings.TrimSpace(a.Identity) == "" {
-		return errors.New("acknowledgement: identity required: say who is on it")
+// checkAcknowledgement returns a with the person it is from, or why it is refused. In runs that
+// establish identities, only the people an escalation paged (or the gate's approvers) may
+// acknowledge a step, and only the incident commander may silence the whole run.
+func (r *runner) checkAcknowledgement(ctx workflow.Context, a Acknowledgement) (Acknowledgement, error) {
+	a.Verified = false
+	if strings.TrimSpace(a.Identity) == "" && (r.ids == nil || a.Assertion == "") {
+		return a, errors.New("acknowledgement: identity required: say who is on it")
 	}
 	if a.Step != "" && r.specs[a.Step] == nil {
-		return fmt.Errorf("acknowledgement: plan %s has no step %q", r.in.Plan, a.Step)
+		return a, fmt.Errorf("acknowledgement: plan %s has no step %q", r.in.Plan, a.Step)
+	}
+	if r.ids == nil {
+		return a, nil
+	}
+	info := workflow.GetInfo(ctx).WorkflowExecution
+	who, err := r.ids.establish(ctx, a.Identity, a.Assertion, identity.Expect{Act: identity.ActAcknowledge, Workflow: info.ID, Run: info.RunID, Gate: a.Step})
+	if err != nil {
+		return a, fmt.Errorf("acknowledgement refused: %w", err)
+	}
+	if who.AssertionID != "" && r.ids.used[who.AssertionID] {
+		return a, errors.New("acknowledgement refused: this assertion was used already; get a new one")
+	}
+	if r.ids.configured {
+		if err := r.mayAcknowledge(who.Person, a.Step); err != nil {
+			return a, fmt.Errorf("acknowledgement refused: %w", err)
+		}
+	}
+	a.Identity, a.Verified = who.Person, who.Verified
+	if who.AssertionID != "" {
+		a.Assertion = "jti:" + who.AssertionID // kept to refuse its reuse; the token itself is not
+	}
+	return a, nil
+}
+
+// mayAcknowledge says whether person may acknowledge step's escalations (step empty: silence
+// every escalation of the run).
+func (r *runner) mayAcknowledge(person, step string) error {
+	commanders := r.role("incident_commander")
+	if slices.Contains(commanders, person) {
+		return nil
+	}
+	if step == "" {
+		if len(commanders) == 0 && person == r.st.Requester {
+			return nil
+		}
+		who := strings.Join(commanders, ", ")
+		if who == "" {
+			who = r.st.Requester + ", who started the run"
+		}
+		return fmt.Errorf("%s may not silence every escalation of this run: only the incident commander may (%s)", person, who)
+	}
+	if slices.Contains(r.paged[step], person) || slices.Contains(r.askedBy(step), person) {
+		return nil
+	}
+	paged := strings.Join(append(slices.Clone(r.paged[step]), r.askedBy(step)...), ", ")
+	if paged == "" {
+		paged = "nobody yet"
+	}
+	return fmt.Errorf("%s was not paged for step %s (paged or asked: %s)", person, step, paged)
+}
+
+// page records that an escalation of step notified people.
+func (r *runner) page(step string, people []string) {
+	if r.paged == nil {
+		r.paged = map[string][]string{}
+	}
+	for _, p := range people {
+		if !slices.Contains(r.paged[step], p) {
+			r.paged[step] = append(r.paged[step], p)
+		}
+	}
+}
+
+// askedBy are the people a step's gate asks: its approvers, deciders or assignees.
+func (r *runner) askedBy(step string) []string {
+	s := r.specs[step]
+	if s == nil || r.p == nil {
+		return nil
+	}
+	switch {
+	case s.Approval != nil:
+		return r.people(s.Approval.Approvers)
+	case s.Decision != nil:
+		return r.people(s.Decision.Deciders)
+	case s.Manual != nil:
+		return r.people(s.Manual.Assignees)
 	}
 	return nil
+}
+
+// role returns the people a plan role names; nil when the plan has no such role.
+func (r *runner) role(name string) []string {
+	if r.p == nil || r.p.Spec.Roles[name] == nil {
+		return nil
+	}
+	return r.people([]string{name})
+}
+
+// mayStart refuses a run its starter may not start: where the plan names executors or an incident
+// commander, only they may start it (a plan run by another plan was checked by its parent).
+func (r *runner) mayStart(ctx workflow.Context) error {
+	if r.ids == nil || !r.ids.configured || workflow.GetInfo(ctx).ParentWorkflowExecution != nil {
+		return nil
+	}
+	allowed := append(r.role("executors"), r.role("incident_commander")...)
+	if len(allowed) == 0 || slices.Contains(allowed, r.st.Requester) {
+		return nil
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("start refused: %s may not start plan %s: only its executors and incident commander may (%s)",
+		r.st.Requester, r.p.Metadata.Name, strings.Join(allowed, ", ")), ErrTypeIdentityRefused, nil)
 }
 
 // acknowledge records a, and stops the escalations it covers, telling their channels (PagerDuty
 // acknowledges the incident of the same dedup key).
 func (r *runner) acknowledge(ctx workflow.Context, a Acknowledgement) Acknowledgement {
 	a.Identity, a.Time = strings.TrimSpace(a.Identity), workflow.Now(ctx)
+	if id, ok := strings.CutPrefix(a.Assertion, "jti:"); ok && r.ids != nil {
+		r.ids.used[id] = true
+	}
+	a.Assertion = ""
 	r.st.Acknowledgements = append(r.st.Acknowledgements, a)
 	for _, key := range sortedEscalations(r.escalations) {
 		e := r.escalations[key]
@@ -169,6 +285,7 @@ func (r *runner) escalateByLevels(ctx workflow.Context, esc *plan.Escalation, st
 			return
 		}
 		level := esc.Levels[i%len(esc.Levels)]
+		r.page(step, r.people(level.Notify))
 		m := message(ctx)
 		m.Level, m.Fields = i+1, map[string]string{"to": strings.Join(r.people(level.Notify), ", "), "level": fmt.Sprint(i + 1)}
 		if !r.escalate(ctx, step, since, m) {

@@ -129,6 +129,7 @@ func (r *runner) remind(ctx workflow.Context, id, title string, esc *plan.Escala
 		level = esc.Levels[len(esc.Levels)-1]
 	}
 	to := r.people(level.Notify)
+	r.page(id, to)
 	r.escalate(ctx, id, rem.Gate.OpenedAt, notify.Message{Event: "approval.escalated", Severity: notify.Critical, Level: rem.Level, Plan: r.p.Metadata.Name,
 		Title:    fmt.Sprintf("%s: step %s still waits for a decision (%s)", r.p.Metadata.Name, id, title),
 		Text:     fmt.Sprintf("Waiting %s; approvals so far: %s.", units.Duration(rem.Waited).Human(), strings.Join(rem.Gate.ApprovedBy, ", ")),

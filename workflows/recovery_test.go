@@ -107,6 +107,7 @@ func newRecoveryEnv(t *testing.T, src string, slow ...map[string]time.Duration) 
 	e := newAssetEnv(t, nil)
 	e.RegisterActivity(&activities.Actions{})
 	e.RegisterActivity(&activities.Plans{})
+	e.RegisterActivity(&activities.Identities{})
 	e.OnActivity("LoadPlan", mock.Anything, mock.MatchedBy(func(in contract.LoadPlanInput) bool { return in.Plan == p.Metadata.Name })).Return(contract.LoadPlanResult{Plan: *p, SHA256: "abc"}, nil)
 	log := &actionLog{results: map[string]contract.ActionResult{}, errs: map[string]error{}}
 	for _, m := range slow {

@@ -77,6 +77,7 @@ func recordHistories(t *testing.T) {
 	RegisterWorkflows(w)
 	activities.Set{Probes: &activities.Probes{Prober: &probe.Prober{}}, Assets: assets, Actions: &activities.Actions{},
 		Plans:         &activities.Plans{Dir: plansDir},
+		Identities:    &activities.Identities{},
 		Notifications: &activities.Notifications{Logger: slog.New(slog.DiscardHandler)}, Signals: &activities.Signals{Client: c, TaskQueue: "replay-record"}}.Register(w)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,11 +31,15 @@ type RestoreInput struct {
 	TargetDir string `json:"target_dir,omitempty"`
 	Database  string `json:"database,omitempty"`
 	InPlace   bool   `json:"in_place,omitempty"`
-	// Requester is who asks; they cannot approve their own in-place restore.
+	// Requester is who asks; they cannot approve their own in-place restore. Where the worker
+	// verifies identities, Assertion proves it (lifeboat token start --subject ASSET), and
+	// Requester may be left empty.
 	Requester string `json:"requester"`
-	// Approvers may approve an in-place restore (default: the asset's owners; with none, anyone but
-	// the requester). Quorum is how many must (default 1).
+	Assertion string `json:"assertion,omitempty"`
+	// Approvers was who may approve an in-place restore. Runs that establish identities refuse it:
+	// the asset's owners in the configuration approve, never people the requester names.
 	Approvers []string `json:"approvers,omitempty"`
+	// Quorum is how many owners must approve (default 1).
 	Quorum    int      `json:"quorum,omitempty"`
 	// ApprovalTimeout ends the wait for approval, which then counts as refused (default 4h).
 	ApprovalTimeout units.Duration `json:"approval_timeout,omitempty"`
@@ -51,7 +56,9 @@ type RestoreResult struct {
 	Asset     string                 `json:"asset"`
 	Phase     string                 `json:"phase"`
 	Requester string                 `json:"requester"`
-	InPlace   bool                   `json:"in_place,omitempty"`
+	// Identity says how the run established who took part.
+	Identity *IdentityRecord       `json:"identity,omitempty"`
+	InPlace  bool                  `json:"in_place,omitempty"`
 	Snapshot  *contract.SnapshotInfo `json:"snapshot,omitempty"`
 	// Plan is exactly what the restore changes (target, overwrite or replace), worked out before
 	// approval; the restore does nothing else.
@@ -72,7 +79,7 @@ func (in RestoreInput) Validate() error {
 	if strings.TrimSpace(in.Asset) == "" {
 		bad("asset: required")
 	}
-	if strings.TrimSpace(in.Requester) == "" {
+	if strings.TrimSpace(in.Requester) == "" && in.Assertion == "" {
 		bad("requester: required: say who asks for the restore")
 	}
 	if in.InPlace && (in.TargetDir != "" || in.Database != "") {
@@ -106,8 +113,17 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 	if err != nil {
 		return *st, err
 	}
+	var ids *identities
+	if workflow.GetVersion(ctx, versionVerifiedIdentities, workflow.DefaultVersion, 1) == 1 {
+		ids = &identities{}
+		gates.Enforce(ids.gateAuthenticator())
+	}
 	if err := in.Validate(); err != nil {
 		return *st, temporal.NewNonRetryableApplicationError("invalid restore input: "+err.Error(), ErrTypeInvalidInput, nil)
+	}
+	if ids != nil && len(in.Approvers) > 0 {
+		return *st, temporal.NewNonRetryableApplicationError("invalid restore input: approvers: the asset's owners in the configuration approve a restore in place, not people the request names; leave approvers out",
+			ErrTypeInvalidInput, nil)
 	}
 	followProgress(ctx, func(ctx workflow.Context, p contract.OpProgress) {
 		st.Progress = &p
@@ -116,9 +132,28 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 	if err := setKindAndAsset(ctx, "restore", in.Asset); err != nil {
 		return *st, err
 	}
+	if ids != nil {
+		if err := loadIdentities(ctx, ids); err != nil {
+			return *st, err
+		}
+		who, rec, err := ids.establishStarter(ctx, in.Requester, in.Assertion, in.Asset)
+		st.Identity = rec
+		if err != nil {
+			return *st, err
+		}
+		in.Requester, st.Requester = who.Person, who.Person
+	}
 	as, err := loadAsset(ctx, in.Asset)
 	if err != nil {
 		return *st, err
+	}
+	owners := as.Owners
+	if ids != nil && ids.configured {
+		owners = ids.dir.Expand(as.Owners)
+		if len(owners) > 0 && !slices.Contains(owners, in.Requester) {
+			return *st, temporal.NewNonRetryableApplicationError(fmt.Sprintf("start refused: %s may not restore %s: only its owners may (%s)",
+				in.Requester, as.Name, strings.Join(owners, ", ")), ErrTypeIdentityRefused, nil)
+		}
 	}
 	failed := func(step string, err error) (RestoreResult, error) {
 		st.Phase, st.Error, st.FinishedAt = PhaseFailed, step+": "+errMessage(err), workflow.Now(ctx)
@@ -166,7 +201,7 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 		setRestoreDetails(ctx, st)
 		approvers := in.Approvers
 		if len(approvers) == 0 {
-			approvers = as.Owners
+			approvers = owners
 		}
 		timeout := in.ApprovalTimeout.Or(DefaultApprovalTimeout)
 		title := fmt.Sprintf("Restore %s in place from snapshot %s of %s, replacing the live data", as.Name, shortID(resolved.Snapshot.ID),

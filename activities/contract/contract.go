@@ -9,6 +9,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
+	"github.com/lifeboat-dr/lifeboat/integrations/identity"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/probe"
 )
@@ -23,6 +24,7 @@ const (
 	SignalWithStart = "SignalWithStart"
 	ProbeCheck      = "ProbeCheck"
 	LoadPlan        = "LoadPlan"
+	LoadIdentity    = "LoadIdentity"
 	RunAction       = "RunAction"
 	PlanRestore     = "PlanRestore"
 	ResolveSnapshot = "ResolveSnapshot"
@@ -190,6 +192,17 @@ type NotifyResult struct {
 
 // ErrTypePlanInvalid is the type of the non-retryable error of a plan that is missing or invalid.
 const ErrTypePlanInvalid = "PlanInvalid"
+
+// LoadIdentityInput asks for the worker's identity directory.
+type LoadIdentityInput struct{}
+
+// LoadIdentityResult is the directory (public keys only) a workflow verifies identities against
+// for the rest of its run. Configured is false when the worker has none: identities are then
+// taken as typed, as before identities were verified.
+type LoadIdentityResult struct {
+	Directory  identity.Directory `json:"directory"`
+	Configured bool               `json:"configured"`
+}
 
 // LoadPlanInput names a plan by its metadata.name.
 type LoadPlanInput struct {

@@ -65,6 +65,7 @@ func startPlanBench(b *testing.B, router *notify.Router) *planBench {
 	w := worker.New(pb.c, "bench", worker.Options{MaxConcurrentLocalActivityExecutionSize: 500})
 	workflows.RegisterWorkflows(w)
 	w.RegisterActivity(&activities.Plans{Dir: pb.dir})
+	w.RegisterActivity(&activities.Identities{})
 	w.RegisterActivity(&activities.Notifications{Router: router, Logger: slog.New(slog.DiscardHandler)})
 	// The real action, wrapped to note when each recovery's first step begins.
 	actions := &activities.Actions{}

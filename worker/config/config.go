@@ -23,6 +23,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify/route"
 	"github.com/lifeboat-dr/lifeboat/integrations/slack"
+	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/worker/intake"
 	"github.com/lifeboat-dr/lifeboat/worker/statuspage"
@@ -52,6 +53,8 @@ type Config struct {
 	Recovery Recovery `yaml:"recovery"`
 	// Slack takes approval decisions from Slack buttons (docs/slack.md); nil leaves it off.
 	Slack *slack.Config `yaml:"slack"`
+	// Identity is the identity directory and how identities are established.
+	Identity Identity `yaml:"identity"`
 	// Intake takes alerts (Alertmanager, signed webhooks) that start recoveries (docs/alert-intake.md).
 	Intake intake.Config `yaml:"intake"`
 	// StatusPage configures the public status page at /status (docs/status-page.md).
@@ -523,6 +526,9 @@ func (c Config) Validate() error {
 		if _, ok := c.Secrets[name]; !ok {
 			errs = append(errs, fmt.Errorf("intake.%s: no secret %q in secrets", field, name))
 		}
+	}
+	if err := c.Identity.validate(secrets.Static(c.Secrets)); err != nil {
+		errs = append(errs, prefixed("identity", err)...)
 	}
 	if c.Slack != nil {
 		if err := c.Slack.Validate("slack"); err != nil {

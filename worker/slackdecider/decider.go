@@ -16,6 +16,9 @@ import (
 // completes. The Update's ID is the updateID, so Temporal takes a repeated call once.
 type Decider struct {
 	Client client.Client
+	// Sign, when set, returns the assertion the worker signs for the decision of a person the
+	// Slack request's signature authenticated: workflows that verify identities require one.
+	Sign func(run slack.Run, d approval.Decision) (string, error)
 }
 
 var _ slack.Decider = Decider{}
@@ -23,6 +26,13 @@ var _ slack.Decider = Decider{}
 // Decide implements slack.Decider.
 func (dc Decider) Decide(ctx context.Context, run slack.Run, d approval.Decision, updateID string) (approval.GateState, error) {
 	var st approval.GateState
+	if dc.Sign != nil {
+		a, err := dc.Sign(run, d)
+		if err != nil {
+			return st, fmt.Errorf("sign the decision: %w", err)
+		}
+		d.Assertion = a
+	}
 	h, err := dc.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		UpdateID:     updateID,
 		WorkflowID:   run.WorkflowID,

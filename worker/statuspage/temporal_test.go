@@ -78,6 +78,7 @@ func startTemporal(t *testing.T) (client.Client, func()) {
 	workflows.RegisterWorkflows(w)
 	activities.Set{
 		Plans:         &activities.Plans{Dir: plans},
+		Identities:    &activities.Identities{},
 		Assets:        &activities.Assets{Catalog: catalog, Secrets: secrets.Static{"repo-pass": "not a real passphrase"}, Logger: discard},
 		Notifications: &activities.Notifications{Logger: discard},
 	}.Register(w)

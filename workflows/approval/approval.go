@@ -71,8 +71,9 @@ const (
 	ChannelTemporal Channel = "temporal"
 )
 
-// Decision is one identity's approval or rejection of a gate. The gate trusts Identity as given:
-// whatever delivers the decision (the CLI, the worker's Slack handler) authenticates the person.
+// Decision is one identity's approval or rejection of a gate. Without an Authenticator (see
+// Gates.Enforce) the gate trusts Identity as given; with one, the decision counts for the person the
+// Authenticator establishes, from its Assertion or, in trust-client mode, from Identity.
 type Decision struct {
 	// Gate names the gate; it may be empty when exactly one gate is open.
 	Gate    string `json:"gate"`
@@ -86,9 +87,17 @@ type Decision struct {
 	// Choice is the option picked, on a gate that offers options (a decision); required when
 	// approving such a gate.
 	Choice string `json:"choice,omitempty"`
+	// Assertion is a signed token (from lifeboat token, or the worker for Slack) saying who decides
+	// what on which gate of which workflow; a deployment that verifies identities requires it.
+	Assertion string `json:"assertion,omitempty"`
+	// Verified is set by the workflow when the Assertion was verified; a value sent in is overwritten.
+	Verified bool `json:"verified,omitempty"`
 	// Time is set by the workflow when it receives the decision; a value sent in is overwritten.
 	Time time.Time `json:"time"`
 }
+
+// MaxAssertionLen bounds Decision.Assertion.
+const MaxAssertionLen = 4096
 
 // normalize trims the fields a person types.
 func (d Decision) normalize() Decision {
@@ -97,6 +106,8 @@ func (d Decision) normalize() Decision {
 	d.Channel = Channel(strings.TrimSpace(string(d.Channel)))
 	d.Reason = strings.TrimSpace(d.Reason)
 	d.Choice = strings.TrimSpace(d.Choice)
+	d.Assertion = strings.TrimSpace(d.Assertion)
+	d.Verified = false
 	return d
 }
 
@@ -104,7 +115,7 @@ func (d Decision) normalize() Decision {
 func (d Decision) validate() error {
 	var problems []string
 	switch {
-	case d.Identity == "":
+	case d.Identity == "" && d.Assertion == "":
 		problems = append(problems, "identity: required: say who decides")
 	case len(d.Identity) > MaxIdentityLen:
 		problems = append(problems, fmt.Sprintf("identity: %d bytes, at most %d", len(d.Identity), MaxIdentityLen))
@@ -120,6 +131,9 @@ func (d Decision) validate() error {
 	}
 	if len(d.Choice) > MaxGateLen {
 		problems = append(problems, fmt.Sprintf("choice: %d bytes, at most %d", len(d.Choice), MaxGateLen))
+	}
+	if len(d.Assertion) > MaxAssertionLen {
+		problems = append(problems, fmt.Sprintf("assertion: %d bytes, at most %d", len(d.Assertion), MaxAssertionLen))
 	}
 	if len(d.Gate) > MaxGateLen {
 		problems = append(problems, fmt.Sprintf("gate: %d bytes, at most %d", len(d.Gate), MaxGateLen))

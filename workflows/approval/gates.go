@@ -16,6 +16,11 @@ import (
 // closed cannot be opened again, and a continued-as-new run starts with no gates, so callers
 // carry the outcomes they need in their input.
 type Gates struct {
+	// authenticate, when set, establishes who a decision is from (see Enforce).
+	authenticate Authenticator
+	// strict refuses decisions for gates not open yet, instead of holding them.
+	strict bool
+
 	gates          []*gate // in the order they opened
 	byName         map[string]*gate
 	decisions      []Decision
@@ -60,6 +65,18 @@ func New(ctx workflow.Context) (*Gates, error) {
 		}
 	})
 	return g, nil
+}
+
+// Authenticator establishes who decides: it returns d with Identity set to the person it is
+// from (and Verified set when a signature proved it), or why it is refused. gate is the gate the
+// decision is for. It runs in the Update's validator and again in its handler, so it must be
+// deterministic: read only workflow state and workflow.Now.
+type Authenticator func(ctx workflow.Context, gate string, d Decision) (Decision, error)
+
+// Enforce makes every gate establish who decides through auth, and refuses decisions sent before
+// their gate opens (a signal is no longer held until then). Call it before the first gate opens.
+func (g *Gates) Enforce(auth Authenticator) {
+	g.authenticate, g.strict = auth, true
 }
 
 // Await opens the gate req describes and blocks until it closes: approved by a quorum of distinct
@@ -191,8 +208,8 @@ func (g *Gates) State() State {
 }
 
 // validateUpdate refuses a decision the Update handler would not record; it changes nothing.
-func (g *Gates) validateUpdate(d Decision) error {
-	if _, err := g.check(d.normalize()); err != nil {
+func (g *Gates) validateUpdate(ctx workflow.Context, d Decision) error {
+	if _, _, err := g.check(ctx, d.normalize()); err != nil {
 		return refusedError(err)
 	}
 	return nil
@@ -201,8 +218,7 @@ func (g *Gates) validateUpdate(d Decision) error {
 // decideUpdate records a decision. It checks again: another decision accepted in the same
 // workflow task may have closed the gate, or come from the same identity, since validation.
 func (g *Gates) decideUpdate(ctx workflow.Context, d Decision) (GateState, error) {
-	d = d.normalize()
-	gt, err := g.check(d)
+	gt, d, err := g.check(ctx, d.normalize())
 	if err != nil {
 		return GateState{}, refusedError(err)
 	}
@@ -227,7 +243,7 @@ func (g *Gates) decideSignal(ctx workflow.Context, raw any) {
 	}
 	gt, err := g.resolve(d.Gate)
 	var notOpened notOpenedError
-	if errors.As(err, &notOpened) {
+	if errors.As(err, &notOpened) && !g.strict {
 		if len(g.held) >= MaxHeld {
 			g.refuse(ctx, d, fmt.Errorf("%w, and %d decisions are already held for gates not yet open", err, MaxHeld))
 			return
@@ -235,6 +251,9 @@ func (g *Gates) decideSignal(ctx workflow.Context, raw any) {
 		g.held = append(g.held, d)
 		workflow.GetLogger(ctx).Info("approval decision held until its gate opens", "gate", d.Gate, "identity", d.Identity)
 		return
+	}
+	if err == nil && g.authenticate != nil {
+		d, err = g.authenticate(ctx, gt.req.Gate, d)
 	}
 	if err == nil {
 		err = gt.admits(d)
@@ -264,16 +283,22 @@ func (g *Gates) releaseHeld(ctx workflow.Context, gt *gate) {
 	g.held = kept
 }
 
-// check returns the gate a decision is for, or why it cannot be recorded.
-func (g *Gates) check(d Decision) (*gate, error) {
+// check returns the gate a decision is for and the decision as authenticated, or why it cannot be
+// recorded.
+func (g *Gates) check(ctx workflow.Context, d Decision) (*gate, Decision, error) {
 	if err := d.validate(); err != nil {
-		return nil, err
+		return nil, d, err
 	}
 	gt, err := g.resolve(d.Gate)
 	if err != nil {
-		return nil, err
+		return nil, d, err
 	}
-	return gt, gt.admits(d)
+	if g.authenticate != nil {
+		if d, err = g.authenticate(ctx, gt.req.Gate, d); err != nil {
+			return nil, d, err
+		}
+	}
+	return gt, d, gt.admits(d)
 }
 
 // resolve finds the gate a decision names; an empty name means the only open gate.
@@ -440,6 +465,7 @@ const (
 	RefusedSelfApproval RefusalKind = "self_approval" // the identity requested the gate
 	RefusedClosed       RefusalKind = "closed"        // the gate closed already
 	RefusedNotOpen      RefusalKind = "not_open"      // no gate of that name is open: not yet, or not in this run
+	RefusedIdentity     RefusalKind = "identity"      // who decides could not be established (see Gates.Enforce)
 	RefusedOther        RefusalKind = "other"         // anything else, such as a choice the gate does not offer
 )
 
