@@ -24,8 +24,8 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/aws"
-	"github.com/lifeboat-dr/lifeboat/integrations/notify/route"
 	"github.com/lifeboat-dr/lifeboat/integrations/identity"
+	"github.com/lifeboat-dr/lifeboat/integrations/notify/route"
 	"github.com/lifeboat-dr/lifeboat/integrations/probe"
 	"github.com/lifeboat-dr/lifeboat/integrations/probe/pgprobe"
 	"github.com/lifeboat-dr/lifeboat/integrations/searchattr"
@@ -34,8 +34,8 @@ import (
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 	"github.com/lifeboat-dr/lifeboat/worker/schedules"
 	"github.com/lifeboat-dr/lifeboat/worker/slackdecider"
-	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 	"github.com/lifeboat-dr/lifeboat/workflows"
+	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

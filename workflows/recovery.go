@@ -111,14 +111,14 @@ type StrategyRun struct {
 
 // RecoveryResult is the record of a plan's run; the status query returns it while the plan runs.
 type RecoveryResult struct {
-	Plan       string          `json:"plan"`
-	PlanSHA256 string          `json:"plan_sha256,omitempty"`
-	Mode       string          `json:"mode"`
-	Requester  string          `json:"requester"`
+	Plan       string `json:"plan"`
+	PlanSHA256 string `json:"plan_sha256,omitempty"`
+	Mode       string `json:"mode"`
+	Requester  string `json:"requester"`
 	// Identity says how the run established who took part.
-	Identity *IdentityRecord `json:"identity,omitempty"`
-	Reason   string          `json:"reason,omitempty"`
-	Status   string          `json:"status"` // running, succeeded, failed, canceled
+	Identity   *IdentityRecord `json:"identity,omitempty"`
+	Reason     string          `json:"reason,omitempty"`
+	Status     string          `json:"status"` // running, succeeded, failed, canceled
 	Objectives plan.Objectives `json:"objectives"`
 	Steps      []StepState     `json:"steps"`
 	StartedAt  time.Time       `json:"started_at"`

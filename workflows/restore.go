@@ -40,7 +40,7 @@ type RestoreInput struct {
 	// the asset's owners in the configuration approve, never people the requester names.
 	Approvers []string `json:"approvers,omitempty"`
 	// Quorum is how many owners must approve (default 1).
-	Quorum    int      `json:"quorum,omitempty"`
+	Quorum int `json:"quorum,omitempty"`
 	// ApprovalTimeout ends the wait for approval, which then counts as refused (default 4h).
 	ApprovalTimeout units.Duration `json:"approval_timeout,omitempty"`
 }
@@ -53,13 +53,13 @@ const DefaultApprovalTimeout = 4 * time.Hour
 
 // RestoreResult reports a restore. While it runs, the status query returns the same shape.
 type RestoreResult struct {
-	Asset     string                 `json:"asset"`
-	Phase     string                 `json:"phase"`
-	Requester string                 `json:"requester"`
+	Asset     string `json:"asset"`
+	Phase     string `json:"phase"`
+	Requester string `json:"requester"`
 	// Identity says how the run established who took part.
-	Identity *IdentityRecord       `json:"identity,omitempty"`
-	InPlace  bool                  `json:"in_place,omitempty"`
-	Snapshot  *contract.SnapshotInfo `json:"snapshot,omitempty"`
+	Identity *IdentityRecord        `json:"identity,omitempty"`
+	InPlace  bool                   `json:"in_place,omitempty"`
+	Snapshot *contract.SnapshotInfo `json:"snapshot,omitempty"`
 	// Plan is exactly what the restore changes (target, overwrite or replace), worked out before
 	// approval; the restore does nothing else.
 	Plan      *contract.RestorePlan        `json:"plan,omitempty"`
