@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/identity"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
@@ -22,6 +23,7 @@ import (
 type decideFlags struct {
 	gate, identity, reason, choice string
 	timeout                        time.Duration
+	asSet                          bool
 }
 
 func (a *app) approveCommand() *cobra.Command {
@@ -41,6 +43,7 @@ the decision is printed: approvals so far, the quorum, and whether it closed.`,
   lifeboat approve recovery-orders-20260102T030405Z --gate failover-db --as alice --reason "primary is gone"`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f.asSet = cmd.Flags().Changed("as")
 			return a.decide(cmd.Context(), args[0], true, f)
 		},
 	}
@@ -64,6 +67,7 @@ One rejection by an approver closes the gate, and the workflow does not take the
 			if strings.TrimSpace(f.reason) == "" {
 				return usageErr("reject needs --reason: say why, for the people who asked")
 			}
+			f.asSet = cmd.Flags().Changed("as")
 			return a.decide(cmd.Context(), args[0], false, f)
 		},
 	}
@@ -86,6 +90,7 @@ To refuse every option, use lifeboat reject.`,
 			if strings.TrimSpace(f.choice) == "" {
 				return usageErr("decide needs --choice: one of the gate's options")
 			}
+			f.asSet = cmd.Flags().Changed("as")
 			return a.decide(cmd.Context(), args[0], true, f)
 		},
 	}
@@ -97,7 +102,7 @@ To refuse every option, use lifeboat reject.`,
 func (a *app) addDecideFlags(cmd *cobra.Command, f *decideFlags, reasonHelp string) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.gate, "gate", "", "the gate to decide (default: the only open one)")
-	fl.StringVar(&f.identity, "as", a.whoAmI(), "identity deciding")
+	fl.StringVar(&f.identity, "as", a.whoAmI(), "who decides: your ID in the identity directory (with a signing key, the key's person)")
 	fl.StringVar(&f.reason, "reason", "", reasonHelp)
 	fl.DurationVar(&f.timeout, "timeout", time.Minute, "how long to wait for the gate to open and the workflow's worker to take the decision")
 }
@@ -110,7 +115,7 @@ func (a *app) decide(ctx context.Context, id string, approve bool, f decideFlags
 	if f.timeout <= 0 {
 		return usageErr("--timeout %s: must be positive", f.timeout)
 	}
-	c, _, err := a.dial(ctx)
+	c, cfg, err := a.dial(ctx)
 	if err != nil {
 		return err
 	}
@@ -118,6 +123,21 @@ func (a *app) decide(ctx context.Context, id string, approve bool, f decideFlags
 	d := approval.Decision{Gate: f.gate, Approve: approve, Identity: f.identity, Channel: approval.ChannelCLI, Reason: f.reason, Choice: f.choice}
 	uctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
+	if k, err := a.signer(); err != nil {
+		return err
+	} else if k != nil {
+		// The assertion names the gate: find the open one when --gate is left out.
+		if d.Gate == "" {
+			if d.Gate, err = a.onlyOpenGate(uctx, c, id); err != nil {
+				return err
+			}
+		}
+		d.Assertion, d.Identity, err = a.assert(cfg, f.identity, f.asSet, identity.Assertion{Act: identity.ActDecide, Workflow: id,
+			Gate: d.Gate, Approve: approve, Choice: f.choice}, f.timeout+time.Minute)
+		if err != nil {
+			return err
+		}
+	}
 	var state approval.GateState
 	// A gate that has not opened yet — the plan is still on the steps before it — is waited for,
 	// up to --timeout, as the person deciding would.
@@ -143,12 +163,44 @@ func (a *app) decide(ctx context.Context, id string, approve bool, f decideFlags
 	if err != nil {
 		return a.decideError(ctx, c, id, "decision", err, uctx.Err() != nil && ctx.Err() == nil, f.timeout)
 	}
+	d.Assertion = ""
 	out := struct {
 		WorkflowID string             `json:"workflow_id"`
 		Decision   approval.Decision  `json:"decision"`
 		State      approval.GateState `json:"state"`
 	}{id, d, state}
 	return a.print(out, func(w io.Writer) { printGateState(w, id, approve, state) })
+}
+
+// onlyOpenGate names the gate workflow id waits at, waiting while none is open; more than one open
+// is a usage error.
+func (a *app) onlyOpenGate(ctx context.Context, c client.Client, id string) (string, error) {
+	for wait := 200 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		v, err := c.QueryWorkflow(ctx, id, "", approval.QueryApprovals)
+		if err != nil {
+			return "", a.decideError(ctx, c, id, "decision", err, ctx.Err() != nil, 0)
+		}
+		var st approval.State
+		if err := v.Get(&st); err != nil {
+			return "", err
+		}
+		switch len(st.Pending) {
+		case 1:
+			return st.Pending[0].Gate, nil
+		case 0:
+		default:
+			var open []string
+			for _, g := range st.Pending {
+				open = append(open, g.Gate)
+			}
+			return "", usageErr("%d gates are open (%s): name one with --gate", len(open), strings.Join(open, ", "))
+		}
+		select {
+		case <-ctx.Done():
+			return "", exitError{exitFailure, fmt.Errorf("workflow %s opened no gate in time", id)}
+		case <-time.After(wait):
+		}
+	}
 }
 
 // updateWorkflow sends an Update and waits for its result, sending it again while the workflow is not
@@ -245,8 +297,8 @@ func printApprovalHint(w io.Writer, h approvalHint) {
 
 func (a *app) ackCommand() *cobra.Command {
 	var (
-		step, identity, note string
-		timeout              time.Duration
+		step, as, note string
+		timeout        time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "ack WORKFLOW-ID",
@@ -262,20 +314,25 @@ its decision: acknowledging is not approving.
   lifeboat ack recovery-orders-db-failover --step approve`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if strings.TrimSpace(identity) == "" {
+			if strings.TrimSpace(as) == "" {
 				return usageErr("--as: say who acknowledges")
 			}
 			if timeout <= 0 {
 				return usageErr("--timeout %s: must be positive", timeout)
 			}
 			ctx := cmd.Context()
-			c, _, err := a.dial(ctx)
+			c, cfg, err := a.dial(ctx)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
 			id := args[0]
-			ack := workflows.Acknowledgement{Identity: identity, Channel: approval.ChannelCLI, Step: step, Note: note}
+			ack := workflows.Acknowledgement{Identity: as, Channel: approval.ChannelCLI, Step: step, Note: note}
+			ack.Assertion, ack.Identity, err = a.assert(cfg, as, cmd.Flags().Changed("as"),
+				identity.Assertion{Act: identity.ActAcknowledge, Workflow: id, Gate: step}, timeout+time.Minute)
+			if err != nil {
+				return err
+			}
 			uctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			err = updateWorkflow(uctx, c, client.UpdateWorkflowOptions{
@@ -288,7 +345,7 @@ its decision: acknowledging is not approving.
 			return a.print(struct {
 				WorkflowID      string                    `json:"workflow_id"`
 				Acknowledgement workflows.Acknowledgement `json:"acknowledgement"`
-			}{id, ack}, func(w io.Writer) {
+			}{id, workflows.Acknowledgement{Identity: ack.Identity, Channel: ack.Channel, Step: ack.Step, Note: ack.Note, Verified: ack.Verified, Time: ack.Time}}, func(w io.Writer) {
 				what := "every escalation"
 				if ack.Step != "" {
 					what = "the escalation of step " + ack.Step
@@ -299,7 +356,7 @@ its decision: acknowledging is not approving.
 	}
 	f := cmd.Flags()
 	f.StringVar(&step, "step", "", "the step whose escalation stops (default: every escalation of the run)")
-	f.StringVar(&identity, "as", a.whoAmI(), "identity acknowledging")
+	f.StringVar(&as, "as", a.whoAmI(), "who acknowledges: your ID in the identity directory (with a signing key, the key's person)")
 	f.StringVar(&note, "note", "", "what you are doing about it, for the channels and the report")
 	f.DurationVar(&timeout, "timeout", time.Minute, "how long to wait for the workflow's worker to take it")
 	return cmd

@@ -228,6 +228,8 @@ func (a *app) whoAmI() string {
 
 // assetStart describes a workflow the CLI starts on an asset.
 type assetStart struct {
+	// id is the workflow ID; empty for runID's.
+	id                        string
 	kind, asset, workflowType string
 	summary, details          string
 }
@@ -240,7 +242,10 @@ func runID(kind, asset string, t time.Time) string {
 // startAssetWorkflow starts s with input under a new ID, tagged with the kind and asset search
 // attributes, and prints its ID and Web UI link with text output.
 func (a *app) startAssetWorkflow(ctx context.Context, c client.Client, cfg config.Config, s assetStart, input any) (client.WorkflowRun, startedOutput, error) {
-	id := runID(s.kind, s.asset, time.Now())
+	id := s.id
+	if id == "" {
+		id = runID(s.kind, s.asset, time.Now())
+	}
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       id,
 		TaskQueue:                                cfg.Worker.TaskQueue,

@@ -105,6 +105,7 @@ type app struct {
 	stdout, stderr io.Writer
 
 	configPath string
+	keyFile    string
 	output     string
 	address    string
 	namespace  string
@@ -157,6 +158,7 @@ progress on stderr. Every command prints JSON with -o json.
 	pf.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&a.address, "address", "", "Temporal frontend host:port (overrides the configuration and TEMPORAL_ADDRESS)")
 	pf.StringVarP(&a.namespace, "namespace", "n", "", "Temporal namespace (overrides the configuration and TEMPORAL_NAMESPACE)")
+	pf.StringVar(&a.keyFile, "key", "", "your signing key, which signs what you do where identities are verified (default $LIFEBOAT_KEY, else ~/.config/lifeboat/key when it exists)")
 
 	root.AddGroup(
 		&cobra.Group{ID: "run", Title: "Workflows:"},
@@ -173,7 +175,7 @@ progress on stderr. Every command prints JSON with -o json.
 		c.GroupID = "run"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{a.devCommand(), a.keyCommand(), a.versionCommand()} {
+	for _, c := range []*cobra.Command{a.devCommand(), a.keyCommand(), a.keygenCommand(), a.tokenCommand(), a.versionCommand()} {
 		c.GroupID = "local"
 		root.AddCommand(c)
 	}

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
+	"github.com/lifeboat-dr/lifeboat/integrations/identity"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -136,6 +137,11 @@ func (a *app) recoveryCommand(k recoveryKind, short, long, example string) *cobr
 				return err
 			}
 			defer c.Close()
+			in.Assertion, in.Requester, err = a.assert(cfg, in.Requester, cmd.Flags().Changed("requester"),
+				identity.Assertion{Act: identity.ActStart, Workflow: workflows.RecoveryWorkflowID(k.mode, in.Plan), Subject: in.Plan}, time.Minute)
+			if err != nil {
+				return err
+			}
 			run, started, err := a.startRecovery(ctx, c, cfg, k, in)
 			if err != nil {
 				return err

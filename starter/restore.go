@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/identity"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
@@ -45,15 +46,17 @@ it is restored as DIR/<its name>. The approval request states the exact scope: a
 path, target directory or database, and whether anything is overwritten or replaced.
 
 An in-place restore is approved with 'lifeboat approve WORKFLOW-ID' (or rejected with 'lifeboat
-reject'); the approvers are --approver (default: the asset's owners; with none, anyone but the
-requester), --quorum of them must approve, and nobody deciding within --approval-timeout refuses it.
+reject'); the approvers are the asset's owners in the configuration (with none, anyone but the
+requester; never people the request names), --quorum of them must approve, and nobody deciding
+within --approval-timeout refuses it. Where the worker verifies identities, only the asset's owners
+may restore it, and the start is signed with your key (see lifeboat keygen).
 
 Unless --no-wait, progress is shown on stderr (and who approved so far, while it waits) and the
 result is printed when the restore ends; the exit code is 3 when it failed or was not approved.`,
 		Example: `  lifeboat restore www --target /srv/restore/www
   lifeboat restore www --snapshot 4f2a91c0 --path index.html --target /tmp/r
   lifeboat restore orders-db --database orders_restored
-  lifeboat restore www --in-place --approver alice --approver bob --quorum 2`,
+  lifeboat restore www --in-place --quorum 2`,
 		Args: assetArg("restore"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in.Asset = args[0]
@@ -66,8 +69,14 @@ result is printed when the restore ends; the exit code is 3 when it failed or wa
 				return err
 			}
 			defer c.Close()
+			id := runID("restore", in.Asset, time.Now())
+			in.Assertion, in.Requester, err = a.assert(cfg, in.Requester, cmd.Flags().Changed("requester"),
+				identity.Assertion{Act: identity.ActStart, Workflow: id, Subject: in.Asset}, time.Minute)
+			if err != nil {
+				return err
+			}
 			run, started, err := a.startAssetWorkflow(ctx, c, cfg, assetStart{
-				kind: "restore", asset: in.Asset, workflowType: workflows.RestoreWorkflow,
+				id: id, kind: "restore", asset: in.Asset, workflowType: workflows.RestoreWorkflow,
 				summary: restoreSummary(in), details: restoreDetails(in),
 			}, in)
 			if err != nil {
@@ -112,7 +121,6 @@ result is printed when the restore ends; the exit code is 3 when it failed or wa
 	f.StringVar(&in.Database, "database", "", "restore into this new database on the asset's PostgreSQL server")
 	f.BoolVar(&in.InPlace, "in-place", false, "restore over the live data, after approval")
 	f.StringVar(&in.Requester, "requester", a.whoAmI(), "who asks for the restore; they cannot approve it themselves")
-	f.StringArrayVar(&in.Approvers, "approver", nil, "identity allowed to approve an in-place restore (repeatable; default the asset's owners)")
 	f.IntVar(&in.Quorum, "quorum", 0, "how many approvers must approve an in-place restore (default 1)")
 	f.DurationVar(&approvalTimeout, "approval-timeout", workflows.DefaultApprovalTimeout, "how long an in-place restore waits for approval before giving up")
 	f.BoolVar(&noWait, "no-wait", false, "print the workflow ID (and how to approve) and return at once")
@@ -151,8 +159,8 @@ func checkRestoreFlags(cmd *cobra.Command, in *workflows.RestoreInput, approvalT
 		return usageErr("--requester: say who asks for the restore")
 	}
 	f := cmd.Flags()
-	if !in.InPlace && (f.Changed("approver") || f.Changed("quorum") || f.Changed("approval-timeout")) {
-		return usageErr("--approver, --quorum and --approval-timeout apply to --in-place restores only")
+	if !in.InPlace && (f.Changed("quorum") || f.Changed("approval-timeout")) {
+		return usageErr("--quorum and --approval-timeout apply to --in-place restores only")
 	}
 	if in.Quorum < 0 {
 		return usageErr("--quorum %d: must not be negative", in.Quorum)
@@ -162,17 +170,6 @@ func checkRestoreFlags(cmd *cobra.Command, in *workflows.RestoreInput, approvalT
 	}
 	if in.InPlace {
 		in.ApprovalTimeout = units.Duration(approvalTimeout)
-	}
-	if len(in.Approvers) > 0 {
-		eligible := 0
-		for _, ap := range in.Approvers {
-			if strings.TrimSpace(ap) != strings.TrimSpace(in.Requester) {
-				eligible++
-			}
-		}
-		if need := max(in.Quorum, 1); need > eligible {
-			return usageErr("--quorum %d: only %d of the approvers are not the requester %s, who cannot approve their own restore", need, eligible, in.Requester)
-		}
 	}
 	if err := in.Validate(); err != nil {
 		return usageErr("invalid restore:\n  - %s", strings.ReplaceAll(err.Error(), "\n", "\n  - "))

@@ -49,6 +49,7 @@ encryption:
       secret: ${TEST_KEY}
 assets:
   - name: www
+    owners: [bob, carol]
     source: {paths: {include: [/srv/www]}}
     repository: {location: /srv/backups, password_secret: repo-pass}
     schedule: {every: 1h}
@@ -329,7 +330,7 @@ func TestWorkflowCommandsAgainstTemporal(t *testing.T) {
 
 	t.Run("restore and approvals", func(t *testing.T) {
 		e.t = t
-		stdout, _ := e.expect(exitOK, nil, "restore", "www", "--in-place", "--requester", "alice", "--approver", "bob", "--approver", "carol", "--no-wait", "-o", "json")
+		stdout, _ := e.expect(exitOK, nil, "restore", "www", "--in-place", "--requester", "alice", "--no-wait", "-o", "json")
 		var out runOutput
 		if err := json.Unmarshal([]byte(stdout), &out); err != nil || out.Approval == nil {
 			t.Fatalf("restore --in-place --no-wait -o json: %v\n%s", err, stdout)
@@ -354,7 +355,7 @@ func TestWorkflowCommandsAgainstTemporal(t *testing.T) {
 		var wout, werr syncBuffer
 		done := make(chan int, 1)
 		go func() {
-			done <- e.lifeboatTo(&wout, &werr, "restore", "www", "--in-place", "--requester", "alice", "--approver", "bob")
+			done <- e.lifeboatTo(&wout, &werr, "restore", "www", "--in-place", "--requester", "alice")
 		}()
 		wait.For(t, 30*time.Second, "the restore waits for approval", func() error {
 			if !strings.Contains(werr.String(), "awaiting approval (0 of 1)") {
@@ -460,7 +461,7 @@ func fakeRestore(ctx workflow.Context, in workflows.RestoreInput) (workflows.Res
 	if in.InPlace {
 		st.Phase = workflows.PhaseApproval
 		outcome, err := gates.Await(ctx, approval.Request{Gate: workflows.GateRestoreInPlace, Title: "restore " + in.Asset + " in place",
-			Requester: in.Requester, Approvers: in.Approvers, Quorum: in.Quorum, Timeout: in.ApprovalTimeout.D()})
+			Requester: in.Requester, Approvers: []string{"bob", "carol"}, Quorum: in.Quorum, Timeout: in.ApprovalTimeout.D()})
 		st.Approval = &outcome
 		if err != nil {
 			return *st, err

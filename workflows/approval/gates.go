@@ -551,6 +551,10 @@ func decodeDecision(v any) (Decision, error) {
 			d.Reason = str(k, x)
 		case "choice":
 			d.Choice = str(k, x)
+		case "assertion":
+			d.Assertion = str(k, x)
+		case "verified":
+			// Set by the workflow; a value sent in is ignored.
 		case "approve":
 			b, ok := x.(bool)
 			if !ok && x != nil {
