@@ -21,6 +21,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/catalog"
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
+	"github.com/lifeboat-dr/lifeboat/integrations/identity"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
@@ -97,6 +98,12 @@ func (l *actionLog) run(_ context.Context, in contract.ActionInput) (contract.Ac
 // newRecoveryEnv runs plan src with scripted actions; slow steps take the given (test clock) time.
 func newRecoveryEnv(t *testing.T, src string, slow ...map[string]time.Duration) (*assetEnv, *actionLog) {
 	t.Helper()
+	return newRecoveryEnvWith(t, src, nil, slow...)
+}
+
+// newRecoveryEnvWith is newRecoveryEnv on a worker whose identity directory is dir (nil: none).
+func newRecoveryEnvWith(t *testing.T, src string, dir *identity.Directory, slow ...map[string]time.Duration) (*assetEnv, *actionLog) {
+	t.Helper()
 	p, err := plan.Parse([]byte(src))
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +114,7 @@ func newRecoveryEnv(t *testing.T, src string, slow ...map[string]time.Duration) 
 	e := newAssetEnv(t, nil)
 	e.RegisterActivity(&activities.Actions{})
 	e.RegisterActivity(&activities.Plans{})
-	e.RegisterActivity(&activities.Identities{})
+	e.RegisterActivity(&activities.Identities{Directory: dir})
 	e.OnActivity("LoadPlan", mock.Anything, mock.MatchedBy(func(in contract.LoadPlanInput) bool { return in.Plan == p.Metadata.Name })).Return(contract.LoadPlanResult{Plan: *p, SHA256: "abc"}, nil)
 	log := &actionLog{results: map[string]contract.ActionResult{}, errs: map[string]error{}}
 	for _, m := range slow {
@@ -518,7 +525,7 @@ func TestRecoveryEscalatesInOrderUntilDecided(t *testing.T) {
 func acknowledgeAt(e *assetEnv, at time.Duration, a Acknowledgement, result *error) {
 	e.RegisterDelayedCallback(func() {
 		*result = errors.New("update not answered")
-		e.UpdateWorkflow(UpdateAcknowledge, "ack-"+a.Identity+a.Step, &testsuite.TestUpdateCallback{
+		e.UpdateWorkflow(UpdateAcknowledge, "ack-"+a.Identity+a.Step+"@"+at.String(), &testsuite.TestUpdateCallback{
 			OnAccept:   func() {},
 			OnReject:   func(err error) { *result = err },
 			OnComplete: func(_ any, err error) { *result = err },
