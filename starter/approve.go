@@ -32,7 +32,7 @@ func (a *app) approveCommand() *cobra.Command {
 		Use:   "approve WORKFLOW-ID",
 		Short: "Approve a Lifeboat workflow waiting at an approval gate",
 		Long: `Approve the approval gate a Lifeboat workflow waits at — an in-place restore, a step of a
-recovery plan — as --as (default user@host), through the workflow's "decide" Update. The workflow
+recovery plan — as --as (default $LIFEBOAT_AS, else user@host), through the workflow's "decide" Update. The workflow
 checks the decision before recording it: the requester cannot approve their own request, only the
 gate's approvers may decide, and nobody decides twice. A refused decision exits with code 2 and
 the reason.
@@ -56,7 +56,7 @@ func (a *app) rejectCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "reject WORKFLOW-ID --reason REASON",
 		Short: "Reject a Lifeboat workflow's approval gate, with a reason",
-		Long: `Reject the approval gate a Lifeboat workflow waits at, as --as (default user@host), through the
+		Long: `Reject the approval gate a Lifeboat workflow waits at, as --as (default $LIFEBOAT_AS, else user@host), through the
 workflow's "decide" Update. --reason is required: it is recorded and sent to the people who asked.
 One rejection by an approver closes the gate, and the workflow does not take the step.
 
@@ -81,7 +81,7 @@ func (a *app) decideCommand() *cobra.Command {
 		Use:   "decide WORKFLOW-ID --choice OPTION",
 		Short: "Answer a decision a Lifeboat workflow asks, by picking one of its options",
 		Long: `Answer the decision gate a Lifeboat workflow waits at — "repair in place or restore?" — as --as
-(default user@host), through the workflow's "decide" Update. --choice must be one of the gate's
+(default $LIFEBOAT_AS, else user@host), through the workflow's "decide" Update. --choice must be one of the gate's
 options (lifeboat status shows them); when a quorum must agree, every decider picks the same option.
 To refuse every option, use lifeboat reject.`,
 		Example: `  lifeboat decide recovery-orders-20260102T030405Z --gate repair-or-restore --choice restore`,
@@ -303,7 +303,7 @@ func (a *app) ackCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ack WORKFLOW-ID",
 		Short: "Acknowledge a running recovery's escalations: you are on it",
-		Long: `Acknowledge the escalations of a running recovery or drill, as --as (default user@host), through
+		Long: `Acknowledge the escalations of a running recovery or drill, as --as (default $LIFEBOAT_AS, else user@host), through
 the workflow's "acknowledge" Update: the reminders of a waiting gate, the levels of a step that runs
 too long, or of a missed RTO, stop — those that had begun by now; a later one escalates again. The
 channels that keep incidents open (PagerDuty) are told it was acknowledged. A gate still waits for

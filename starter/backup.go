@@ -207,8 +207,12 @@ func assetArg(doing string) cobra.PositionalArgs {
 	}
 }
 
-// whoAmI names the person running the CLI as user@host, for triggers, requesters and approvals.
+// whoAmI names the person running the CLI, for triggers, requesters and approvals: $LIFEBOAT_AS
+// (their ID in the identity directory) when set, else user@host.
 func (a *app) whoAmI() string {
+	if as, _ := a.env("LIFEBOAT_AS"); strings.TrimSpace(as) != "" {
+		return strings.TrimSpace(as)
+	}
 	name := ""
 	if u, err := user.Current(); err == nil {
 		name = u.Username

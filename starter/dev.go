@@ -193,7 +193,7 @@ Try:
   bin/temporal workflow list --address %[2]s --query 'LifeboatKind="probe"'
   bin/temporal workflow show --address %[2]s -w WORKFLOW-ID --codec-endpoint %[3]s/codec --codec-auth "Bearer $(cat %[4]s)"
   bin/lifeboat --config %[6]s plan list
-  bin/lifeboat --config %[6]s drill primary-db-lost --reason "first drill"
+  bin/lifeboat --config %[6]s drill primary-db-lost --requester erin --reason "first drill"
 
 Press Ctrl-C to stop.
 `, uiURL, temporalAddr, httpBase, filepath.Join(o.dataDir, "codec.token"), o.dataDir, a.configPath, pgBanner)

@@ -124,6 +124,11 @@ It reads the same configuration file as lifeboat-worker (--config or LIFEBOAT_CO
 Temporal and to encrypt and decrypt workflow payloads with the same keys. TEMPORAL_ADDRESS,
 TEMPORAL_NAMESPACE, TEMPORAL_API_KEY and the other TEMPORAL_* variables override it.
 
+Who you are: where the configuration verifies identities, your signing key (--key, LIFEBOAT_KEY,
+or ~/.config/lifeboat/key; see lifeboat keygen) signs what you start, decide and acknowledge.
+Where it takes them as typed (identity mode trust-client), --as and --requester name you, by
+default $LIFEBOAT_AS (your ID in the identity directory), else user@host.
+
 Everyday use:
   lifeboat asset status                      every asset's last backup, RPO and last verified restore
   lifeboat backup run ASSET                  back an asset up now and follow the backup

@@ -133,3 +133,14 @@ assets:
 		}
 	}
 }
+
+// LIFEBOAT_AS names the person --as and --requester default to.
+func TestLifeboatAsIsTheDefaultIdentity(t *testing.T) {
+	for _, cmd := range [][]string{{"approve", "--help"}, {"ack", "--help"}, {"drill", "--help"}, {"restore", "--help"}} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), cmd, config.MapEnv(map[string]string{"LIFEBOAT_AS": "erin"}), strings.NewReader(""), &out, &errb)
+		if code != exitOK || !strings.Contains(out.String(), `(default "erin")`) {
+			t.Errorf("%v: exit %d, the identity flag does not default to $LIFEBOAT_AS:\n%s%s", cmd, code, out.String(), errb.String())
+		}
+	}
+}

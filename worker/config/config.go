@@ -20,6 +20,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/aws"
+	"github.com/lifeboat-dr/lifeboat/integrations/identity"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify/route"
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
@@ -529,6 +530,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Identity.validate(secrets.Static(c.Secrets)); err != nil {
 		errs = append(errs, prefixed("identity", err)...)
+	}
+	if c.Slack != nil && c.Identity.Mode == identity.Verified && c.Identity.SigningKey == "" {
+		errs = append(errs, errors.New("identity.signing_key: required with slack when identities are verified: the worker signs the decisions of the Slack members it authenticated"))
 	}
 	if c.Slack != nil {
 		if err := c.Slack.Validate("slack"); err != nil {
