@@ -56,6 +56,8 @@ type Config struct {
 	Intake intake.Config `yaml:"intake"`
 	// StatusPage configures the public status page at /status (docs/status-page.md).
 	StatusPage statuspage.Config `yaml:"status_page"`
+	// Audit keeps a signed ledger of who decided what (docs/audit.md); off without a location.
+	Audit Audit `yaml:"audit"`
 }
 
 // Recovery configures the actions of recovery plans.
@@ -313,6 +315,7 @@ func (c *Config) resolvePaths(dir string) {
 			c.Worker.RestoreRoots[i] = filepath.Join(dir, r)
 		}
 	}
+	c.Audit.resolvePaths(dir)
 	for _, a := range c.Assets {
 		for _, r := range []*asset.Repository{a.Repository, a.Offsite} {
 			if r != nil && r.Location != "" && !filepath.IsAbs(r.Location) && !strings.Contains(r.Location, ":") {
@@ -524,6 +527,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("intake.%s: no secret %q in secrets", field, name))
 		}
 	}
+	errs = append(errs, c.Audit.Validate(c.Secrets)) // errors.Join drops a nil
 	if c.Slack != nil {
 		if err := c.Slack.Validate("slack"); err != nil {
 			errs = append(errs, err)
