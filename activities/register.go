@@ -14,12 +14,13 @@ type Set struct {
 	Signals       *Signals
 	Actions       *Actions
 	Plans         *Plans
+	Audit         *Audit
 }
 
 // Register registers the set's activities on w, under their method names (the names in package
 // contract, by which the workflows call them).
 func (s Set) Register(w worker.ActivityRegistry) {
-	for _, a := range []any{s.Probes, s.Assets, s.Notifications, s.Signals, s.Actions, s.Plans} {
+	for _, a := range []any{s.Probes, s.Assets, s.Notifications, s.Signals, s.Actions, s.Plans, s.Audit} {
 		if !reflect.ValueOf(a).IsNil() {
 			w.RegisterActivity(a)
 		}

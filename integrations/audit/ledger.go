@@ -34,6 +34,10 @@ const IdempotencyWindow = 64
 // that far.
 const appendAttempts = 32
 
+// ErrInvalid is returned (wrapped) by Append for an entry it refuses as given: a missing kind, fields
+// Append sets, text that is not UTF-8, an entry over MaxEntrySize. Retrying does not help.
+var ErrInvalid = errors.New("invalid audit entry")
+
 // ErrDamaged is returned (wrapped) when an object the ledger needs cannot be read as what it should
 // be: an entry or the head that is not valid ledger JSON. Retrying does not help; `lifeboat audit
 // verify` names what is wrong.
@@ -155,7 +159,7 @@ func where(b storage.Backend, prefix string) string {
 // Verify to report.
 func (l *Ledger) Append(ctx context.Context, e Entry) (stored Entry, existed bool, err error) {
 	if err := e.check(); err != nil {
-		return Entry{}, false, fmt.Errorf("audit: append to %s: %w", l.Location(), err)
+		return Entry{}, false, fmt.Errorf("audit: append to %s: %w: %w", l.Location(), ErrInvalid, err)
 	}
 	if e.Time.IsZero() {
 		e.Time = l.now()
@@ -230,7 +234,7 @@ func (l *Ledger) seal(e *Entry) ([]byte, error) {
 		return nil, err
 	}
 	if len(raw) > MaxEntrySize {
-		return nil, fmt.Errorf("the entry is %d bytes: at most %d; record large evidence elsewhere and name it in the entry", len(raw), MaxEntrySize)
+		return nil, fmt.Errorf("%w: the entry is %d bytes: at most %d; record large evidence elsewhere and name it in the entry", ErrInvalid, len(raw), MaxEntrySize)
 	}
 	return raw, nil
 }
