@@ -16,6 +16,7 @@ type Set struct {
 	Actions       *Actions
 	Plans         *Plans
 	Identities    *Identities
+	Audit         *Audit
 }
 
 // Register registers the set's activities on w, under their method names (the names in package
@@ -24,7 +25,10 @@ func (s Set) Register(w worker.ActivityRegistry) {
 	if s.Identities == nil {
 		s.Identities = &Identities{}
 	}
-	for _, a := range []any{s.Probes, s.Assets, s.Notifications, s.Signals, s.Actions, s.Plans, s.Identities} {
+	if s.Audit == nil {
+		s.Audit = &Audit{}
+	}
+	for _, a := range []any{s.Probes, s.Assets, s.Notifications, s.Signals, s.Actions, s.Plans, s.Identities, s.Audit} {
 		if !reflect.ValueOf(a).IsNil() {
 			w.RegisterActivity(a)
 		}

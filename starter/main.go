@@ -32,7 +32,8 @@ const exitCodesHelp = `Exit codes:
   0  success
   1  the command failed
   2  bad flags, input or configuration
-  3  the workflow finished with a bad outcome (an unhealthy probe, a failed workflow)
+  3  a bad outcome: the workflow failed, a probe found its target unhealthy, audit verify found
+     a problem
   4  Temporal could not be reached`
 
 // exitError carries an exit code with an error.
@@ -187,6 +188,7 @@ progress on stderr. Every command prints JSON with -o json.
 	plans := a.planCommand()
 	plans.GroupID = "run"
 	root.AddCommand(plans)
+	root.AddCommand(a.auditCommand())
 	root.SetHelpCommandGroupID("local")
 	root.SetCompletionCommandGroupID("local")
 	return root

@@ -142,7 +142,7 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 		// 0.8 × the heartbeat timeout) keeps `lifeboat` and the Web UI current.
 		MaxHeartbeatThrottleInterval: workflows.HeartbeatEvery,
 	})
-	acts, err := newActivities(ctx, cfg, c, logger)
+	acts, err := newActivities(ctx, cfg, env, c, logger)
 	if err != nil {
 		return err
 	}
@@ -313,9 +313,21 @@ func buildVersion() string {
 	return "dev"
 }
 
-// newActivities builds the activities the worker serves from its configuration.
-func newActivities(ctx context.Context, cfg config.Config, c client.Client, logger *slog.Logger) (activities.Set, error) {
+// newActivities builds the activities the worker serves from its configuration. env gives the
+// credentials of the audit ledger's storage.
+func newActivities(ctx context.Context, cfg config.Config, env config.Env, c client.Client, logger *slog.Logger) (activities.Set, error) {
 	sec := secrets.Static(cfg.Secrets)
+	// AppendAudit is registered with or without a ledger, so that workflows may always call it;
+	// without one it records nothing.
+	ledger, err := cfg.Audit.Open(ctx, sec, env)
+	if err != nil {
+		return activities.Set{}, usageError{err}
+	}
+	if ledger == nil {
+		logger.Info("audit ledger is off: decisions are not recorded; set audit.location to record them (docs/audit.md)")
+	} else {
+		logger.Info("audit ledger", "location", ledger.Location(), "key_id", ledger.KeyID())
+	}
 	router, err := route.Build(cfg.Notify, sec.Secret, logger)
 	if err != nil {
 		return activities.Set{}, usageError{fmt.Errorf("notify: %w", err)}
@@ -353,6 +365,7 @@ func newActivities(ctx context.Context, cfg config.Config, c client.Client, logg
 		Assets:        assets,
 		Notifications: &activities.Notifications{Router: router, Logger: logger},
 		Signals:       &activities.Signals{Client: c, TaskQueue: cfg.Worker.TaskQueue},
+		Audit:         &activities.Audit{Ledger: ledger},
 	}, nil
 }
 

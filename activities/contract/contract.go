@@ -32,6 +32,7 @@ const (
 	DropScratch     = "DropScratch"
 	RunChecks       = "RunChecks"
 	LatestSnapshot  = "LatestSnapshot"
+	AppendAudit     = "AppendAudit"
 )
 
 // ErrTypeActionRefused is the type of the non-retryable error of an action that must not run as

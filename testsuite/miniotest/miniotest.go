@@ -85,6 +85,22 @@ func (s *Server) CreateBucket(t testing.TB, name string) {
 	}
 }
 
+// CreateLockedBucket creates an empty bucket with Object Lock enabled (and so versioning), failing
+// the test on error. S3 enables Object Lock only when a bucket is created; objects then get
+// retention from the mode and retain-until date of their PutObject, or from a default retention
+// set on the bucket.
+func (s *Server) CreateLockedBucket(t testing.TB, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{
+		Bucket:                     aws.String(name),
+		ObjectLockEnabledForBucket: aws.Bool(true),
+	}); err != nil {
+		t.Fatalf("minio: create bucket %q with Object Lock: %v", name, err)
+	}
+}
+
 // waitLive polls the liveness endpoint until it answers 200, the process exits or startTimeout
 // passes.
 func (s *Server) waitLive(proc *repo.Process) error {

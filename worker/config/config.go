@@ -60,6 +60,8 @@ type Config struct {
 	Intake intake.Config `yaml:"intake"`
 	// StatusPage configures the public status page at /status (docs/status-page.md).
 	StatusPage statuspage.Config `yaml:"status_page"`
+	// Audit keeps a signed ledger of who decided what (docs/audit.md); off without a location.
+	Audit Audit `yaml:"audit"`
 }
 
 // Recovery configures the actions of recovery plans.
@@ -317,6 +319,7 @@ func (c *Config) resolvePaths(dir string) {
 			c.Worker.RestoreRoots[i] = filepath.Join(dir, r)
 		}
 	}
+	c.Audit.resolvePaths(dir)
 	for _, a := range c.Assets {
 		for _, r := range []*asset.Repository{a.Repository, a.Offsite} {
 			if r != nil && r.Location != "" && !filepath.IsAbs(r.Location) && !strings.Contains(r.Location, ":") {
@@ -534,6 +537,7 @@ func (c Config) Validate() error {
 	if c.Slack != nil && c.Identity.Mode == identity.Verified && c.Identity.SigningKey == "" {
 		errs = append(errs, errors.New("identity.signing_key: required with slack when identities are verified: the worker signs the decisions of the Slack members it authenticated"))
 	}
+	errs = append(errs, c.Audit.Validate(c.Secrets)) // errors.Join drops a nil
 	if c.Slack != nil {
 		if err := c.Slack.Validate("slack"); err != nil {
 			errs = append(errs, err)

@@ -280,3 +280,11 @@ func firstElem(s string) string {
 	}
 	return s
 }
+
+// Check reports what is wrong with the form of a location — its scheme, URL and parameters — as
+// Open would, without opening it, creating a folder or looking at credentials. Configuration
+// validation uses it.
+func Check(location string) error {
+	_, err := parse(location, func(string) (string, bool) { return "", false })
+	return err
+}

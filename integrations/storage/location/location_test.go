@@ -1,6 +1,7 @@
 package location
 
 import (
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -175,5 +176,27 @@ func TestOpen(t *testing.T) {
 				t.Errorf("Open(%q).Location() = %q, want %q", tt.location, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestCheckLooksAtTheFormOnly(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "not", "yet")
+	for _, ok := range []string{missing, "s3://bucket/audit?object_lock_mode=governance&object_lock_days=30", "gs://bucket/audit"} {
+		if err := Check(ok); err != nil {
+			t.Errorf("Check(%q) = %v", ok, err)
+		}
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("Check created %s (%v)", missing, err)
+	}
+	for bad, want := range map[string]string{
+		"":                                  "location: empty",
+		"s3://bucket?object_lock_days=x":    `object_lock_days "x"`,
+		"ftp://host/x":                      `unknown scheme "ftp"`,
+		"s3://bucket?object_lock_mode=soft": `object lock mode "SOFT"`,
+	} {
+		if err := Check(bad); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Check(%q) = %v, want %q", bad, err, want)
+		}
 	}
 }
