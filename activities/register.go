@@ -6,8 +6,9 @@ import (
 	"go.temporal.io/sdk/worker"
 )
 
-// Set is the activity structs a worker serves. Nil fields are not registered, but for Identities:
-// every worker answers LoadIdentity, without a directory when it has none.
+// Set is the activity structs a worker serves. Nil fields are not registered, but for Identities
+// and Audit: every worker answers LoadIdentity, without a directory when it has none, and
+// AppendAudit, recording nothing when it has no ledger.
 type Set struct {
 	Probes        *Probes
 	Assets        *Assets

@@ -1,12 +1,15 @@
 package workflows
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -265,5 +268,55 @@ func TestAcknowledgementsAndStartsFollowThePlansRoles(t *testing.T) {
 	}
 	if r := recoveryResult(t, e); len(r.Acknowledgements) != 2 || r.Acknowledgements[0].Identity != "lead" || r.Acknowledgements[1].Identity != "ic" {
 		t.Errorf("acknowledgements recorded: %+v", r.Acknowledgements)
+	}
+}
+
+// Every start, decision, refused signal and override reaches the audit ledger, and the record
+// links each to its entry; a ledger that cannot be written delays and fails nothing, and the record
+// says which entries are missing.
+func TestRunsRecordTheirActsInTheAuditLedger(t *testing.T) {
+	for _, damaged := range []bool{false, true} {
+		e, log := newRecoveryEnvWith(t, failoverPlan, trustClientDirectory())
+		log.results["check-primary"] = roleResult("unreachable")
+		log.results["check-replica"] = roleResult("replica")
+		var entries []contract.AppendAuditInput
+		e.OnActivity(contract.AppendAudit, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.AppendAuditInput) (contract.AppendAuditResult, error) {
+			if damaged {
+				return contract.AppendAuditResult{}, temporal.NewNonRetryableApplicationError("the ledger's head is unreadable", contract.ErrTypeAuditLedgerDamaged, nil)
+			}
+			entries = append(entries, in)
+			return contract.AppendAuditResult{Seq: uint64(len(entries)), Hash: fmt.Sprintf("h%d", len(entries))}, nil
+		})
+		var bob, carol error
+		e.RegisterDelayedCallback(func() {
+			e.SignalWorkflow(approval.SignalDecide, approval.Decision{Gate: "approve", Approve: true, Identity: "alice@example.com"})
+		}, time.Minute)
+		approveAt(e, 2*time.Minute, "approve", "bob", &bob)
+		approveAt(e, 3*time.Minute, "approve", "carol", &carol)
+		e.ExecuteWorkflow(RecoveryWorkflow, RecoveryInput{Plan: "db-failover", Requester: "alice", Reason: "primary lost"})
+		if err := e.GetWorkflowError(); err != nil || bob != nil || carol != nil {
+			t.Fatalf("damaged %v: run %v; bob %v, carol %v", damaged, err, bob, carol)
+		}
+		r := recoveryResult(t, e)
+		if damaged {
+			if len(r.Audit) != 4 || !strings.Contains(r.Audit[0].Error, "unreadable") || r.Status != plan.StatusSucceeded {
+				t.Errorf("with a damaged ledger: status %s, audit %+v", r.Status, r.Audit)
+			}
+			continue
+		}
+		var got []string
+		for _, in := range entries {
+			got = append(got, in.Kind+":"+in.Actor+":"+in.Subject)
+		}
+		want := []string{"start:alice:db-failover", "refusal:alice:db-failover/approve", "decision:bob:db-failover/approve", "decision:carol:db-failover/approve"}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("ledger entries %v, want %v", got, want)
+		}
+		if entries[1].Details["refused"] == "" || entries[2].Details["decision"] != "approve" || entries[0].Details["mode"] != ModeRecovery {
+			t.Errorf("details: %v / %v / %v", entries[0].Details, entries[1].Details, entries[2].Details)
+		}
+		if len(r.Audit) != 4 || r.Audit[2].Kind != "decision" || r.Audit[2].Actor != "bob" || r.Audit[2].Seq != 3 || r.Audit[2].Hash != "h3" {
+			t.Errorf("the record's links to the ledger: %+v", r.Audit)
+		}
 	}
 }

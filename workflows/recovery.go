@@ -116,7 +116,10 @@ type RecoveryResult struct {
 	Mode       string `json:"mode"`
 	Requester  string `json:"requester"`
 	// Identity says how the run established who took part.
-	Identity   *IdentityRecord `json:"identity,omitempty"`
+	Identity *IdentityRecord `json:"identity,omitempty"`
+	// Audit links the run's starts, decisions, refusals, acknowledgements and overrides to their
+	// entries in the audit ledger.
+	Audit      []AuditRecord   `json:"audit,omitempty"`
 	Reason     string          `json:"reason,omitempty"`
 	Status     string          `json:"status"` // running, succeeded, failed, canceled
 	Objectives plan.Objectives `json:"objectives"`
@@ -203,7 +206,7 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	followAlerts(ctx, &st.Alerts)
 	r := &runner{in: in, st: st, index: map[string]int{}, specs: map[string]*plan.Step{}}
 	if workflow.GetVersion(ctx, versionVerifiedIdentities, workflow.DefaultVersion, 1) == 1 {
-		r.ids = &identities{}
+		r.ids, r.audit = &identities{}, newAuditLog(&st.Audit)
 	}
 	if err := r.handleAcknowledgements(ctx); err != nil {
 		return *st, err
@@ -215,6 +218,7 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	if r.ids != nil {
 		gates.Enforce(r.ids.gateAuthenticator())
 	}
+	r.audit.observeGates(gates, func(gate string) string { return in.Plan + "/" + gate })
 	var problems []string
 	if strings.TrimSpace(in.Plan) == "" {
 		problems = append(problems, "plan: required")
@@ -239,9 +243,12 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 		who, rec, err := r.ids.establishStarter(ctx, in.Requester, in.Assertion, in.Plan)
 		st.Identity = rec
 		if err != nil {
-			return *st, err
+			r.audit.appendNow(ctx, startRefusal(in.Requester, in.Plan, in.Mode, err))
+			return st.record(), err
 		}
 		in.Requester, r.in.Requester, st.Requester = who.Person, who.Person, who.Person
+		r.audit.append(ctx, contract.AppendAuditInput{Kind: contract.AuditKindStart, Actor: who.Person, Channel: rec.StartChannel, Verified: who.Verified,
+			Subject: in.Plan, Details: map[string]string{"mode": in.Mode, "reason": in.Reason}})
 	}
 
 	var loaded contract.LoadPlanResult
@@ -267,7 +274,8 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	}
 	r.p, r.gates = p, gates
 	if err := r.mayStart(ctx); err != nil {
-		return *st, err
+		r.audit.appendNow(ctx, startRefusal(in.Requester, in.Plan, in.Mode, err))
+		return st.record(), err
 	}
 	for i := range p.Spec.Steps {
 		r.specs[p.Spec.Steps[i].ID] = &p.Spec.Steps[i]
@@ -335,6 +343,7 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 			workflow.GetLogger(ctx).Warn("run ends with messages undelivered", "messages", r.sending)
 		}
 	}
+	r.audit.drain(dctx)
 	rec := st.record()
 	switch {
 	case canceled:
@@ -365,6 +374,8 @@ type runner struct {
 	// ids establishes who starts, decides and acknowledges; nil in runs from before identities
 	// were verified.
 	ids *identities
+	// audit appends to the audit ledger; nil in runs from before it.
+	audit *auditLog
 	// paged are the people each step's escalations notified (the run's, under ""), who may
 	// acknowledge them.
 	paged map[string][]string

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/identity"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
@@ -177,6 +178,12 @@ func (r *runner) acknowledge(ctx workflow.Context, a Acknowledgement) Acknowledg
 	}
 	a.Assertion = ""
 	r.st.Acknowledgements = append(r.st.Acknowledgements, a)
+	entry := contract.AppendAuditInput{Kind: contract.AuditKindAcknowledgement, Actor: a.Identity, Channel: string(a.Channel), Verified: a.Verified,
+		Subject: r.in.Plan + "/" + a.Step, Time: a.Time, Details: map[string]string{"note": a.Note}}
+	if a.Step == "" {
+		entry.Kind, entry.Subject = contract.AuditKindSilence, r.in.Plan
+	}
+	r.audit.append(ctx, entry)
 	for _, key := range sortedEscalations(r.escalations) {
 		e := r.escalations[key]
 		if a.Step != "" && a.Step != e.Step {

@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
@@ -24,6 +25,9 @@ func (r *runner) gate(ctx workflow.Context, ss *StepState, req approval.Request)
 	}
 	if len(req.Approvers) > 0 && req.Quorum > eligible {
 		// Fewer people than the quorum are left once the requester is out: all of them must approve.
+		r.audit.append(ctx, contract.AppendAuditInput{Kind: contract.AuditKindOverride, Actor: req.Requester, Subject: r.in.Plan + "/" + ss.ID,
+			Details: map[string]string{"rule": "quorum", "from": fmt.Sprint(req.Quorum), "to": fmt.Sprint(max(eligible, 1)),
+				"why": "fewer approvers than the quorum are left once the requester is out"}})
 		req.Quorum = max(eligible, 1)
 	}
 	if len(req.Approvers) > 0 && eligible == 0 {

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -57,7 +58,9 @@ type RestoreResult struct {
 	Phase     string `json:"phase"`
 	Requester string `json:"requester"`
 	// Identity says how the run established who took part.
-	Identity *IdentityRecord        `json:"identity,omitempty"`
+	Identity *IdentityRecord `json:"identity,omitempty"`
+	// Audit links the restore's start and decisions to their entries in the audit ledger.
+	Audit    []AuditRecord          `json:"audit,omitempty"`
 	InPlace  bool                   `json:"in_place,omitempty"`
 	Snapshot *contract.SnapshotInfo `json:"snapshot,omitempty"`
 	// Plan is exactly what the restore changes (target, overwrite or replace), worked out before
@@ -114,9 +117,11 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 		return *st, err
 	}
 	var ids *identities
+	var audit *auditLog
 	if workflow.GetVersion(ctx, versionVerifiedIdentities, workflow.DefaultVersion, 1) == 1 {
-		ids = &identities{}
+		ids, audit = &identities{}, newAuditLog(&st.Audit)
 		gates.Enforce(ids.gateAuthenticator())
+		audit.observeGates(gates, func(string) string { return in.Asset })
 	}
 	if err := in.Validate(); err != nil {
 		return *st, temporal.NewNonRetryableApplicationError("invalid restore input: "+err.Error(), ErrTypeInvalidInput, nil)
@@ -139,9 +144,12 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 		who, rec, err := ids.establishStarter(ctx, in.Requester, in.Assertion, in.Asset)
 		st.Identity = rec
 		if err != nil {
+			audit.appendNow(ctx, startRefusal(in.Requester, in.Asset, "restore", err))
 			return *st, err
 		}
 		in.Requester, st.Requester = who.Person, who.Person
+		audit.append(ctx, contract.AppendAuditInput{Kind: contract.AuditKindStart, Actor: who.Person, Channel: rec.StartChannel, Verified: who.Verified,
+			Subject: in.Asset, Details: restoreAuditDetails(in)})
 	}
 	as, err := loadAsset(ctx, in.Asset)
 	if err != nil {
@@ -151,8 +159,10 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 	if ids != nil && ids.configured {
 		owners = ids.dir.Expand(as.Owners)
 		if len(owners) > 0 && !slices.Contains(owners, in.Requester) {
-			return *st, temporal.NewNonRetryableApplicationError(fmt.Sprintf("start refused: %s may not restore %s: only its owners may (%s)",
+			err := temporal.NewNonRetryableApplicationError(fmt.Sprintf("start refused: %s may not restore %s: only its owners may (%s)",
 				in.Requester, as.Name, strings.Join(owners, ", ")), ErrTypeIdentityRefused, nil)
+			audit.appendNow(ctx, startRefusal(in.Requester, in.Asset, "restore", err))
+			return *st, err
 		}
 	}
 	failed := func(step string, err error) (RestoreResult, error) {
@@ -163,6 +173,7 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		finish(dctx, ResultFailed)
 		_ = workflow.Await(dctx, func() bool { return workflow.AllHandlersFinished(dctx) })
+		audit.drain(dctx)
 		return *st, temporal.NewNonRetryableApplicationError("restore of "+as.Name+" failed: "+st.Error, "RestoreFailed", err, *st)
 	}
 
@@ -258,6 +269,7 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 				return *st, err
 			}
+			audit.drain(ctx)
 			return *st, temporal.NewNonRetryableApplicationError("restore of "+as.Name+" in place not approved: "+st.Error, "RestoreNotApproved", nil, *st)
 		}
 	}
@@ -289,6 +301,7 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return *st, err
 	}
+	audit.drain(ctx)
 	return *st, nil
 }
 
@@ -332,4 +345,21 @@ func setRestoreDetails(ctx workflow.Context, st *RestoreResult) {
 		b.WriteString("**" + mdCell(st.Error) + "**\n")
 	}
 	workflow.SetCurrentDetails(ctx, b.String())
+}
+
+// restoreAuditDetails says what a restore was asked to do, for its ledger entry.
+func restoreAuditDetails(in RestoreInput) map[string]string {
+	d := map[string]string{"snapshot": cmp.Or(in.Snapshot, "latest")}
+	switch {
+	case in.InPlace:
+		d["target"] = "in place"
+	case in.Database != "":
+		d["target"] = "database " + in.Database
+	case in.TargetDir != "":
+		d["target"] = "directory " + in.TargetDir
+	}
+	if in.Path != "" {
+		d["path"] = in.Path
+	}
+	return d
 }

@@ -50,3 +50,15 @@ type AppendAuditResult struct {
 	// Existing is true when an earlier attempt had recorded the entry already.
 	Existing bool `json:"existing,omitempty"`
 }
+
+// The kinds of ledger entries Lifeboat writes (AppendAuditInput.Kind).
+const (
+	AuditKindStart           = "start"           // a workflow (recovery, drill, restore) was started
+	AuditKindDecision        = "decision"        // an approval gate was approved or rejected, or a choice made
+	AuditKindRefusal         = "refusal"         // a start or decision was refused: unknown person, wrong role, identity not verified
+	AuditKindAcknowledgement = "acknowledgement" // someone acknowledged a step's escalation
+	AuditKindSilence         = "silence"         // someone silenced every escalation of a run
+	AuditKindOverride        = "override"        // a rule was set aside: a quorum lowered to the people left
+	AuditKindPlanChange      = "plan-change"     // a recovery plan a worker serves changed
+	AuditKindConfigChange    = "config-change"   // the worker's configuration changed
+)

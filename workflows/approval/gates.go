@@ -21,6 +21,9 @@ type Gates struct {
 	// strict refuses decisions for gates not open yet, instead of holding them.
 	strict bool
 
+	// observer is told of what is recorded and refused (see Observe).
+	observer Observer
+
 	gates          []*gate // in the order they opened
 	byName         map[string]*gate
 	decisions      []Decision
@@ -341,9 +344,22 @@ func (e notOpenedError) Error() string {
 	return fmt.Sprintf("gate %q is not open (open: %s)", e.gate, strings.Join(e.open, ", "))
 }
 
+// Observer is told of every decision the gates record and every signalled decision they refuse,
+// on the workflow's coroutine that handled it: it must not block (start a coroutine to wait).
+type Observer struct {
+	Decided func(ctx workflow.Context, d Decision)
+	Refused func(ctx workflow.Context, r Refusal)
+}
+
+// Observe sets who is told of decisions and refusals, such as the run's audit ledger.
+func (g *Gates) Observe(o Observer) { g.observer = o }
+
 // record records an admitted decision and closes the gate when it is decided.
 func (g *Gates) record(ctx workflow.Context, gt *gate, d Decision, now time.Time) {
 	d.Gate = gt.req.Gate
+	if g.observer.Decided != nil {
+		defer g.observer.Decided(ctx, d)
+	}
 	gt.decided[d.Identity] = true
 	gt.outcome.Decisions = append(gt.outcome.Decisions, d)
 	g.decisions = append(g.decisions, d)
@@ -370,6 +386,9 @@ func (g *Gates) record(ctx workflow.Context, gt *gate, d Decision, now time.Time
 func (g *Gates) refuse(ctx workflow.Context, d Decision, err error) {
 	workflow.GetLogger(ctx).Warn("approval signal refused", "gate", d.Gate, "identity", d.Identity, "error", err.Error())
 	g.refused = append(g.refused, Refusal{Decision: d, Error: err.Error()})
+	if g.observer.Refused != nil {
+		g.observer.Refused(ctx, g.refused[len(g.refused)-1])
+	}
 	if n := len(g.refused) - MaxRefused; n > 0 {
 		g.refused = slices.Delete(g.refused, 0, n)
 		g.refusedDropped += n

@@ -55,14 +55,14 @@ lifeboat plan validate orders-db-failover.yaml
 // step, and text that must be escaped.
 func succeededRecovery() (Run, Options) {
 	approve := approval.Outcome{Gate: "approve-failover", Approved: true, Waited: 4*time.Minute + 10*time.Second, Decisions: []approval.Decision{
-		{Gate: "approve-failover", Approve: true, Identity: "alice", Channel: approval.ChannelSlack, Reason: "primary confirmed lost | disk gone", Time: at("2m30s")},
-		{Gate: "approve-failover", Approve: true, Identity: "carol", Channel: approval.ChannelCLI, Time: at("4m12s")},
+		{Gate: "approve-failover", Approve: true, Identity: "alice", Channel: approval.ChannelSlack, Reason: "primary confirmed lost | disk gone", Time: at("2m30s"), Verified: true},
+		{Gate: "approve-failover", Approve: true, Identity: "carol", Channel: approval.ChannelCLI, Time: at("4m12s"), Verified: true},
 	}}
 	decide := approval.Outcome{Gate: "repair-or-restore", Approved: true, Choice: "restore", Waited: time.Minute + 48*time.Second, Decisions: []approval.Decision{
-		{Gate: "repair-or-restore", Approve: true, Identity: "alice", Channel: approval.ChannelSlack, Choice: "restore", Reason: "the primary's volume is unrecoverable", Time: at("6m")},
+		{Gate: "repair-or-restore", Approve: true, Identity: "alice", Channel: approval.ChannelSlack, Choice: "restore", Reason: "the primary's volume is unrecoverable", Time: at("6m"), Verified: true},
 	}}
 	manual := approval.Outcome{Gate: "tell-support", Approved: true, Waited: 3*time.Minute + 26*time.Second, Decisions: []approval.Decision{
-		{Gate: "tell-support", Approve: true, Identity: "dave", Channel: approval.ChannelSlack, Reason: "status page updated", Time: at("9m30s")},
+		{Gate: "tell-support", Approve: true, Identity: "dave", Channel: approval.ChannelSlack, Reason: "status page updated", Time: at("9m30s"), Verified: true},
 	}}
 	r := workflows.RecoveryResult{
 		Plan: "orders-db-failover", PlanSHA256: "9f2c4e0b7d1a3c5e8f6a2b4d0c1e3f5a7b9d2c4e6f8a0b1c3d5e7f9a2b4c6d8e",
@@ -70,7 +70,16 @@ func succeededRecovery() (Run, Options) {
 		Status: plan.StatusSucceeded, Objectives: plan.Objectives{RTO: units.Duration(15 * time.Minute), RPO: units.Duration(5 * time.Minute)},
 		StartedAt: t0, FinishedAt: at("9m31s"), RTO: units.Duration(9*time.Minute + 30*time.Second), RTOMet: yes(true),
 		IncidentAt: at("-8m"), RecoveryPoint: at("-8m30s"), RPOStep: "promote", RPO: ptr(units.Duration(30 * time.Second)), RPOMet: yes(true),
-		Acknowledgements: []workflows.Acknowledgement{{Identity: "bob", Channel: approval.ChannelCLI, Step: "approve-failover", Note: "paging carol", Time: at("3m")}},
+		Acknowledgements: []workflows.Acknowledgement{{Identity: "bob", Channel: approval.ChannelCLI, Step: "approve-failover", Note: "paging carol", Time: at("3m"), Verified: true}},
+		Identity:         &workflows.IdentityRecord{Mode: "verified", StartVerified: true, StartChannel: "key"},
+		Audit: []workflows.AuditRecord{
+			{Kind: "start", Actor: "alice", Subject: "orders-db-failover", Time: t0, Seq: 41, Hash: "sha256:5be0c2a9d41f7e3b"},
+			{Kind: "decision", Actor: "alice", Subject: "orders-db-failover/approve-failover", Time: at("2m30s"), Seq: 42, Hash: "sha256:a17c9e02b6d3f481"},
+			{Kind: "acknowledgement", Actor: "bob", Subject: "orders-db-failover/approve-failover", Time: at("3m"), Seq: 43, Hash: "sha256:0d93b7e1c5a2f668"},
+			{Kind: "decision", Actor: "carol", Subject: "orders-db-failover/approve-failover", Time: at("4m12s"), Seq: 45, Hash: "sha256:e6f1a3c70b9d2254"},
+			{Kind: "decision", Actor: "alice", Subject: "orders-db-failover/repair-or-restore", Time: at("6m"), Seq: 46, Hash: "sha256:3c8e5d0f1a7b9e42"},
+			{Kind: "decision", Actor: "dave", Subject: "orders-db-failover/tell-support", Time: at("9m30s"), Seq: 48, Hash: "sha256:9b2d4f6a8c0e1357"},
+		},
 		Steps: []workflows.StepState{
 			ran(workflows.StepState{ID: "check-primary", Type: plan.TypeAction, Action: "postgres.replication_status", Status: plan.StatusSucceeded,
 				Summary: "dial tcp 10.0.0.5:5432: connect: connection refused", Outputs: map[string]any{"role": "unreachable", "reachable": false}}, "0s", "2s"),
@@ -108,7 +117,8 @@ func failedRecovery() (Run, Options) {
 		Mode: workflows.ModeRecovery, Requester: "pagerduty:PD-8841", Reason: "eu-west-1 outage",
 		Status: plan.StatusFailed, Objectives: plan.Objectives{RTO: units.Duration(30 * time.Minute)},
 		StartedAt: t0, FinishedAt: at("7m40s"), RTO: units.Duration(7 * time.Minute),
-		Error: "step switch-dns failed: route53: change orders.example.com: Throttling: rate exceeded",
+		Error:    "step switch-dns failed: route53: change orders.example.com: Throttling: rate exceeded",
+		Identity: &workflows.IdentityRecord{Mode: "trust-client", Warning: "identities were taken as typed (identity mode trust-client): anyone who can reach Temporal could have acted under any name"},
 		Steps: []workflows.StepState{
 			ran(workflows.StepState{ID: "check-standby", Type: plan.TypeAction, Action: "check.http", Critical: true, Status: plan.StatusSucceeded,
 				Summary: "https://standby.example.com/healthz: 200 in 84ms"}, "0s", "2s"),

@@ -223,6 +223,9 @@ svg.timeline text.unstarted { fill: #777; font-style: italic; }
 <tr><th>Mode</th><td>{{.Mode}}</td></tr>
 <tr><th>Status</th><td><strong>{{.Status}}</strong></td></tr>
 <tr><th>Started by</th><td>{{if .Requester}}{{.Requester}}{{else}}<span class="muted">unknown</span>{{end}}</td></tr>
+{{- if .Identities}}
+<tr><th>Identities</th><td>{{.Identities}}</td></tr>
+{{- end}}
 <tr><th>Reason</th><td>{{if .Reason}}{{.Reason}}{{else}}<span class="muted">not given</span>{{end}}</td></tr>
 <tr><th>Workflow</th><td>{{if .WorkflowID}}<code>{{.WorkflowID}}</code>{{else}}<span class="muted">unknown</span>{{end}}</td></tr>
 <tr><th>Run</th><td>{{if .RunID}}<code>{{.RunID}}</code>{{else}}<span class="muted">unknown</span>{{end}}</td></tr>
@@ -327,13 +330,16 @@ svg.timeline text.unstarted { fill: #777; font-style: italic; }
 <h2>Decisions and approvals</h2>
 {{- if .Decisions}}
 <table>
-<thead><tr><th>gate</th><th>identity</th><th>decision</th><th>channel</th><th>time</th><th>reason</th></tr></thead>
+<thead><tr><th>gate</th><th>identity</th><th>verified</th><th>decision</th><th>channel</th><th>time</th><th>reason</th><th>ledger entry</th></tr></thead>
 <tbody>
 {{- range .Decisions}}
-<tr><td><code>{{.Gate}}</code></td><td>{{.Identity}}</td><td>{{.Decision}}</td><td>{{.Channel}}</td><td class="num">{{.Time}}</td><td>{{.Reason}}</td></tr>
+<tr><td><code>{{.Gate}}</code></td><td>{{.Identity}}</td><td>{{.Verified}}</td><td>{{.Decision}}</td><td>{{.Channel}}</td><td class="num">{{.Time}}</td><td>{{.Reason}}</td><td><code>{{.Ledger}}</code></td></tr>
 {{- end}}
 </tbody>
 </table>
+{{- if .Ledger}}
+<p class="muted">{{.Ledger}}</p>
+{{- end}}
 {{- else}}
 <p class="muted">No decisions were recorded.</p>
 {{- end}}

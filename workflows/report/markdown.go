@@ -24,6 +24,9 @@ func Markdown(run Run, opts Options) []byte {
 	p("| Mode | %s |\n", md(v.Mode))
 	p("| Status | **%s** |\n", md(v.Status))
 	p("| Started by | %s |\n", md(cmp.Or(v.Requester, "unknown")))
+	if v.Identities != "" {
+		p("| Identities | %s |\n", md(v.Identities))
+	}
 	p("| Reason | %s |\n", md(cmp.Or(v.Reason, "not given")))
 	p("| Workflow | %s |\n", code(v.WorkflowID))
 	p("| Run | %s |\n", code(v.RunID))
@@ -68,10 +71,13 @@ func Markdown(run Run, opts Options) []byte {
 	if len(v.Decisions) == 0 {
 		p("No decisions were recorded.\n")
 	} else {
-		p("| gate | identity | decision | channel | time | reason |\n|---|---|---|---|---|---|\n")
+		p("| gate | identity | verified | decision | channel | time | reason | ledger entry |\n|---|---|---|---|---|---|---|---|\n")
 		for _, d := range v.Decisions {
-			p("| %s | %s | %s | %s | %s | %s |\n", md(d.Gate), md(d.Identity), md(d.Decision), md(d.Channel), d.Time, md(d.Reason))
+			p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", md(d.Gate), md(d.Identity), d.Verified, md(d.Decision), md(d.Channel), d.Time, md(d.Reason), md(d.Ledger))
 		}
+	}
+	if v.Ledger != "" {
+		p("\n%s\n", md(v.Ledger))
 	}
 
 	p("\n## Notifications\n\n")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
@@ -63,6 +64,10 @@ type view struct {
 	Gates         []gateView
 	Compensations []compView
 	Decisions     []decisionView
+	// Identities says how the run established who took part; Ledger whether its acts reached the
+	// audit ledger.
+	Identities    string
+	Ledger        string
 	Notifications []noteView
 	Lessons       string // Markdown, as written; empty when not written
 	Chart         chart
@@ -99,7 +104,11 @@ type decisionView struct {
 	Channel  string
 	Time     string
 	Reason   string
-	at       time.Time
+	// Verified is "yes" when the identity was verified, "no" when taken as typed.
+	Verified string
+	// Ledger names the act's audit ledger entry ("#12 3f9a0c1d2e4b"), or says why there is none.
+	Ledger string
+	at     time.Time
 }
 
 type compView struct {
@@ -164,10 +173,11 @@ func build(run Run, opts Options) view {
 		}
 	}
 	for _, a := range r.Acknowledgements {
-		v.Decisions = append(v.Decisions, decisionView{Gate: cmp.Or(a.Step, "(every escalation)"), Identity: a.Identity, Decision: "acknowledge",
-			Channel: string(a.Channel), Time: clock(a.Time, day), Reason: a.Note, at: a.Time})
+		v.Decisions = append(v.Decisions, decisionView{Gate: cmp.Or(a.Step, everyEscalation), Identity: a.Identity, Decision: "acknowledge",
+			Channel: string(a.Channel), Time: clock(a.Time, day), Reason: a.Note, Verified: yesNo(a.Verified), at: a.Time})
 	}
 	slices.SortStableFunc(v.Decisions, func(a, b decisionView) int { return a.at.Compare(b.at) })
+	v.Identities, v.Ledger = identities(r), linkLedger(r, v.Decisions)
 	// Compensation runs newest first: in reverse order of the steps' ends.
 	slices.SortStableFunc(v.Compensations, func(a, b compView) int { return b.finished.Compare(a.finished) })
 	for _, m := range run.Notifications {
@@ -328,7 +338,87 @@ func decision(gate string, d approval.Decision, day time.Time) decisionView {
 	case d.Approve:
 		what = "approve"
 	}
-	return decisionView{Gate: gate, Identity: d.Identity, Decision: what, Channel: string(d.Channel), Time: clock(d.Time, day), Reason: d.Reason, at: d.Time}
+	return decisionView{Gate: gate, Identity: d.Identity, Decision: what, Channel: string(d.Channel), Time: clock(d.Time, day), Reason: d.Reason,
+		Verified: yesNo(d.Verified), at: d.Time}
+}
+
+// everyEscalation stands for the gate of an acknowledgement of the whole run.
+const everyEscalation = "(every escalation)"
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// identities says how the run established who took part.
+func identities(r workflows.RecoveryResult) string {
+	switch id := r.Identity; {
+	case id == nil:
+		return ""
+	case id.Warning != "":
+		return "Not verified: " + id.Warning + "."
+	case id.StartVerified:
+		return "Verified: the start and every decision carried a signed assertion the run checked."
+	case id.StartChannel == "parent":
+		return "Verified: started by another Lifeboat workflow; every decision carried a signed assertion the run checked."
+	}
+	return "Mode " + r.Identity.Mode + "."
+}
+
+// linkLedger fills in each decision's and acknowledgement's audit ledger entry, and says what the
+// ledger holds of the run.
+func linkLedger(r workflows.RecoveryResult, decisions []decisionView) string {
+	if len(r.Audit) == 0 {
+		if r.Identity == nil {
+			return ""
+		}
+		return "No audit ledger entries: the worker keeps no ledger."
+	}
+	used := make([]bool, len(r.Audit))
+	for i := range decisions {
+		d := &decisions[i]
+		kind, subject := contract.AuditKindDecision, r.Plan+"/"+d.Gate
+		switch {
+		case d.Decision == "acknowledge" && d.Gate == everyEscalation:
+			kind, subject = contract.AuditKindSilence, r.Plan
+		case d.Decision == "acknowledge":
+			kind = contract.AuditKindAcknowledgement
+		}
+		for j, a := range r.Audit {
+			if used[j] || a.Kind != kind || a.Actor != d.Identity || a.Subject != subject {
+				continue
+			}
+			used[j] = true
+			if a.Error != "" {
+				d.Ledger = "not recorded: " + a.Error
+			} else {
+				d.Ledger = fmt.Sprintf("#%d %s", a.Seq, shortHash(a.Hash))
+			}
+			break
+		}
+	}
+	missing := 0
+	for _, a := range r.Audit {
+		if a.Error != "" {
+			missing++
+		}
+	}
+	if missing > 0 {
+		return fmt.Sprintf("%d of %d acts of this run are not in the audit ledger: it could not be written.", missing, len(r.Audit))
+	}
+	return fmt.Sprintf("%d acts of this run are in the audit ledger (lifeboat audit verify checks them).", len(r.Audit))
+}
+
+func shortHash(h string) string {
+	if i := strings.IndexByte(h, ':'); i >= 0 {
+		h = h[i+1:]
+	}
+	if len(h) > 12 {
+		h = h[:12]
+	}
+	return h
 }
 
 // rtoSentence compares the time to recover with the objective, and says which class shows it.
