@@ -120,7 +120,11 @@ func printAuditReport(w io.Writer, r audit.Report) {
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "%s: %s\n", p.Kind, p.Message)
 	}
-	if r.OK() {
+	switch {
+	case r.OK() && r.Entries == 0:
+		// Also what a wrong location or prefix looks like: say so rather than call it intact.
+		fmt.Fprintln(w, "empty: no entries and no head; if entries were expected here, check audit.location and audit.prefix")
+	case r.OK():
 		fmt.Fprintln(w, "intact: every entry is in place and signed by a known key")
 	}
 }

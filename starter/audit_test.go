@@ -77,6 +77,16 @@ func TestAuditVerifyAndExport(t *testing.T) {
 		return stdout
 	}
 
+	// An empty ledger (a new one, or a wrong location) is not called intact.
+	emptyConfig := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(emptyConfig, []byte("secrets: {audit-key: ${AUDIT_KEY}}\naudit: {location: elsewhere, signing_key: audit-key}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := must("--config", emptyConfig, "verify"); out != "audit ledger "+filepath.Join(dir, "elsewhere", "audit")+": 0 entries\n"+
+		"empty: no entries and no head; if entries were expected here, check audit.location and audit.prefix\n" {
+		t.Errorf("verify of an empty ledger:\n%s", out)
+	}
+
 	out := must("verify")
 	for _, want := range []string{"audit ledger " + filepath.Join(dir, "ledger", "audit") + ": 3 entries, numbers 1 to 3", "head: entry 3", "signed 3 entries", "intact"} {
 		if !strings.Contains(out, want) {
