@@ -148,6 +148,10 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 	}
 	workflows.RegisterWorkflows(w)
 	acts.Register(w)
+	if acts.Audit.Ledger != nil {
+		changes := &changeRecorder{ledger: acts.Audit.Ledger, cfg: cfg, logger: logger}
+		go changes.run(ctx)
+	}
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", cfg.Worker.TaskQueue, err)
 	}
