@@ -365,7 +365,9 @@ func TestLatestFindsTheNewestMatch(t *testing.T) {
 		appendOK(t, w, audit.Entry{Kind: "config-change", Subject: subject, Details: map[string]string{"n": fmt.Sprint(i)}})
 	}
 	r := newLedger(t, backend(t, dir), s)
-	is := func(subject string) func(audit.Entry) bool { return func(e audit.Entry) bool { return e.Subject == subject } }
+	is := func(subject string) func(audit.Entry) bool {
+		return func(e audit.Entry) bool { return e.Subject == subject }
+	}
 	if e, ok, err := r.Latest(context.Background(), is("a"), 100); err != nil || !ok || e.Seq != 3 {
 		t.Fatalf("latest a: %+v %v %v", e, ok, err)
 	}
