@@ -56,6 +56,8 @@ type Config struct {
 	Intake intake.Config `yaml:"intake"`
 	// StatusPage configures the public status page at /status (docs/status-page.md).
 	StatusPage statuspage.Config `yaml:"status_page"`
+	// Probes are the health checks probes may run, by name, and the hosts they may reach.
+	Probes Probes `yaml:"probes"`
 }
 
 // Recovery configures the actions of recovery plans.
@@ -514,6 +516,9 @@ func (c Config) Validate() error {
 		names = append(names, a.Name)
 	}
 	if err := c.StatusPage.Validate(names); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Probes.Validate(c.Secrets); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Intake.Validate("intake"); err != nil {
