@@ -1,12 +1,12 @@
 package probe
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,10 +85,14 @@ func (c Check) DisplayName() string {
 	return string(c.Kind) + " " + c.Target()
 }
 
-// Target is what the check looks at, safe to show: the URL, the address, or the secret's name.
+// Target is what the check looks at, safe to show: the URL (without a password), the address, or
+// the secret's name.
 func (c Check) Target() string {
 	switch c.Kind {
 	case HTTP:
+		if u, err := url.Parse(c.URL); err == nil {
+			return u.Redacted()
+		}
 		return c.URL
 	case TCP:
 		return c.Address
@@ -101,15 +105,20 @@ func (c Check) Target() string {
 // IsReference reports whether the check gives only its name: it asks for the check of that name as
 // the worker configures it.
 func (c Check) IsReference() bool {
-	return c.Name != "" && c.Same(Check{Name: c.Name})
+	return c.Name != "" && c.Kind == "" && !c.Optional && c.Timeout == 0 && c.MaxLatency == 0 &&
+		c.URL == "" && c.Method == "" && len(c.Headers) == 0 && len(c.ExpectStatus) == 0 && c.BodyContains == "" && !c.InsecureSkipVerify &&
+		c.Address == "" &&
+		c.DSNSecret == "" && c.Query == "" && c.ExpectRole == "" && c.MaxReplicationLag == 0
 }
 
 // Same reports whether c and o define the same check, field for field. An empty list or map is the
 // same as none.
 func (c Check) Same(o Check) bool {
-	a, errA := json.Marshal(c)
-	b, errB := json.Marshal(o)
-	return errA == nil && errB == nil && bytes.Equal(a, b)
+	return c.Name == o.Name && c.Kind == o.Kind && c.Optional == o.Optional && c.Timeout == o.Timeout && c.MaxLatency == o.MaxLatency &&
+		c.URL == o.URL && c.Method == o.Method && maps.Equal(c.Headers, o.Headers) && slices.Equal(c.ExpectStatus, o.ExpectStatus) &&
+		c.BodyContains == o.BodyContains && c.InsecureSkipVerify == o.InsecureSkipVerify &&
+		c.Address == o.Address &&
+		c.DSNSecret == o.DSNSecret && c.Query == o.Query && c.ExpectRole == o.ExpectRole && c.MaxReplicationLag == o.MaxReplicationLag
 }
 
 // Validate returns every problem with the check, joined, or nil. Field names in messages are the JSON

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -271,6 +272,40 @@ func TestReferenceAndSame(t *testing.T) {
 	} {
 		if configured.Same(other) {
 			t.Errorf("%s: Same", name)
+		}
+	}
+}
+
+// IsReference and Same look at every field of Check: a field added later without them fails here.
+func TestReferenceAndSameCoverEveryField(t *testing.T) {
+	base := Check{Name: "api"}
+	typ := reflect.TypeOf(base)
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if f.Name == "Name" {
+			continue
+		}
+		c := base
+		v := reflect.ValueOf(&c).Elem().Field(i)
+		switch v.Kind() {
+		case reflect.String:
+			v.SetString("x")
+		case reflect.Bool:
+			v.SetBool(true)
+		case reflect.Int64:
+			v.SetInt(1)
+		case reflect.Map:
+			v.Set(reflect.ValueOf(map[string]string{"k": "v"}))
+		case reflect.Slice:
+			v.Set(reflect.ValueOf([]int{200}))
+		default:
+			t.Fatalf("field %s: kind %s not covered by this test", f.Name, v.Kind())
+		}
+		if c.IsReference() {
+			t.Errorf("IsReference ignores %s", f.Name)
+		}
+		if c.Same(base) || base.Same(c) {
+			t.Errorf("Same ignores %s", f.Name)
 		}
 	}
 }
