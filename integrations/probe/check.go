@@ -85,15 +85,17 @@ func (c Check) DisplayName() string {
 	return string(c.Kind) + " " + c.Target()
 }
 
-// Target is what the check looks at, safe to show: the URL (without a password), the address, or
-// the secret's name.
+// Target is what the check looks at, safe to show: the URL without its password, query or
+// fragment (which may carry a token), the address, or the secret's name.
 func (c Check) Target() string {
 	switch c.Kind {
 	case HTTP:
-		if u, err := url.Parse(c.URL); err == nil {
-			return u.Redacted()
+		u, err := url.Parse(c.URL)
+		if err != nil {
+			return "(an invalid URL)"
 		}
-		return c.URL
+		u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+		return u.Redacted()
 	case TCP:
 		return c.Address
 	case Postgres:

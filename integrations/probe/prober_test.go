@@ -309,3 +309,22 @@ func TestReferenceAndSameCoverEveryField(t *testing.T) {
 		}
 	}
 }
+
+// What a report and the Web UI show of a check carries none of the secrets a URL may hold.
+func TestTargetShowsNoSecret(t *testing.T) {
+	tests := []struct {
+		check Check
+		want  string
+	}{
+		{Check{Kind: HTTP, URL: "https://probe:s3cret@api.example.com:8443/healthz?token=s3cret#s3cret"}, "https://probe:xxxxx@api.example.com:8443/healthz"},
+		{Check{Kind: HTTP, URL: "http://api.example.com/healthz?"}, "http://api.example.com/healthz"},
+		{Check{Kind: HTTP, URL: "http://s3cret@[::1/%zz"}, "(an invalid URL)"},
+		{Check{Kind: TCP, Address: "db.example.com:5432"}, "db.example.com:5432"},
+		{Check{Kind: Postgres, DSNSecret: "orders-primary"}, "secret orders-primary"},
+	}
+	for _, tt := range tests {
+		if got := tt.check.Target(); got != tt.want || strings.Contains(got, "s3cret") {
+			t.Errorf("Target of %q = %q, want %q", tt.check.URL+tt.check.Address, got, tt.want)
+		}
+	}
+}
