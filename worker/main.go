@@ -363,7 +363,7 @@ func newActivities(ctx context.Context, cfg config.Config, env config.Env, c cli
 	}
 	return activities.Set{
 		Identities:    &activities.Identities{Directory: dir},
-		Probes:        &activities.Probes{Prober: &probe.Prober{Secrets: sec, Postgres: pgprobe.Check}},
+		Probes:        &activities.Probes{Prober: &probe.Prober{Secrets: sec, Postgres: pgprobe.Check}, Checks: cfg.Probes.ByName(), Logger: logger},
 		Actions:       &activities.Actions{Secrets: sec, AWS: onceFailover(failover), Commands: cfg.Recovery.Commands, CommandEnv: cfg.Recovery.CommandEnv, Logger: logger},
 		Plans:         &activities.Plans{Dir: cfg.Recovery.PlansDir, DrillSkip: cfg.Recovery.DrillSkip},
 		Assets:        assets,

@@ -99,7 +99,8 @@ func TestWorkerServesAndStopsCleanly(t *testing.T) {
 		"TEST_KEY":             key,
 	})
 	cfgPath := filepath.Join(t.TempDir(), "lifeboat.yaml")
-	if err := os.WriteFile(cfgPath, []byte("encryption:\n  keys:\n    - id: t1\n      secret: ${TEST_KEY}\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte("encryption:\n  keys:\n    - id: t1\n      secret: ${TEST_KEY}\n"+
+		"probes:\n  allowed_hosts: [127.0.0.1]\n  checks:\n    - {name: worker-health, kind: http, url: \"http://${LIFEBOAT_HTTP_LISTEN}/healthz\"}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -129,7 +130,7 @@ func TestWorkerServesAndStopsCleanly(t *testing.T) {
 	}
 	c := srv.Dial(t, opts)
 	wfRun, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "worker-test"}, workflows.HealthProbeWorkflow, workflows.HealthProbeInput{
-		Target: "worker", Checks: []probe.Check{{Kind: probe.HTTP, URL: base + "/healthz"}},
+		Target: "worker", Checks: []probe.Check{{Name: "worker-health"}},
 	})
 	if err != nil {
 		t.Fatal(err)
