@@ -91,8 +91,6 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 		return usageError{err}
 	}
 	switch {
-	case !cfg.Identity.Configured():
-		logger.Warn("no identity section: identities are taken as typed, and records and reports say so; configure identity (mode: verified) before anyone relies on approvals")
 	case cfg.Identity.Mode == identity.TrustClient:
 		logger.Warn("identity mode trust-client: identities are taken as typed, and records and reports say so; anyone who can reach Temporal can act under any name in the directory")
 	}
@@ -242,6 +240,9 @@ func loadConfig(args []string, env config.Env, stderr io.Writer) (cfg config.Con
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, modeServe, usageError{fmt.Errorf("invalid configuration:\n  - %s", strings.ReplaceAll(err.Error(), "\n", "\n  - "))}
+	}
+	if !cfg.Identity.Configured() {
+		return cfg, modeServe, usageError{errors.New("invalid configuration:\n  - identity: required: list the people who start, decide and acknowledge (mode: verified, docs/identity.md), or write `identity: trust-client` to take names as typed")}
 	}
 	switch {
 	case *healthOnly:

@@ -99,6 +99,7 @@ func startStack(t *testing.T) *stack {
 	writeFile(t, s.configPath, fmt.Sprintf(`
 temporal:
   address: ${TEMPORAL_ADDRESS}
+identity: trust-client
 http:
   listen: %s
 encryption:

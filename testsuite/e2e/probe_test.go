@@ -273,6 +273,7 @@ func TestProbeConfigRefusesHostsNotAllowed(t *testing.T) {
 	writeFile(t, path, fmt.Sprintf(`
 temporal:
   address: 127.0.0.1:%d
+identity: trust-client
 http:
   listen: 127.0.0.1:%d
 probes:
