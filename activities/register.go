@@ -6,9 +6,10 @@ import (
 	"go.temporal.io/sdk/worker"
 )
 
-// Set is the activity structs a worker serves. Nil fields are not registered, but for Identities
-// and Audit: every worker answers LoadIdentity, without a directory when it has none, and
-// AppendAudit, recording nothing when it has no ledger.
+// Set is the activity structs a worker serves. Nil fields are not registered, but for Identities,
+// Audit and AlertRules: every worker answers LoadIdentity, without a directory when it has none,
+// AppendAudit, recording nothing when it has no ledger, and LoadAlertRule, knowing no rule when it
+// has none.
 type Set struct {
 	Probes        *Probes
 	Assets        *Assets
@@ -18,6 +19,7 @@ type Set struct {
 	Plans         *Plans
 	Identities    *Identities
 	Audit         *Audit
+	AlertRules    *AlertRules
 }
 
 // Register registers the set's activities on w, under their method names (the names in package
@@ -29,7 +31,10 @@ func (s Set) Register(w worker.ActivityRegistry) {
 	if s.Audit == nil {
 		s.Audit = &Audit{}
 	}
-	for _, a := range []any{s.Probes, s.Assets, s.Notifications, s.Signals, s.Actions, s.Plans, s.Identities, s.Audit} {
+	if s.AlertRules == nil {
+		s.AlertRules = &AlertRules{}
+	}
+	for _, a := range []any{s.Probes, s.Assets, s.Notifications, s.Signals, s.Actions, s.Plans, s.Identities, s.Audit, s.AlertRules} {
 		if !reflect.ValueOf(a).IsNil() {
 			w.RegisterActivity(a)
 		}

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
@@ -212,6 +213,11 @@ func Alert(ctx workflow.Context, in AlertInput) (AlertStatus, error) {
 	}
 	if len(problems) > 0 {
 		return AlertStatus{}, temporal.NewNonRetryableApplicationError("invalid alert input: "+strings.Join(problems, "; "), ErrTypeInvalidInput, nil)
+	}
+	if in.State == nil && workflow.GetVersion(ctx, versionAlertRuleFromConfiguration, workflow.DefaultVersion, 1) == 1 {
+		if err := ruleFromConfiguration(ctx, in); err != nil {
+			return AlertStatus{}, err
+		}
 	}
 	quiet := in.QuietPeriod.Or(DefaultAlertQuietPeriod)
 	perRun := in.EventsPerRun
@@ -620,4 +626,33 @@ func followAlerts(ctx workflow.Context, notes *[]AlertNote) {
 			workflow.GetLogger(ctx).Info("alert transition recorded", "status", ev.Status, "alert", ev.Name, "rule", ev.Rule)
 		}
 	})
+}
+
+// versionAlertRuleFromConfiguration marks runs that take their plan and mode only from the intake
+// rule of the worker's configuration: an Alert workflow started by hand cannot name its own.
+const versionAlertRuleFromConfiguration = "alert-rule-from-configuration"
+
+// ruleFromConfiguration refuses an alert whose rule the worker does not have, or whose plan or
+// mode is not the rule's: the recovery an alert starts runs as its child, trusted as the worker's
+// own, so what it starts comes from the configuration alone.
+func ruleFromConfiguration(ctx workflow.Context, in AlertInput) error {
+	var rule contract.LoadAlertRuleResult
+	if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, shortStepOptions("find intake rule "+in.Rule)),
+		contract.LoadAlertRule, contract.LoadAlertRuleInput{Rule: in.Rule}).Get(ctx, &rule); err != nil {
+		return err
+	}
+	mode := cmp.Or(rule.Mode, ModeRecovery)
+	switch {
+	case !rule.Found:
+		known := strings.Join(rule.Rules, ", ")
+		if known == "" {
+			known = "none"
+		}
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("start refused: this worker has no intake rule %q (rules: %s): alerts start only the plans intake.rules names",
+			in.Rule, known), ErrTypeIdentityRefused, nil)
+	case rule.Plan != in.Plan || mode != in.Mode:
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("start refused: intake rule %q starts plan %s in %s mode, not %s in %s mode",
+			in.Rule, rule.Plan, mode, in.Plan, in.Mode), ErrTypeIdentityRefused, nil)
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
 
@@ -73,6 +74,8 @@ func newAlertEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *recoverySta
 	rec := &recoveryStandIn{}
 	env.RegisterWorkflowWithOptions(Alert, workflow.RegisterOptions{Name: AlertWorkflow})
 	env.RegisterWorkflowWithOptions(rec.run, workflow.RegisterOptions{Name: RecoveryWorkflow})
+	// The worker's intake rule for the test alert.
+	env.RegisterActivity(&activities.AlertRules{Rules: map[string]activities.AlertRule{"orders-down": {Plan: "orders"}, "orders-drill": {Plan: "orders", Mode: ModeDrill}}})
 	return env, rec
 }
 
@@ -344,7 +347,7 @@ func TestAlertDrillMode(t *testing.T) {
 	sendAt(env, 0, event(AlertFiring, 0, -1))
 	sendAt(env, time.Minute, event(AlertResolved, 0, time.Minute))
 	in := testAlertInput()
-	in.Mode = ModeDrill
+	in.Rule, in.Mode = "orders-drill", ModeDrill
 	env.ExecuteWorkflow(AlertWorkflow, in)
 	var got AlertStatus
 	if err := env.GetWorkflowResult(&got); err != nil {
@@ -426,5 +429,28 @@ func TestFollowAlerts(t *testing.T) {
 		AlertWorkflow: "alert-orders-down-8d4c1e2f", At: alertStart.Add(59 * time.Minute), AlertTime: alertStart.Add(59 * time.Minute)}
 	if last != want {
 		t.Errorf("newest note %+v, want %+v", last, want)
+	}
+}
+
+// An Alert workflow started by hand starts only what the worker's intake rule of that name starts:
+// an unknown rule, or another plan or mode than the rule's, is refused before anything starts.
+func TestAlertStartsOnlyWhatItsConfiguredRuleStarts(t *testing.T) {
+	for name, c := range map[string]struct {
+		in   AlertInput
+		want string
+	}{
+		"an unknown rule":   {AlertInput{Rule: "made-up", Fingerprint: "f", Plan: "orders"}, `no intake rule "made-up" (rules: orders-down, orders-drill)`},
+		"another plan":      {AlertInput{Rule: "orders-down", Fingerprint: "f", Plan: "wipe-everything"}, "starts plan orders in recovery mode, not wipe-everything in recovery mode"},
+		"a drill as a real": {AlertInput{Rule: "orders-down", Fingerprint: "f", Plan: "orders", Mode: ModeDrill}, "not orders in drill mode"},
+	} {
+		env, rec := newAlertEnv(t)
+		env.ExecuteWorkflow(AlertWorkflow, c.in)
+		var appErr *temporal.ApplicationError
+		if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeIdentityRefused || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want a refusal saying %q", name, err, c.want)
+		}
+		if len(rec.starts) != 0 {
+			t.Errorf("%s: a recovery started", name)
+		}
 	}
 }

@@ -25,6 +25,7 @@ const (
 	ProbeCheck      = "ProbeCheck"
 	LoadPlan        = "LoadPlan"
 	LoadIdentity    = "LoadIdentity"
+	LoadAlertRule   = "LoadAlertRule"
 	RunAction       = "RunAction"
 	PlanRestore     = "PlanRestore"
 	ResolveSnapshot = "ResolveSnapshot"
@@ -203,6 +204,20 @@ type LoadIdentityInput struct{}
 type LoadIdentityResult struct {
 	Directory  identity.Directory `json:"directory"`
 	Configured bool               `json:"configured"`
+}
+
+// LoadAlertRuleInput names an intake rule of the worker's configuration.
+type LoadAlertRuleInput struct {
+	Rule string `json:"rule"`
+}
+
+// LoadAlertRuleResult is the plan and mode the rule starts; Found is false when the worker has no
+// rule of that name, and Rules then lists those it has.
+type LoadAlertRuleResult struct {
+	Found bool     `json:"found"`
+	Plan  string   `json:"plan,omitempty"`
+	Mode  string   `json:"mode,omitempty"`
+	Rules []string `json:"rules,omitempty"`
 }
 
 // LoadPlanInput names a plan by its metadata.name.

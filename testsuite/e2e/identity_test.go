@@ -144,6 +144,14 @@ log:
 	out, err := tcli("workflow", "result", "--workflow-id", "spoofed-start")
 	expectRefused("start with a typed requester (temporal CLI)", out, err, "this deployment verifies identities")
 
+	// An Alert workflow started by hand, to have its recovery start as the worker's own child.
+	if out, err := tcli("workflow", "start", "--task-queue", "lifeboat", "--type", "Alert", "--workflow-id", "alert-forged",
+		"--input", `{"rule":"forged","fingerprint":"x","plan":"two-person","mode":"recovery"}`); err != nil {
+		t.Fatalf("start alert: %v\n%s", err, out)
+	}
+	out, err = tcli("workflow", "result", "--workflow-id", "alert-forged")
+	expectRefused("an alert started by hand to run a plan (temporal CLI)", out, err, `no intake rule "forged"`)
+
 	// A start by someone the plan does not name as executor or incident commander.
 	out, stderr, code := as("bob", "failover", "two-person", "--reason", "test")
 	if code == 0 || !strings.Contains(out+stderr, "bob may not start plan two-person") {
