@@ -362,12 +362,8 @@ func newActivities(ctx context.Context, cfg config.Config, env config.Env, c cli
 		}
 		dir = &d
 	}
-	rules := map[string]activities.AlertRule{}
-	for _, r := range cfg.Intake.Rules {
-		rules[r.Name] = activities.AlertRule{Plan: r.Plan, Mode: r.Mode}
-	}
 	return activities.Set{
-		AlertRules:    &activities.AlertRules{Rules: rules},
+		AlertRules:    &activities.AlertRules{Rules: cfg.Intake.Targets()},
 		Identities:    &activities.Identities{Directory: dir},
 		Probes:        &activities.Probes{Prober: &probe.Prober{Secrets: sec, Postgres: pgprobe.Check}, Checks: cfg.Probes.ByName(), Logger: logger},
 		Actions:       &activities.Actions{Secrets: sec, AWS: onceFailover(failover), Commands: cfg.Recovery.Commands, CommandEnv: cfg.Recovery.CommandEnv, Logger: logger},

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -238,4 +239,13 @@ func (c Config) compile() ([]*matcher, error) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// Targets are the plan and mode each rule starts, by rule name: what the Alert workflow accepts.
+func (c Config) Targets() map[string]activities.AlertRule {
+	out := make(map[string]activities.AlertRule, len(c.Rules))
+	for _, r := range c.Rules {
+		out[r.Name] = activities.AlertRule{Plan: r.Plan, Mode: r.Mode}
+	}
+	return out
 }

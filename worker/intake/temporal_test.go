@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 	"github.com/lifeboat-dr/lifeboat/testsuite/devserver"
 	"github.com/lifeboat-dr/lifeboat/worker/intake"
@@ -78,19 +79,22 @@ func startIntakeEnv(t *testing.T) *intakeEnv {
 	w := worker.New(c, taskQueue, worker.Options{})
 	w.RegisterWorkflowWithOptions(workflows.Alert, workflow.RegisterOptions{Name: workflows.AlertWorkflow})
 	w.RegisterWorkflowWithOptions(standInRecovery, workflow.RegisterOptions{Name: workflows.RecoveryWorkflow})
+	cfg := intake.Config{
+		Alertmanager: intake.AlertmanagerConfig{TokenSecret: "am-token"},
+		Rules: []intake.Rule{
+			{Name: "orders-down", Match: map[string]string{"alertname": "OrdersPrimaryDown"}, Plan: "orders"},
+			{Name: "billing-down", Match: map[string]string{"alertname": "BillingDown"}, Plan: "billing"},
+		},
+	}
+	// The Alert workflow starts what the worker's rules say, as the worker registers them.
+	w.RegisterActivity(&activities.AlertRules{Rules: cfg.Targets()})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
 
 	h, err := intake.New(intake.Options{
-		Config: intake.Config{
-			Alertmanager: intake.AlertmanagerConfig{TokenSecret: "am-token"},
-			Rules: []intake.Rule{
-				{Name: "orders-down", Match: map[string]string{"alertname": "OrdersPrimaryDown"}, Plan: "orders"},
-				{Name: "billing-down", Match: map[string]string{"alertname": "BillingDown"}, Plan: "billing"},
-			},
-		},
+		Config:    cfg,
 		TaskQueue: taskQueue,
 		Secrets:   secrets.Static{"am-token": token}.Secret,
 		Logger:    slog.New(slog.DiscardHandler),
