@@ -50,13 +50,13 @@ middle (a gap in the numbers) or at the end (the head names an entry past the la
 problem is printed, naming the entry.
 
 The keys are the configured signing key's (when its secret can be read here) and
-audit.verify_keys; with --key, only the public keys given, so that an auditor can verify with keys
+audit.verify_keys; with --public-key, only the public keys given, so that an auditor can verify with keys
 obtained independently of the configuration.
 
 The exit code is 3 when a problem is found.`,
 		Example: `  lifeboat audit verify
   lifeboat audit verify -o json
-  lifeboat audit verify --key PUBLIC-KEY --key FORMER-PUBLIC-KEY`,
+  lifeboat audit verify --public-key PUBLIC-KEY --public-key FORMER-PUBLIC-KEY`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -64,7 +64,7 @@ The exit code is 3 when a problem is found.`,
 			for _, k := range keyFlags {
 				pub, err := audit.ParsePublicKey(k)
 				if err != nil {
-					return usageErr("--key %q: %v", k, strings.TrimPrefix(err.Error(), "audit: "))
+					return usageErr("--public-key %q: %v", k, strings.TrimPrefix(err.Error(), "audit: "))
 				}
 				if keys == nil {
 					keys = map[string]ed25519.PublicKey{}
@@ -93,7 +93,7 @@ The exit code is 3 when a problem is found.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVar(&keyFlags, "key", nil, "verify with this base64 Ed25519 public key instead of the configured keys (repeatable)")
+	cmd.Flags().StringArrayVar(&keyFlags, "public-key", nil, "verify with this base64 Ed25519 public key instead of the configured keys (repeatable)")
 	return cmd
 }
 
@@ -120,7 +120,11 @@ func printAuditReport(w io.Writer, r audit.Report) {
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "%s: %s\n", p.Kind, p.Message)
 	}
-	if r.OK() {
+	switch {
+	case r.OK() && r.Entries == 0:
+		// Also what a wrong location or prefix looks like: say so rather than call it intact.
+		fmt.Fprintln(w, "empty: no entries and no head; if entries were expected here, check audit.location and audit.prefix")
+	case r.OK():
 		fmt.Fprintln(w, "intact: every entry is in place and signed by a known key")
 	}
 }
@@ -274,7 +278,7 @@ func (a *app) auditKeyShowCommand() *cobra.Command {
 		Short: "Print the public keys and key IDs of the configured signing key and verify keys",
 		Long: `Print the public key and key ID of the configuration's audit signing key (when its secret can be
 read here) and of each of audit.verify_keys. Public keys are not secret: hand them to auditors,
-who verify with lifeboat audit verify --key, and keep a rotated key's in audit.verify_keys.`,
+who verify with lifeboat audit verify --public-key, and keep a rotated key's in audit.verify_keys.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.loadConfig()

@@ -77,6 +77,16 @@ func TestAuditVerifyAndExport(t *testing.T) {
 		return stdout
 	}
 
+	// An empty ledger (a new one, or a wrong location) is not called intact.
+	emptyConfig := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(emptyConfig, []byte("secrets: {audit-key: ${AUDIT_KEY}}\naudit: {location: elsewhere, signing_key: audit-key}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := must("--config", emptyConfig, "verify"); out != "audit ledger "+filepath.Join(dir, "elsewhere", "audit")+": 0 entries\n"+
+		"empty: no entries and no head; if entries were expected here, check audit.location and audit.prefix\n" {
+		t.Errorf("verify of an empty ledger:\n%s", out)
+	}
+
 	out := must("verify")
 	for _, want := range []string{"audit ledger " + filepath.Join(dir, "ledger", "audit") + ": 3 entries, numbers 1 to 3", "head: entry 3", "signed 3 entries", "intact"} {
 		if !strings.Contains(out, want) {
@@ -88,7 +98,7 @@ func TestAuditVerifyAndExport(t *testing.T) {
 		t.Fatalf("verify -o json: %+v, %v", r, err)
 	}
 
-	// --key: the auditor's own copy of the public key, instead of the configuration's keys.
+	// --public-key: the auditor's own copy of the public key, instead of the configuration's keys.
 	var shown []struct {
 		R string `json:"role"`
 		K string `json:"key_id"`
@@ -100,9 +110,9 @@ func TestAuditVerifyAndExport(t *testing.T) {
 	if text := must("key", "show"); !strings.Contains(text, "signing   "+shown[0].K+" "+shown[0].P) {
 		t.Errorf("key show:\n%s", text)
 	}
-	must("verify", "--key", shown[0].P)
-	must("verify", "--key", shown[1].P, "--key", shown[0].P) // repeatable: a former key beside the current one
-	stdout, stderr, code := runAudit(t, env, "verify", "--key", shown[1].P)
+	must("verify", "--public-key", shown[0].P)
+	must("verify", "--public-key", shown[1].P, "--public-key", shown[0].P) // repeatable: a former key beside the current one
+	stdout, stderr, code := runAudit(t, env, "verify", "--public-key", shown[1].P)
 	if code != exitBadOutcome || !strings.Contains(stdout, "unknown-key: entry 1 is signed with unknown key \""+shown[0].K+"\"") ||
 		!strings.Contains(stderr, "the audit ledger is not intact: 4 problems") {
 		t.Errorf("verify with another key: exit %d\n%s%s", code, stdout, stderr)
@@ -226,7 +236,7 @@ func TestAuditUsageErrorsExitTwo(t *testing.T) {
 		{"no key to verify with", []string{"--config", noKeys, "verify"}, "no key to verify the audit ledger with"},
 		{"a signing key whose secret is not configured", []string{"--config", missingSecret, "key", "show"}, `audit.signing_key: secret "gone": secret not found`},
 		{"no keys to show", []string{"--config", noKeys, "key", "show"}, "no audit keys are configured"},
-		{"a bad --key", []string{"verify", "--key", "not-a-key"}, `--key "not-a-key": public key`},
+		{"a bad --key", []string{"verify", "--public-key", "not-a-key"}, `--public-key "not-a-key": public key`},
 		{"a bad --since", []string{"export", "--since", "yesterday"}, `--since "yesterday": give an RFC 3339 time (2026-01-02T15:04:05Z), a day (2026-01-02) or a duration ago (24h, 7d)`},
 		{"a negative --since", []string{"export", "--since", "-5h"}, `--since "-5h"`},
 		{"days out of range", []string{"export", "--since", "999999d"}, `--since "999999d"`},
@@ -257,11 +267,11 @@ func TestAuditHelpNamesItsFlags(t *testing.T) {
 		want []string
 	}{
 		{[]string{"audit"}, []string{"verify", "export", "key", "docs/audit.md"}},
-		{[]string{"audit", "verify"}, []string{"--key", "exit code is 3", "audit.verify_keys"}},
+		{[]string{"audit", "verify"}, []string{"--public-key", "exit code is 3", "audit.verify_keys"}},
 		{[]string{"audit", "export"}, []string{"--since", "--format", "--out", "jsonl", "csv", "7d"}},
 		{[]string{"audit", "key"}, []string{"generate", "show"}},
 		{[]string{"audit", "key", "generate"}, []string{"audit.signing_key", "audit.verify_keys", "LIFEBOAT_AUDIT_KEY", "-o json"}},
-		{[]string{"audit", "key", "show"}, []string{"public key", "--key"}},
+		{[]string{"audit", "key", "show"}, []string{"public key", "--public-key"}},
 	} {
 		t.Run(strings.Join(tt.cmd, " "), func(t *testing.T) {
 			stdout, stderr, code := runCLI(t, "", append(tt.cmd, "--help")...)

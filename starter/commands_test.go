@@ -75,6 +75,9 @@ func TestWorkflowCommandsHelpNamesTheirFlags(t *testing.T) {
 		cmd  []string
 		want []string
 	}{
+		{[]string{"probe"}, []string{"run", "list", "configured on the worker", "probes.checks"}},
+		{[]string{"probe", "run"}, []string{"--check", "--target", "--file", "--id", "--interval", "--success-threshold", "--failure-threshold", "--wait", "probes.checks", "probes.targets", "fixed vocabulary"}},
+		{[]string{"probe", "list"}, []string{"probes:", "-o json", "no connection to Temporal"}},
 		{[]string{"backup", "run"}, []string{"ASSET", "--tag", "--skip-retention", "--no-wait", "exit code is 3"}},
 		{[]string{"backup", "list"}, []string{"[ASSET]", "--limit", "newest first"}},
 		{[]string{"backup", "show"}, []string{"WORKFLOW-ID", "failure's details"}},

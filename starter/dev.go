@@ -188,7 +188,7 @@ Lifeboat is running.
   State             %[5]s (kept across restarts)
 %[7]s
 Try:
-  bin/lifeboat --config %[6]s probe run --target worker --http %[3]s/healthz --wait
+  bin/lifeboat --config %[6]s probe run --check worker-health --wait
   bin/temporal workflow start --address %[2]s --type HealthProbe --task-queue lifeboat --input-file examples/probe.json
   bin/temporal workflow list --address %[2]s --query 'LifeboatKind="probe"'
   bin/temporal workflow show --address %[2]s -w WORKFLOW-ID --codec-endpoint %[3]s/codec --codec-auth "Bearer $(cat %[4]s)"

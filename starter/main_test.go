@@ -56,10 +56,15 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	}{
 		{"unknown flag", []string{"probe", "run", "--nope"}, "unknown flag: --nope"},
 		{"bad output format", []string{"version", "-o", "yaml"}, `--output "yaml"`},
-		{"no checks", []string{"probe", "run", "--target", "x"}, "checks: at least one check is required"},
-		{"every problem at once", []string{"probe", "run", "--http", "/relative", "--tcp", "noport"}, "target: required"},
+		{"no checks", []string{"probe", "run"}, "checks: at least one check is required"},
+		{"every problem at once", []string{"probe", "run", "--check", "a", "--check", "a", "--interval", "1ms"}, "target: required"},
 		{"unknown field in file", []string{"probe", "run", "--file", bad}, `unknown field "adress"`},
-		{"file and flags", []string{"probe", "run", "--file", bad, "--tcp", "h:1"}, "do not combine"},
+		{"file and flags", []string{"probe", "run", "--file", bad, "--check", "a"}, "do not combine"},
+		{"an http check of the caller's own", []string{"probe", "run", "--target", "x", "--http", "http://169.254.169.254/"}, "--http: probes run only checks configured on the worker"},
+		{"a tcp check of the caller's own", []string{"probe", "run", "--target", "x", "--tcp", "10.0.0.1:22"}, "--tcp: probes run only checks configured on the worker"},
+		{"a postgres check of the caller's own", []string{"probe", "run", "--target", "x", "--postgres", "orders-db"}, "--postgres: probes run only checks configured on the worker"},
+		{"probe list with arguments", []string{"probe", "list", "orders"}, "unknown command"},
+		{"a target not configured", []string{"probe", "run", "--target", "x"}, `--target "x" is not in probes.targets`},
 		{"missing config", []string{"--config", filepath.Join(dir, "none.yaml"), "status", "x"}, "no such file"},
 		{"dev without config", []string{"dev"}, "needs --config"},
 		{"status without id", []string{"status"}, "accepts 1 arg"},
@@ -76,7 +81,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 }
 
 func TestUnreachableTemporalExitsFour(t *testing.T) {
-	_, stderr, code := runCLI(t, `{"target":"x","checks":[{"kind":"tcp","address":"h:1"}]}`, "probe", "run", "--file", "-")
+	_, stderr, code := runCLI(t, `{"target":"x","checks":[{"name":"api"}]}`, "probe", "run", "--file", "-")
 	if code != exitUnreachable || !strings.Contains(stderr, "connect to temporal at 127.0.0.1:1") {
 		t.Fatalf("code %d, stderr %q", code, stderr)
 	}

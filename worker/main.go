@@ -91,8 +91,6 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 		return usageError{err}
 	}
 	switch {
-	case !cfg.Identity.Configured():
-		logger.Warn("no identity section: identities are taken as typed, and records and reports say so; configure identity (mode: verified) before anyone relies on approvals")
 	case cfg.Identity.Mode == identity.TrustClient:
 		logger.Warn("identity mode trust-client: identities are taken as typed, and records and reports say so; anyone who can reach Temporal can act under any name in the directory")
 	}
@@ -148,6 +146,10 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 	}
 	workflows.RegisterWorkflows(w)
 	acts.Register(w)
+	if acts.Audit.Ledger != nil {
+		changes := &changeRecorder{ledger: acts.Audit.Ledger, cfg: cfg, logger: logger}
+		go changes.run(ctx)
+	}
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", cfg.Worker.TaskQueue, err)
 	}
@@ -238,6 +240,9 @@ func loadConfig(args []string, env config.Env, stderr io.Writer) (cfg config.Con
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, modeServe, usageError{fmt.Errorf("invalid configuration:\n  - %s", strings.ReplaceAll(err.Error(), "\n", "\n  - "))}
+	}
+	if !cfg.Identity.Configured() {
+		return cfg, modeServe, usageError{errors.New("invalid configuration:\n  - identity: required: list the people who start, decide and acknowledge (mode: verified, docs/identity.md), or write `identity: trust-client` to take names as typed")}
 	}
 	switch {
 	case *healthOnly:
@@ -359,7 +364,7 @@ func newActivities(ctx context.Context, cfg config.Config, env config.Env, c cli
 	}
 	return activities.Set{
 		Identities:    &activities.Identities{Directory: dir},
-		Probes:        &activities.Probes{Prober: &probe.Prober{Secrets: sec, Postgres: pgprobe.Check}},
+		Probes:        &activities.Probes{Prober: &probe.Prober{Secrets: sec, Postgres: pgprobe.Check}, Checks: cfg.Probes.ByName(), Logger: logger},
 		Actions:       &activities.Actions{Secrets: sec, AWS: onceFailover(failover), Commands: cfg.Recovery.Commands, CommandEnv: cfg.Recovery.CommandEnv, Logger: logger},
 		Plans:         &activities.Plans{Dir: cfg.Recovery.PlansDir, DrillSkip: cfg.Recovery.DrillSkip},
 		Assets:        assets,

@@ -72,8 +72,17 @@ log:
 }
 
 func TestFlagsAndCheck(t *testing.T) {
+	// Without an identity section the worker does not start: names as typed must be asked for.
 	var stdout, stderr syncBuffer
-	if code := run(context.Background(), []string{"--check", "--task-queue", "q"}, config.MapEnv(nil), &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "configuration is valid") {
+	if code := run(context.Background(), []string{"--check", "--task-queue", "q"}, config.MapEnv(nil), &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "identity: required") {
+		t.Fatalf("--check without identity: code %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	path := filepath.Join(t.TempDir(), "lifeboat.yaml")
+	if err := os.WriteFile(path, []byte("identity: trust-client\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr = syncBuffer{}, syncBuffer{}
+	if code := run(context.Background(), []string{"--check", "--config", path, "--task-queue", "q"}, config.MapEnv(nil), &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "configuration is valid") {
 		t.Fatalf("--check: code %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
 	}
 	if code := run(context.Background(), []string{"--no-such-flag"}, config.MapEnv(nil), io.Discard, io.Discard); code != exitUsage {
@@ -99,7 +108,8 @@ func TestWorkerServesAndStopsCleanly(t *testing.T) {
 		"TEST_KEY":             key,
 	})
 	cfgPath := filepath.Join(t.TempDir(), "lifeboat.yaml")
-	if err := os.WriteFile(cfgPath, []byte("encryption:\n  keys:\n    - id: t1\n      secret: ${TEST_KEY}\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte("identity: trust-client\nencryption:\n  keys:\n    - id: t1\n      secret: ${TEST_KEY}\n"+
+		"probes:\n  allowed_hosts: [127.0.0.1]\n  checks:\n    - {name: worker-health, kind: http, url: \"http://${LIFEBOAT_HTTP_LISTEN}/healthz\"}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -129,7 +139,7 @@ func TestWorkerServesAndStopsCleanly(t *testing.T) {
 	}
 	c := srv.Dial(t, opts)
 	wfRun, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "worker-test"}, workflows.HealthProbeWorkflow, workflows.HealthProbeInput{
-		Target: "worker", Checks: []probe.Check{{Kind: probe.HTTP, URL: base + "/healthz"}},
+		Target: "worker", Checks: []probe.Check{{Name: "worker-health"}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -320,3 +320,56 @@ func TestRunsRecordTheirActsInTheAuditLedger(t *testing.T) {
 		}
 	}
 }
+
+// With a directory, only an asset's owners (groups expanded) ask for a restore, under any of their
+// names, and the owners approve; the requester's own alias is refused.
+func TestRestoreIsAskedAndApprovedByOwnersOnly(t *testing.T) {
+	dir := &identity.Directory{Mode: identity.TrustClient, People: []identity.Person{
+		{ID: "alice", Name: "Alice", Slack: "U0ALICE"}, {ID: "bob", Name: "Bob"}, {ID: "mallory", Name: "Mallory"}},
+		Groups: []identity.Group{{ID: "web", Members: []string{"alice", "bob"}}}}
+	run := func(requester string, decisions ...approval.Decision) (*assetEnv, []error, bool) {
+		e := newAssetEnv(t, nil)
+		e.OnActivity(contract.LoadIdentity, mock.Anything, mock.Anything).Return(contract.LoadIdentityResult{Directory: *dir, Configured: true}, nil)
+		as := testAsset()
+		as.Owners = []string{"web"}
+		e.onAsset(as)
+		e.onResolve()
+		restored := false
+		e.OnActivity("RestoreAsset", mock.Anything, mock.Anything).Return(func(context.Context, contract.RestoreAssetInput) (contract.RestoreAssetResult, error) {
+			restored = true
+			return contract.RestoreAssetResult{Snapshot: snap, TargetDir: "/srv/www"}, nil
+		})
+		errs := make([]error, len(decisions))
+		for i, d := range decisions {
+			e.RegisterDelayedCallback(func() { decide(e, fmt.Sprint("d", i), d, &errs[i]) }, time.Duration(i+1)*time.Minute)
+		}
+		e.ExecuteWorkflow(RestoreWorkflow, RestoreInput{Asset: "www", InPlace: true, Requester: requester})
+		return e, errs, restored
+	}
+
+	e, _, restored := run("mallory")
+	if err := e.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "mallory may not restore www: only its owners may (alice, bob)") || restored {
+		t.Fatalf("a restore asked by someone not an owner: %v (restored %v)", err, restored)
+	}
+
+	e, errs, restored := run("U0ALICE",
+		approval.Decision{Gate: GateRestoreInPlace, Approve: true, Identity: "alice"},
+		approval.Decision{Gate: GateRestoreInPlace, Approve: true, Identity: "mallory"},
+		approval.Decision{Gate: GateRestoreInPlace, Approve: true, Identity: "bob"})
+	if err := e.GetWorkflowError(); err != nil || !restored {
+		t.Fatalf("alice's restore: %v (restored %v)", err, restored)
+	}
+	if errs[0] == nil || !strings.Contains(errs[0].Error(), "cannot approve its own request") {
+		t.Errorf("alice approving her own restore: %v", errs[0])
+	}
+	if errs[1] == nil || !strings.Contains(errs[1].Error(), "not an approver") {
+		t.Errorf("mallory approving: %v", errs[1])
+	}
+	if errs[2] != nil {
+		t.Errorf("bob approving: %v", errs[2])
+	}
+	var r RestoreResult
+	if err := e.GetWorkflowResult(&r); err != nil || r.Requester != "alice" {
+		t.Errorf("requester %q, %v", r.Requester, err)
+	}
+}

@@ -15,15 +15,20 @@ import (
 // probeAttemptOptions runs one check attempt as a local activity: attempts are short, and the probe's
 // own thresholds decide what a failed attempt means, so infrastructure retries are few and quick.
 func probeAttemptOptions(c probe.Check, attempt int) workflow.LocalActivityOptions {
+	// The prober enforces the check's timeout itself; the grace covers connection set-up and
+	// reporting back. A check given by name alone has the timeout the worker configures, at most
+	// probe.MaxTimeout.
+	timeout := c.Timeout.Or(probe.DefaultTimeout)
+	if c.IsReference() {
+		timeout = probe.MaxTimeout
+	}
 	return workflow.LocalActivityOptions{
-		// The prober enforces the check's timeout itself; the grace covers connection set-up and
-		// reporting back.
-		StartToCloseTimeout: c.Timeout.Or(probe.DefaultTimeout) + 5*time.Second,
+		StartToCloseTimeout: timeout + 5*time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        200 * time.Millisecond,
 			BackoffCoefficient:     2,
 			MaximumAttempts:        3,
-			NonRetryableErrorTypes: []string{contract.ErrTypeProbeMisconfigured},
+			NonRetryableErrorTypes: []string{contract.ErrTypeProbeMisconfigured, contract.ErrTypeProbeRefused},
 		},
 		Summary: c.DisplayName() + " attempt " + strconv.Itoa(attempt),
 	}

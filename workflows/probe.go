@@ -37,7 +37,9 @@ const (
 type HealthProbeInput struct {
 	// Target names what is probed, such as "orders-primary"; it labels the workflow in the Web UI.
 	Target string `json:"target"`
-	// Checks run in parallel.
+	// Checks run in parallel. Each names a check configured on the worker (probes.checks): by its
+	// name alone ({"name": "orders-primary"}), or with its whole definition as configured. The
+	// worker refuses any other (ProbeRefused).
 	Checks []probe.Check `json:"checks"`
 	// Interval is the wait between attempts of a check (default 5s).
 	Interval units.Duration `json:"interval,omitempty"`
@@ -115,8 +117,11 @@ func (in HealthProbeInput) Validate() error {
 	names := map[string]int{}
 	for i, c := range in.Checks {
 		path := fmt.Sprintf("checks[%d]", i)
-		if err := c.Validate(path); err != nil {
-			errs = append(errs, err)
+		// A check given by name alone is the worker's to validate, with its configuration.
+		if !c.IsReference() {
+			if err := c.Validate(path); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if j, dup := names[c.DisplayName()]; dup {
 			bad("%s.name: %q is also the name of checks[%d]", path, c.DisplayName(), j)
@@ -139,9 +144,13 @@ func (in HealthProbeInput) Validate() error {
 }
 
 // HealthProbe runs a health probe. It completes with Healthy false when a target is down: that is a
-// finding, not a failure. It fails only when the input is invalid or a check is misconfigured on the
-// worker (such as a missing secret), because a probe that cannot look must never pass for one that
-// looked and saw an outage.
+// finding, not a failure. It fails only when the input is invalid, the worker refuses a check (one
+// not configured there) or a check is misconfigured on the worker (such as a missing secret),
+// because a probe that cannot look must never pass for one that looked and saw an outage.
+//
+// Checks given by name alone were invalid input before the worker resolved checks by name: such a
+// probe failed in its first workflow task, before any command but the failure. Accepting them
+// changes no command of any history that got further, so it needs no workflow.GetVersion.
 func HealthProbe(ctx workflow.Context, in HealthProbeInput) (HealthProbeResult, error) {
 	if err := in.Validate(); err != nil {
 		return HealthProbeResult{}, temporal.NewNonRetryableApplicationError("invalid health probe input: "+err.Error(), ErrTypeInvalidInput, nil)
@@ -232,12 +241,21 @@ func runCheck(ctx workflow.Context, in HealthProbeInput, i int, st *HealthProbeR
 			return temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("check %q is misconfigured: %s", c.DisplayName(), appErr.Message()), contract.ErrTypeProbeMisconfigured, nil)
 		}
+		if errors.As(err, &appErr) && appErr.Type() == contract.ErrTypeProbeRefused {
+			r.Status, r.Verdict = StatusUnhealthy, "refused by the worker: "+appErr.Message()
+			setProbeDetails(ctx, st, in)
+			return temporal.NewNonRetryableApplicationError("refused by the worker: "+appErr.Message(), contract.ErrTypeProbeRefused, nil)
+		}
 		if err != nil {
 			// The attempt itself broke down (it timed out or the worker failed it): as seen from
 			// here the target did not answer.
 			out.OK, out.Reason = false, "attempt failed: "+err.Error()
 		}
 
+		if r.Kind == "" && out.Kind != "" {
+			// Given by name alone: the worker says what the check is.
+			r.Kind, r.Target, r.Optional = string(out.Kind), out.Target, out.Optional
+		}
 		r.Attempts++
 		r.LastLatency = out.Latency
 		r.MaxLatency = max(r.MaxLatency, out.Latency)

@@ -64,30 +64,43 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
+// configured is the worker's configured checks, by name, as activities.Probes takes them.
+func configured(checks ...probe.Check) map[string]probe.Check {
+	m := map[string]probe.Check{}
+	for _, c := range checks {
+		m[c.Name] = c
+	}
+	return m
+}
+
 func TestHealthProbeAgainstRealTargets(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok"))
 	}))
 	defer srv.Close()
-	env := newProbeEnv(t, &activities.Probes{Prober: &probe.Prober{}})
+	api := probe.Check{Name: "api", Kind: probe.HTTP, URL: srv.URL, BodyContains: "ok"}
+	port := probe.Check{Name: "db-port", Kind: probe.TCP, Address: closedPort(t)}
+	env := newProbeEnv(t, &activities.Probes{Prober: &probe.Prober{}, Checks: configured(api, port)})
 	env.ExecuteWorkflow(HealthProbeWorkflow, HealthProbeInput{
 		Target: "orders",
-		Checks: []probe.Check{
-			{Name: "api", Kind: probe.HTTP, URL: srv.URL, BodyContains: "ok"},
-			{Name: "db-port", Kind: probe.TCP, Address: closedPort(t)},
-		},
+		// One check with its definition as configured, one by its name alone.
+		Checks:   []probe.Check{api, {Name: "db-port"}},
 		Interval: units.Duration(time.Minute), // skipped by the test clock
 	})
 	r := probeResult(t, env)
 	if r.Healthy || r.Status != StatusUnhealthy {
 		t.Fatalf("probe = %s, want unhealthy", r.Status)
 	}
-	api, port := r.Checks[0], r.Checks[1]
-	if api.Status != StatusHealthy || api.Attempts != 1 || api.LastDetail != "HTTP 200" {
-		t.Fatalf("api check = %+v", api)
+	apiReport, portReport := r.Checks[0], r.Checks[1]
+	if apiReport.Status != StatusHealthy || apiReport.Attempts != 1 || apiReport.LastDetail != "HTTP 200" {
+		t.Fatalf("api check = %+v", apiReport)
 	}
-	if port.Status != StatusUnhealthy || port.Attempts != 3 || !strings.Contains(port.Verdict, "failed 3 in a row") {
-		t.Fatalf("port check = %+v", port)
+	if portReport.Status != StatusUnhealthy || portReport.Attempts != 3 || portReport.Verdict != "failed 3 in a row: connection refused" {
+		t.Fatalf("port check = %+v", portReport)
+	}
+	// The check named alone is reported as the worker configures it.
+	if portReport.Kind != "tcp" || portReport.Target != port.Address || strings.Contains(portReport.LastReason, port.Address) {
+		t.Fatalf("port check = %+v, want kind and target from the worker and a reason without the address", portReport)
 	}
 	if !r.FinishedAt.After(r.StartedAt) || r.FinishedAt.Sub(r.StartedAt) < 2*time.Minute {
 		t.Fatalf("probe took %s of workflow time, want the two waits between attempts", r.FinishedAt.Sub(r.StartedAt))
@@ -208,14 +221,12 @@ func TestHealthProbeStatusQueryWhileRunning(t *testing.T) {
 }
 
 func TestHealthProbeMisconfiguredCheckFailsTheWorkflow(t *testing.T) {
-	env := newProbeEnv(t, &activities.Probes{Prober: &probe.Prober{Secrets: secrets.Static{}}})
-	env.ExecuteWorkflow(HealthProbe, HealthProbeInput{
-		Target: "db",
-		Checks: []probe.Check{
-			{Name: "pg", Kind: probe.Postgres, DSNSecret: "orders-db"},
-			{Name: "never-up", Kind: probe.TCP, Address: closedPort(t)},
-		},
-	})
+	checks := []probe.Check{
+		{Name: "pg", Kind: probe.Postgres, DSNSecret: "orders-db"},
+		{Name: "never-up", Kind: probe.TCP, Address: closedPort(t)},
+	}
+	env := newProbeEnv(t, &activities.Probes{Prober: &probe.Prober{Secrets: secrets.Static{}}, Checks: configured(checks...)})
+	env.ExecuteWorkflow(HealthProbe, HealthProbeInput{Target: "db", Checks: checks})
 	err := env.GetWorkflowError()
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.Type() != contract.ErrTypeProbeMisconfigured || appErr.NonRetryable() == false {
@@ -275,5 +286,71 @@ func TestHealthProbeKeepsCurrentDetailsAndSearchAttributes(t *testing.T) {
 	}
 	if !strings.Contains(md.GetCurrentDetails(), "**Healthy: orders**") || !strings.Contains(md.GetCurrentDetails(), "| api | healthy | 1 |") {
 		t.Fatalf("current details = %q", md.GetCurrentDetails())
+	}
+}
+
+// The worker runs only the checks it configures: a check it does not know, or one whose
+// definition differs from the configured one, fails the probe before anything is attempted, with
+// a non-retryable ProbeRefused that names the configured checks.
+func TestHealthProbeRefusesChecksTheWorkerDoesNotConfigure(t *testing.T) {
+	var hits sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Store(r.URL.Path, true)
+	}))
+	defer srv.Close()
+	api := probe.Check{Name: "api", Kind: probe.HTTP, URL: srv.URL + "/healthz"}
+	pg := probe.Check{Name: "orders-primary", Kind: probe.Postgres, DSNSecret: "orders-primary", Query: "SELECT 1"}
+	tests := []struct {
+		name  string
+		check probe.Check
+		want  string
+	}{
+		{"a name not configured", probe.Check{Name: "payments"}, `check "payments" is not configured on this worker: name one of its configured checks (api, orders-primary)`},
+		{"a new check with a configured name", probe.Check{Name: "api", Kind: probe.HTTP, URL: srv.URL + "/admin/reset"}, `check "api" differs from the check of that name configured on this worker: give only its name ({"name": "api"})`},
+		{"configured SQL altered", probe.Check{Name: "orders-primary", Kind: probe.Postgres, DSNSecret: "orders-primary", Query: "DROP TABLE orders"}, `check "orders-primary" differs`},
+		{"configured check made optional", probe.Check{Name: "api", Kind: probe.HTTP, URL: api.URL, Optional: true}, `check "api" differs`},
+		{"an unnamed check", probe.Check{Kind: probe.TCP, Address: "169.254.169.254:80"}, "has no name: name one of the checks configured on this worker (api, orders-primary)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newProbeEnv(t, &activities.Probes{Prober: &probe.Prober{}, Checks: configured(api, pg)})
+			env.ExecuteWorkflow(HealthProbe, HealthProbeInput{Target: "svc", Checks: []probe.Check{tt.check}})
+			var appErr *temporal.ApplicationError
+			if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != contract.ErrTypeProbeRefused || !appErr.NonRetryable() {
+				t.Fatalf("error = %v, want a non-retryable %s", err, contract.ErrTypeProbeRefused)
+			}
+			if !strings.Contains(appErr.Error(), tt.want) {
+				t.Fatalf("error %q does not say %q", appErr.Error(), tt.want)
+			}
+		})
+	}
+	if _, ok := hits.Load("/admin/reset"); ok {
+		t.Fatal("the altered check reached its URL")
+	}
+	// None configured at all: the error says where checks are configured.
+	env := newProbeEnv(t, &activities.Probes{Prober: &probe.Prober{}})
+	env.ExecuteWorkflow(HealthProbe, HealthProbeInput{Target: "svc", Checks: []probe.Check{{Name: "api"}}})
+	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "which has no checks configured: add it to probes.checks") {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+// A check named alone passes the workflow's validation, and its attempts get the longest timeout a
+// configured check may have; the configured check's optional flag decides the probe's health.
+func TestHealthProbeByNameAlone(t *testing.T) {
+	if err := (HealthProbeInput{Target: "svc", Checks: []probe.Check{{Name: "a"}, {Name: "b"}}}).Validate(); err != nil {
+		t.Fatalf("checks named alone: %v", err)
+	}
+	if got := probeAttemptOptions(probe.Check{Name: "a"}, 1).StartToCloseTimeout; got != probe.MaxTimeout+5*time.Second {
+		t.Fatalf("attempt timeout of a check named alone = %s", got)
+	}
+	optional := probe.Check{Name: "db-port", Kind: probe.TCP, Address: closedPort(t), Optional: true}
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	env := newProbeEnv(t, &activities.Probes{Prober: &probe.Prober{}, Checks: configured(optional, probe.Check{Name: "api", Kind: probe.HTTP, URL: srv.URL})})
+	env.ExecuteWorkflow(HealthProbe, HealthProbeInput{Target: "svc", Checks: []probe.Check{{Name: "api"}, {Name: "db-port"}}})
+	r := probeResult(t, env)
+	if !r.Healthy || !r.Checks[1].Optional || r.Checks[1].Status != StatusUnhealthy || r.Checks[0].Kind != "http" {
+		t.Fatalf("probe = %+v, want healthy with the optional db-port unhealthy", r)
 	}
 }

@@ -74,16 +74,6 @@ func recordHistories(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(plansDir, "recorded.yaml"), []byte(recordedPlan), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	RegisterWorkflows(w)
-	activities.Set{Probes: &activities.Probes{Prober: &probe.Prober{}}, Assets: assets, Actions: &activities.Actions{},
-		Plans:         &activities.Plans{Dir: plansDir},
-		Identities:    &activities.Identities{},
-		Notifications: &activities.Notifications{Logger: slog.New(slog.DiscardHandler)}, Signals: &activities.Signals{Client: c, TaskQueue: "replay-record"}}.Register(w)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
 	defer up.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -92,6 +82,24 @@ func recordHistories(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	_ = ln.Close()
+	probeChecks := []probe.Check{
+		{Name: "api", Kind: probe.HTTP, URL: up.URL},
+		{Name: "db-port", Kind: probe.TCP, Address: closed, Optional: true},
+	}
+	configured := map[string]probe.Check{}
+	for _, c := range probeChecks {
+		configured[c.Name] = c
+	}
+	RegisterWorkflows(w)
+	activities.Set{Probes: &activities.Probes{Prober: &probe.Prober{}, Checks: configured}, Assets: assets, Actions: &activities.Actions{},
+		Plans:         &activities.Plans{Dir: plansDir},
+		Identities:    &activities.Identities{},
+		Notifications: &activities.Notifications{Logger: slog.New(slog.DiscardHandler)}, Signals: &activities.Signals{Client: c, TaskQueue: "replay-record"}}.Register(w)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
 	open, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -127,11 +135,18 @@ func recordHistories(t *testing.T) {
 	}{
 		{"health_probe_v1.json", func(file string) client.WorkflowRun {
 			return start(file, HealthProbeWorkflow, HealthProbeInput{
-				Target: "recorded",
-				Checks: []probe.Check{
-					{Name: "api", Kind: probe.HTTP, URL: up.URL},
-					{Name: "db-port", Kind: probe.TCP, Address: closed, Optional: true},
-				},
+				Target:           "recorded",
+				Checks:           probeChecks,
+				Interval:         units.Duration(200 * time.Millisecond),
+				SuccessThreshold: 2,
+				FailureThreshold: 2,
+			})
+		}},
+		{"health_probe_v2.json", func(file string) client.WorkflowRun {
+			// The checks named alone, as the worker configures them.
+			return start(file, HealthProbeWorkflow, HealthProbeInput{
+				Target:           "recorded",
+				Checks:           []probe.Check{{Name: "api"}, {Name: "db-port"}},
 				Interval:         units.Duration(200 * time.Millisecond),
 				SuccessThreshold: 2,
 				FailureThreshold: 2,

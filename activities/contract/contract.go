@@ -223,16 +223,27 @@ type LoadPlanResult struct {
 // ErrTypeProbeMisconfigured is the application error type of a check that cannot be attempted at all.
 const ErrTypeProbeMisconfigured = "ProbeMisconfigured"
 
+// ErrTypeProbeRefused is the application error type of a check the worker does not run: one not
+// configured there (probes.checks), or one whose definition differs from the configured one.
+const ErrTypeProbeRefused = "ProbeRefused"
+
 // ProbeCheckInput asks for one attempt at one check.
 type ProbeCheckInput struct {
 	// Target names what the probe as a whole looks at; it labels metrics.
-	Target string      `json:"target"`
-	Check  probe.Check `json:"check"`
+	Target string `json:"target"`
+	// Check names a check configured on the worker: only its name, or its whole definition as
+	// configured.
+	Check probe.Check `json:"check"`
 }
 
 // ProbeCheckResult is the outcome of the attempt.
 type ProbeCheckResult struct {
 	probe.Outcome
+	// Kind, Target and Optional are the configured check's, for a probe that named it without its
+	// definition.
+	Kind     probe.Kind `json:"kind,omitempty"`
+	Target   string     `json:"target,omitempty"`
+	Optional bool       `json:"optional,omitempty"`
 }
 
 // ResolveSnapshotInput asks which snapshot a reference names: "latest", "sample" (one picked at

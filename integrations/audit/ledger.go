@@ -562,3 +562,30 @@ func seqOf(prefix, name string) (uint64, bool) {
 	}
 	return seq, true
 }
+
+// Latest returns the newest entry that match accepts among the last scan entries of the ledger
+// (newest first), and whether there is one. Entries that are missing or damaged are passed over:
+// Verify reports them.
+func (l *Ledger) Latest(ctx context.Context, match func(Entry) bool, scan int) (Entry, bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.catchUp(ctx); err != nil {
+		return Entry{}, false, fmt.Errorf("audit: read %s: %w", l.Location(), err)
+	}
+	for seq, n := l.tail, 0; seq > 0 && n < scan; seq, n = seq-1, n+1 {
+		e, ok := l.recent[seq]
+		if !ok {
+			var err error
+			if e, err = l.readEntry(ctx, seq); err != nil {
+				if errors.Is(err, ErrDamaged) || errors.Is(err, storage.ErrNotFound) {
+					continue
+				}
+				return Entry{}, false, fmt.Errorf("audit: read %s: %w", l.Location(), err)
+			}
+		}
+		if match(e) {
+			return e, true, nil
+		}
+	}
+	return Entry{}, false, nil
+}

@@ -354,3 +354,34 @@ func TestAppendStopsWithItsContext(t *testing.T) {
 		t.Fatalf("Append with a cancelled context: %v", err)
 	}
 }
+
+// Latest finds the newest matching entry within the scan, also from a ledger that did not write
+// the entries, and passes over a damaged one.
+func TestLatestFindsTheNewestMatch(t *testing.T) {
+	dir := t.TempDir()
+	s := signer(t, "latest")
+	w := newLedger(t, backend(t, dir), s)
+	for i, subject := range []string{"a", "b", "a", "c"} {
+		appendOK(t, w, audit.Entry{Kind: "config-change", Subject: subject, Details: map[string]string{"n": fmt.Sprint(i)}})
+	}
+	r := newLedger(t, backend(t, dir), s)
+	is := func(subject string) func(audit.Entry) bool {
+		return func(e audit.Entry) bool { return e.Subject == subject }
+	}
+	if e, ok, err := r.Latest(context.Background(), is("a"), 100); err != nil || !ok || e.Seq != 3 {
+		t.Fatalf("latest a: %+v %v %v", e, ok, err)
+	}
+	if _, ok, err := r.Latest(context.Background(), is("a"), 1); err != nil || ok {
+		t.Fatalf("a within the last entry only: found %v, %v", ok, err)
+	}
+	if _, ok, err := r.Latest(context.Background(), is("z"), 100); err != nil || ok {
+		t.Fatalf("no match: found %v, %v", ok, err)
+	}
+	if err := os.WriteFile(entryPath(dir, 3), []byte("not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fresh := newLedger(t, backend(t, dir), s)
+	if e, ok, err := fresh.Latest(context.Background(), is("a"), 100); err != nil || !ok || e.Seq != 1 {
+		t.Fatalf("past a damaged entry: %+v %v %v", e, ok, err)
+	}
+}

@@ -3,8 +3,10 @@ package probe
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,44 +32,49 @@ const (
 // DefaultTimeout bounds one attempt when a check sets no timeout.
 const DefaultTimeout = 5 * time.Second
 
+// MaxTimeout is the longest timeout a configured check may set. A probe that names a check without
+// its definition cannot know the check's timeout, and gives each attempt this long.
+const MaxTimeout = time.Minute
+
 // Check describes one health check. Fields apply to the kinds named in their comments; Validate reports
 // fields that do not fit the kind.
 type Check struct {
-	// Name identifies the check in results; defaults to the kind and target.
-	Name string `json:"name,omitempty"`
+	// Name identifies the check: the name it is configured under on the worker (probes.checks).
+	// A probe may give only the name, to run the check as the worker configures it.
+	Name string `json:"name,omitempty" yaml:"name,omitempty"`
 	// Kind is http, tcp or postgres.
-	Kind Kind `json:"kind"`
+	Kind Kind `json:"kind,omitempty" yaml:"kind"`
 	// Optional checks are reported but do not make the probe unhealthy.
-	Optional bool `json:"optional,omitempty"`
+	Optional bool `json:"optional,omitempty" yaml:"optional,omitempty"`
 	// Timeout bounds one attempt (default 5s).
-	Timeout units.Duration `json:"timeout,omitempty"`
+	Timeout units.Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`
 	// MaxLatency fails an attempt that succeeds more slowly than this.
-	MaxLatency units.Duration `json:"max_latency,omitempty"`
+	MaxLatency units.Duration `json:"max_latency,omitempty" yaml:"max_latency,omitempty"`
 
 	// URL to request (http).
-	URL string `json:"url,omitempty"`
+	URL string `json:"url,omitempty" yaml:"url,omitempty"`
 	// Method is the HTTP method (http, default GET).
-	Method string `json:"method,omitempty"`
+	Method string `json:"method,omitempty" yaml:"method,omitempty"`
 	// Headers are sent with the request (http). Put no credentials here: inputs are stored in history.
-	Headers map[string]string `json:"headers,omitempty"`
+	Headers map[string]string `json:"headers,omitempty" yaml:"headers,omitempty"`
 	// ExpectStatus lists the status codes that pass (http, default any 2xx or 3xx).
-	ExpectStatus []int `json:"expect_status,omitempty"`
+	ExpectStatus []int `json:"expect_status,omitempty" yaml:"expect_status,omitempty"`
 	// BodyContains must appear in the first 64 KiB of the response body (http).
-	BodyContains string `json:"body_contains,omitempty"`
+	BodyContains string `json:"body_contains,omitempty" yaml:"body_contains,omitempty"`
 	// InsecureSkipVerify accepts any TLS certificate (http).
-	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty"`
+	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty" yaml:"insecure_skip_verify,omitempty"`
 
 	// Address is host:port to connect to (tcp).
-	Address string `json:"address,omitempty"`
+	Address string `json:"address,omitempty" yaml:"address,omitempty"`
 
 	// DSNSecret names the worker secret that holds the connection string (postgres).
-	DSNSecret string `json:"dsn_secret,omitempty"`
+	DSNSecret string `json:"dsn_secret,omitempty" yaml:"dsn_secret,omitempty"`
 	// Query runs on each attempt and must return without error (postgres, default "SELECT 1").
-	Query string `json:"query,omitempty"`
+	Query string `json:"query,omitempty" yaml:"query,omitempty"`
 	// ExpectRole is primary or replica; the server's pg_is_in_recovery() must match (postgres).
-	ExpectRole string `json:"expect_role,omitempty"`
+	ExpectRole string `json:"expect_role,omitempty" yaml:"expect_role,omitempty"`
 	// MaxReplicationLag fails a replica whose replay lags further behind (postgres).
-	MaxReplicationLag units.Duration `json:"max_replication_lag,omitempty"`
+	MaxReplicationLag units.Duration `json:"max_replication_lag,omitempty" yaml:"max_replication_lag,omitempty"`
 }
 
 // DisplayName is the check's name, or its kind and target when it has none.
@@ -78,17 +85,42 @@ func (c Check) DisplayName() string {
 	return string(c.Kind) + " " + c.Target()
 }
 
-// Target is what the check looks at, safe to show: the URL, the address, or the secret's name.
+// Target is what the check looks at, safe to show: the URL without its password, query or
+// fragment (which may carry a token), the address, or the secret's name.
 func (c Check) Target() string {
 	switch c.Kind {
 	case HTTP:
-		return c.URL
+		u, err := url.Parse(c.URL)
+		if err != nil {
+			return "(an invalid URL)"
+		}
+		u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+		return u.Redacted()
 	case TCP:
 		return c.Address
 	case Postgres:
 		return "secret " + c.DSNSecret
 	}
 	return ""
+}
+
+// IsReference reports whether the check gives only its name: it asks for the check of that name as
+// the worker configures it.
+func (c Check) IsReference() bool {
+	return c.Name != "" && c.Kind == "" && !c.Optional && c.Timeout == 0 && c.MaxLatency == 0 &&
+		c.URL == "" && c.Method == "" && len(c.Headers) == 0 && len(c.ExpectStatus) == 0 && c.BodyContains == "" && !c.InsecureSkipVerify &&
+		c.Address == "" &&
+		c.DSNSecret == "" && c.Query == "" && c.ExpectRole == "" && c.MaxReplicationLag == 0
+}
+
+// Same reports whether c and o define the same check, field for field. An empty list or map is the
+// same as none.
+func (c Check) Same(o Check) bool {
+	return c.Name == o.Name && c.Kind == o.Kind && c.Optional == o.Optional && c.Timeout == o.Timeout && c.MaxLatency == o.MaxLatency &&
+		c.URL == o.URL && c.Method == o.Method && maps.Equal(c.Headers, o.Headers) && slices.Equal(c.ExpectStatus, o.ExpectStatus) &&
+		c.BodyContains == o.BodyContains && c.InsecureSkipVerify == o.InsecureSkipVerify &&
+		c.Address == o.Address &&
+		c.DSNSecret == o.DSNSecret && c.Query == o.Query && c.ExpectRole == o.ExpectRole && c.MaxReplicationLag == o.MaxReplicationLag
 }
 
 // Validate returns every problem with the check, joined, or nil. Field names in messages are the JSON
@@ -145,7 +177,7 @@ func (c Check) Validate(path string) error {
 		notFor("url", c.URL != "")
 		notFor("address", c.Address != "")
 	case "":
-		bad("kind", "required: one of http, tcp, postgres")
+		bad("kind", "required: one of http, tcp, postgres (or give only the name of a check configured on the worker)")
 	default:
 		bad("kind", "%q is not one of http, tcp, postgres", c.Kind)
 	}

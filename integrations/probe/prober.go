@@ -27,10 +27,14 @@ type Outcome struct {
 	Latency units.Duration `json:"latency"`
 	// Detail says what was observed on success ("HTTP 200", "primary, lag 0s").
 	Detail string `json:"detail,omitempty"`
-	// Reason says why the attempt failed.
+	// Reason says why the attempt failed, in a fixed vocabulary (ReasonRefused and the others): it
+	// never quotes what the target said.
 	Reason string `json:"reason,omitempty"`
 	// Status is an HTTP check's status code, 0 when no answer came.
 	Status int `json:"status,omitempty"`
+	// Cause is the full error behind Reason, for the worker's log only: it may hold addresses, SQL
+	// error text or what a server answered, so it is never serialized.
+	Cause error `json:"-"`
 }
 
 // Prober runs check attempts. The zero value is usable; it resolves no secrets.
@@ -77,10 +81,7 @@ func (p *Prober) Run(ctx context.Context, c Check) (Outcome, error) {
 		return Outcome{}, err
 	}
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("no answer within %s", c.Timeout.Or(DefaultTimeout))
-		}
-		out.Reason = err.Error()
+		out.Reason, out.Cause = reason(ctx, err, c.Timeout.Or(DefaultTimeout)), err
 		return out, nil
 	}
 	if c.MaxLatency != 0 && latency > c.MaxLatency.D() {
@@ -89,6 +90,22 @@ func (p *Prober) Run(ctx context.Context, c Check) (Outcome, error) {
 	}
 	out.OK, out.Detail = true, detail
 	return out, nil
+}
+
+// reason is what a report says about err: a timeout when the attempt ran out of time, the reason a
+// Failure gives, or what Classify makes of it.
+func reason(ctx context.Context, err error, timeout time.Duration) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Sprintf("%s: no answer within %s", ReasonTimeout, timeout)
+	}
+	if ctx.Err() != nil {
+		return ReasonCancelled
+	}
+	var f *Failure
+	if errors.As(err, &f) {
+		return f.Reason
+	}
+	return Classify(err)
 }
 
 func (p *Prober) http(ctx context.Context, c Check) (int, string, error) {
@@ -121,17 +138,17 @@ func (p *Prober) http(ctx context.Context, c Check) (int, string, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyRead))
 	if err != nil {
-		return resp.StatusCode, "", fmt.Errorf("HTTP %d, reading body: %w", resp.StatusCode, err)
+		return resp.StatusCode, "", Fail(fmt.Sprintf("HTTP %d, reading the body: %s", resp.StatusCode, Classify(err)), err)
 	}
 	okStatus := resp.StatusCode >= 200 && resp.StatusCode < 400
 	if len(c.ExpectStatus) > 0 {
 		okStatus = slices.Contains(c.ExpectStatus, resp.StatusCode)
 	}
 	if !okStatus {
-		return resp.StatusCode, "", fmt.Errorf("HTTP %d, want %s", resp.StatusCode, wantStatus(c.ExpectStatus))
+		return resp.StatusCode, "", Fail(fmt.Sprintf("HTTP %d, want %s", resp.StatusCode, wantStatus(c.ExpectStatus)), nil)
 	}
 	if c.BodyContains != "" && !bytes.Contains(body, []byte(c.BodyContains)) {
-		return resp.StatusCode, "", fmt.Errorf("HTTP %d, body does not contain %q", resp.StatusCode, c.BodyContains)
+		return resp.StatusCode, "", Fail(fmt.Sprintf("HTTP %d, %s: it does not contain body_contains", resp.StatusCode, ReasonBody), nil)
 	}
 	return resp.StatusCode, fmt.Sprintf("HTTP %d", resp.StatusCode), nil
 }
@@ -153,9 +170,8 @@ func (p *Prober) tcp(ctx context.Context, c Check) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	remote := conn.RemoteAddr().String()
 	_ = conn.Close()
-	return "connected to " + remote, nil
+	return "connected", nil
 }
 
 func (p *Prober) postgres(ctx context.Context, c Check) (string, error) {

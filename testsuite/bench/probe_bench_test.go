@@ -36,8 +36,23 @@ func BenchmarkHealthProbeThroughput(b *testing.B) {
 	c := srv.Dial(b, client.Options{Logger: quiet})
 	w := worker.New(c, "bench", worker.Options{MaxConcurrentLocalActivityExecutionSize: 500})
 	workflows.RegisterWorkflows(w)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = conn.Close()
+		}
+	}()
 	// The real activity, wrapped to note when each probe's first attempt begins.
-	probes := &activities.Probes{Prober: &probe.Prober{}}
+	check := probe.Check{Name: "bench-port", Kind: probe.TCP, Address: ln.Addr().String()}
+	probes := &activities.Probes{Prober: &probe.Prober{}, Checks: map[string]probe.Check{check.Name: check}}
 	var firstMu sync.Mutex
 	firstStep := map[string]time.Time{}
 	w.RegisterActivityWithOptions(func(ctx context.Context, in contract.ProbeCheckInput) (contract.ProbeCheckResult, error) {
@@ -54,21 +69,7 @@ func BenchmarkHealthProbeThroughput(b *testing.B) {
 	}
 	defer w.Stop()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = conn.Close()
-		}
-	}()
-	in := workflows.HealthProbeInput{Target: "bench", Checks: []probe.Check{{Kind: probe.TCP, Address: ln.Addr().String()}}}
+	in := workflows.HealthProbeInput{Target: "bench", Checks: []probe.Check{{Name: check.Name}}}
 
 	for b.Loop() {
 		ctx := context.Background()

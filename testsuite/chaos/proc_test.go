@@ -134,7 +134,7 @@ const (
 // writeConfig writes the configuration file of the trial's workers.
 func (tr *trial) writeConfig(c workerConf) (string, error) {
 	var b strings.Builder
-	b.WriteString("temporal:\n  address: ${TEMPORAL_ADDRESS}\nlog:\n  format: text\n")
+	b.WriteString("temporal:\n  address: ${TEMPORAL_ADDRESS}\nlog:\n  format: text\nidentity: trust-client\n")
 	fmt.Fprintf(&b, "worker:\n  task_queue: %s\n  shutdown_timeout: 5s\n", c.taskQueue)
 	if c.maxActivities > 0 {
 		fmt.Fprintf(&b, "  max_concurrent_activities: %d\n", c.maxActivities)

@@ -147,6 +147,7 @@ func TestScheduledBackupsVerifyAndRPOWatch(t *testing.T) {
 	writeFile(t, configPath, fmt.Sprintf(`
 temporal:
   address: ${TEMPORAL_ADDRESS}
+identity: trust-client
 http:
   listen: %s
 worker:
@@ -300,6 +301,7 @@ func TestBackupResumesAfterTheWorkerIsKilled(t *testing.T) {
 	writeFile(t, configPath, fmt.Sprintf(`
 temporal:
   address: ${TEMPORAL_ADDRESS}
+identity: trust-client
 http:
   listen: %s
 secrets:

@@ -45,6 +45,7 @@ spec:
 	writeFile(t, configPath, fmt.Sprintf(`
 temporal:
   address: %s
+identity: trust-client
 http:
   listen: %s
 encryption:

@@ -103,7 +103,8 @@ func TestDevStackAsMakeRunStartsIt(t *testing.T) {
 	ports := [3]int{repo.FreePort(t), repo.FreePort(t), repo.FreePort(t)}
 	d := startDev(t, dataDir, ports, "--postgres=false")
 
-	input := fmt.Sprintf(`{"target":"local-stack","checks":[{"name":"worker","kind":"http","url":"http://127.0.0.1:%d/healthz"},{"name":"frontend","kind":"tcp","address":"127.0.0.1:%d"}],"interval":"200ms"}`, d.httpPort, d.temporalPort)
+	// The checks examples/lifeboat.yaml configures, on the ports this stack runs on.
+	input := `{"target":"local-stack","checks":[{"name":"worker-health"},{"name":"temporal-frontend"}],"interval":"200ms"}`
 	d.temporal(t, "workflow", "start", "--type", "HealthProbe", "--task-queue", "lifeboat", "--workflow-id", "dev-probe", "--input", input)
 	d.temporal(t, "workflow", "result", "--workflow-id", "dev-probe")
 
@@ -137,6 +138,21 @@ func TestDevStackAsMakeRunStartsIt(t *testing.T) {
 	status, err := statusCmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(status), "**Healthy: local-stack**") {
 		t.Fatalf("lifeboat status: %v\n%s", err, status)
+	}
+
+	// The probe the banner suggests, by name, and the checks it may name.
+	if !strings.Contains(d.proc.Tail(), "probe run --check worker-health --wait") {
+		t.Fatalf("the banner does not suggest the probe:\n%s", d.proc.Tail())
+	}
+	probeCmd := exec.Command(filepath.Join(binDir, "lifeboat"), "--config", d.config, "probe", "run", "--check", "worker-health", "--wait")
+	probeCmd.Env = d.env
+	if out, err := probeCmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "worker-health is healthy") {
+		t.Fatalf("lifeboat probe run --check worker-health: %v\n%s", err, out)
+	}
+	listCmd := exec.Command(filepath.Join(binDir, "lifeboat"), "--config", d.config, "probe", "list")
+	listCmd.Env = d.env
+	if out, err := listCmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "local-stack: worker-health, temporal-frontend") {
+		t.Fatalf("lifeboat probe list: %v\n%s", err, out)
 	}
 
 	d.stop(t)

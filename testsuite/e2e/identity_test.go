@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/audit"
 	"github.com/lifeboat-dr/lifeboat/testsuite/devserver"
 	"github.com/lifeboat-dr/lifeboat/testsuite/repo"
 	"github.com/lifeboat-dr/lifeboat/testsuite/wait"
@@ -86,6 +87,11 @@ http:
   listen: %s
 recovery:
   plans_dir: plans
+secrets:
+  audit-key: %s
+audit:
+  location: ledger
+  signing_key: audit-key
 identity:
   mode: verified
   audience: lifeboat-e2e
@@ -94,7 +100,7 @@ identity:
     - {id: dba, members: [alice, bob, carol]}
 log:
   format: text
-`, temporal.HostPort, httpAddr, dirYAML.String()))
+`, temporal.HostPort, httpAddr, audit.GenerateSigningKey(), dirYAML.String()))
 	worker := startWorker(t, configPath, env, "http://"+httpAddr)
 	defer worker.Stop()
 
@@ -251,4 +257,47 @@ log:
 	for _, r := range table {
 		t.Logf("| %s | %s |", r.name, r.got)
 	}
+
+	// The ledger holds the run's acts, verified, and names an entry edited afterwards.
+	if out, stderr, code := runLifeboat(t, configPath, env, "audit", "verify"); code != 0 || !strings.Contains(out, "intact") {
+		t.Fatalf("audit verify: exit %d\n%s%s", code, out, stderr)
+	}
+	out, stderr, code = runLifeboat(t, configPath, env, "audit", "export", "--format", "jsonl")
+	if code != 0 {
+		t.Fatalf("audit export: exit %d\n%s", code, stderr)
+	}
+	bobEntry := ""
+	for _, want := range []string{`"kind":"start","actor":"alice"`, `"kind":"decision","actor":"bob"`, `"kind":"decision","actor":"carol"`,
+		`"kind":"silence","actor":"erin"`, `"kind":"refusal","actor":"alice"`, `"kind":"plan-change"`, `"kind":"config-change"`} {
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, want) {
+				found = true
+				if strings.Contains(want, `"bob"`) {
+					bobEntry = line
+				}
+			}
+		}
+		if !found {
+			t.Errorf("the ledger has no entry with %s:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(bobEntry, `"verified":true`) {
+		t.Fatalf("bob's decision is not recorded as verified: %s", bobEntry)
+	}
+	seq := regexp.MustCompile(`"seq":(\d+)`).FindStringSubmatch(bobEntry)[1]
+	path := filepath.Join(dir, "ledger", "audit", "entries", fmt.Sprintf("%020s.json", seq))
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(raw), `"actor":"bob"`, `"actor":"dave"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code = runLifeboat(t, configPath, env, "audit", "verify")
+	if code != 3 || !strings.Contains(out+stderr, "entry "+seq) {
+		t.Errorf("audit verify after bob's decision was edited: exit %d, want 3 naming entry %s\n%s%s", code, seq, out, stderr)
+	}
+	table = append(table, result{"ledger entry edited after the run", "lifeboat audit verify: exit 3, names entry " + seq})
+	t.Logf("| %s | %s |", table[len(table)-1].name, table[len(table)-1].got)
 }

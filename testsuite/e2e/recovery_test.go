@@ -174,6 +174,7 @@ func TestFailoverDrillOnRealPostgres(t *testing.T) {
 	writeFile(t, configPath, fmt.Sprintf(`
 temporal:
   address: ${TEMPORAL_ADDRESS}
+identity: trust-client
 http:
   listen: %s
 secrets:

@@ -61,6 +61,7 @@ func TestInPlaceDatabaseRestoreSurvivesAWorkerKill(t *testing.T) {
 	writeFile(t, configPath, fmt.Sprintf(`
 temporal:
   address: %s
+identity: trust-client
 http:
   listen: %s
 secrets:

@@ -454,6 +454,7 @@ func TestSlackApprovalDrivesARecovery(t *testing.T) {
 	writeFile(t, configPath, fmt.Sprintf(`
 temporal:
   address: ${TEMPORAL_ADDRESS}
+identity: trust-client
 http:
   listen: %s
 secrets:

@@ -162,3 +162,38 @@ func TestAuditOpenAndKeys(t *testing.T) {
 		t.Errorf("Keys with a bad verify key: %v", err)
 	}
 }
+
+// The configuration examples of docs/audit.md are valid, and the first is the ledger it describes:
+// on S3 with Object Lock, with a former key to verify with.
+func TestAuditDocsExamplesAreValid(t *testing.T) {
+	b, err := os.ReadFile("../../docs/audit.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := MapEnv(map[string]string{"LIFEBOAT_AUDIT_KEY": audit.GenerateSigningKey()})
+	blocks := strings.Split(string(b), "```yaml\n")[1:]
+	if len(blocks) == 0 {
+		t.Fatal("docs/audit.md has no yaml example")
+	}
+	for i, block := range blocks {
+		example, _, _ := strings.Cut(block, "```")
+		path := writeFile(t, t.TempDir(), "lifeboat.yaml", example)
+		cfg, err := Load(path, env)
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err != nil {
+			t.Fatalf("docs/audit.md yaml example %d: %v\n%s", i+1, err, example)
+		}
+		if i > 0 {
+			continue
+		}
+		if !strings.Contains(cfg.Audit.Location, "object_lock_mode=") || len(cfg.Audit.VerifyKeys) != 1 {
+			t.Errorf("the first example is not a ledger with Object Lock and a former key: %+v", cfg.Audit)
+		}
+		keys, err := cfg.Audit.Keys(context.Background(), secrets.Static(cfg.Secrets))
+		if err != nil || len(keys) != 2 {
+			t.Errorf("the first example's keys: %v, %v", keys, err)
+		}
+	}
+}

@@ -62,6 +62,8 @@ type Config struct {
 	StatusPage statuspage.Config `yaml:"status_page"`
 	// Audit keeps a signed ledger of who decided what (docs/audit.md); off without a location.
 	Audit Audit `yaml:"audit"`
+	// Probes are the health checks probes may run, by name, and the hosts they may reach.
+	Probes Probes `yaml:"probes"`
 }
 
 // Recovery configures the actions of recovery plans.
@@ -521,6 +523,9 @@ func (c Config) Validate() error {
 		names = append(names, a.Name)
 	}
 	if err := c.StatusPage.Validate(names); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Probes.Validate(c.Secrets); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Intake.Validate("intake"); err != nil {
