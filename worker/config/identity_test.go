@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -199,5 +200,39 @@ identity:
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("all problems: %q missing from:\n%v", want, err)
 		}
+	}
+}
+
+// The identity.oidc example of docs/identity.md loads and validates, given the secret it names.
+func TestIdentityDocsOIDCExampleIsValid(t *testing.T) {
+	b, err := os.ReadFile("../../docs/identity.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, block := range strings.Split(string(b), "```yaml\n")[1:] {
+		example, _, _ := strings.Cut(block, "```")
+		if !strings.Contains(example, "  oidc:") {
+			continue
+		}
+		found = true
+		path := writeFile(t, t.TempDir(), "lifeboat.yaml", "secrets:\n  identity-key: |\n"+indent(string(seed), "    ")+"\n"+example)
+		cfg, err := Load(path, MapEnv(nil))
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err != nil {
+			t.Fatalf("docs/identity.md oidc example: %v\n%s", err, example)
+		}
+		if o := cfg.Identity.OIDC; o == nil || o.Issuer == "" || o.ClientID == "" || cfg.WorkerURL() != o.WorkerURL {
+			t.Errorf("the example's oidc section: %+v", o)
+		}
+	}
+	if !found {
+		t.Fatal("docs/identity.md has no yaml example with identity.oidc")
 	}
 }

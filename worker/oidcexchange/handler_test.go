@@ -3,6 +3,7 @@ package oidcexchange
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -24,25 +25,21 @@ const (
 
 // login runs the device flow as user for client at the provider and returns the ID token, the
 // way lifeboat login does, with the user's browser steps done by the test.
-func login(t *testing.T, p *oidcprovider.Provider, client, user string) string {
-	t.Helper()
+func login(p *oidcprovider.Provider, client, user string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	prov := &oidc.Provider{Issuer: p.Issuer, ClientID: client, ClientSecret: clientSecret}
 	code, err := prov.StartDevice(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	approved := make(chan error, 1)
 	go func() { approved <- p.Approve(ctx, code.UserCode, user) }()
 	tok, err := prov.FinishDevice(ctx, code)
 	if err != nil {
-		t.Fatalf("device flow for %s as %s: %v", client, user, err)
+		return "", fmt.Errorf("device flow for %s as %s: %w", client, user, err)
 	}
-	if err := <-approved; err != nil {
-		t.Fatal(err)
-	}
-	return tok.IDToken
+	return tok.IDToken, <-approved
 }
 
 // fixture is a provider with Lifeboat's client and another application's, a directory, and ID
@@ -69,7 +66,12 @@ func newFixture(t *testing.T) *fixture {
 	// The three device flows each wait for the provider's 5s poll interval: run them together.
 	var wg sync.WaitGroup
 	for dst, who := range map[*string][2]string{&f.alice: {clientID, oidcprovider.User2}, &f.stranger: {clientID, p.User1()}, &f.otherClient: {"other-app", oidcprovider.User2}} {
-		wg.Go(func() { *dst = login(t, p, who[0], who[1]) })
+		wg.Go(func() {
+			var err error
+			if *dst, err = login(p, who[0], who[1]); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 	wg.Wait()
 	if t.Failed() {
