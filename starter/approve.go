@@ -123,19 +123,24 @@ func (a *app) decide(ctx context.Context, id string, approve bool, f decideFlags
 	d := approval.Decision{Gate: f.gate, Approve: approve, Identity: f.identity, Channel: approval.ChannelCLI, Reason: f.reason, Choice: f.choice}
 	uctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	if k, err := a.signer(); err != nil {
+	if signs, err := a.signs(cfg); err != nil {
 		return err
-	} else if k != nil {
+	} else if signs {
 		// The assertion names the gate: find the open one when --gate is left out.
 		if d.Gate == "" {
 			if d.Gate, err = a.onlyOpenGate(uctx, c, id); err != nil {
 				return err
 			}
 		}
-		d.Assertion, d.Identity, err = a.assert(cfg, f.identity, f.asSet, identity.Assertion{Act: identity.ActDecide, Workflow: id,
+		s, err := a.assert(ctx, cfg, f.identity, f.asSet, identity.Assertion{Act: identity.ActDecide, Workflow: id,
 			Gate: d.Gate, Approve: approve, Choice: f.choice}, f.timeout+time.Minute)
 		if err != nil {
 			return err
+		}
+		d.Assertion, d.Identity = s.token, s.person
+		if s.channel == "oidc" {
+			// The worker vouched for the person: the record says how they were known.
+			d.Channel = approval.Channel(s.channel)
 		}
 	}
 	var state approval.GateState
@@ -328,10 +333,14 @@ its decision: acknowledging is not approving.
 			defer c.Close()
 			id := args[0]
 			ack := workflows.Acknowledgement{Identity: as, Channel: approval.ChannelCLI, Step: step, Note: note}
-			ack.Assertion, ack.Identity, err = a.assert(cfg, as, cmd.Flags().Changed("as"),
+			s, err := a.assert(ctx, cfg, as, cmd.Flags().Changed("as"),
 				identity.Assertion{Act: identity.ActAcknowledge, Workflow: id, Gate: step}, timeout+time.Minute)
 			if err != nil {
 				return err
+			}
+			ack.Assertion, ack.Identity = s.token, s.person
+			if s.channel == "oidc" {
+				ack.Channel = approval.Channel(s.channel)
 			}
 			uctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()

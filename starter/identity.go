@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/pem"
 	"errors"
@@ -70,29 +71,75 @@ func (a *app) signer() (*signingKey, error) {
 	return &signingKey{person: block.Headers[personHeader], key: key, path: path}, nil
 }
 
-// assert signs what the person does, for the deployment cfg describes; "" without a key. as is the
-// identity the user typed, which must be the key's person when given explicitly.
-func (a *app) assert(cfg config.Config, as string, asSet bool, claim identity.Assertion, ttl time.Duration) (string, string, error) {
+// signed is an assertion and the person it names, with how they were known (key or oidc); with
+// no token, person is the identity the user typed.
+type signed struct{ token, person, channel string }
+
+// signs reports whether assert will sign, or fail trying: with the person's key, with an OIDC
+// login, or, where the configuration verifies identities through OIDC, to say that the person
+// must log in. Without, the CLI sends identities as typed.
+func (a *app) signs(cfg config.Config) (bool, error) {
 	k, err := a.signer()
-	if err != nil || k == nil {
-		return "", as, err
+	if err != nil || k != nil {
+		return k != nil, err
+	}
+	if cfg.Identity.OIDC == nil {
+		return false, nil
+	}
+	l, err := readLogin(a.tokenFilePath())
+	return l != nil || cfg.Identity.Mode == identity.Verified, err
+}
+
+// assert signs what the person does, for the deployment cfg describes: with their own key, else
+// through the worker for their OIDC login. as is the identity the user typed, which must be the
+// signer's person when given explicitly. Without a key or a login, it returns no token, except
+// where the configuration verifies identities through OIDC: there it says to log in.
+func (a *app) assert(ctx context.Context, cfg config.Config, as string, asSet bool, claim identity.Assertion, ttl time.Duration) (signed, error) {
+	if ttl <= 0 {
+		ttl = 5 * time.Minute
+	}
+	k, err := a.signer()
+	if err != nil {
+		return signed{person: as}, err
+	}
+	if k == nil {
+		return a.assertByLogin(ctx, cfg, as, asSet, claim, ttl)
 	}
 	if asSet && strings.TrimSpace(as) != k.person {
-		return "", as, usageErr("--as %s: your signing key (%s) is %s's; leave --as out, or use their key", as, k.path, k.person)
+		return signed{person: as}, usageErr("--as %s: your signing key (%s) is %s's; leave --as out, or use their key", as, k.path, k.person)
 	}
 	audience := cfg.Identity.Audience
 	if audience == "" {
 		audience = identity.DefaultAudience
 	}
 	claim.Issuer, claim.Person, claim.Channel = identity.SelfIssuer, k.person, "key"
-	if ttl <= 0 {
-		ttl = 5 * time.Minute
-	}
 	tok, err := identity.Sign(claim, audience, k.key, time.Now(), ttl)
 	if err != nil {
-		return "", as, err
+		return signed{person: as}, err
 	}
-	return tok, k.person, nil
+	return signed{token: tok, person: k.person, channel: "key"}, nil
+}
+
+// assertByLogin has the worker sign for the person's OIDC login.
+func (a *app) assertByLogin(ctx context.Context, cfg config.Config, as string, asSet bool, claim identity.Assertion, ttl time.Duration) (signed, error) {
+	l, err := a.currentLogin(ctx, cfg)
+	if err != nil {
+		return signed{person: as}, err
+	}
+	if l == nil {
+		if cfg.Identity.OIDC != nil && cfg.Identity.Mode == identity.Verified {
+			return signed{person: as}, usageErr("you are not logged in (no %s): run lifeboat login, or sign with your key (--key)", a.tokenFilePath())
+		}
+		return signed{person: as}, nil
+	}
+	s, err := a.oidcAssert(ctx, cfg, l, claim, ttl)
+	if err != nil {
+		return signed{person: as}, err
+	}
+	if asSet && !sameName(cfg, as, s.person) {
+		return signed{person: as}, usageErr("--as %s: you are logged in as %s (%s); leave --as out, or log in as them", as, s.person, a.tokenFilePath())
+	}
+	return s, nil
 }
 
 func (a *app) keygenCommand() *cobra.Command {
@@ -206,14 +253,14 @@ approval or rejection and the choice; start names the plan or asset (--subject);
 			if err != nil {
 				return err
 			}
-			tok, person, err := a.assert(cfg, "", false, claim, ttl)
+			s, err := a.assert(cmd.Context(), cfg, "", false, claim, ttl)
 			if err != nil {
 				return err
 			}
-			if tok == "" {
-				return usageErr("no signing key at %s: make one with lifeboat keygen, or name it with --key or LIFEBOAT_KEY", a.keyPath())
+			if s.token == "" {
+				return usageErr("no signing key at %s and no login: make a key with lifeboat keygen (or name it with --key or LIFEBOAT_KEY), or, where the configuration has identity.oidc, run lifeboat login", a.keyPath())
 			}
-			return a.print(map[string]string{"person": person, "assertion": tok}, func(w io.Writer) { fmt.Fprintln(w, tok) })
+			return a.print(map[string]string{"person": s.person, "assertion": s.token}, func(w io.Writer) { fmt.Fprintln(w, s.token) })
 		},
 	}
 	f := cmd.Flags()

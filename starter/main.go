@@ -107,6 +107,7 @@ type app struct {
 
 	configPath string
 	keyFile    string
+	tokenFile  string
 	output     string
 	address    string
 	namespace  string
@@ -126,7 +127,8 @@ Temporal and to encrypt and decrypt workflow payloads with the same keys. TEMPOR
 TEMPORAL_NAMESPACE, TEMPORAL_API_KEY and the other TEMPORAL_* variables override it.
 
 Who you are: where the configuration verifies identities, your signing key (--key, LIFEBOAT_KEY,
-or ~/.config/lifeboat/key; see lifeboat keygen) signs what you start, decide and acknowledge.
+or ~/.config/lifeboat/key; see lifeboat keygen) signs what you start, decide and acknowledge; without
+a key, your OIDC login (lifeboat login; --token-file) has the worker sign for you.
 Where it takes them as typed (identity mode trust-client), --as and --requester name you, by
 default $LIFEBOAT_AS (your ID in the identity directory), else user@host.
 
@@ -164,6 +166,7 @@ progress on stderr. Every command prints JSON with -o json.
 	pf.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&a.address, "address", "", "Temporal frontend host:port (overrides the configuration and TEMPORAL_ADDRESS)")
 	pf.StringVarP(&a.namespace, "namespace", "n", "", "Temporal namespace (overrides the configuration and TEMPORAL_NAMESPACE)")
+	pf.StringVar(&a.tokenFile, "token-file", "", "your OIDC login, which lifeboat login writes and the commands that sign use where you have no key (default $LIFEBOAT_OIDC_TOKEN, else ~/.config/lifeboat/oidc-token.json)")
 	pf.StringVar(&a.keyFile, "key", "", "your signing key, which signs what you do where identities are verified (default $LIFEBOAT_KEY, else ~/.config/lifeboat/key when it exists)")
 
 	root.AddGroup(
@@ -181,7 +184,7 @@ progress on stderr. Every command prints JSON with -o json.
 		c.GroupID = "run"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{a.devCommand(), a.keyCommand(), a.keygenCommand(), a.tokenCommand(), a.versionCommand()} {
+	for _, c := range []*cobra.Command{a.devCommand(), a.keyCommand(), a.keygenCommand(), a.loginCommand(), a.logoutCommand(), a.tokenCommand(), a.versionCommand()} {
 		c.GroupID = "local"
 		root.AddCommand(c)
 	}

@@ -137,11 +137,12 @@ func (a *app) recoveryCommand(k recoveryKind, short, long, example string) *cobr
 				return err
 			}
 			defer c.Close()
-			in.Assertion, in.Requester, err = a.assert(cfg, in.Requester, cmd.Flags().Changed("requester"),
+			s, err := a.assert(ctx, cfg, in.Requester, cmd.Flags().Changed("requester"),
 				identity.Assertion{Act: identity.ActStart, Workflow: workflows.RecoveryWorkflowID(k.mode, in.Plan), Subject: in.Plan}, time.Minute)
 			if err != nil {
 				return err
 			}
+			in.Assertion, in.Requester = s.token, s.person
 			run, started, err := a.startRecovery(ctx, c, cfg, k, in)
 			if err != nil {
 				return err

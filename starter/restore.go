@@ -70,11 +70,12 @@ result is printed when the restore ends; the exit code is 3 when it failed or wa
 			}
 			defer c.Close()
 			id := runID("restore", in.Asset, time.Now())
-			in.Assertion, in.Requester, err = a.assert(cfg, in.Requester, cmd.Flags().Changed("requester"),
+			s, err := a.assert(ctx, cfg, in.Requester, cmd.Flags().Changed("requester"),
 				identity.Assertion{Act: identity.ActStart, Workflow: id, Subject: in.Asset}, time.Minute)
 			if err != nil {
 				return err
 			}
+			in.Assertion, in.Requester = s.token, s.person
 			run, started, err := a.startAssetWorkflow(ctx, c, cfg, assetStart{
 				id: id, kind: "restore", asset: in.Asset, workflowType: workflows.RestoreWorkflow,
 				summary: restoreSummary(in), details: restoreDetails(in),

@@ -208,7 +208,7 @@ func loadConfig(args []string, env config.Env, stderr io.Writer) (cfg config.Con
 	healthOnly := fs.Bool("healthcheck", false, "ask the running worker's /readyz and exit 0 when ready, 1 otherwise (for container health checks)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: lifeboat-worker [flags]\n\nRuns Lifeboat's Temporal worker and its HTTP endpoints (/healthz, /readyz, /metrics, /codec).\n\nFlags:\n")
+		fmt.Fprint(stderr, "Usage: lifeboat-worker [flags]\n\nRuns Lifeboat's Temporal worker and its HTTP endpoints (/healthz, /readyz, /metrics, /codec,\n/identity/assert).\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprint(stderr, "\nEnvironment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS* override the temporal section;\n")
 		for _, k := range sortedKeys(config.EnvVars) {

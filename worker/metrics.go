@@ -21,6 +21,8 @@ type metrics struct {
 	codecRequests *prometheus.CounterVec
 	slackClicks   *prometheus.CounterVec
 	alerts        *prometheus.CounterVec
+	// identityExchanges counts POST /identity/assert by outcome.
+	identityExchanges *prometheus.CounterVec
 }
 
 func newMetrics(version string, logger *slog.Logger) (*metrics, error) {
@@ -58,7 +60,11 @@ func newMetrics(version string, logger *slog.Logger) (*metrics, error) {
 		Name: "lifeboat_alerts_total",
 		Help: "Alerts received at /alerts/*, by endpoint and outcome (started, joined, ignored, refused...).",
 	}, []string{"endpoint", "outcome"})
-	reg.MustRegister(m.ready, m.codecRequests, m.slackClicks, m.alerts, info)
+	m.identityExchanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lifeboat_identity_exchanges_total",
+		Help: "OIDC ID tokens exchanged for assertions at /identity/assert, by outcome (signed, no_token, bad_token, unknown_person, bad_request, provider_unavailable).",
+	}, []string{"outcome"})
+	reg.MustRegister(m.ready, m.codecRequests, m.slackClicks, m.alerts, m.identityExchanges, info)
 	return m, nil
 }
 

@@ -16,10 +16,12 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/codec"
+	"github.com/lifeboat-dr/lifeboat/integrations/oidc"
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 	"github.com/lifeboat-dr/lifeboat/integrations/slack"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 	"github.com/lifeboat-dr/lifeboat/worker/intake"
+	"github.com/lifeboat-dr/lifeboat/worker/oidcexchange"
 	"github.com/lifeboat-dr/lifeboat/worker/statuspage"
 )
 
@@ -73,6 +75,14 @@ func newServer(cfg config.Config, m *metrics, logger *slog.Logger) (*server, err
 	if cfg.Slack != nil && cfg.Slack.Transport != slack.TransportSocket {
 		mux.Handle("POST /slack/interactions", &s.slack)
 	}
+	if cfg.Identity.OIDC != nil {
+		h, err := identityExchange(cfg, m, logger)
+		if err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
+		mux.Handle("POST "+oidcexchange.Path, h)
+	}
 	if cfg.StatusPage.Enabled() {
 		statuspage.NewHandler(cfg.StatusPage, &statuspage.TemporalSource{Client: s.currentClient}, statuspage.Options{Logger: logger}).Register(mux)
 	}
@@ -100,9 +110,32 @@ func newServer(cfg config.Config, m *metrics, logger *slog.Logger) (*server, err
 	return s, nil
 }
 
+// identityExchange is POST /identity/assert: ID tokens of the configuration's OIDC provider
+// exchanged for assertions the worker signs with identity.signing_key.
+func identityExchange(cfg config.Config, m *metrics, logger *slog.Logger) (http.Handler, error) {
+	sec := secrets.Static(cfg.Secrets)
+	key, err := cfg.Identity.Signer(sec)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := cfg.Identity.Resolved(sec)
+	if err != nil {
+		return nil, err
+	}
+	o := cfg.Identity.OIDC
+	logger.Info("OIDC logins exchanged for assertions at POST "+oidcexchange.Path, "issuer", o.Issuer, "client_id", o.ClientID)
+	return oidcexchange.New(oidcexchange.Options{
+		Verifier:  &oidc.Provider{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret, Scopes: o.Scopes},
+		Directory: dir, Issuer: config.WorkerIssuer, Key: key,
+		Logger:  logger.With("component", "identity-exchange"),
+		Observe: func(outcome string) { m.identityExchanges.WithLabelValues(outcome).Inc() },
+	}), nil
+}
+
 // serverLimits bound what one client may hold of the worker's HTTP server: a request's headers
 // and body must arrive in time, an answer must be written in time, and an idle connection closes.
-// Each endpoint limits its own body size too (alerts, Slack interactions, codec payloads).
+// Each endpoint limits its own body size too (alerts, Slack interactions, codec payloads,
+// identity exchanges).
 type serverLimits struct {
 	readHeader, read, write, idle time.Duration
 	maxHeader                     int

@@ -6,6 +6,9 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -29,6 +32,70 @@ type Identity struct {
 	// the worker signs with it for people it authenticated itself, such as a Slack button press
 	// by a member the directory lists. Its public key is trusted as issuer "lifeboat-worker".
 	SigningKey string `yaml:"signing_key"`
+	// OIDC lets people log in with the organisation's OpenID Connect provider (lifeboat login):
+	// the worker exchanges their ID token for an assertion it signs with SigningKey.
+	OIDC *OIDC `yaml:"oidc"`
+}
+
+// OIDC is the organisation's OpenID Connect provider, as lifeboat login and the worker's
+// exchange endpoint (POST /identity/assert) use it.
+type OIDC struct {
+	// Issuer is the provider's issuer URL, exactly as its discovery document gives it (https; http
+	// only for a loopback host).
+	Issuer string `yaml:"issuer"`
+	// ClientID is the client lifeboat login uses, registered at the provider for the device
+	// authorization grant. The worker accepts ID tokens for this client only.
+	ClientID string `yaml:"client_id"`
+	// ClientSecret is the client's secret, for providers that require one of device clients. It is
+	// no secret: every CLI reading this file holds it, so it is written here in plain text.
+	ClientSecret string `yaml:"client_secret"`
+	// Scopes are requested besides openid and email, such as offline_access for a refresh token.
+	Scopes []string `yaml:"scopes"`
+	// WorkerURL is where the CLI reaches the worker's HTTP server (default http:// and http.listen,
+	// with 127.0.0.1 for an empty or unspecified host).
+	WorkerURL string `yaml:"worker_url"`
+}
+
+// validate returns every problem with the section.
+func (o OIDC) validate() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if o.Issuer == "" {
+		bad("oidc.issuer: required: the provider's issuer URL, such as https://login.example.com")
+	} else if err := httpURL(o.Issuer); err != nil {
+		bad("oidc.issuer: %q: %v", o.Issuer, err)
+	}
+	if strings.TrimSpace(o.ClientID) == "" {
+		bad("oidc.client_id: required: the client lifeboat login uses at the provider")
+	}
+	for i, s := range o.Scopes {
+		if s == "" || strings.ContainsAny(s, " \t\n\"") {
+			bad("oidc.scopes[%d]: %q is not a scope", i, s)
+		}
+	}
+	if o.WorkerURL != "" {
+		if err := httpURL(o.WorkerURL); err != nil {
+			bad("oidc.worker_url: %q: %v", o.WorkerURL, err)
+		}
+	}
+	return errs
+}
+
+// httpURL checks an absolute http(s) URL without a query or fragment; plain http only to a
+// loopback host, since tokens travel to it.
+func httpURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return errors.New("not a URL")
+	case u.Scheme != "https" && u.Scheme != "http" || u.Host == "":
+		return errors.New("not an absolute http(s) URL")
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return errors.New("give it without a query, a fragment or credentials")
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		return errors.New("use https: plain http is for a loopback host only")
+	}
+	return nil
 }
 
 // UnmarshalYAML takes the full section or the bare mode.
@@ -102,6 +169,12 @@ func (id Identity) validate(sec secrets.Static) error {
 			errs = append(errs, err)
 		}
 	}
+	if id.OIDC != nil {
+		errs = append(errs, id.OIDC.validate()...)
+		if id.SigningKey == "" {
+			errs = append(errs, errors.New("signing_key: required with oidc: the worker signs the assertions it gives for ID tokens"))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -115,4 +188,20 @@ func prefixed(section string, err error) []error {
 		return out
 	}
 	return []error{fmt.Errorf("%s.%w", section, err)}
+}
+
+// WorkerURL is where the CLI reaches the worker's HTTP server: identity.oidc.worker_url, else
+// http:// and http.listen (127.0.0.1 for an empty or unspecified host).
+func (c Config) WorkerURL() string {
+	if c.Identity.OIDC != nil && c.Identity.OIDC.WorkerURL != "" {
+		return strings.TrimSuffix(c.Identity.OIDC.WorkerURL, "/")
+	}
+	host, port, err := net.SplitHostPort(c.HTTP.Listen)
+	if err != nil {
+		return "http://" + c.HTTP.Listen
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

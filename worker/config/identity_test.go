@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -106,4 +107,132 @@ func indent(s, prefix string) string {
 		lines[i] = prefix + l
 	}
 	return strings.Join(lines, "\n")
+}
+
+// identity.oidc: a valid section loads and gives the CLI the worker's URL; each problem is
+// reported, with the section's prefix.
+func TestIdentityOIDC(t *testing.T) {
+	seed, _, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	load := func(t *testing.T, oidc string, signingKey bool) (Config, error) {
+		t.Helper()
+		key := ""
+		if signingKey {
+			key = "  signing_key: worker-key\n"
+		}
+		path := writeFile(t, dir, "c.yaml", `
+http: {listen: "0.0.0.0:8099"}
+secrets:
+  worker-key: |
+`+indent(string(seed), "    ")+`
+identity:
+  mode: verified
+`+key+`  people:
+    - {id: alice, name: Alice, oidc_subject: "248289761001"}
+`+oidc)
+		cfg, err := Load(path, MapEnv(nil))
+		if err != nil {
+			return cfg, err
+		}
+		return cfg, cfg.Validate()
+	}
+
+	cfg, err := load(t, `  oidc:
+    issuer: https://login.example.com
+    client_id: lifeboat-cli
+    client_secret: not-really-secret
+    scopes: [offline_access]
+`, true)
+	if err != nil {
+		t.Fatalf("a valid oidc section: %v", err)
+	}
+	o := cfg.Identity.OIDC
+	if o.Issuer != "https://login.example.com" || o.ClientID != "lifeboat-cli" || o.ClientSecret != "not-really-secret" || len(o.Scopes) != 1 {
+		t.Errorf("loaded %+v", o)
+	}
+	if got := cfg.WorkerURL(); got != "http://127.0.0.1:8099" {
+		t.Errorf("default worker URL %q", got)
+	}
+	cfg, err = load(t, "  oidc: {issuer: \"http://127.0.0.1:9998\", client_id: c, worker_url: \"https://lifeboat.example.com/\"}\n", true)
+	if err != nil {
+		t.Fatalf("a loopback http issuer: %v", err)
+	}
+	if got := cfg.WorkerURL(); got != "https://lifeboat.example.com" {
+		t.Errorf("worker_url %q", got)
+	}
+	if cfg, err := load(t, "", true); err != nil || cfg.Identity.OIDC != nil {
+		t.Errorf("no oidc: %v, %+v", err, cfg.Identity.OIDC)
+	}
+
+	if _, err := load(t, "  oidc: {issuer: https://login.example.com, client_id: c, clientid: x}\n", true); err == nil || !strings.Contains(err.Error(), "clientid") {
+		t.Errorf("an unknown key in oidc: %v", err)
+	}
+	problems := []struct {
+		name, oidc string
+		noKey      bool
+		want       string
+	}{
+		{"no issuer", "{client_id: c}", false, "identity.oidc.issuer: required"},
+		{"a relative issuer", "{issuer: login.example.com, client_id: c}", false, `identity.oidc.issuer: "login.example.com": not an absolute http(s) URL`},
+		{"another scheme", "{issuer: \"ftp://login.example.com\", client_id: c}", false, "not an absolute http(s) URL"},
+		{"plain http to a remote host", "{issuer: \"http://login.example.com\", client_id: c}", false, "use https: plain http is for a loopback host only"},
+		{"an issuer with a query", "{issuer: \"https://login.example.com/?tenant=x\", client_id: c}", false, "without a query"},
+		{"no client", "{issuer: https://login.example.com}", false, "identity.oidc.client_id: required"},
+		{"a blank scope", "{issuer: https://login.example.com, client_id: c, scopes: [\"\"]}", false, "identity.oidc.scopes[0]"},
+		{"a scope with a space", "{issuer: https://login.example.com, client_id: c, scopes: [\"a b\"]}", false, `"a b" is not a scope`},
+		{"a bad worker URL", "{issuer: https://login.example.com, client_id: c, worker_url: \"http://lifeboat.example.com\"}", false, "identity.oidc.worker_url"},
+		{"no signing key", "{issuer: https://login.example.com, client_id: c}", true, "identity.signing_key: required with oidc"},
+	}
+	for _, tc := range problems {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, "  oidc: "+tc.oidc+"\n", !tc.noKey)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("want a problem containing %q, got:\n%v", tc.want, err)
+			}
+		})
+	}
+	// Every problem at once.
+	_, err = load(t, "  oidc: {issuer: \"http://idp.example.com\", scopes: [\"\"]}\n", false)
+	for _, want := range []string{"identity.oidc.issuer", "identity.oidc.client_id", "identity.oidc.scopes[0]", "identity.signing_key"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("all problems: %q missing from:\n%v", want, err)
+		}
+	}
+}
+
+// The identity.oidc example of docs/identity.md loads and validates, given the secret it names.
+func TestIdentityDocsOIDCExampleIsValid(t *testing.T) {
+	b, err := os.ReadFile("../../docs/identity.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, block := range strings.Split(string(b), "```yaml\n")[1:] {
+		example, _, _ := strings.Cut(block, "```")
+		if !strings.Contains(example, "  oidc:") {
+			continue
+		}
+		found = true
+		path := writeFile(t, t.TempDir(), "lifeboat.yaml", "secrets:\n  identity-key: |\n"+indent(string(seed), "    ")+"\n"+example)
+		cfg, err := Load(path, MapEnv(nil))
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err != nil {
+			t.Fatalf("docs/identity.md oidc example: %v\n%s", err, example)
+		}
+		if o := cfg.Identity.OIDC; o == nil || o.Issuer == "" || o.ClientID == "" || cfg.WorkerURL() != o.WorkerURL {
+			t.Errorf("the example's oidc section: %+v", o)
+		}
+	}
+	if !found {
+		t.Fatal("docs/identity.md has no yaml example with identity.oidc")
+	}
 }
