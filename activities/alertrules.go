@@ -7,15 +7,10 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/contract"
 )
 
-// AlertRule is what an intake rule of the configuration starts.
-type AlertRule struct {
-	Plan, Mode string
-}
-
 // AlertRules are the worker's intake rules by name: an Alert workflow starts only the plan, in the
 // mode, that its rule names here, whatever its input says.
 type AlertRules struct {
-	Rules map[string]AlertRule
+	Rules map[string]contract.AlertRule
 }
 
 // LoadAlertRule returns the plan and mode of the rule named, or Found false with the rules there are.

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
 
@@ -75,7 +76,7 @@ func newAlertEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *recoverySta
 	env.RegisterWorkflowWithOptions(Alert, workflow.RegisterOptions{Name: AlertWorkflow})
 	env.RegisterWorkflowWithOptions(rec.run, workflow.RegisterOptions{Name: RecoveryWorkflow})
 	// The worker's intake rule for the test alert.
-	env.RegisterActivity(&activities.AlertRules{Rules: map[string]activities.AlertRule{"orders-down": {Plan: "orders"}, "orders-drill": {Plan: "orders", Mode: ModeDrill}}})
+	env.RegisterActivity(&activities.AlertRules{Rules: map[string]contract.AlertRule{"orders-down": {Plan: "orders"}, "orders-drill": {Plan: "orders", Mode: ModeDrill}}})
 	return env, rec
 }
 

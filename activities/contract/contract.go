@@ -206,6 +206,13 @@ type LoadIdentityResult struct {
 	Configured bool               `json:"configured"`
 }
 
+// AlertRule is what an intake rule of the configuration starts: a plan, in recovery (default) or
+// drill mode.
+type AlertRule struct {
+	Plan string `json:"plan"`
+	Mode string `json:"mode,omitempty"`
+}
+
 // LoadAlertRuleInput names an intake rule of the worker's configuration.
 type LoadAlertRuleInput struct {
 	Rule string `json:"rule"`

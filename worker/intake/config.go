@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -242,10 +242,10 @@ func (c Config) compile() ([]*matcher, error) {
 }
 
 // Targets are the plan and mode each rule starts, by rule name: what the Alert workflow accepts.
-func (c Config) Targets() map[string]activities.AlertRule {
-	out := make(map[string]activities.AlertRule, len(c.Rules))
+func (c Config) Targets() map[string]contract.AlertRule {
+	out := make(map[string]contract.AlertRule, len(c.Rules))
 	for _, r := range c.Rules {
-		out[r.Name] = activities.AlertRule{Plan: r.Plan, Mode: r.Mode}
+		out[r.Name] = contract.AlertRule{Plan: r.Plan, Mode: r.Mode}
 	}
 	return out
 }
