@@ -543,7 +543,7 @@ func TestFailoverDrillAndStatusAgainstTemporal(t *testing.T) {
 		if err := json.Unmarshal([]byte(out.String()), &res); err != nil || res.Status != "canceled" || res.Result.Status != "canceled" || len(res.Result.Steps) != 3 {
 			t.Errorf("cancelled failover -o json: %v\n%s", err, out.String())
 		}
-		e.expect(exitOK, []string{"Recovery plan orders-failover CANCELED"}, "status", id)
+		e.expect(exitBadOutcome, []string{"Recovery plan orders-failover CANCELED"}, "status", id)
 	})
 
 	t.Run("drill", func(t *testing.T) {
@@ -604,9 +604,18 @@ func TestFailoverDrillAndStatusAgainstTemporal(t *testing.T) {
 		e.t = t
 		const drillID = "drill-orders-failover"
 		e.expect(exitOK, []string{"Started Recovery workflow " + drillID}, "drill", "orders-failover", "--no-wait", "--requester", "alice")
-		// A decision sent before its gate opens is held until it does.
+		// lifeboat approve waits for the gate to open: the workflow refuses decisions before then.
 		e.expect(exitOK, nil, "approve", drillID, "--gate", "approve", "--as", "bob")
 		e.expect(exitOK, []string{drillID + "  Recovery  Completed", "Drill of plan orders-failover succeeded"}, "status", drillID, "--wait")
 		e.expect(exitFailure, []string{"nosuch-workflow"}, "status", "nosuch-workflow", "--wait")
+	})
+
+	t.Run("status of a run that failed before it began says so, with the reason, and exits 3", func(t *testing.T) {
+		e.t = t
+		e.expect(exitOK, nil, "drill", "nosuch-plan", "--no-wait", "--requester", "alice")
+		stdout, _ := e.expect(exitBadOutcome, []string{"drill-nosuch-plan  Recovery  Failed", "no plan named"}, "status", "drill-nosuch-plan", "--wait")
+		if strings.Contains(stdout, "running") || strings.Contains(stdout, "so far") {
+			t.Errorf("a failed run reads as running:\n%s", stdout)
+		}
 	})
 }

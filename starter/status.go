@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-dr/lifeboat/activities/contract"
+	"github.com/lifeboat-dr/lifeboat/activities/plan"
 
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -25,7 +26,10 @@ func (a *app) statusCommand() *cobra.Command {
 		Short: "Show a Lifeboat workflow's state and what it is doing now",
 		Long: `Show a Lifeboat workflow's state and what it is doing now: a recovery plan's steps and open
 gates (with the command that decides each), a backup's or restore's phase, a probe's checks.
-With --wait, wait until the workflow has ended first (Ctrl-C stops waiting, not the workflow).`,
+With --wait, wait until the workflow has ended first (Ctrl-C stops waiting, not the workflow).
+
+The exit code is 3 when the workflow ended failed, cancelled, terminated or timed out, and 0 while
+it runs or when it completed.`,
 		Example: `  lifeboat status drill-primary-db-lost
   lifeboat status drill-primary-db-lost --wait`,
 		Args: usageArgs(cobra.ExactArgs(1)),
@@ -108,7 +112,7 @@ With --wait, wait until the workflow has ended first (Ctrl-C stops waiting, not 
 					out.PendingGates = append(out.PendingGates, pendingGateView{PendingGate: g, Command: gateCommand(out.WorkflowID, g)})
 				}
 			}
-			return a.print(out, func(w io.Writer) {
+			err = a.print(out, func(w io.Writer) {
 				fmt.Fprintf(w, "%s  %s  %s\n", out.WorkflowID, out.Type, out.Status)
 				fmt.Fprintf(w, "  started %s", out.StartedAt.Local().Format(time.RFC3339))
 				if out.ClosedAt != nil {
@@ -126,6 +130,13 @@ With --wait, wait until the workflow has ended first (Ctrl-C stops waiting, not 
 					fmt.Fprintf(w, "\n%s\n", out.Details)
 				}
 			})
+			if err != nil {
+				return err
+			}
+			if ended := endedBadly(info.GetStatus()); ended != "" {
+				return exitError{exitBadOutcome, fmt.Errorf("%s %s", out.WorkflowID, ended)}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the workflow has ended, then show it")
@@ -153,9 +164,16 @@ func recoveryState(ctx context.Context, c client.Client, status enumspb.Workflow
 	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
 		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		if err := c.GetWorkflow(gctx, id, runID).Get(gctx, &v.result); err == nil || recoveryFailureDetails(err, &v.result) {
+		err := c.GetWorkflow(gctx, id, runID).Get(gctx, &v.result)
+		if err == nil || recoveryFailureDetails(err, &v.result) {
+			closedRecord(&v.result, status, err)
 			return &v
 		}
+		if state != nil && json.Unmarshal(state, &v.result) == nil && v.result.Plan != "" {
+			closedRecord(&v.result, status, err)
+			return &v
+		}
+		return nil
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		if state != nil && json.Unmarshal(state, &v.result) == nil && v.result.Plan != "" {
 			v.gates = pendingGates(ctx, c, id, runID)
@@ -202,5 +220,41 @@ func watchRun[R, S any](a *app, ctx context.Context, c client.Client, run client
 				last = line
 			}
 		}
+	}
+}
+
+// endedBadly says how a workflow that ended without completing ended; "" while it runs or once it
+// completed.
+func endedBadly(status enumspb.WorkflowExecutionStatus) string {
+	switch status {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
+		return "failed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return "was cancelled"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return "was terminated"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return "timed out"
+	}
+	return ""
+}
+
+// closedRecord makes the record of a closed recovery say that it ended, and why: a run that failed
+// before it recorded its end (an invalid plan, a refused start) still reads "running" in its last
+// state otherwise.
+func closedRecord(r *workflows.RecoveryResult, status enumspb.WorkflowExecutionStatus, err error) {
+	if r.Status != workflows.StepRunning && r.Status != "" {
+		return
+	}
+	switch status {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		r.Status = "canceled"
+	default:
+		r.Status = plan.StatusFailed
+	}
+	if r.Error == "" && err != nil {
+		r.Error = workflowErrMessage(err)
 	}
 }
