@@ -113,6 +113,11 @@ watchdog running: run 'lifeboat schedule sync'; or no worker answering).`,
 				states = append(states, watchdogState(ctx, c, name))
 			}
 			now := time.Now()
+			for _, s := range states {
+				if s.Status != nil {
+					asOf(s.Status, now)
+				}
+			}
 			if err := a.print(states, func(w io.Writer) { printAssetStates(w, states, now) }); err != nil {
 				return err
 			}
@@ -192,7 +197,7 @@ func printAssetStates(w io.Writer, states []assetState, now time.Time) {
 		}
 		if st.Stale {
 			stale++
-			fmt.Fprintf(w, "%s  OUTSIDE RPO (%s), alert level %d\n", s.Asset, st.RPO.Human(), st.Level)
+			fmt.Fprintf(w, "%s  OUTSIDE RPO (%s)%s\n", s.Asset, st.RPO.Human(), alertLevel(st.Level))
 		} else {
 			ok++
 			fmt.Fprintf(w, "%s  within RPO (%s)\n", s.Asset, st.RPO.Human())
@@ -241,4 +246,27 @@ func checksPassed(ev *workflows.Evidence) string {
 		}
 	}
 	return fmt.Sprintf("%d of %d checks passed", passed, len(ev.Checks.Checks))
+}
+
+// asOf brings a watchdog's answer to now: the watchdog's clock stands still between its wake-ups,
+// so the age it reports is the age at its last one. Past the deadline the asset is outside its RPO
+// even before the watchdog wakes to say so.
+func asOf(st *workflows.RPOStatus, now time.Time) {
+	base := st.LastBackup
+	if base.IsZero() {
+		base = st.WatchingSince
+	}
+	if !base.IsZero() && now.After(base) {
+		st.Age = units.Duration(now.Sub(base))
+	}
+	if !st.Deadline.IsZero() && now.After(st.Deadline) {
+		st.Stale = true
+	}
+}
+
+func alertLevel(level int) string {
+	if level == 0 {
+		return ", not alerted yet"
+	}
+	return fmt.Sprintf(", alert level %d", level)
 }

@@ -8,9 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/codec"
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
+	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
 func runCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
@@ -147,5 +150,33 @@ func TestLifeboatAsIsTheDefaultIdentity(t *testing.T) {
 		if code != exitOK || !strings.Contains(out.String(), `(default "erin")`) {
 			t.Errorf("%v: exit %d, the identity flag does not default to $LIFEBOAT_AS:\n%s%s", cmd, code, out.String(), errb.String())
 		}
+	}
+}
+
+// lifeboat asset status shows an asset's age as of now, not as of the watchdog's last wake-up, and
+// an asset past its deadline as outside its RPO even before the watchdog wakes to alert.
+func TestAssetStatusIsAsOfNow(t *testing.T) {
+	woke := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	backup := woke.Add(-30 * time.Minute)
+	st := workflows.RPOStatus{Asset: "db", RPO: units.Duration(time.Hour), LastBackup: backup, LastSnapshot: "5e1f00d5aa",
+		Age: units.Duration(30 * time.Minute), Deadline: backup.Add(time.Hour)}
+	now := woke.Add(20 * time.Minute)
+	asOf(&st, now)
+	var b bytes.Buffer
+	printAssetStates(&b, []assetState{{Asset: "db", Status: &st}}, now)
+	if st.Age.D() != 50*time.Minute || st.Stale || !strings.Contains(b.String(), "50m old") || !strings.Contains(b.String(), "within RPO") {
+		t.Errorf("20 minutes after the watchdog woke: age %s, stale %v\n%s", st.Age, st.Stale, b.String())
+	}
+	now = woke.Add(45 * time.Minute)
+	asOf(&st, now)
+	b.Reset()
+	printAssetStates(&b, []assetState{{Asset: "db", Status: &st}}, now)
+	if !st.Stale || !strings.Contains(b.String(), "OUTSIDE RPO (1h), not alerted yet") || !strings.Contains(b.String(), "1h15m old") {
+		t.Errorf("past the deadline:\n%s", b.String())
+	}
+	none := workflows.RPOStatus{Asset: "new", RPO: units.Duration(time.Hour), WatchingSince: woke, Age: 0, Deadline: woke.Add(time.Hour)}
+	asOf(&none, woke.Add(10*time.Minute))
+	if none.Age.D() != 10*time.Minute || none.Stale {
+		t.Errorf("an asset without backups, 10 minutes in: %+v", none)
 	}
 }

@@ -56,11 +56,14 @@ type RPOStatus struct {
 	RPO          units.Duration `json:"rpo"`
 	LastBackup   time.Time      `json:"last_backup,omitzero"`
 	LastSnapshot string         `json:"last_snapshot,omitempty"`
-	// Age is how old the last good backup was when asked; Deadline when it becomes stale.
-	Age      units.Duration `json:"age"`
-	Deadline time.Time      `json:"deadline"`
-	Stale    bool           `json:"stale"`
-	Level    int            `json:"level"`
+	// Age is how old the last good backup was when the watchdog last woke (a query does not move
+	// its clock: readers recompute it from LastBackup, or WatchingSince when there is none, to
+	// their own now); Deadline is when it becomes stale.
+	Age           units.Duration `json:"age"`
+	WatchingSince time.Time      `json:"watching_since,omitzero"`
+	Deadline      time.Time      `json:"deadline"`
+	Stale         bool           `json:"stale"`
+	Level         int            `json:"level"`
 	// LastVerified is the newest restore drill that passed: the last verified restore point.
 	LastVerified *Evidence  `json:"last_verified,omitempty"`
 	LastFailed   *Evidence  `json:"last_failed_verification,omitempty"`
@@ -131,7 +134,7 @@ func RPOWatchdog(ctx workflow.Context, in RPOWatchdogInput) error {
 			base = st.Since
 		}
 		return RPOStatus{
-			Asset: as.Name, RPO: as.RPO, LastBackup: st.LastBackup, LastSnapshot: st.LastSnapshot, Age: units.Duration(now.Sub(base)),
+			Asset: as.Name, RPO: as.RPO, LastBackup: st.LastBackup, LastSnapshot: st.LastSnapshot, Age: units.Duration(now.Sub(base)), WatchingSince: st.Since,
 			Deadline: base.Add(rpo), Stale: st.Level > 0, Level: st.Level, LastVerified: st.Verified, LastFailed: st.Failed, Alerts: st.Alerts,
 			FutureTimes: st.FutureTimes,
 		}
