@@ -29,18 +29,22 @@ type signingKey struct {
 }
 
 // keyPath is the signing key file: --key, else $LIFEBOAT_KEY, else ~/.config/lifeboat/key.
-func (a *app) keyPath() string {
-	if a.keyFile != "" {
-		return a.keyFile
+func (a *app) keyPath() string { return a.userFile(a.keyFile, "LIFEBOAT_KEY", "key") }
+
+// userFile is a file of the person's own: the flag's value, else the environment variable's, else
+// name in ~/.config/lifeboat ("" when there is no home directory).
+func (a *app) userFile(flag, envVar, name string) string {
+	if flag != "" {
+		return flag
 	}
-	if p, ok := a.env("LIFEBOAT_KEY"); ok && p != "" {
+	if p, ok := a.env(envVar); ok && p != "" {
 		return p
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
 		return ""
 	}
-	return filepath.Join(home, ".config", "lifeboat", "key")
+	return filepath.Join(home, ".config", "lifeboat", name)
 }
 
 // signer returns the person's signing key, or nil when there is none: without one, the CLI sends

@@ -37,17 +37,7 @@ const loginMargin = 30 * time.Second
 // tokenFilePath is the login file: --token-file, else $LIFEBOAT_OIDC_TOKEN, else
 // ~/.config/lifeboat/oidc-token.json.
 func (a *app) tokenFilePath() string {
-	if a.tokenFile != "" {
-		return a.tokenFile
-	}
-	if p, ok := a.env("LIFEBOAT_OIDC_TOKEN"); ok && p != "" {
-		return p
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(home, ".config", "lifeboat", "oidc-token.json")
+	return a.userFile(a.tokenFile, "LIFEBOAT_OIDC_TOKEN", "oidc-token.json")
 }
 
 // readLogin returns the stored login, or nil when there is none.

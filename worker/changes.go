@@ -18,9 +18,9 @@ import (
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 )
 
-// changeScan is how many of the ledger's last entries are searched for the last recorded version
-// of the configuration or a plan; one older than that is recorded again.
-const changeScan = 10000
+// changeScan is how many of the ledger's last entries are searched, in one pass, for the last
+// recorded version of the configuration and the plans; one older than that is recorded again.
+const changeScan = 5000
 
 // changeEvery is how often the worker looks for changed plans while it runs.
 const changeEvery = time.Minute
@@ -74,20 +74,35 @@ func (r *changeRecorder) record(ctx context.Context) error {
 			versions[subject] = change{kind: contract.AuditKindPlanChange, sha256: "removed"}
 		}
 	}
-	subjects := make([]string, 0, len(versions))
-	for s := range versions {
-		subjects = append(subjects, s)
+	var subjects []string
+	for s, c := range versions {
+		if r.seen[s] != c.sha256 {
+			subjects = append(subjects, s)
+		}
+	}
+	if len(subjects) == 0 {
+		return nil
 	}
 	sort.Strings(subjects)
+	// One pass back through the ledger finds the last recorded version of every subject.
+	want := map[string]bool{}
+	for _, s := range subjects {
+		want[s] = true
+	}
+	recorded := map[string]audit.Entry{}
+	if _, _, err := r.ledger.Latest(ctx, func(e audit.Entry) bool {
+		if c := versions[e.Subject]; want[e.Subject] && e.Kind == c.kind {
+			if _, seen := recorded[e.Subject]; !seen {
+				recorded[e.Subject] = e
+			}
+		}
+		return len(recorded) == len(subjects)
+	}, changeScan); err != nil {
+		return err
+	}
 	for _, subject := range subjects {
 		c := versions[subject]
-		if r.seen[subject] == c.sha256 {
-			continue
-		}
-		last, found, err := r.ledger.Latest(ctx, func(e audit.Entry) bool { return e.Kind == c.kind && e.Subject == subject }, changeScan)
-		if err != nil {
-			return err
-		}
+		last, found := recorded[subject]
 		if found && last.Details["sha256"] == c.sha256 {
 			r.seen[subject] = c.sha256
 			continue
