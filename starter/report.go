@@ -11,11 +11,12 @@ import (
 
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
+	failurepb "go.temporal.io/api/failure/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
-	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/report"
 )
@@ -177,8 +178,9 @@ func reportStatus(s enumspb.WorkflowExecutionStatus) string {
 }
 
 // reportNotifications reads the messages a run sent: the inputs of its Notify activities, in the
-// order they were scheduled. A message that cannot be decoded is left out with a warning.
-func (a *app) reportNotifications(ctx context.Context, c client.Client, dc converter.DataConverter, workflowID, runID string) ([]notify.Message, error) {
+// order they were scheduled, each with how its delivery went. A message that cannot be decoded is
+// left out with a warning.
+func (a *app) reportNotifications(ctx context.Context, c client.Client, dc converter.DataConverter, workflowID, runID string) ([]report.Notification, error) {
 	var events []*historypb.HistoryEvent
 	it := c.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
@@ -195,22 +197,60 @@ func (a *app) reportNotifications(ctx context.Context, c client.Client, dc conve
 	return msgs, nil
 }
 
-// notifyMessages decodes the messages of the Notify activities scheduled in events; it returns
-// the ones it could not decode as errors.
-func notifyMessages(events []*historypb.HistoryEvent, dc converter.DataConverter) ([]notify.Message, []error) {
-	msgs := []notify.Message{}
+// notifyMessages decodes the messages of the Notify activities scheduled in events, with the
+// channels' answers when the activity completed, its error when it failed or timed out, and
+// pending while it has not ended; it returns the messages it could not decode as errors.
+func notifyMessages(events []*historypb.HistoryEvent, dc converter.DataConverter) ([]report.Notification, []error) {
+	msgs := []report.Notification{}
+	bySchedule := map[int64]int{}
 	var skipped []error
 	for _, ev := range events {
-		attrs := ev.GetActivityTaskScheduledEventAttributes()
-		if attrs == nil || attrs.GetActivityType().GetName() != notifyActivity {
+		if attrs := ev.GetActivityTaskScheduledEventAttributes(); attrs != nil && attrs.GetActivityType().GetName() == notifyActivity {
+			var in contract.NotifyInput
+			if err := dc.FromPayloads(attrs.GetInput(), &in); err != nil {
+				skipped = append(skipped, fmt.Errorf("event %d: %w", ev.GetEventId(), err))
+				continue
+			}
+			bySchedule[ev.GetEventId()] = len(msgs)
+			msgs = append(msgs, report.Notification{Message: in.Message, Pending: true})
 			continue
 		}
-		var in contract.NotifyInput
-		if err := dc.FromPayloads(attrs.GetInput(), &in); err != nil {
-			skipped = append(skipped, fmt.Errorf("event %d: %w", ev.GetEventId(), err))
-			continue
+		switch {
+		case ev.GetActivityTaskCompletedEventAttributes() != nil:
+			attrs := ev.GetActivityTaskCompletedEventAttributes()
+			if i, ok := bySchedule[attrs.GetScheduledEventId()]; ok {
+				var res contract.NotifyResult
+				msgs[i].Pending = false
+				if err := dc.FromPayloads(attrs.GetResult(), &res); err == nil {
+					msgs[i].Deliveries = res.Deliveries
+				}
+			}
+		case ev.GetActivityTaskFailedEventAttributes() != nil:
+			attrs := ev.GetActivityTaskFailedEventAttributes()
+			if i, ok := bySchedule[attrs.GetScheduledEventId()]; ok {
+				msgs[i].Pending, msgs[i].Error = false, failureText(attrs.GetFailure(), dc)
+			}
+		case ev.GetActivityTaskTimedOutEventAttributes() != nil:
+			attrs := ev.GetActivityTaskTimedOutEventAttributes()
+			if i, ok := bySchedule[attrs.GetScheduledEventId()]; ok {
+				msgs[i].Pending, msgs[i].Error = false, "timed out: "+failureText(attrs.GetFailure(), dc)
+			}
+		case ev.GetActivityTaskCanceledEventAttributes() != nil:
+			if i, ok := bySchedule[ev.GetActivityTaskCanceledEventAttributes().GetScheduledEventId()]; ok {
+				msgs[i].Pending, msgs[i].Error = false, "cancelled"
+			}
 		}
-		msgs = append(msgs, in.Message)
 	}
 	return msgs, skipped
+}
+
+// failureText is a failure's message, decoded when the worker encrypts failures.
+func failureText(f *failurepb.Failure, dc converter.DataConverter) string {
+	if f == nil {
+		return "no reason given"
+	}
+	if err := temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{DataConverter: dc}).FailureToError(f); err != nil {
+		return workflowErrMessage(err)
+	}
+	return f.GetMessage()
 }

@@ -168,6 +168,31 @@ func TestReportNotifyMessagesFromHistory(t *testing.T) {
 	if len(msgs) != 2 || msgs[0].Title != first.Title || !msgs[0].Time.Equal(at) || msgs[1].Event != second.Event {
 		t.Fatalf("messages = %+v", msgs)
 	}
+	if !msgs[0].Pending || msgs[0].Delivery() != "pending" {
+		t.Errorf("a message whose activity has not ended: %q", msgs[0].Delivery())
+	}
+
+	// How each delivery went: a channel refused the first; no channel took the second.
+	result, err := dc.ToPayloads(contract.NotifyResult{Deliveries: []notify.Delivery{
+		{Notifier: "slack #dr", Attempts: 1}, {Notifier: "pagerduty dr", Attempts: 3, Err: "HTTP 503"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failure := temporal.GetDefaultFailureConverter().ErrorToFailure(temporal.NewApplicationError("no channel took the message: slack #dr: not_in_channel", "NotDelivered"))
+	events = append(events,
+		&historypb.HistoryEvent{EventId: 12, EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+			Attributes: &historypb.HistoryEvent_ActivityTaskCompletedEventAttributes{ActivityTaskCompletedEventAttributes: &historypb.ActivityTaskCompletedEventAttributes{
+				ScheduledEventId: 5, Result: result}}},
+		&historypb.HistoryEvent{EventId: 13, EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+			Attributes: &historypb.HistoryEvent_ActivityTaskFailedEventAttributes{ActivityTaskFailedEventAttributes: &historypb.ActivityTaskFailedEventAttributes{
+				ScheduledEventId: 11, Failure: failure}}})
+	msgs, _ = notifyMessages(events, dc)
+	if got := msgs[0].Delivery(); got != "delivered: slack #dr; NOT to pagerduty dr: HTTP 503" {
+		t.Errorf("the first message: %q", got)
+	}
+	if got := msgs[1].Delivery(); !strings.HasPrefix(got, "NOT DELIVERED: ") || !strings.Contains(got, "not_in_channel") {
+		t.Errorf("the second message: %q", got)
+	}
 	if len(skipped) != 1 || !strings.Contains(skipped[0].Error(), "event 9") {
 		t.Fatalf("skipped = %v, want event 9", skipped)
 	}

@@ -97,10 +97,10 @@ func succeededRecovery() (Run, Options) {
 				Summary: "approved by dave", Approval: &manual}, "6m3s", "9m30s"),
 		},
 	}
-	notes := []notify.Message{
-		{Event: "approval.requested", Severity: notify.Warning, Title: "orders-db-failover: approve-failover needs 2 approvals", Time: at("2s")},
-		{Event: "approval.requested", Severity: notify.Warning, Title: "orders-db-failover: Repair the primary in place, or promote the replica?", Time: at("4m12s")},
-		{Event: "plan.notice", Severity: notify.Info, Title: "orders-db-failover: orders now write to the replica", Time: at("6m4s")},
+	notes := []Notification{
+		{Message: notify.Message{Event: "approval.requested", Severity: notify.Warning, Title: "orders-db-failover: approve-failover needs 2 approvals", Time: at("2s")}, Deliveries: slackDelivered},
+		{Message: notify.Message{Event: "approval.requested", Severity: notify.Warning, Title: "orders-db-failover: Repair the primary in place, or promote the replica?", Time: at("4m12s")}, Deliveries: slackDelivered},
+		{Message: notify.Message{Event: "plan.notice", Severity: notify.Info, Title: "orders-db-failover: orders now write to the replica", Time: at("6m4s")}, Deliveries: slackDelivered},
 	}
 	return Run{WorkflowID: "recovery-orders-db-failover-20260314T090000Z", RunID: "0195e2b4-7c1a-7d3e-9f10-2a4b6c8d0e12", Result: r, Notifications: notes},
 		Options{Lessons: []byte(lessonsMD)}
@@ -136,9 +136,12 @@ func failedRecovery() (Run, Options) {
 			{ID: "announce", Type: plan.TypeNotify, Status: workflows.StepNotRun},
 		},
 	}
-	notes := []notify.Message{
-		{Event: "approval.requested", Severity: notify.Warning, Title: "payments-region-failover: approve needs 1 approval", Time: at("2s")},
-		{Event: "plan.failed", Severity: notify.Critical, Title: "payments-region-failover failed at switch-dns", Time: at("7m40s")},
+	notes := []Notification{
+		{Message: notify.Message{Event: "approval.requested", Severity: notify.Warning, Title: "payments-region-failover: approve needs 1 approval", Time: at("2s")}, Deliveries: []notify.Delivery{
+			{Notifier: "slack #payments", Route: "default", Attempts: 1},
+			{Notifier: "pagerduty payments", Route: "default", Attempts: 3, Err: "pagerduty: HTTP 503"}}},
+		{Message: notify.Message{Event: "plan.failed", Severity: notify.Critical, Title: "payments-region-failover failed at switch-dns", Time: at("7m40s")},
+			Error: "no channel took the message: slack #payments: not_in_channel"},
 	}
 	return Run{WorkflowID: "recovery-payments-region-failover-20260314T090000Z", RunID: "0195e2c0-11aa-7bbb-8ccc-0d1e2f3a4b5c", Result: r, Notifications: notes}, Options{}
 }
@@ -168,9 +171,9 @@ func missedDrill() (Run, Options) {
 				Summary: "promoted orders-replica", Compensation: "postgres.fence: fenced orders-replica"}, "7m5s", "7m20s"),
 		},
 	}
-	notes := []notify.Message{
-		{Event: "approval.escalated", Severity: notify.Critical, Level: 1, Title: "orders-db-failover: step approve-failover still waits for a decision", Time: at("4m5s")},
-		{Event: "plan.rto_missed", Severity: notify.Critical, Title: "orders-db-failover has run past its RTO of 5m", Time: at("5m")},
+	notes := []Notification{
+		{Message: notify.Message{Event: "approval.escalated", Severity: notify.Critical, Level: 1, Title: "orders-db-failover: step approve-failover still waits for a decision", Time: at("4m5s")}, Deliveries: slackDelivered},
+		{Message: notify.Message{Event: "plan.rto_missed", Severity: notify.Critical, Title: "orders-db-failover has run past its RTO of 5m", Time: at("5m")}, Deliveries: slackDelivered},
 	}
 	return Run{WorkflowID: "drill-orders-db-failover-20260314T090000Z", RunID: "0195e2d1-5e6f-7a8b-9c0d-1e2f3a4b5c6d", Result: r, Notifications: notes}, Options{}
 }
@@ -188,3 +191,6 @@ func runningRecovery() (Run, Options) {
 	}
 	return Run{WorkflowID: "recovery-orders", Result: r}, Options{Now: at("4m")}
 }
+
+// slackDelivered is a message Slack took.
+var slackDelivered = []notify.Delivery{{Notifier: "slack #dr-war-room", Route: "default", Attempts: 1}}

@@ -347,10 +347,10 @@ svg.timeline text.unstarted { fill: #777; font-style: italic; }
 <h2>Notifications</h2>
 {{- if .Notifications}}
 <table>
-<thead><tr><th>time</th><th>event</th><th>severity</th><th>title</th></tr></thead>
+<thead><tr><th>time</th><th>event</th><th>severity</th><th>title</th><th>delivery</th></tr></thead>
 <tbody>
 {{- range .Notifications}}
-<tr><td class="num">{{.Time}}</td><td><code>{{.Event}}</code></td><td>{{.Severity}}</td><td>{{.Title}}</td></tr>
+<tr><td class="num">{{.Time}}</td><td><code>{{.Event}}</code></td><td>{{.Severity}}</td><td>{{.Title}}</td><td{{if .Failed}} class="error"{{end}}>{{.Delivery}}</td></tr>
 {{- end}}
 </tbody>
 </table>

@@ -84,9 +84,9 @@ func Markdown(run Run, opts Options) []byte {
 	if len(v.Notifications) == 0 {
 		p("No notifications were recorded.\n")
 	} else {
-		p("| time | event | severity | title |\n|---|---|---|---|\n")
+		p("| time | event | severity | title | delivery |\n|---|---|---|---|---|\n")
 		for _, n := range v.Notifications {
-			p("| %s | %s | %s | %s |\n", n.Time, md(n.Event), md(n.Severity), md(n.Title))
+			p("| %s | %s | %s | %s | %s |\n", n.Time, md(n.Event), md(n.Severity), md(n.Title), md(n.Delivery))
 		}
 	}
 

@@ -22,8 +22,48 @@ type Run struct {
 	// Result is the workflow's result, its failure's details or, while it runs, its status query's
 	// answer; a Status of "running" makes the report say the run is in progress.
 	Result workflows.RecoveryResult `json:"result"`
-	// Notifications are the messages the run sent, in the order it sent them.
-	Notifications []notify.Message `json:"notifications"`
+	// Notifications are the messages the run sent, in the order it sent them, each with how its
+	// delivery went.
+	Notifications []Notification `json:"notifications"`
+}
+
+// Notification is a message a run sent and what became of it.
+type Notification struct {
+	notify.Message
+	// Deliveries are the channels' answers, when the Notify activity completed.
+	Deliveries []notify.Delivery `json:"deliveries,omitempty"`
+	// Error is why the Notify activity failed: no channel took the message.
+	Error string `json:"delivery_error,omitempty"`
+	// Pending is true while the Notify activity has not ended.
+	Pending bool `json:"pending,omitempty"`
+}
+
+// Delivery says in a few words what became of the message: which channels took it, which did not
+// and why.
+func (n Notification) Delivery() string {
+	switch {
+	case n.Pending:
+		return "pending"
+	case n.Error != "":
+		return "NOT DELIVERED: " + n.Error
+	}
+	var took, refused []string
+	for _, d := range n.Deliveries {
+		if d.Err == "" {
+			took = append(took, d.Notifier)
+		} else {
+			refused = append(refused, d.Notifier+": "+d.Err)
+		}
+	}
+	switch {
+	case len(refused) == 0 && len(took) == 0:
+		return "delivered"
+	case len(refused) == 0:
+		return "delivered: " + strings.Join(took, ", ")
+	case len(took) == 0:
+		return "NOT DELIVERED: " + strings.Join(refused, "; ")
+	}
+	return "delivered: " + strings.Join(took, ", ") + "; NOT to " + strings.Join(refused, "; ")
 }
 
 // Options change what a report shows beyond the run itself.
@@ -123,6 +163,8 @@ type noteView struct {
 	Event    string
 	Severity string
 	Title    string
+	Delivery string
+	Failed   bool // no channel, or not every channel, took it
 }
 
 func build(run Run, opts Options) view {
@@ -181,7 +223,8 @@ func build(run Run, opts Options) view {
 	// Compensation runs newest first: in reverse order of the steps' ends.
 	slices.SortStableFunc(v.Compensations, func(a, b compView) int { return b.finished.Compare(a.finished) })
 	for _, m := range run.Notifications {
-		v.Notifications = append(v.Notifications, noteView{Time: clock(m.Time, day), Event: m.Event, Severity: string(m.Severity), Title: m.Title})
+		v.Notifications = append(v.Notifications, noteView{Time: clock(m.Time, day), Event: m.Event, Severity: string(m.Severity), Title: m.Title,
+			Delivery: m.Delivery(), Failed: strings.Contains(m.Delivery(), "NOT ")})
 	}
 	v.Lessons = strings.TrimSpace(string(opts.Lessons))
 	v.Chart = newChart(v.Steps, r.Objectives.RTO.D(), end.Sub(r.StartedAt))
