@@ -68,10 +68,10 @@ func (r *changeRecorder) record(ctx context.Context) error {
 	for name, c := range plans {
 		versions["plan "+name] = c
 	}
-	// A plan recorded before but gone now is recorded as removed.
+	// A plan recorded before but gone now is recorded as removed (the configuration never is gone).
 	for subject, sum := range r.seen {
-		if _, ok := versions[subject]; !ok && sum != "removed" && subject != "configuration of task queue "+r.cfg.Worker.TaskQueue {
-			versions[subject] = change{kind: contract.AuditKindPlanChange, sha256: "removed"}
+		if _, ok := versions[subject]; !ok && sum != removed {
+			versions[subject] = change{kind: contract.AuditKindPlanChange, sha256: removed}
 		}
 	}
 	var subjects []string
@@ -122,6 +122,9 @@ func (r *changeRecorder) record(ctx context.Context) error {
 	}
 	return nil
 }
+
+// removed stands for the version of a plan whose file is gone.
+const removed = "removed"
 
 type change struct {
 	kind, sha256, file string

@@ -38,6 +38,19 @@ type Notification struct {
 	Pending bool `json:"pending,omitempty"`
 }
 
+// Refused reports whether no channel, or not every channel, took the message.
+func (n Notification) Refused() bool {
+	if n.Error != "" {
+		return true
+	}
+	for _, d := range n.Deliveries {
+		if d.Err != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // Delivery says in a few words what became of the message: which channels took it, which did not
 // and why.
 func (n Notification) Delivery() string {
@@ -224,7 +237,7 @@ func build(run Run, opts Options) view {
 	slices.SortStableFunc(v.Compensations, func(a, b compView) int { return b.finished.Compare(a.finished) })
 	for _, m := range run.Notifications {
 		v.Notifications = append(v.Notifications, noteView{Time: clock(m.Time, day), Event: m.Event, Severity: string(m.Severity), Title: m.Title,
-			Delivery: m.Delivery(), Failed: strings.Contains(m.Delivery(), "NOT ")})
+			Delivery: m.Delivery(), Failed: m.Refused()})
 	}
 	v.Lessons = strings.TrimSpace(string(opts.Lessons))
 	v.Chart = newChart(v.Steps, r.Objectives.RTO.D(), end.Sub(r.StartedAt))
