@@ -48,8 +48,12 @@ type Spec struct {
 	// Scenario is the event the plan answers, in a sentence.
 	Scenario   string     `yaml:"scenario" json:"scenario"`
 	Objectives Objectives `yaml:"objectives,omitempty" json:"objectives,omitzero"`
-	People     []Person   `yaml:"people,omitempty" json:"people,omitempty"`
-	Groups     []Group    `yaml:"groups,omitempty" json:"groups,omitempty"`
+	// Recovers names what the plan brings back: services and assets of the worker's
+	// configuration. Readiness and the SLA count the plan for them; validation against the
+	// configuration checks that they exist.
+	Recovers Recovers `yaml:"recovers,omitempty" json:"recovers,omitzero"`
+	People   []Person `yaml:"people,omitempty" json:"people,omitempty"`
+	Groups   []Group  `yaml:"groups,omitempty" json:"groups,omitempty"`
 	// Roles maps a role name to people and groups.
 	Roles map[string][]string `yaml:"roles,omitempty" json:"roles,omitempty"`
 	// Escalation is the default policy for gates and steps that take too long.
@@ -74,6 +78,12 @@ type Updates struct {
 type Objectives struct {
 	RTO units.Duration `yaml:"rto,omitempty" json:"rto,omitempty"`
 	RPO units.Duration `yaml:"rpo,omitempty" json:"rpo,omitempty"`
+}
+
+// Recovers are the services and assets a plan recovers, by their names in the configuration.
+type Recovers struct {
+	Services []string `yaml:"services,omitempty" json:"services,omitempty"`
+	Assets   []string `yaml:"assets,omitempty" json:"assets,omitempty"`
 }
 
 // Person is someone the plan can ask or tell something.

@@ -42,6 +42,9 @@ type Config struct {
 	Secrets map[string]string `yaml:"secrets"`
 	// Assets are the protected assets: what is backed up, where, how often and how verified.
 	Assets []asset.Asset `yaml:"assets"`
+	// Services are what users depend on, made of assets, endpoints and the plans that recover
+	// them, with objectives (docs/services.md).
+	Services []Service `yaml:"services"`
 	// Notify are the notification routes that assets name in their notify lists. The route named
 	// "default" gets alerts of assets that name none; without one, alerts are logged.
 	Notify []route.Config `yaml:"notify"`
@@ -466,6 +469,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if err := asset.Validate(c.Assets); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.validateServices(); err != nil {
 		errs = append(errs, err)
 	}
 	routes := map[string]bool{notify.DefaultRoute: true}
