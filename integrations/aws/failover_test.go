@@ -321,11 +321,28 @@ func TestGlobalFailoverAllowsDataLossAndSwitchoverDoesNot(t *testing.T) {
 			if err := tt.move(context.Background(), tt.global, westARN); err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
-			defer cancel()
+			// The wait ends when its context does: once it has seen the cluster twice, in progress.
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			before := len(fake.Calls())
+			go func() {
+				for ctx.Err() == nil {
+					described := 0
+					for _, c := range fake.Calls()[before:] {
+						if c.Action == "DescribeGlobalClusters" {
+							described++
+						}
+					}
+					if described >= 2 {
+						cancel(context.DeadlineExceeded)
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}()
 			g, err := f.WaitGlobalClusterAvailable(ctx, tt.global, westARN, 5*time.Millisecond)
-			if !errors.Is(err, context.DeadlineExceeded) || lbaws.IsPermanent(err) {
-				t.Errorf("wait: %v, want a retryable deadline", err)
+			if ctx.Err() == nil || lbaws.IsPermanent(err) || err == nil {
+				t.Errorf("wait: %v, want a retryable error once its context ended", err)
 			}
 			if g.Status != tt.wantStatus || g.FailoverTo != westARN || g.Writer != eastARN || g.DataLossAllowed != tt.wantDataLoss {
 				t.Errorf("in progress: %+v, want status %q to %s with data loss %v", g, tt.wantStatus, westARN, tt.wantDataLoss)
