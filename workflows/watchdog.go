@@ -3,6 +3,7 @@ package workflows
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,15 @@ type RPOWatchdogInput struct {
 	Alerts    []AlertLog `json:"alerts,omitempty"`
 	// FutureTimes counts backup times from the future that were taken as the time they arrived.
 	FutureTimes int `json:"future_times,omitempty"`
+	// Breaches are the past periods the asset spent outside its RPO, oldest first.
+	Breaches []Breach `json:"breaches,omitempty"`
+}
+
+// Breach is a period an asset spent outside its RPO: from its deadline to the backup that ended it
+// (To empty while it lasts).
+type Breach struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to,omitzero"`
 }
 
 // BackupDone is the signal a backup sends its asset's watchdog.
@@ -71,6 +81,10 @@ type RPOStatus struct {
 	// FutureTimes counts backup times from the future (a skewed clock, or a forged signal) that
 	// were taken as the time they arrived, so that they cannot hide a stale RPO.
 	FutureTimes int `json:"future_backup_times,omitempty"`
+	// Breaches are the periods outside the RPO since the watchdog began (at most maxBreaches, the
+	// newest), the current one last and open while the asset is stale: readers plot compliance
+	// over time from them and WatchingSince.
+	Breaches []Breach `json:"breaches,omitempty"`
 }
 
 // Watchdog signals and limits.
@@ -80,6 +94,7 @@ const (
 	// watchdogRunsPerHistory bounds how many wake-ups one run handles before continuing as new.
 	watchdogRunsPerHistory = 200
 	maxAlertLog            = 20
+	maxBreaches            = 500
 )
 
 // escalationInterval is how long the watchdog waits between alerts while the asset stays stale: half
@@ -133,7 +148,11 @@ func RPOWatchdog(ctx workflow.Context, in RPOWatchdogInput) error {
 		if base.IsZero() {
 			base = st.Since
 		}
-		return RPOStatus{
+		breaches := slices.Clone(st.Breaches)
+		if st.Level > 0 {
+			breaches = append(breaches, Breach{From: st.StaleFrom})
+		}
+		return RPOStatus{Breaches: breaches,
 			Asset: as.Name, RPO: as.RPO, LastBackup: st.LastBackup, LastSnapshot: st.LastSnapshot, Age: units.Duration(now.Sub(base)), WatchingSince: st.Since,
 			Deadline: base.Add(rpo), Stale: st.Level > 0, Level: st.Level, LastVerified: st.Verified, LastFailed: st.Failed, Alerts: st.Alerts,
 			FutureTimes: st.FutureTimes,
@@ -182,6 +201,10 @@ func RPOWatchdog(ctx workflow.Context, in RPOWatchdogInput) error {
 		if s.Stale && !s.LastBackup.IsZero() && now.Before(s.Deadline) {
 			// A backup arrived: all clear.
 			staleFor := now.Sub(st.StaleFrom)
+			st.Breaches = append(st.Breaches, Breach{From: st.StaleFrom, To: now})
+			if len(st.Breaches) > maxBreaches {
+				st.Breaches = st.Breaches[len(st.Breaches)-maxBreaches:]
+			}
 			st.Level, st.StaleFrom = 0, time.Time{}
 			phase(ctx, "ok")
 			_ = alert(ctx, as, notify.Message{

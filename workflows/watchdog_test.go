@@ -76,6 +76,14 @@ func TestRPOWatchdogAlertsEscalatesAndClears(t *testing.T) {
 	if statusClear.Stale || statusClear.LastSnapshot != "n3wsnap" || !statusClear.Deadline.Equal(start.Add(285*time.Minute)) {
 		t.Errorf("status after the backup: %+v", statusClear)
 	}
+	// The breach is kept: from the deadline (+30m) to the backup that ended it (+2h45); while it
+	// lasted it was open.
+	if len(statusStale.Breaches) != 1 || !statusStale.Breaches[0].From.Equal(start.Add(30*time.Minute)) || !statusStale.Breaches[0].To.IsZero() {
+		t.Errorf("breaches while stale: %+v", statusStale.Breaches)
+	}
+	if len(statusClear.Breaches) != 1 || !statusClear.Breaches[0].From.Equal(start.Add(30*time.Minute)) || !statusClear.Breaches[0].To.Equal(start.Add(165*time.Minute)) {
+		t.Errorf("breaches after the backup: %+v", statusClear.Breaches)
+	}
 	if statusClear.LastVerified == nil || statusClear.LastVerified.Snapshot.ID != "n3wsnap" {
 		t.Errorf("last verified restore point: %+v", statusClear.LastVerified)
 	}
