@@ -175,7 +175,7 @@ progress on stderr. Every command prints JSON with -o json.
 	)
 	root.AddGroup(&cobra.Group{ID: "data", Title: "Backups:"})
 	for _, c := range []*cobra.Command{a.backupCommand(), a.restoreCommand(), a.verifyCommand(), a.scheduleCommand(),
-		a.assetCommand(), a.repoCommand()} {
+		a.assetCommand(), a.readinessCommand(), a.repoCommand()} {
 		c.GroupID = "data"
 		root.AddCommand(c)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 	"github.com/lifeboat-dr/lifeboat/worker/intake"
 	"github.com/lifeboat-dr/lifeboat/worker/oidcexchange"
+	"github.com/lifeboat-dr/lifeboat/worker/readiness"
 	"github.com/lifeboat-dr/lifeboat/worker/statuspage"
 )
 
@@ -36,6 +37,9 @@ type server struct {
 	slack lateHandler
 	// intake takes alerts; it answers 503 until it has the client.
 	intake *intake.Handler
+	// readiness serves /readiness when services are configured; its Source.Drills is set once the
+	// evidence store is open.
+	readiness *readiness.Handler
 }
 
 // lateHandler serves with a handler set once the worker is connected, and answers 503 before.
@@ -83,6 +87,10 @@ func newServer(cfg config.Config, m *metrics, logger *slog.Logger) (*server, err
 		}
 		mux.Handle("POST "+oidcexchange.Path, h)
 	}
+	if len(cfg.Services) > 0 {
+		s.readiness = &readiness.Handler{Source: &readiness.Source{Config: cfg, Client: s.currentClient}, Policy: readinessPolicy(cfg), Logger: logger}
+		s.readiness.Register(mux)
+	}
 	if cfg.StatusPage.Enabled() {
 		statuspage.NewHandler(cfg.StatusPage, &statuspage.TemporalSource{Client: s.currentClient}, statuspage.Options{Logger: logger}).Register(mux)
 	}
@@ -108,6 +116,11 @@ func newServer(cfg config.Config, m *metrics, logger *slog.Logger) (*server, err
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: limits.readHeader, ReadTimeout: limits.read,
 		WriteTimeout: limits.write, IdleTimeout: limits.idle, MaxHeaderBytes: limits.maxHeader}
 	return s, nil
+}
+
+// readinessPolicy is the readiness section as the readiness package takes it.
+func readinessPolicy(cfg config.Config) readiness.Policy {
+	return readiness.Policy{DrillInterval: cfg.Readiness.DrillInterval.D(), Window: cfg.Readiness.Window.D()}
 }
 
 // identityExchange is POST /identity/assert: ID tokens of the configuration's OIDC provider

@@ -45,6 +45,8 @@ type Config struct {
 	// Services are what users depend on, made of assets, endpoints and the plans that recover
 	// them, with objectives (docs/services.md).
 	Services []Service `yaml:"services"`
+	// Readiness says how often plans are to be drilled and how far back RPO compliance is shown.
+	Readiness Readiness `yaml:"readiness"`
 	// Notify are the notification routes that assets name in their notify lists. The route named
 	// "default" gets alerts of assets that name none; without one, alerts are logged.
 	Notify []route.Config `yaml:"notify"`
@@ -472,6 +474,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.validateServices(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Readiness.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	routes := map[string]bool{notify.DefaultRoute: true}

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -11,9 +14,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
@@ -257,10 +262,18 @@ func serviceCycle(services []Service) []string {
 	return nil
 }
 
+// PlanFile is a plan as read from recovery.plans_dir, with the SHA-256 of its file's bytes (the
+// version drills and the audit ledger record).
+type PlanFile struct {
+	*plan.Plan
+	File   string
+	SHA256 string
+}
+
 // Plans reads the plans of recovery.plans_dir, by name. A file that does not parse or validate is
 // returned in the error, naming the file; the others are still returned.
-func (c Config) Plans() (map[string]*plan.Plan, error) {
-	out := map[string]*plan.Plan{}
+func (c Config) Plans() (map[string]PlanFile, error) {
+	out := map[string]PlanFile{}
 	if c.Recovery.PlansDir == "" {
 		return out, nil
 	}
@@ -283,19 +296,51 @@ func (c Config) Plans() (map[string]*plan.Plan, error) {
 			errs = append(errs, fmt.Errorf("plan %s: %w", filepath.Base(f), err))
 			continue
 		}
-		if other, ok := out[p.Metadata.Name]; ok && other != nil {
-			errs = append(errs, fmt.Errorf("plan %s: the name %q is taken by another file", filepath.Base(f), p.Metadata.Name))
+		if other, ok := out[p.Metadata.Name]; ok {
+			errs = append(errs, fmt.Errorf("plan %s: the name %q is taken by %s", filepath.Base(f), p.Metadata.Name, other.File))
 			continue
 		}
-		out[p.Metadata.Name] = p
+		sum := sha256.Sum256(b)
+		out[p.Metadata.Name] = PlanFile{Plan: p, File: filepath.Base(f), SHA256: hex.EncodeToString(sum[:])}
 	}
 	return out, errors.Join(errs...)
+}
+
+// PlanConfigVersion is the SHA-256 of the parts of the configuration a plan's runs depend on: the
+// recovery section (commands, their environment, drill skips) and the services and assets the plan
+// says it recovers. A drill counts for the plan as it is now only if this has not changed since.
+func (c Config) PlanConfigVersion(p *plan.Plan) string {
+	rec := c.Recovery
+	rec.PlansDir = ""
+	v := struct {
+		Recovery Recovery      `json:"recovery"`
+		Services []Service     `json:"services"`
+		Assets   []asset.Asset `json:"assets"`
+	}{Recovery: rec}
+	for _, s := range c.Services {
+		if slices.Contains(p.Spec.Recovers.Services, s.Name) {
+			v.Services = append(v.Services, s)
+		}
+	}
+	for _, a := range c.Assets {
+		if slices.Contains(p.Spec.Recovers.Assets, a.Name) {
+			v.Assets = append(v.Assets, a)
+		}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Every field marshals; a failure would be a programming error, and an empty version
+		// makes readiness ask for a drill rather than vouch for one.
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // CheckPlans returns every problem between the services and assets of the configuration and the
 // plans: a plan that says it recovers a service or asset the configuration does not have, and a
 // component whose plan is not among plans.
-func (c Config) CheckPlans(plans map[string]*plan.Plan) error {
+func (c Config) CheckPlans(plans map[string]PlanFile) error {
 	var errs []error
 	assets := map[string]bool{}
 	for _, a := range c.Assets {
@@ -325,7 +370,7 @@ func (c Config) CheckPlans(plans map[string]*plan.Plan) error {
 	}
 	for i, s := range c.Services {
 		for _, comp := range s.AllComponents() {
-			if comp.Plan != "" && plans[comp.Plan] == nil {
+			if _, ok := plans[comp.Plan]; comp.Plan != "" && !ok {
 				errs = append(errs, fmt.Errorf("services[%d] (%s) component %s: plan %q is not in recovery.plans_dir", i, s.Name, comp.Name, comp.Plan))
 			}
 		}
@@ -349,7 +394,7 @@ func (s Service) AllComponents() []Component {
 
 // PlansFor returns the names of the plans that recover the service: those its components name and
 // those that say they recover it (spec.recovers.services), sorted.
-func (s Service) PlansFor(plans map[string]*plan.Plan) []string {
+func (s Service) PlansFor(plans map[string]PlanFile) []string {
 	set := map[string]bool{}
 	for _, c := range s.AllComponents() {
 		if c.Plan != "" {
@@ -367,4 +412,25 @@ func (s Service) PlansFor(plans map[string]*plan.Plan) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Readiness configures `lifeboat readiness` and the worker's readiness page.
+type Readiness struct {
+	// DrillInterval is how often each plan is to be drilled: a plan whose last passing drill is
+	// older is overdue (default 2160h, 90 days).
+	DrillInterval units.Duration `yaml:"drill_interval"`
+	// Window is how far back RPO compliance is shown (default 720h, 30 days; at most 8784h).
+	Window units.Duration `yaml:"window"`
+}
+
+// Validate returns every problem with the section.
+func (r Readiness) Validate() error {
+	var errs []error
+	if d := r.DrillInterval.D(); d != 0 && d < time.Hour {
+		errs = append(errs, fmt.Errorf("readiness.drill_interval: %s: at least 1h", r.DrillInterval))
+	}
+	if w := r.Window.D(); w != 0 && (w < 24*time.Hour || w > 366*24*time.Hour) {
+		errs = append(errs, fmt.Errorf("readiness.window: %s: between 24h and 8784h (a year)", r.Window))
+	}
+	return errors.Join(errs...)
 }

@@ -126,7 +126,7 @@ func TestCheckPlansNamesWhatIsMissing(t *testing.T) {
 		Services: []Service{{Name: "shop", Components: []Component{{Name: "db", Plan: "db-lost", Availability: 99}}}},
 	}
 	p := &plan.Plan{Metadata: plan.Metadata{Name: "other"}, Spec: plan.Spec{Recovers: plan.Recovers{Services: []string{"shop", "till"}, Assets: []string{"ledger"}}}}
-	err := cfg.CheckPlans(map[string]*plan.Plan{"other": p})
+	err := cfg.CheckPlans(map[string]PlanFile{"other": {Plan: p}})
 	for _, want := range []string{
 		`plan other: spec.recovers.services: service "till" is not in the configuration's services`,
 		`plan other: spec.recovers.assets: asset "ledger" is not in the configuration's assets`,

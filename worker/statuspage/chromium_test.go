@@ -1,12 +1,8 @@
 package statuspage_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,51 +13,10 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
+	"github.com/lifeboat-dr/lifeboat/testsuite/chromium"
 	"github.com/lifeboat-dr/lifeboat/worker/statuspage"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
-
-// chromiumNames are the names the browser's binary goes by.
-var chromiumNames = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless_shell"}
-
-// chromium finds a Chromium binary: $CHROMIUM, or one of chromiumNames on the PATH. Without one the
-// test is skipped, except in CI (CI set and not "false" or "0"), where it fails.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range chromiumNames {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "no Chromium binary found (tried $CHROMIUM and " + strings.Join(chromiumNames, ", ") + " on the PATH): install it with `apt-get install -y chromium`"
-	if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-		t.Fatal(msg + "; CI is set, so the browser test must run")
-	}
-	t.Skip(msg + " to run the browser test")
-	return ""
-}
-
-// dumpDOM loads url in headless Chromium, lets virtual time run for budget (timers fire at once,
-// network requests complete) and returns the DOM as it then is.
-func dumpDOM(t *testing.T, bin, url string, budget time.Duration) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--disable-background-networking", "--no-first-run", "--user-data-dir="+t.TempDir(),
-		"--virtual-time-budget="+strconv.Itoa(int(budget/time.Millisecond)), "--dump-dom", url)
-	cmd.WaitDelay = 5 * time.Second
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium --dump-dom %s: %v\n%s", url, err, stderr.String())
-	}
-	return string(out)
-}
 
 // shape is the page's <main> as a list of tokens: each element's tag and class, and each text,
 // trimmed. Two renderings with the same shape show the same thing the same way.
@@ -164,7 +119,7 @@ func (s *browserSite) handler(h *statuspage.Handler) http.Handler {
 // page shows a recovery in progress; after the page's poll of status.json, the recovered state,
 // drawn by the script exactly as the server would draw it.
 func TestBrowserShowsTheStateAndUpdatesItself(t *testing.T) {
-	bin := chromium(t)
+	bin := chromium.Find(t)
 	start := time.Now()
 	clk := func() time.Time { return now.Add(time.Since(start)) }
 	cfg := testConfig()
@@ -186,7 +141,7 @@ func TestBrowserShowsTheStateAndUpdatesItself(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	t.Run("the server-rendered page", func(t *testing.T) {
-		dom := dumpDOM(t, bin, srv.URL+"/status", 2*time.Second) // before the first poll
+		dom := chromium.DumpDOM(t, bin, srv.URL+"/status", 2*time.Second) // before the first poll
 		main := mainHTML(t, dom)
 		if !strings.Contains(dom, "<title>Major outage · Example Shop status</title>") {
 			t.Error("the title does not say Major outage")
@@ -206,7 +161,7 @@ func TestBrowserShowsTheStateAndUpdatesItself(t *testing.T) {
 	})
 
 	t.Run("after the poll", func(t *testing.T) {
-		dom := dumpDOM(t, bin, srv.URL+"/status", 20*time.Second) // the poll runs at 15 s of virtual time
+		dom := chromium.DumpDOM(t, bin, srv.URL+"/status", 20*time.Second) // the poll runs at 15 s of virtual time
 		main := mainHTML(t, dom)
 		if site.jsonRequests.Load() == 0 || !strings.Contains(main, "data-updated=") {
 			t.Fatalf("the script did not poll status.json (%d requests)\n%s", site.jsonRequests.Load(), dom)
@@ -240,7 +195,7 @@ func TestBrowserShowsTheStateAndUpdatesItself(t *testing.T) {
 	t.Run("when status.json fails", func(t *testing.T) {
 		site.failJSON.Store(true)
 		defer site.failJSON.Store(false)
-		main := mainHTML(t, dumpDOM(t, bin, srv.URL+"/status", 20*time.Second))
+		main := mainHTML(t, chromium.DumpDOM(t, bin, srv.URL+"/status", 20*time.Second))
 		if !strings.Contains(main, `<p id="notice" class="notice">This page cannot reach the status service right now; what it shows may be out of date. It keeps trying.</p>`) {
 			t.Errorf("the page does not say it cannot update:\n%s", main)
 		}
