@@ -43,16 +43,29 @@ func (a *Assets) BackupAsset(ctx context.Context, in contract.BackupAssetInput) 
 	defer closeRepo()
 
 	rep := a.newReporter(ctx, "backup")
-	if prev, err := repo.FindSnapshot(ctx, "latest", repository.SnapshotFilter{Source: as.Name}); err == nil && prev.Summary != nil {
-		rep.last.BytesTotal = prev.Summary.TotalBytes
+	// A backup of paths counts what it has to read as it goes (a scan beside it); a stream (a
+	// dump, a command's output) has no total until it ends, so the previous snapshot's size
+	// stands in for it, marked as an estimate.
+	var estimate int64
+	if as.Source.Paths == nil {
+		if prev, err := repo.FindSnapshot(ctx, "latest", repository.SnapshotFilter{Source: as.Name}); err == nil && prev.Summary != nil {
+			estimate = prev.Summary.TotalBytes
+		}
 	}
-	total := rep.last.BytesTotal
+	rep.last.BytesTotal, rep.last.TotalEstimated = estimate, estimate > 0
 	ctx = repository.WithLockOwner(ctx, jobID(ctx))
 	opts := repository.BackupOptions{
 		Source: as.Name, Tags: in.Tags, Scope: "asset " + as.Name, Job: jobID(ctx), Program: "lifeboat-worker",
 		Progress: func(p repository.Progress) {
-			rep.report(contract.OpProgress{Files: p.FilesDone, BytesDone: p.BytesDone, BytesTotal: total, BytesNew: p.BytesNew,
-				StoredNew: p.StoredNew, Elapsed: p.Elapsed, Done: p.Done})
+			op := contract.OpProgress{Files: p.FilesDone, BytesDone: p.BytesDone, BytesNew: p.BytesNew,
+				StoredNew: p.StoredNew, Elapsed: p.Elapsed, Done: p.Done}
+			switch {
+			case p.TotalKnown:
+				op.BytesTotal, op.FilesTotal = p.BytesTotal, p.FilesTotal
+			case estimate > 0:
+				op.BytesTotal, op.TotalEstimated = estimate, true
+			}
+			rep.report(op)
 		},
 		ProgressInterval: a.progressInterval(),
 	}

@@ -16,8 +16,9 @@ import (
 //
 //	backup [########------------]  42%  1.2 GiB / ~2.8 GiB  85.3 MiB/s  ETA 18s
 //
-// with a bar width cells wide. A backup's total is the previous snapshot's size, an estimate, and
-// is marked with "~". Without a total it shows what is known: bytes, rate and files.
+// with a bar width cells wide. An estimated total (a dump's, from the previous snapshot) is marked
+// with "~". Without a total (a backup still counting its files) it shows what is known: bytes,
+// rate and files.
 func progressBar(p contract.OpProgress, width int) string {
 	var parts []string
 	rate := 0.0
@@ -32,7 +33,7 @@ func progressBar(p contract.OpProgress, width int) string {
 			bar = p.Step + " " + bar
 		}
 		total := units.Bytes(p.BytesTotal)
-		if p.Step == "backup" {
+		if p.TotalEstimated {
 			total = "~" + total
 		}
 		parts = append(parts, bar, fmt.Sprintf("%d%%", pct), units.Bytes(p.BytesDone)+" / "+total)

@@ -17,8 +17,8 @@ func TestProgressBar(t *testing.T) {
 		want string
 	}{
 		{
-			name: "backup with an estimated total",
-			p:    contract.OpProgress{Step: "backup", BytesDone: 42 * MiB, BytesTotal: 100 * MiB, Files: 7, Elapsed: 2 * time.Second},
+			name: "backup of a stream with an estimated total",
+			p:    contract.OpProgress{Step: "backup", BytesDone: 42 * MiB, BytesTotal: 100 * MiB, TotalEstimated: true, Files: 7, Elapsed: 2 * time.Second},
 			want: "backup [########------------]  42%  42.0 MiB / ~100.0 MiB  21.0 MiB/s  ETA 3s",
 		},
 		{
@@ -33,7 +33,7 @@ func TestProgressBar(t *testing.T) {
 		},
 		{
 			name: "past the estimate stays at 100%",
-			p:    contract.OpProgress{Step: "backup", BytesDone: 150, BytesTotal: 100, Elapsed: 2 * time.Second},
+			p:    contract.OpProgress{Step: "backup", BytesDone: 150, BytesTotal: 100, TotalEstimated: true, Elapsed: 2 * time.Second},
 			want: "backup [####################]  100%  150 B / ~100 B  75 B/s",
 		},
 		{
@@ -43,8 +43,13 @@ func TestProgressBar(t *testing.T) {
 		},
 		{
 			name: "less than a second to go",
-			p:    contract.OpProgress{Step: "backup", BytesDone: 90 * MiB, BytesTotal: 100 * MiB, Elapsed: 3 * time.Second},
+			p:    contract.OpProgress{Step: "backup", BytesDone: 90 * MiB, BytesTotal: 100 * MiB, TotalEstimated: true, Elapsed: 3 * time.Second},
 			want: "backup [##################--]  90%  90.0 MiB / ~100.0 MiB  30.0 MiB/s  ETA 1s",
+		},
+		{
+			name: "backup of paths once counted: an exact total",
+			p:    contract.OpProgress{Step: "backup", BytesDone: 25 * MiB, BytesTotal: 100 * MiB, FilesTotal: 40, Files: 10, Elapsed: 5 * time.Second},
+			want: "backup [#####---------------]  25%  25.0 MiB / 100.0 MiB  5.0 MiB/s  ETA 15s",
 		},
 		{
 			name: "without a total: bytes, rate and files",

@@ -79,8 +79,14 @@ type OpProgress struct {
 	Step      string `json:"step"`
 	Files     int64  `json:"files"`
 	BytesDone int64  `json:"bytes_done"`
-	// BytesTotal is known for restores; for backups it is the last snapshot's size, an estimate.
+	// BytesTotal is what there is to read: known for restores, and for backups of paths once their
+	// scan has counted them; for a backup of a stream, the last snapshot's size (TotalEstimated).
+	// Zero while unknown.
 	BytesTotal int64 `json:"bytes_total,omitempty"`
+	// FilesTotal is the number of files to read, when known.
+	FilesTotal int64 `json:"files_total,omitempty"`
+	// TotalEstimated says BytesTotal is an estimate (the previous snapshot's size).
+	TotalEstimated bool `json:"total_estimated,omitempty"`
 	// BytesNew counts data the repository did not have; StoredNew what it took after compression.
 	BytesNew  int64         `json:"bytes_new,omitempty"`
 	StoredNew int64         `json:"stored_new,omitempty"`

@@ -67,6 +67,12 @@ type Progress struct {
 	IndexesWritten int           `json:"indexes_written"`
 	Elapsed        time.Duration `json:"elapsed"`
 	Done           bool          `json:"done"`
+	// FilesTotal and BytesTotal are what a backup of paths has to read, as a scan running beside
+	// it finds them: counted so far, and the whole once TotalKnown. Streams (BackupStream,
+	// BackupCommand) have no total.
+	FilesTotal int64 `json:"files_total,omitempty"`
+	BytesTotal int64 `json:"bytes_total,omitempty"`
+	TotalKnown bool  `json:"total_known,omitempty"`
 }
 
 // Backup saves paths (directories, files or symlinks) as a new snapshot. One directory becomes the
@@ -99,12 +105,53 @@ func (r *Repository) Backup(ctx context.Context, paths []string, opts BackupOpti
 		opts.Source = strings.Join(abs, ",")
 	}
 	return r.backup(ctx, abs, opts, func(a *archiver, parent *Tree) (ID, error) {
+		single := false
 		if len(abs) == 1 {
 			if fi, err := os.Lstat(abs[0]); err == nil && fi.IsDir() {
-				return a.saveDir(ctx, abs[0], "", parent)
+				single = true
 			}
 		}
-		return a.saveEntries(ctx, abs, parent)
+		save := func() (ID, error) {
+			if single {
+				return a.saveDir(ctx, abs[0], "", parent)
+			}
+			return a.saveEntries(ctx, abs, parent)
+		}
+		if opts.Progress == nil {
+			return save()
+		}
+		// The entries as the backup names them: a single directory's children at its root,
+		// several paths by their base names.
+		var top []dirEntry
+		if single {
+			if des, err := os.ReadDir(abs[0]); err == nil {
+				for _, de := range des {
+					top = append(top, dirEntry{name: de.Name(), path: filepath.Join(abs[0], de.Name()), rel: de.Name()})
+				}
+			}
+		} else {
+			for _, p := range abs {
+				top = append(top, dirEntry{name: filepath.Base(p), path: p, rel: filepath.Base(p)})
+			}
+		}
+		scanCtx, stopScan := context.WithCancel(ctx)
+		scanned := make(chan struct{})
+		go func() {
+			defer close(scanned)
+			a.scan(scanCtx, top)
+		}()
+		id, err := save()
+		if err == nil {
+			// The last report carries the whole count: the scan walks what the backup has just
+			// read, so it ends soon after it.
+			select {
+			case <-scanned:
+			case <-ctx.Done():
+			}
+		}
+		stopScan()
+		<-scanned
+		return id, err
 	})
 }
 
@@ -251,6 +298,50 @@ type archiver struct {
 	stats Summary
 
 	filesDone, dirsDone, bytesDone, errors atomic.Int64
+	// scanFiles and scanBytes count what the scan of the paths found so far; scanned is set once
+	// it has walked them all.
+	scanFiles, scanBytes atomic.Int64
+	scanned              atomic.Bool
+}
+
+// scan walks the entries as the backup will (the same exclusions, symbolic links not followed)
+// and counts their regular files and bytes, so that progress can tell how much there is to read.
+// Unreadable directories are left out of the count; the backup reports them.
+func (a *archiver) scan(ctx context.Context, entries []dirEntry) {
+	var walk func(entries []dirEntry)
+	walk = func(entries []dirEntry) {
+		for _, e := range entries {
+			if ctx.Err() != nil {
+				return
+			}
+			if a.excluded(e) {
+				continue
+			}
+			fi, err := os.Lstat(e.path)
+			if err != nil {
+				continue
+			}
+			switch {
+			case fi.Mode().IsRegular():
+				a.scanFiles.Add(1)
+				a.scanBytes.Add(fi.Size())
+			case fi.IsDir():
+				des, err := os.ReadDir(e.path)
+				if err != nil {
+					continue
+				}
+				children := make([]dirEntry, 0, len(des))
+				for _, de := range des {
+					children = append(children, dirEntry{name: de.Name(), path: filepath.Join(e.path, de.Name()), rel: e.rel + "/" + de.Name()})
+				}
+				walk(children)
+			}
+		}
+	}
+	walk(entries)
+	if ctx.Err() == nil {
+		a.scanned.Store(true)
+	}
 }
 
 type fileJob struct {
@@ -746,5 +837,6 @@ func (a *archiver) progress(start time.Time, done bool) Progress {
 		FilesDone: a.filesDone.Load(), DirsDone: a.dirsDone.Load(), BytesDone: a.bytesDone.Load(),
 		BytesNew: st.BytesAdded, StoredNew: st.StoredAdded, Errors: a.errors.Load(),
 		PacksWritten: st.PacksWritten, IndexesWritten: st.IndexesWritten, Elapsed: time.Since(start), Done: done,
+		FilesTotal: a.scanFiles.Load(), BytesTotal: a.scanBytes.Load(), TotalKnown: a.scanned.Load(),
 	}
 }
