@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/activities/asset"
+	"github.com/lifeboat-dr/lifeboat/integrations/postgres"
 	"github.com/lifeboat-dr/lifeboat/integrations/repository"
 )
 
@@ -94,6 +95,9 @@ func (a *Assets) BackupAsset(ctx context.Context, in contract.BackupAssetInput) 
 		}
 	default:
 		err = misconfigured(fmt.Errorf("asset %q: no source", as.Name))
+	}
+	if errors.Is(err, postgres.ErrUnreachable) {
+		return contract.BackupAssetResult{}, sourceUnreachable(activity.GetInfo(ctx).Attempt, fmt.Sprintf("back up %s", as.Name), err)
 	}
 	if err != nil {
 		return contract.BackupAssetResult{}, classify(err, fmt.Sprintf("back up %s", as.Name))
@@ -285,3 +289,19 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 
 func (t *tailBuffer) Len() int       { return len(t.b) }
 func (t *tailBuffer) String() string { return string(t.b) }
+
+// sourceUnreachable is the error of attempt of a backup whose source did not answer. A server
+// restarting answers again within minutes: the attempt is retried after 15 s, 30 s, then 1 min;
+// after contract.SourceAttempts the error is final, saying so, so that a source that is down fails
+// its run within minutes (and alerts) instead of retrying for an hour, and the next scheduled run
+// tries again.
+func sourceUnreachable(attempt int32, what string, err error) error {
+	msg := what + ": the source did not answer: " + err.Error()
+	if attempt >= contract.SourceAttempts {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s (gave up after %d attempts; the next scheduled backup tries again)", msg, attempt),
+			contract.ErrTypeSourceUnreachable, err)
+	}
+	return temporal.NewApplicationErrorWithOptions(msg, contract.ErrTypeSourceUnreachable, temporal.ApplicationErrorOptions{
+		Cause: err, NextRetryDelay: 15 * time.Second << max(attempt-1, 0),
+	})
+}

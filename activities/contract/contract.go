@@ -66,7 +66,13 @@ const (
 	ErrTypeNoSnapshot         = "NoSnapshot"
 	// ErrTypeLocked is retryable: another backup of the asset, or a prune, holds the repository.
 	ErrTypeLocked = "RepositoryLocked"
+	// ErrTypeSourceUnreachable: the asset's source (its database server) did not answer. Retried
+	// a few times over minutes (SourceAttempts), then not again: the next scheduled run tries anew.
+	ErrTypeSourceUnreachable = "SourceUnreachable"
 )
+
+// SourceAttempts is how many attempts a backup makes of a source that does not answer.
+const SourceAttempts = 4
 
 // SignalProgress is the signal long asset activities sent their workflow with an OpProgress in
 // earlier versions. Progress now travels in heartbeats only, which add nothing to the workflow's

@@ -106,7 +106,7 @@ func (t Tools) Dump(ctx context.Context, dsn string, w io.Writer) (DumpInfo, err
 		return c.QueryRow(ctx, "SHOW server_version").Scan(&info.ServerVersion)
 	})
 	if err != nil {
-		return info, fmt.Errorf("postgres: dump %s: server version: %w", target, err)
+		return info, fmt.Errorf("postgres: dump %s: server version: %w", target, classify(ctx, err))
 	}
 
 	cmd := exec.CommandContext(ctx, bin, "--format=custom", "--no-password", "--dbname="+arg)
