@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -17,31 +16,15 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
+	chromiumtest "github.com/lifeboat-dr/lifeboat/testsuite/chromium"
 	"github.com/lifeboat-dr/lifeboat/worker/statuspage"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
-// chromiumNames are the names the browser's binary goes by.
-var chromiumNames = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless_shell"}
-
-// chromium finds a Chromium binary: $CHROMIUM, or one of chromiumNames on the PATH. Without one the
-// test is skipped, except in CI (CI set and not "false" or "0"), where it fails.
+// chromium finds a Chromium binary, or skips the test without one (outside CI).
 func chromium(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range chromiumNames {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "no Chromium binary found (tried $CHROMIUM and " + strings.Join(chromiumNames, ", ") + " on the PATH): install it with `apt-get install -y chromium`"
-	if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-		t.Fatal(msg + "; CI is set, so the browser test must run")
-	}
-	t.Skip(msg + " to run the browser test")
-	return ""
+	return chromiumtest.Binary(t)
 }
 
 // dumpDOM loads url in headless Chromium, lets virtual time run for budget (timers fire at once,
@@ -50,9 +33,8 @@ func dumpDOM(t *testing.T, bin, url string, budget time.Duration) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--disable-background-networking", "--no-first-run", "--user-data-dir="+t.TempDir(),
-		"--virtual-time-budget="+strconv.Itoa(int(budget/time.Millisecond)), "--dump-dom", url)
+	args := append(chromiumtest.Flags(t.TempDir()), "--virtual-time-budget="+strconv.Itoa(int(budget/time.Millisecond)), "--dump-dom", url)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.WaitDelay = 5 * time.Second
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
