@@ -66,7 +66,7 @@ type stepView struct {
 	Description       string
 	// Text is what the step hands people: a manual step's instructions, a notification's message.
 	Text string
-	Wave              int
+	Wave int
 	// Facts are what the step does and how, as labelled lines.
 	Facts []fact
 	// Params are an action's parameters, for a table.
@@ -200,7 +200,11 @@ func escalation(p *plan.Plan, e *plan.Escalation) []string {
 		out = append(out, fmt.Sprintf("After %s: notify %s.", l.After.Human(), refs(p, l.Notify)))
 	}
 	if e.Repeat > 0 {
-		out = append(out, fmt.Sprintf("Then the levels run again, %s more.", count(e.Repeat, "time")))
+		again := "once more"
+		if e.Repeat > 1 {
+			again = fmt.Sprintf("%d more times", e.Repeat)
+		}
+		out = append(out, "Then the levels run again, "+again+".")
 	}
 	return out
 }

@@ -20,7 +20,7 @@ const (
 
 // node is a step placed in the graph.
 type node struct {
-	step    *plan.Step
+	step   *plan.Step
 	row, x int     // x: the left edge
 	col    float64 // the centre, once placed
 }
