@@ -229,7 +229,7 @@ when their condition holds, and labels name the options of a decision that lead 
 {{- if .}}
 <dl>
 {{- range .}}
-<dt>{{.Label}}</dt><dd>{{.Text}}</dd>
+<dt>{{.Label}}</dt><dd>{{if .Code}}<code>{{.Text}}</code>{{else}}{{.Text}}{{end}}</dd>
 {{- end}}
 </dl>
 {{- end}}

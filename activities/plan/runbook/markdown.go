@@ -129,7 +129,7 @@ func Markdown(p *plan.Plan, opts Options) ([]byte, error) {
 			if len(st.Facts) > 0 {
 				w("\n")
 				for _, f := range st.Facts {
-					w("   - %s: %s\n", md(f.Label), md(f.Text))
+					w("   - %s: %s\n", md(f.Label), factText(f))
 				}
 			}
 		}
@@ -144,15 +144,22 @@ func writeParams(w func(string, ...any), params []param) {
 	}
 	w("| Parameter | Value | Meaning |\n|---|---|---|\n")
 	for _, p := range params {
-		w("| `%s` | %s | %s |\n", code(p.Name), cell(p.Value), cell(p.Doc))
+		w("| `%s` | %s | %s |\n", cellCode(p.Name), cell(p.Value), cell(p.Doc))
 	}
 	w("\n")
 }
 
 func writeFacts(w func(string, ...any), facts []fact) {
 	for _, f := range facts {
-		w("- **%s**: %s\n", md(f.Label), md(f.Text))
+		w("- **%s**: %s\n", md(f.Label), factText(f))
 	}
+}
+
+func factText(f fact) string {
+	if f.Code {
+		return "`" + code(f.Text) + "`"
+	}
+	return md(f.Text)
 }
 
 var mdEscaper = strings.NewReplacer(
@@ -185,8 +192,11 @@ func cell(s string) string {
 	return md(s)
 }
 
-// code makes s fit in a code span.
-func code(s string) string { return strings.NewReplacer("`", "'", "|", `\|`, "\n", " ").Replace(s) }
+// code makes s fit in a code span outside a table (where a "|" needs no escape).
+func code(s string) string { return strings.NewReplacer("`", "'", "\n", " ").Replace(s) }
+
+// cellCode makes s fit in a code span in a table cell.
+func cellCode(s string) string { return strings.ReplaceAll(code(s), "|", `\|`) }
 
 // linkTarget makes a file name safe as a link's target.
 func linkTarget(name string) string {

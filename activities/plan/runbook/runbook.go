@@ -77,7 +77,11 @@ type stepView struct {
 	Strategies []strategyView
 }
 
-type fact struct{ Label, Text string }
+// fact is a labelled line; Code marks text to show as code (a condition).
+type fact struct {
+	Label, Text string
+	Code        bool
+}
 
 type param struct{ Name, Value, Doc string }
 
@@ -214,7 +218,7 @@ func stepFor(p *plan.Plan, s *plan.Step, n, wave int, branches []branch) stepVie
 	sv := stepView{N: n, ID: s.ID, Type: string(s.Type), Description: oneLine(s.Description), Wave: wave, Branches: branches}
 	add := func(label, text string) {
 		if text != "" {
-			sv.Facts = append(sv.Facts, fact{label, text})
+			sv.Facts = append(sv.Facts, fact{Label: label, Text: text})
 		}
 	}
 	switch s.Type {
@@ -285,7 +289,9 @@ func stepFor(p *plan.Plan, s *plan.Step, n, wave int, branches []branch) stepVie
 	} else {
 		add("Needs", strings.Join(s.Needs, ", "))
 	}
-	add("Runs when", oneLine(s.When))
+	if s.When != "" {
+		sv.Facts = append(sv.Facts, fact{Label: "Runs when", Text: oneLine(s.When), Code: true})
+	}
 	if s.Critical() {
 		add("Impact", "critical: if it fails, the plan stops and undoes the steps that ran")
 	} else {
@@ -302,7 +308,7 @@ func strategyFor(p *plan.Plan, s *plan.Step, i int, st plan.Strategy) strategyVi
 	sv := strategyView{N: i + 1, Name: st.Name, Description: oneLine(st.Description)}
 	add := func(label, text string) {
 		if text != "" {
-			sv.Facts = append(sv.Facts, fact{label, text})
+			sv.Facts = append(sv.Facts, fact{Label: label, Text: text})
 		}
 	}
 	switch sub.EffectiveType() {
@@ -372,14 +378,21 @@ func retryText(r *plan.Retry, spec catalog.Spec) string {
 			backoff = r.Backoff.D()
 		}
 	}
+	limit := max(time.Minute, backoff)
 	switch {
 	case attempts <= 1:
 		return "none: one attempt" + dflt
 	case backoff <= 0:
 		backoff = time.Second
 	}
+	switch {
+	case attempts == 2:
+		return fmt.Sprintf("2 attempts in all; the retry after %s%s", units.Duration(backoff).Human(), dflt)
+	case backoff >= limit:
+		return fmt.Sprintf("%s in all, %s apart%s", count(attempts, "attempt"), units.Duration(backoff).Human(), dflt)
+	}
 	return fmt.Sprintf("%s in all; the first retry after %s, each pause doubling up to %s%s",
-		count(attempts, "attempt"), units.Duration(backoff).Human(), units.Duration(max(time.Minute, backoff)).Human(), dflt)
+		count(attempts, "attempt"), units.Duration(backoff).Human(), units.Duration(limit).Human(), dflt)
 }
 
 // drillText says what an action step does in a drill.
