@@ -109,7 +109,7 @@ each one finishes and who did it: the record is needed afterwards.</p>
 <thead><tr><th>Person</th><th>ID</th><th>Slack</th><th>Email</th><th>Phone</th><th>PagerDuty</th><th>Groups</th><th>Roles</th></tr></thead>
 <tbody>
 {{- range .People}}
-<tr><td>{{.Name}}</td><td><code>{{.ID}}</code></td><td>{{.Slack}}</td><td>{{.Email}}</td><td>{{.Phone}}</td><td>{{.PagerDuty}}</td><td>{{.Groups}}</td><td>{{.Roles}}</td></tr>
+<tr><td>{{.Name}}</td><td><code>{{.ID}}</code></td><td>{{or .Slack "—"}}</td><td>{{or .Email "—"}}</td><td>{{or .Phone "—"}}</td><td>{{or .PagerDuty "—"}}</td><td>{{or .Groups "—"}}</td><td>{{or .Roles "—"}}</td></tr>
 {{- end}}
 </tbody>
 </table>
