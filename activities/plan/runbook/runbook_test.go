@@ -3,7 +3,9 @@ package runbook_test
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
 	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -301,6 +303,70 @@ func TestChromiumPrintsThePage(t *testing.T) {
 		// Each of the five sections starts a page.
 		if pages := len(pdfPage.FindAll(pdf, -1)); pages < 5 {
 			t.Errorf("%s has %d pages, want at least 5 (a page per section)", out, pages)
+		}
+	}
+}
+
+// TestPrintStylesheet: the page prints a section per page, keeps steps whole, drops backgrounds
+// and prints links' addresses.
+func TestPrintStylesheet(t *testing.T) {
+	p := load(t, filepath.Join(repo.Root(t), "examples", "plans", "primary-db-lost.yaml"))
+	page, err := runbook.HTML(p, runbook.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rules, ok := strings.Cut(string(page), "@media print {")
+	rules, _, _ = strings.Cut(rules, "\n}\n")
+	if !ok {
+		t.Fatal("the page has no print stylesheet")
+	}
+	for _, want := range []string{
+		"section + section { break-before: page; }",
+		".step, tr, .graph svg { break-inside: avoid; }",
+		"background: none !important;",
+		`a[href^="http"]::after { content: " <" attr(href) ">";`,
+	} {
+		if !strings.Contains(rules, want) {
+			t.Errorf("the print stylesheet lacks %q:\n%s", want, rules)
+		}
+	}
+}
+
+// TestSVGIsAStandaloneDocument: the graph written beside a Markdown runbook is well-formed XML in
+// the SVG namespace, with a box per step and an arrow per need.
+func TestSVGIsAStandaloneDocument(t *testing.T) {
+	for _, f := range examples(t) {
+		p := load(t, f)
+		dec := xml.NewDecoder(bytes.NewReader(runbook.SVG(p)))
+		steps, arrows, root := 0, 0, ""
+		for {
+			tok, err := dec.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: the SVG is not well-formed: %v", f, err)
+			}
+			if se, ok := tok.(xml.StartElement); ok {
+				if root == "" {
+					root = se.Name.Space + " " + se.Name.Local
+				}
+				for _, a := range se.Attr {
+					switch {
+					case a.Name.Local == "class" && a.Value == "rb-step":
+						steps++
+					case a.Name.Local == "class" && strings.HasPrefix(a.Value, "rb-edge"):
+						arrows++
+					}
+				}
+			}
+		}
+		needs := 0
+		for _, s := range p.Spec.Steps {
+			needs += len(s.Needs)
+		}
+		if root != "http://www.w3.org/2000/svg svg" || steps != len(p.Spec.Steps) || arrows != needs {
+			t.Errorf("%s: root %q, %d boxes for %d steps, %d arrows for %d needs", f, root, steps, len(p.Spec.Steps), arrows, needs)
 		}
 	}
 }
