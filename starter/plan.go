@@ -22,7 +22,7 @@ func (a *app) planCommand() *cobra.Command {
 		Short:   "Check, show and compare recovery plans (YAML files, see docs/plans.md)",
 		GroupID: "run",
 	}
-	cmd.AddCommand(a.planValidateCommand(), a.planShowCommand(), a.planDiffCommand(), a.planActionsCommand())
+	cmd.AddCommand(a.planValidateCommand(), a.planShowCommand(), a.planDiffCommand(), a.planActionsCommand(), a.planRenderCommand())
 	return cmd
 }
 
