@@ -81,8 +81,10 @@ type Node struct {
 	// Availability is Own times the own availability of every service it depends on, directly or
 	// not, each counted once.
 	Availability config.Percent `json:"availability"`
-	Components   []Component    `json:"components,omitempty"`
-	DependsOn    []Node         `json:"depends_on,omitempty"`
+	// Downtime is the expected downtime a year at Availability.
+	Downtime   Downtime    `json:"downtime_per_year"`
+	Components []Component `json:"components,omitempty"`
+	DependsOn  []Node      `json:"depends_on,omitempty"`
 	// CountedAbove marks a dependency that appears earlier in the tree: it is shown, and counted, there.
 	CountedAbove bool `json:"counted_above,omitempty"`
 }
@@ -285,7 +287,8 @@ func (c *computer) node(name string, onPath, shown map[string]bool, order *[]str
 	}
 	n := own
 	if shown[name] {
-		return Node{Name: name, Own: own.Own, Availability: percent(c.composite(name)), CountedAbove: true}, nil
+		a := c.composite(name)
+		return Node{Name: name, Own: own.Own, Availability: percent(a), Downtime: downtime(1 - a), CountedAbove: true}, nil
 	}
 	shown[name] = true
 	*order = append(*order, name)
@@ -298,7 +301,8 @@ func (c *computer) node(name string, onPath, shown map[string]bool, order *[]str
 		}
 		n.DependsOn = append(n.DependsOn, dn)
 	}
-	n.Availability = percent(c.composite(name))
+	a := c.composite(name)
+	n.Availability, n.Downtime = percent(a), downtime(1-a)
 	return n, nil
 }
 

@@ -202,6 +202,8 @@ func TestNestedDependenciesCountASharedOneOnce(t *testing.T) {
 		t.Errorf("secrets is shown twice: %+v", deps[1])
 	}
 	wantPercent(t, "secrets", deps[1].Availability, 99.99)
+	// 0.0001 × 525,600 min = 52.56 min
+	wantDuration(t, "secrets downtime", deps[1].Downtime.Duration, "52m34s")
 	if l := r.Limiting; l == nil || l.Component != "gateway" || l.Service != "payments" || l.Share != 82 {
 		t.Errorf("limiting: %+v", l)
 	}
