@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/testsuite/devserver"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 	"github.com/lifeboat-dr/lifeboat/worker/sla"
@@ -211,5 +213,59 @@ services:
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, exitUsage, tt.want)
 			}
 		})
+	}
+}
+
+// slaCountsTheDrill checks, once a drill of plan orders-failover has succeeded in e, that lifeboat
+// sla counts the RTO it measured, and falls back on the objective RTO of a plan never drilled.
+//
+//	db:  3 failures a year × the drill's RTO (measured)
+//	web: 2 failures a year × slow-gate's RTO: slow-gate has none and was never drilled, so not counted
+func slaCountsTheDrill(t *testing.T, e *recoveryEnv) {
+	t.Helper()
+	ctx := context.Background()
+	var drill workflows.RecoveryResult
+	if err := e.client.GetWorkflow(ctx, "drill-orders-failover", "").Get(ctx, &drill); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(filepath.Dir(e.config), "sla.yaml")
+	doc := cliConfig + `
+recovery: {plans_dir: plans}
+services:
+  - name: orders
+    objectives: {availability: 99}
+    components:
+      - {name: db, availability: 99.9, failures_per_year: 3, plan: orders-failover}
+      - {name: web, availability: 99.9, failures_per_year: 2, plan: slow-gate}
+`
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb syncBuffer
+	code := runRecoveryCLI(ctx, []string{"--config", path, "sla", "orders", "-o", "json"}, e.env, &out, &errb)
+	var r slaOutput
+	if err := json.Unmarshal([]byte(out.String()), &r); err != nil || code != exitOK {
+		t.Fatalf("exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, out.String(), errb.String())
+	}
+	rows := r.Estimate.Rows
+	if len(rows) != 2 {
+		t.Fatalf("rows: %+v", rows)
+	}
+	db, web := rows[0], rows[1]
+	want := units.Duration(time.Duration(3 * float64(drill.RTO)).Round(time.Second))
+	if db.Source != sla.SourceMeasured || db.RTO != drill.RTO || !db.MeasuredAt.Equal(drill.FinishedAt) || db.Downtime != want || drill.RTO <= 0 {
+		t.Errorf("db: %+v; the drill measured %s, finished %s", db, drill.RTO, drill.FinishedAt)
+	}
+	if web.Source != sla.SourceNone || web.Downtime != 0 || r.Estimate.Complete || r.Estimate.Downtime.Duration != want {
+		t.Errorf("web: %+v, estimate %+v", web, r.Estimate)
+	}
+
+	out, errb = syncBuffer{}, syncBuffer{}
+	code = runRecoveryCLI(ctx, []string{"--config", path, "sla", "orders"}, e.env, &out, &errb)
+	for _, w := range []string{"plan orders-failover, measured by the drill of " + drill.FinishedAt.UTC().Format(time.RFC3339),
+		"web  2 × ?", "plan slow-gate, not measured, and the plan has no RTO objective: not counted", "(incomplete: some RTOs are unknown)"} {
+		if code != exitOK || !strings.Contains(out.String(), w) {
+			t.Errorf("exit %d; text does not say %q:\n%s\n%s", code, w, out.String(), errb.String())
+		}
 	}
 }
