@@ -134,7 +134,7 @@ func writeSLA(w io.Writer, r slaOutput) {
 	_ = tw.Flush()
 
 	if l := r.Limiting; l != nil {
-		fmt.Fprintf(w, "\nLimiting: %s (%s), %s%% of the unavailability: %s.\n", l.Component, l.Service, trimPercent(l.Share), l.Why)
+		fmt.Fprintf(w, "\nLimiting: %s (%s), %s%% of the unavailability: %s.\n", l.Component, l.Service, trimFloat(l.Share), l.Why)
 	}
 
 	e := r.Estimate
@@ -247,9 +247,8 @@ func failures(n float64) string {
 	return trimFloat(n) + " failures a year"
 }
 
+// trimFloat writes f in as few digits as it needs.
 func trimFloat(f float64) string { return strings.TrimSuffix(fmt.Sprintf("%g", f), ".0") }
-
-func trimPercent(f float64) string { return fmt.Sprintf("%g", f) }
 
 // temporalDrills reads the RTOs drills measured from Temporal: for each plan, the newest closed
 // drill (a Recovery workflow in drill mode) whose record says it succeeded. Errors are collected
