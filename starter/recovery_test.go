@@ -568,6 +568,11 @@ func TestFailoverDrillAndStatusAgainstTemporal(t *testing.T) {
 		}
 	})
 
+	t.Run("sla counts the drill's RTO", func(t *testing.T) {
+		e.t = t
+		slaCountsTheDrill(t, e)
+	})
+
 	t.Run("a drill that could reach production is refused", func(t *testing.T) {
 		e.t = t
 		stdout, stderr := e.expect(exitBadOutcome, []string{"plan unsafe-drill cannot be drilled: a drill could reach its production targets", "spec.steps[0] (promote).drill: postgres.promote changes what it acts on"},
