@@ -59,9 +59,13 @@ service has none), and 2 for an unknown service or an invalid configuration.`,
 				_, err := sla.Compute(cfg.Services, nil, args[0], nil)
 				return exitError{exitUsage, err}
 			}
-			plans, err := cfg.Plans()
+			files, err := cfg.Plans()
 			if err != nil {
 				fmt.Fprintf(a.stderr, "warning: some plans could not be read, their objective RTOs are unknown: %v\n", err)
+			}
+			plans := make(map[string]*plan.Plan, len(files))
+			for n, f := range files {
+				plans[n] = f.Plan
 			}
 			ctx := cmd.Context()
 			out := slaOutput{}
