@@ -136,6 +136,8 @@ func (a *Actions) RunAction(ctx context.Context, in contract.ActionInput) (contr
 	if !ok {
 		return contract.ActionResult{}, refused("step %s: unknown action %q (known: %s)", in.Step, in.Action, strings.Join(ActionNames(), ", "))
 	}
+	// Every action may run as an activity that must heartbeat, however short its class.
+	defer keepAlive(ctx)()
 	res, err := b.run(a, ctx, in.Params)
 	if outputsSeen != nil {
 		outputsSeen(in.Action, res.Outputs)

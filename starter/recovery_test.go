@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -279,6 +281,17 @@ spec:
     - {id: go, needs: [pause], approval: {approvers: [bob], timeout: 10m}}
 `
 
+// slowCheckPlan's one step is a check (a local activity) that runs until the test lets it end.
+const slowCheckPlan = `
+apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: slow-check}
+spec:
+  scenario: A check that takes its time
+  steps:
+    - {id: look, action: check.http, with: {url: "%s", timeout: 2m}}
+`
+
 // unsafeDrillPlan promotes a server without saying what a drill does instead.
 const unsafeDrillPlan = `
 apiVersion: lifeboat.dev/v1
@@ -298,6 +311,10 @@ type recoveryEnv struct {
 	config string
 	env    config.Env
 	client client.Client
+	// slow is the endpoint the slow-check plan's step requests: it answers only once released,
+	// and tells hit when a request arrives.
+	slowHit     chan struct{}
+	slowRelease chan struct{}
 }
 
 func startRecoveryEnv(t *testing.T) *recoveryEnv {
@@ -327,6 +344,21 @@ func startRecoveryEnv(t *testing.T) *recoveryEnv {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(plans, "slow-gate.yaml"), []byte(slowGatePlan), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.slowHit, e.slowRelease = make(chan struct{}, 1), make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case e.slowHit <- struct{}{}:
+		default:
+		}
+		select {
+		case <-e.slowRelease:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(slow.Close)
+	if err := os.WriteFile(filepath.Join(plans, "slow-check.yaml"), fmt.Appendf(nil, slowCheckPlan, slow.URL), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(plans, "unsafe-drill.yaml"), []byte(unsafeDrillPlan), 0o600); err != nil {
@@ -417,6 +449,27 @@ func (e *recoveryEnv) waitingAt(id string, out, errb *syncBuffer) {
 		}
 		return nil
 	})
+}
+
+// While a step runs inside the workflow's task (a local activity), status still shows the run and
+// its current details: the workflow answers at the task's next heartbeat, within the wait.
+func TestStatusWhileAStepRunsInsideTheWorkflowTask(t *testing.T) {
+	e := startRecoveryEnv(t)
+	id := workflows.RecoveryWorkflowID(workflows.ModeDrill, "slow-check")
+	out, errb, done := e.background("drill", "slow-check", "--requester", "alice")
+	select {
+	case <-e.slowHit:
+	case <-time.After(time.Minute):
+		t.Fatalf("the check never ran\nstdout:\n%s\nstderr:\n%s", out.String(), errb.String())
+	}
+	stdout, stderr := e.expect(exitOK, []string{id + "  Recovery  Running", "Drill of plan slow-check running", "look", "running"}, "status", id)
+	if strings.Contains(stderr, "warning") {
+		t.Errorf("status warned while the check ran:\n%s\n%s", stderr, stdout)
+	}
+	close(e.slowRelease)
+	if code := done(); code != exitOK {
+		t.Fatalf("drill: exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
 }
 
 func TestFailoverDrillAndStatusAgainstTemporal(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/lifeboat-dr/lifeboat/activities/contract"
@@ -81,23 +82,38 @@ it runs or when it completed.`,
 				out.ClosedAt = &t
 			}
 			out.URL = workflowURL(cfg, out.WorkflowID, out.RunID)
-			// Queries need a worker; without one the description alone is still shown.
-			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			// Queries need a worker; without one the description alone is still shown. A workflow
+			// running a step inside its workflow task (a local activity, such as postgres.promote)
+			// answers only when the worker next reports on that task, at most 8 s (80% of the task
+			// timeout) later, so both queries run together and wait up to queryWait.
+			qctx, cancel := context.WithTimeout(ctx, queryWait)
 			defer cancel()
-			if v, err := c.QueryWorkflow(qctx, out.WorkflowID, out.RunID, "__temporal_workflow_metadata"); err != nil {
-				fmt.Fprintf(a.stderr, "warning: current details unavailable: %v\n", err)
-			} else {
-				var md sdkpb.WorkflowMetadata
-				if err := v.Get(&md); err != nil {
-					fmt.Fprintf(a.stderr, "warning: current details unreadable: %v\n", err)
+			var wg sync.WaitGroup
+			var mdErr error
+			var md sdkpb.WorkflowMetadata
+			wg.Go(func() {
+				v, err := c.QueryWorkflow(qctx, out.WorkflowID, out.RunID, "__temporal_workflow_metadata")
+				if err == nil {
+					err = v.Get(&md)
 				}
+				mdErr = err
+			})
+			wg.Go(func() {
+				if v, err := c.QueryWorkflow(qctx, out.WorkflowID, out.RunID, workflows.QueryStatus); err == nil {
+					var raw json.RawMessage
+					if v.Get(&raw) == nil {
+						out.State = raw
+					}
+				}
+			})
+			wg.Wait()
+			switch {
+			case mdErr == nil:
 				out.Details = md.GetCurrentDetails()
-			}
-			if v, err := c.QueryWorkflow(qctx, out.WorkflowID, out.RunID, workflows.QueryStatus); err == nil {
-				var raw json.RawMessage
-				if v.Get(&raw) == nil {
-					out.State = raw
-				}
+			case info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && qctx.Err() != nil:
+				fmt.Fprintf(a.stderr, "warning: the workflow did not answer within %s (no worker polls its task queue, or its worker is busy); what follows comes from its history\n", queryWait)
+			default:
+				fmt.Fprintf(a.stderr, "warning: current details unavailable: %v\n", mdErr)
 			}
 			// A recovery plan is shown as its steps and open gates, from its record.
 			var rec *recoveryView
@@ -222,6 +238,10 @@ func watchRun[R, S any](a *app, ctx context.Context, c client.Client, run client
 		}
 	}
 }
+
+// queryWait is how long status waits for a running workflow to answer its queries: longer than
+// the 8 s a workflow busy with a local activity may take to answer.
+const queryWait = 12 * time.Second
 
 // endedBadly says how a workflow that ended without completing ended; "" while it runs or once it
 // completed.

@@ -300,8 +300,11 @@ func (r *runner) people(refs []string) []string {
 	return out
 }
 
-// action runs a plan action: short ones as local activities, the others as activities that
-// heartbeat while they wait on the outside world.
+// maxLocalAction is the longest timeout of an action that runs as a local activity.
+const maxLocalAction = 5 * time.Second
+
+// action runs a plan action: those of the local class bounded to maxLocalAction as local
+// activities, the others as activities that heartbeat while they wait on the outside world.
 func (r *runner) action(ctx workflow.Context, id, name string, with map[string]any, timeout time.Duration, retry *plan.Retry) (contract.ActionResult, error) {
 	in := contract.ActionInput{Action: name, Params: with, Step: id}
 	spec := defaultActions[name]
@@ -320,7 +323,14 @@ func (r *runner) action(ctx workflow.Context, id, name string, with map[string]a
 	if timeout == 0 {
 		timeout = cmp.Or(spec.Timeout, 30*time.Minute) // an action this worker no longer declares: the longest
 	}
-	if spec.Class == catalog.Local {
+	local := spec.Class == catalog.Local
+	// A local activity holds the workflow's task while it runs: the workflow answers no query
+	// (`lifeboat status`, the Web UI's current details) until it ends, and the Web UI shows no
+	// pending step. Only actions bounded to a few seconds run that way.
+	if local && timeout > maxLocalAction && workflow.GetVersion(ctx, "long-actions-as-activities", workflow.DefaultVersion, 1) == 1 {
+		local = false
+	}
+	if local {
 		opts := workflow.LocalActivityOptions{StartToCloseTimeout: timeout, RetryPolicy: policy, Summary: summary}
 		err = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, opts), contract.RunAction, in).Get(ctx, &res)
 	} else {
