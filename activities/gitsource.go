@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -94,7 +95,7 @@ func (a *Assets) backupGit(ctx context.Context, as asset.Asset, repo *repository
 // the cache as <branch>/<path>, and backs that directory up.
 func (a *Assets) backupCIConfig(ctx context.Context, as asset.Asset, repo *repository.Repository, opts repository.BackupOptions, rep *reporter) (*repository.Snapshot, error) {
 	src := as.Source.CIConfig
-	stop := rep.keepAlive()
+	stop := sync.OnceFunc(rep.keepAlive())
 	defer stop()
 	cache, _, unlock, err := a.syncGit(ctx, as, src.URL, src.CredentialsSecret)
 	if err != nil {
