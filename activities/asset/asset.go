@@ -496,7 +496,7 @@ func validateGitURL(raw, secret string) []problem {
 		}
 		switch u.Scheme {
 		case "git", "http", "https", "ssh", "git+ssh", "ssh+git":
-			if u.Host == "" {
+			if u.Hostname() == "" {
 				bad("url", "%q has no host", redactURL(raw))
 			}
 		case "file":
