@@ -88,6 +88,8 @@ func (a *Assets) backupGit(ctx context.Context, as asset.Asset, repo *repository
 	}
 	defer unlock()
 	a.logger().Info("git mirror up to date", "asset", as.Name, "refs", len(res.Refs), "head", res.Head, "cloned", res.Cloned)
+	// A pack a killed fetch left half-received is no part of the repository.
+	opts.Excludes = append(opts.Excludes, "objects/pack/tmp_*")
 	return repo.Backup(ctx, []string{cache.MirrorDir()}, opts)
 }
 

@@ -148,6 +148,14 @@ func TestGitAssetSnapshotsRestoreTheServersHistory(t *testing.T) {
 		}
 	}
 
+	// Nothing is restored over the server's repository.
+	var ts testsuite.WorkflowTestSuite
+	aenv := ts.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	if _, err := aenv.ExecuteActivity(a.PlanRestore, contract.RestoreAssetInput{Asset: "app-git", Snapshot: "latest", InPlace: true}); errType(err) != contract.ErrTypeAssetMisconfigured || !strings.Contains(err.Error(), "git push --mirror") {
+		t.Fatalf("in-place restore of a git asset: %v", err)
+	}
+
 	// The restored mirror pushes to a new server as documented.
 	fresh := filepath.Join(t.TempDir(), "new.git")
 	gitsourcetest.Git(t, root, "init", "--bare", "--quiet", fresh)

@@ -315,6 +315,11 @@ func (c *Cache) session(r Remote) (*session, error) {
 		if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 			return nil, err
 		}
+		// Keys of sessions whose process was killed: the cache's lock holder owns them.
+		stale, _ := filepath.Glob(filepath.Join(c.Dir, "ssh-key-*"))
+		for _, f := range stale {
+			_ = os.Remove(f)
+		}
 		name := filepath.Join(c.Dir, "ssh-key-"+randomHex())
 		key := r.Credentials
 		if !strings.HasSuffix(key, "\n") {
