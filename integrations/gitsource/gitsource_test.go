@@ -49,7 +49,14 @@ func TestMirrorFollowsTheServerOverAuthenticatedHTTP(t *testing.T) {
 	repo.Commit("feature", "feature work", map[string]string{"f.txt": "f"})
 	repo.Commit("doomed", "to be deleted", map[string]string{"d.txt": "d"})
 	srv := gitsourcetest.NewHTTPServer(t, root, "deploy", "s3cret-token")
-	cache := &Cache{Dir: filepath.Join(t.TempDir(), "cache")}
+	// Every git command line is recorded, to show the credentials are in none.
+	argvLog := filepath.Join(t.TempDir(), "argv")
+	wrapper := filepath.Join(t.TempDir(), "git")
+	script := "#!/bin/sh\nprintf '%s\\n' \"$*\" >> " + argvLog + "\nexec git \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cache := &Cache{Dir: filepath.Join(t.TempDir(), "cache"), Git: wrapper}
 	remote := Remote{URL: srv.URL("app"), Credentials: "deploy:s3cret-token"}
 
 	unlock, err := cache.Lock()
@@ -98,7 +105,15 @@ func TestMirrorFollowsTheServerOverAuthenticatedHTTP(t *testing.T) {
 		t.Fatal("the force-pushed commit is still reachable in the mirror")
 	}
 
-	// The credentials are nowhere on disk, and a refused login names none of them.
+	// The credentials are in no command line and nowhere on disk, and a refused login names none
+	// of them.
+	argv, err := os.ReadFile(argvLog)
+	if err != nil || !strings.Contains(string(argv), "fetch --prune --atomic") {
+		t.Fatalf("recorded command lines: %q, %v", argv, err)
+	}
+	if strings.Contains(string(argv), "s3cret") || strings.Contains(string(argv), "ZGVwbG95") {
+		t.Fatalf("a command line holds the credentials:\n%s", argv)
+	}
 	cfg, _ := os.ReadFile(filepath.Join(cache.MirrorDir(), "config"))
 	if strings.Contains(string(cfg), "s3cret") || strings.Contains(string(cfg), "ZGVwbG95") {
 		t.Fatalf("mirror config holds the credentials:\n%s", cfg)
