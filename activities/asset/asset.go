@@ -11,6 +11,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/gitsource"
 	"github.com/lifeboat-dr/lifeboat/integrations/repository/retention"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
@@ -365,7 +366,7 @@ func (a Asset) Validate(path string) error {
 			bad("source.ci_config."+p.field, "%s", p.msg)
 		}
 		for i, p := range c.Paths {
-			if !validPattern(p) {
+			if !gitsource.ValidPattern(p) {
 				bad(fmt.Sprintf("source.ci_config.paths[%d]", i), "%q is not a pattern of a path relative to the repository's root", p)
 			}
 		}
@@ -462,9 +463,6 @@ func validateSchedule(s Schedule, path string, errs *[]error) time.Duration {
 
 type problem struct{ field, msg string }
 
-// scpLike is git's [user@]host:path syntax: no slash before the colon.
-var scpLike = regexp.MustCompile(`^([^@/:]+@)?[^@/:]+:[^/]`)
-
 // validateGitURL checks a git source's URL and whether it can take credentials.
 func validateGitURL(raw, secret string) []problem {
 	var out []problem
@@ -514,7 +512,7 @@ func validateGitURL(raw, secret string) []problem {
 		if u.User != nil && (u.Scheme == "http" || u.Scheme == "https") {
 			bad("url", "%q carries a user name: put \"user:password\" in the secret named by credentials_secret", redactURL(raw))
 		}
-	case scpLike.MatchString(raw):
+	case gitsource.IsSSH(raw): // user@host:path
 	default:
 		bad("url", "%q is neither a URL (git://, http(s)://, ssh://, file://), user@host:path, nor an absolute path", raw)
 		return out
@@ -534,22 +532,6 @@ func redactURL(raw string) string {
 		}
 	}
 	return raw
-}
-
-// validPattern reports whether p is a relative slash path pattern staying below the root.
-func validPattern(p string) bool {
-	if p == "" || strings.HasPrefix(p, "/") {
-		return false
-	}
-	for _, part := range strings.Split(p, "/") {
-		if part == "" || part == "." || part == ".." {
-			return false
-		}
-		if _, err := path.Match(part, ""); err != nil {
-			return false
-		}
-	}
-	return true
 }
 
 // validBranch reports whether b is a branch name or path.Match pattern of one (not a full ref).
