@@ -115,6 +115,9 @@ type SyncResult struct {
 // new clone passes. The caller must hold the lock.
 func (c *Cache) Sync(ctx context.Context, r Remote) (SyncResult, error) {
 	var res SyncResult
+	if r.URL == "" || strings.HasPrefix(r.URL, "-") || strings.Contains(r.URL, "::") {
+		return res, fmt.Errorf("git remote %q: not a URL or path this source fetches from", r.URL)
+	}
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return res, fmt.Errorf("git cache %s: %w", c.Dir, err)
 	}
@@ -132,6 +135,10 @@ func (c *Cache) Sync(ctx context.Context, r Remote) (SyncResult, error) {
 				return res, fmt.Errorf("git cache %s: put back the previous mirror: %w", c.Dir, err)
 			}
 		}
+	}
+	// A clone an interrupted rebuild left half-written is the lock holder's to remove.
+	if err := os.RemoveAll(mirror + ".new"); err != nil {
+		return res, fmt.Errorf("git cache %s: %w", c.Dir, err)
 	}
 	if _, err := os.Stat(mirror); errors.Is(err, fs.ErrNotExist) {
 		if err := c.cloneAside(ctx, s); err != nil {

@@ -165,11 +165,28 @@ func TestFailedFetchLeavesTheMirrorAsItWas(t *testing.T) {
 	if err := cache.Verify(ctx, cache.MirrorDir()); err != nil {
 		t.Fatal(err)
 	}
+	// A rebuild that stopped between its renames (old mirror moved aside, new clone half-written)
+	// is undone by the next sync, even one that cannot reach the server.
+	if err := os.Rename(cache.MirrorDir(), cache.MirrorDir()+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(cache.MirrorDir()+".new", "objects"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cache.Sync(ctx, remote); err == nil {
+		t.Fatal("sync from a stopped server succeeded")
+	}
+	if after, afterLog := gitsourcetest.State(t, cache.MirrorDir()); after != before || afterLog != beforeLog {
+		t.Fatalf("the interrupted rebuild lost the mirror:\n%s\nwas\n%s", after, before)
+	}
 	srv.Restart(t)
 	if _, err := cache.Sync(ctx, remote); err != nil {
 		t.Fatal(err)
 	}
 	sameAs(t, cache.MirrorDir(), repo.Bare)
+	if left, _ := filepath.Glob(cache.MirrorDir() + ".*"); len(left) != 0 {
+		t.Fatalf("left beside the mirror: %v", left)
+	}
 }
 
 func TestDamagedMirrorIsRebuiltAside(t *testing.T) {
@@ -237,6 +254,15 @@ func TestLockExcludesASecondHolder(t *testing.T) {
 		t.Fatalf("lock after unlock: %v", err)
 	}
 	again()
+}
+
+func TestRefusesOptionsAndTransportHelpersAsURLs(t *testing.T) {
+	cache := &Cache{Dir: t.TempDir()}
+	for _, u := range []string{"--upload-pack=touch /tmp/x", "ext::sh -c touch% /tmp/x", ""} {
+		if _, err := cache.Sync(context.Background(), Remote{URL: u}); err == nil || !strings.Contains(err.Error(), "not a URL or path") {
+			t.Errorf("%q: %v", u, err)
+		}
+	}
 }
 
 func TestCredentialsMustFitTheURL(t *testing.T) {
