@@ -48,6 +48,9 @@ type Assets struct {
 	CloudPoll time.Duration
 	// ScratchDir holds restore drills' scratch directories (default: the system's temp dir).
 	ScratchDir string
+	// CacheDir holds what sources keep between backups: the mirror clones of git and ci_config
+	// sources, one directory per asset (default: lifeboat-cache in ScratchDir).
+	CacheDir string
 	// RestoreRoots are the directories restores to a target directory may write into; a target
 	// outside them is refused (default: ScratchDir).
 	RestoreRoots []string

@@ -93,6 +93,10 @@ func (a *Assets) BackupAsset(ctx context.Context, in contract.BackupAssetInput) 
 		if errors.Is(err, repository.ErrCommandStart) {
 			err = misconfigured(err)
 		}
+	case s.Git != nil:
+		sn, err = a.backupGit(ctx, as, repo, opts, rep)
+	case s.CIConfig != nil:
+		sn, err = a.backupCIConfig(ctx, as, repo, opts, rep)
 	default:
 		err = misconfigured(fmt.Errorf("asset %q: no source", as.Name))
 	}

@@ -244,6 +244,9 @@ func (a *Assets) planRestore(ctx context.Context, as asset.Asset, sn *repository
 		if in.TargetDir != "" {
 			return p, misconfigured(errors.New("a restore in place has no target directory: it writes where the asset's files are"))
 		}
+		if as.Source.Git != nil || as.Source.CIConfig != nil {
+			return p, misconfigured(fmt.Errorf("asset %s is backed up from a git repository: restore it to a target directory, then push it (git push --mirror) or copy its files", as.Name))
+		}
 		if as.Source.Paths == nil || len(sn.Paths) != 1 {
 			return p, misconfigured(fmt.Errorf("snapshot %s holds %d paths: restore it to a target directory", sn.ID.Short(), len(sn.Paths)))
 		}

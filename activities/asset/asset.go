@@ -3,12 +3,15 @@ package asset
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"path"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/gitsource"
 	"github.com/lifeboat-dr/lifeboat/integrations/repository/retention"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
@@ -40,6 +43,8 @@ type Source struct {
 	Command  *CommandSource  `yaml:"command,omitempty" json:"command,omitempty"`
 	RDS      *RDSSource      `yaml:"rds,omitempty" json:"rds,omitempty"`
 	EBS      *EBSSource      `yaml:"ebs,omitempty" json:"ebs,omitempty"`
+	Git      *GitSource      `yaml:"git,omitempty" json:"git,omitempty"`
+	CIConfig *CIConfigSource `yaml:"ci_config,omitempty" json:"ci_config,omitempty"`
 }
 
 // PathsSource is directory trees or files on the worker's host.
@@ -86,7 +91,42 @@ type EBSSource struct {
 	CopyToRegion string `yaml:"copy_to_region,omitempty" json:"copy_to_region,omitempty"`
 }
 
-// Kind names the source's kind: paths, postgres, command, rds or ebs.
+// GitSource is a git repository, kept as a mirror clone on the worker and backed up whole: every
+// ref with its history.
+type GitSource struct {
+	// URL is git://, http(s)://, ssh:// or scp-like (git@host:org/repo.git), file:// or an
+	// absolute path on the worker's host. It carries no password.
+	URL string `yaml:"url" json:"url"`
+	// CredentialsSecret names the worker secret holding "user:password" (or "user:token") for an
+	// http(s) URL, or a private key for an ssh URL.
+	CredentialsSecret string `yaml:"credentials_secret,omitempty" json:"credentials_secret,omitempty"`
+}
+
+// CIConfigSource is the CI configuration files of a git repository's branches, backed up as
+// <branch>/<path>.
+type CIConfigSource struct {
+	URL               string `yaml:"url" json:"url"`
+	CredentialsSecret string `yaml:"credentials_secret,omitempty" json:"credentials_secret,omitempty"`
+	// Paths are the files to keep, relative to the repository's root ("*" within a path component,
+	// "**" for any number of them); default DefaultCIPaths.
+	Paths []string `yaml:"paths,omitempty" json:"paths,omitempty"`
+	// Branches are branch names or patterns ("release/*"); default every branch.
+	Branches []string `yaml:"branches,omitempty" json:"branches,omitempty"`
+}
+
+// DefaultCIPaths are the CI configuration files of the common CI services.
+var DefaultCIPaths = []string{".github/workflows/**", ".gitlab-ci.yml", ".gitlab/**", "Jenkinsfile", ".circleci/**",
+	"azure-pipelines.yml", ".buildkite/**", ".drone.yml"}
+
+// Patterns returns the configured paths, or DefaultCIPaths.
+func (c CIConfigSource) Patterns() []string {
+	if len(c.Paths) > 0 {
+		return c.Paths
+	}
+	return DefaultCIPaths
+}
+
+// Kind names the source's kind: paths, postgres, command, rds, ebs, git or ci_config.
 func (s Source) Kind() string {
 	switch {
 	case s.Paths != nil:
@@ -99,13 +139,17 @@ func (s Source) Kind() string {
 		return "rds"
 	case s.EBS != nil:
 		return "ebs"
+	case s.Git != nil:
+		return "git"
+	case s.CIConfig != nil:
+		return "ci_config"
 	}
 	return ""
 }
 
 func (s Source) kinds() int {
 	n := 0
-	for _, set := range []bool{s.Paths != nil, s.Postgres != nil, s.Command != nil, s.RDS != nil, s.EBS != nil} {
+	for _, set := range []bool{s.Paths != nil, s.Postgres != nil, s.Command != nil, s.RDS != nil, s.EBS != nil, s.Git != nil, s.CIConfig != nil} {
 		if set {
 			n++
 		}
@@ -212,6 +256,12 @@ func (a Asset) SecretRefs() map[string]string {
 	if p := a.Source.Postgres; p != nil {
 		add("source.postgres.dsn_secret", p.DSNSecret)
 	}
+	if g := a.Source.Git; g != nil {
+		add("source.git.credentials_secret", g.CredentialsSecret)
+	}
+	if c := a.Source.CIConfig; c != nil {
+		add("source.ci_config.credentials_secret", c.CredentialsSecret)
+	}
 	for field, r := range map[string]*Repository{"repository": a.Repository, "offsite": a.Offsite} {
 		if r != nil {
 			add(field+".password_secret", r.PasswordSecret)
@@ -256,10 +306,10 @@ func (a Asset) Validate(path string) error {
 	}
 	switch a.Source.kinds() {
 	case 0:
-		bad("source", "required: one of paths, postgres, command, rds, ebs")
+		bad("source", "required: one of paths, postgres, command, rds, ebs, git, ci_config")
 	case 1:
 	default:
-		bad("source", "set exactly one of paths, postgres, command, rds, ebs")
+		bad("source", "set exactly one of paths, postgres, command, rds, ebs, git, ci_config")
 	}
 	s := a.Source
 	cloud := s.RDS != nil || s.EBS != nil
@@ -304,6 +354,26 @@ func (a Asset) Validate(path string) error {
 		}
 		if e.CopyToRegion != "" && e.CopyToRegion == e.Region {
 			bad("source.ebs.copy_to_region", "is the source region")
+		}
+	}
+	if g := s.Git; g != nil {
+		for _, p := range validateGitURL(g.URL, g.CredentialsSecret) {
+			bad("source.git."+p.field, "%s", p.msg)
+		}
+	}
+	if c := s.CIConfig; c != nil {
+		for _, p := range validateGitURL(c.URL, c.CredentialsSecret) {
+			bad("source.ci_config."+p.field, "%s", p.msg)
+		}
+		for i, p := range c.Paths {
+			if !gitsource.ValidPattern(p) {
+				bad(fmt.Sprintf("source.ci_config.paths[%d]", i), "%q is not a pattern of a path relative to the repository's root", p)
+			}
+		}
+		for i, b := range c.Branches {
+			if !validBranch(b) {
+				bad(fmt.Sprintf("source.ci_config.branches[%d]", i), "%q is not a branch name or pattern (main, release/*)", b)
+			}
 		}
 	}
 	validateRepo := func(field string, r *Repository) {
@@ -389,4 +459,83 @@ func validateSchedule(s Schedule, path string, errs *[]error) time.Duration {
 		}
 	}
 	return s.Interval()
+}
+
+type problem struct{ field, msg string }
+
+// validateGitURL checks a git source's URL and whether it can take credentials.
+func validateGitURL(raw, secret string) []problem {
+	var out []problem
+	bad := func(field, format string, args ...any) {
+		out = append(out, problem{field, fmt.Sprintf(format, args...)})
+	}
+	lower := strings.ToLower(raw)
+	network := true
+	switch {
+	case raw == "":
+		bad("url", "required: git://, http(s)://, ssh://, user@host:path or an absolute path")
+		return out
+	case strings.HasPrefix(raw, "-"):
+		bad("url", "%q starts with '-'", raw)
+		return out
+	case strings.ContainsAny(raw, "\x00\n\r"):
+		bad("url", "contains a control character")
+		return out
+	case strings.Contains(raw, "::"):
+		bad("url", "%q uses a transport helper (<transport>::<address>): use git://, http(s)://, ssh:// or a path", raw)
+		return out
+	case strings.HasPrefix(raw, "/"):
+		network = false
+	case strings.Contains(lower, "://"):
+		u, err := url.Parse(raw)
+		if err != nil {
+			bad("url", "%q does not parse: %v", redactURL(raw), errors.Unwrap(err))
+			return out
+		}
+		switch u.Scheme {
+		case "git", "http", "https", "ssh", "git+ssh", "ssh+git":
+			if u.Hostname() == "" {
+				bad("url", "%q has no host", redactURL(raw))
+			}
+		case "file":
+			network = false
+			if u.Host != "" && u.Host != "localhost" {
+				bad("url", "%q: a file URL names no other host", raw)
+			}
+		default:
+			bad("url", "%q: scheme %q is not one of git, http, https, ssh, file", redactURL(raw), u.Scheme)
+			return out
+		}
+		if _, set := u.User.Password(); set {
+			bad("url", "%q carries a password: put the credentials in a worker secret and name it in credentials_secret", redactURL(raw))
+		}
+		if u.User != nil && (u.Scheme == "http" || u.Scheme == "https") {
+			bad("url", "%q carries a user name: put \"user:password\" in the secret named by credentials_secret", redactURL(raw))
+		}
+	case gitsource.IsSSH(raw): // user@host:path
+	default:
+		bad("url", "%q is neither a URL (git://, http(s)://, ssh://, file://), user@host:path, nor an absolute path", raw)
+		return out
+	}
+	if secret != "" && (!network || strings.HasPrefix(lower, "git://")) {
+		bad("credentials_secret", "a %s URL takes no credentials", map[bool]string{true: "git://", false: "local"}[network])
+	}
+	return out
+}
+
+// redactURL hides the user information of a URL.
+func redactURL(raw string) string {
+	if i := strings.Index(raw, "://"); i >= 0 {
+		rest := raw[i+3:]
+		if at := strings.LastIndex(strings.SplitN(rest, "/", 2)[0], "@"); at >= 0 {
+			return raw[:i+3] + "[redacted]@" + rest[at+1:]
+		}
+	}
+	return raw
+}
+
+// validBranch reports whether b is a branch name or path.Match pattern of one (not a full ref).
+func validBranch(b string) bool {
+	_, err := path.Match(b, "")
+	return err == nil && b != "" && !strings.HasPrefix(b, "refs/") && !strings.HasPrefix(b, "-")
 }

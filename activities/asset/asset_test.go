@@ -143,3 +143,67 @@ func TestCronInterval(t *testing.T) {
 		}
 	}
 }
+
+func TestGitSourcesValidate(t *testing.T) {
+	base := func(source string) string {
+		return `
+- name: code
+  source: ` + source + `
+  repository: {location: /srv/backups, password_secret: repo-pass}
+  schedule: {every: 1h}
+  retention: {last: 24}
+  rpo: 2h
+`
+	}
+	for _, good := range []string{
+		`{git: {url: "https://git.example.com/org/app.git", credentials_secret: git-token}}`,
+		`{git: {url: "ssh://git@git.example.com/org/app.git", credentials_secret: deploy-key}}`,
+		`{git: {url: "git@github.com:org/app.git"}}`,
+		`{git: {url: "git://127.0.0.1:9418/app.git"}}`,
+		`{git: {url: /srv/git/app.git}}`,
+		`{git: {url: "file:///srv/git/app.git"}}`,
+		`{ci_config: {url: "https://git.example.com/org/app.git"}}`,
+		`{ci_config: {url: /srv/git/app.git, paths: [".github/workflows/**", "deploy/*.yml"], branches: [main, "release/*"]}}`,
+	} {
+		assets := parse(t, base(good))
+		if err := Validate(assets); err != nil {
+			t.Errorf("%s: %v", good, err)
+		}
+	}
+	for _, tc := range []struct{ source, want string }{
+		{`{git: {url: ""}}`, "source.git.url: required"},
+		{`{git: {url: "ftp://example.com/app.git"}}`, `scheme "ftp" is not one of git, http, https, ssh, file`},
+		{`{git: {url: "https://user:hunter2@example.com/app.git"}}`, "carries a password: put the credentials in a worker secret"},
+		{`{git: {url: "https://deploy@example.com/app.git"}}`, "carries a user name"},
+		{`{git: {url: "https://:443/app.git"}}`, "has no host"},
+		{`{git: {url: "relative/app.git"}}`, "is neither a URL"},
+		{`{git: {url: "ext::sh -c touch% /tmp/x"}}`, "uses a transport helper"},
+		{`{git: {url: "--upload-pack=touch /tmp/x"}}`, "starts with '-'"},
+		{`{git: {url: /srv/git/app.git, credentials_secret: token}}`, "source.git.credentials_secret: a local URL takes no credentials"},
+		{`{git: {url: "git://example.com/app.git", credentials_secret: token}}`, "a git:// URL takes no credentials"},
+		{`{ci_config: {url: /srv/git/app.git, paths: ["../etc/passwd"]}}`, "source.ci_config.paths[0]"},
+		{`{ci_config: {url: /srv/git/app.git, paths: ["/abs"]}}`, "source.ci_config.paths[0]"},
+		{`{ci_config: {url: /srv/git/app.git, branches: ["refs/heads/main"]}}`, "source.ci_config.branches[0]"},
+		{`{ci_config: {url: /srv/git/app.git, branches: ["[x"]}}`, "source.ci_config.branches[0]"},
+		{`{git: {url: /a}, ci_config: {url: /b}}`, "set exactly one of paths, postgres, command, rds, ebs, git, ci_config"},
+	} {
+		err := Validate(parse(t, base(tc.source)))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.source, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the error shows the password: %v", tc.source, err)
+		}
+	}
+	// Unknown fields are refused when the configuration is read.
+	var out []Asset
+	dec := yaml.NewDecoder(strings.NewReader(base(`{git: {url: /srv/git/app.git, branch: main}}`)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&out); err == nil || !strings.Contains(err.Error(), "field branch not found") {
+		t.Fatalf("unknown field: %v", err)
+	}
+	refs := parse(t, base(`{ci_config: {url: "https://example.com/a.git", credentials_secret: ci-token}}`))[0].SecretRefs()
+	if refs["source.ci_config.credentials_secret"] != "ci-token" {
+		t.Fatalf("secret refs %v", refs)
+	}
+}
