@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/contract"
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
+	"github.com/lifeboat-dr/lifeboat/integrations/identity"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
@@ -74,8 +76,8 @@ spec:
 `
 
 // newRehearsalEnv runs plan src in a test environment where every action, restore and restore
-// drill fails the test if it is dispatched.
-func newRehearsalEnv(t *testing.T, src string) *assetEnv {
+// drill fails the test if it is dispatched; the worker's identity directory is dir (nil: none).
+func newRehearsalEnv(t *testing.T, src string, dir *identity.Directory) *assetEnv {
 	t.Helper()
 	p, err := plan.Parse([]byte(src))
 	if err != nil {
@@ -87,7 +89,7 @@ func newRehearsalEnv(t *testing.T, src string) *assetEnv {
 	e := newAssetEnv(t, nil)
 	e.RegisterActivity(&activities.Actions{})
 	e.RegisterActivity(&activities.Plans{})
-	e.RegisterActivity(&activities.Identities{})
+	e.RegisterActivity(&activities.Identities{Directory: dir})
 	e.OnActivity("LoadPlan", mock.Anything, mock.Anything).Return(contract.LoadPlanResult{Plan: *p, SHA256: "abc"}, nil)
 	e.OnActivity("RunAction", mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.ActionInput) (contract.ActionResult, error) {
 		t.Errorf("a rehearsal dispatched action %s of step %s", in.Action, in.Step)
@@ -107,7 +109,7 @@ func decideBySignal(e *assetEnv, at time.Duration, d approval.Decision) {
 }
 
 func TestRehearsalSimulatesActionsAndWaitsForRealDecisions(t *testing.T) {
-	e := newRehearsalEnv(t, rehearsalPlan)
+	e := newRehearsalEnv(t, rehearsalPlan, nil)
 	var during RecoveryResult
 	e.RegisterDelayedCallback(func() {
 		if v, err := e.QueryWorkflow(QueryStatus); err == nil {
@@ -217,7 +219,7 @@ func stepOf(r RecoveryResult, id string) StepState {
 }
 
 func TestRehearsalSimulatesCompensationWhenItFails(t *testing.T) {
-	e := newRehearsalEnv(t, rehearsalPlan)
+	e := newRehearsalEnv(t, rehearsalPlan, nil)
 	var a, b, c, rejected error
 	approveAt(e, time.Minute, "approve", "bob", &a)
 	approveAt(e, time.Minute, "approve", "carol", &b)
@@ -244,7 +246,7 @@ func TestRehearsalSimulatesCompensationWhenItFails(t *testing.T) {
 }
 
 func TestRehearsalOfARestoreStartsNoChildWorkflow(t *testing.T) {
-	e := newRehearsalEnv(t, rehearsalPlan)
+	e := newRehearsalEnv(t, rehearsalPlan, nil)
 	var a, b, c error
 	approveAt(e, time.Minute, "approve", "bob", &a)
 	approveAt(e, time.Minute, "approve", "carol", &b)
@@ -260,5 +262,59 @@ func TestRehearsalOfARestoreStartsNoChildWorkflow(t *testing.T) {
 	if restore.Status != plan.StatusSucceeded || restore.Simulated == nil ||
 		!strings.Contains(restore.Simulated.String(), "asset=orders-db") || !strings.Contains(restore.Simulated.String(), "in_place=true") {
 		t.Fatalf("restore: %+v", restore)
+	}
+}
+
+// executedPlan may be started by its executor, alice, only.
+const executedPlan = `
+apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: executed}
+spec:
+  scenario: Only executors start it
+  people:
+    - {id: alice, name: Alice, channels: {email: alice@example.com}}
+    - {id: bob, name: Bob, channels: {email: bob@example.com}}
+  roles: {executors: [alice]}
+  steps:
+    - id: promote
+      action: postgres.promote
+      with: {dsn_secret: orders-replica}
+`
+
+// A rehearsal is started by whoever may start a drill, and its start is verified the same way: a
+// signed assertion for this workflow and plan, from an executor or the incident commander.
+func TestRehearsalStartsAreVerifiedAsDrillStarts(t *testing.T) {
+	dir, keys := verifiedDirectory(t)
+	wf := RecoveryWorkflowID(ModeRehearsal, "executed")
+	if wf != "rehearsal-executed" || RecoveryKind(ModeRehearsal) != "rehearsal" {
+		t.Fatalf("workflow ID %s, kind %s", wf, RecoveryKind(ModeRehearsal))
+	}
+	start := func(in RecoveryInput) (RecoveryResult, error) {
+		e := newRehearsalEnv(t, executedPlan, dir)
+		e.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: wf})
+		in.Plan, in.Mode = "executed", ModeRehearsal
+		e.ExecuteWorkflow(RecoveryWorkflow, in)
+		return recoveryResult(t, e), e.GetWorkflowError()
+	}
+	now := time.Now()
+	signed := func(who, workflowID string) string {
+		return sign(t, keys[who], identity.Assertion{Person: who, Act: identity.ActStart, Workflow: workflowID, Subject: "executed"}, now, 5*time.Minute)
+	}
+	for name, c := range map[string]struct {
+		in   RecoveryInput
+		want string
+	}{
+		"a typed name":                      {RecoveryInput{Requester: "alice"}, "this deployment verifies identities"},
+		"someone who may not start it":      {RecoveryInput{Assertion: signed("bob", wf)}, "bob may not start plan executed"},
+		"an assertion for the plan's drill": {RecoveryInput{Assertion: signed("alice", RecoveryWorkflowID(ModeDrill, "executed"))}, `it is for workflow "drill-executed"`},
+	} {
+		if _, err := start(c.in); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want a refusal saying %q", name, err, c.want)
+		}
+	}
+	r, err := start(RecoveryInput{Assertion: signed("alice", wf)})
+	if err != nil || r.Requester != "alice" || r.Identity == nil || !r.Identity.StartVerified || stepOf(r, "promote").Simulated == nil {
+		t.Fatalf("alice's rehearsal: %v; requester %q, identity %+v, promote %+v", err, r.Requester, r.Identity, stepOf(r, "promote"))
 	}
 }
