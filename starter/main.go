@@ -141,6 +141,7 @@ Everyday use:
   lifeboat schedule sync                     make the schedules match the configuration
   lifeboat failover PLAN                     run a recovery plan through its gates, and follow it
   lifeboat drill PLAN                        rehearse a plan, measure its RTO, then undo it
+  lifeboat rehearse PLAN                     a tabletop exercise: actions simulated, decisions real
   lifeboat report WORKFLOW-ID                the post-incident or drill report (--format html)
 
 Commands that start a workflow print its ID and Web UI link and, unless --no-wait, follow it with
@@ -179,7 +180,7 @@ progress on stderr. Every command prints JSON with -o json.
 		c.GroupID = "data"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{a.failoverCommand(), a.failbackCommand(), a.drillCommand(), a.probeCommand(), a.statusCommand(),
+	for _, c := range []*cobra.Command{a.failoverCommand(), a.failbackCommand(), a.drillCommand(), a.rehearseCommand(), a.probeCommand(), a.statusCommand(),
 		a.approveCommand(), a.rejectCommand(), a.decideCommand(), a.ackCommand(), a.reportCommand()} {
 		c.GroupID = "run"
 		root.AddCommand(c)

@@ -39,19 +39,30 @@ const (
 
 // recoveryKind is one of the commands that start a Recovery workflow.
 type recoveryKind struct {
-	verb  string // the command: failover, failback, drill
-	title string // the summary's first word: Failover, Failback, Drill
-	mode  string // workflows.ModeRecovery or workflows.ModeDrill
+	verb  string // the command: failover, failback, drill, rehearse
+	title string // the summary's first word: Failover, Failback, Drill, Rehearsal
+	mode  string // workflows.ModeRecovery, workflows.ModeDrill or workflows.ModeRehearsal
+	// noun names a run in messages (the verb when empty); who is the flag that names its starter
+	// (requester when empty).
+	noun, who string
 }
 
 var (
 	failoverKind = recoveryKind{verb: "failover", title: "Failover", mode: workflows.ModeRecovery}
 	failbackKind = recoveryKind{verb: "failback", title: "Failback", mode: workflows.ModeRecovery}
 	drillKind    = recoveryKind{verb: "drill", title: "Drill", mode: workflows.ModeDrill}
+	rehearseKind = recoveryKind{verb: "rehearse", title: "Rehearsal", mode: workflows.ModeRehearsal, noun: "rehearsal", who: "as"}
 )
 
-// kind is the LifeboatKind search attribute and the workflow ID's prefix: recovery or drill.
+// kind is the LifeboatKind search attribute and the workflow ID's prefix: recovery, drill or
+// rehearsal.
 func (k recoveryKind) kind() string { return workflows.RecoveryKind(k.mode) }
+
+// name names a run of this kind in messages: failover, drill, rehearsal.
+func (k recoveryKind) name() string { return cmp.Or(k.noun, k.verb) }
+
+// whoFlag is the flag that names who starts the run.
+func (k recoveryKind) whoFlag() string { return cmp.Or(k.who, "requester") }
 
 const recoveryFollowHelp = `Unless --no-wait, every change of a step is shown on stderr as it happens — a step running,
 waiting at a gate (with the command that decides it), succeeding or failing — and the result is
@@ -102,7 +113,26 @@ runs at a time, apart from any recovery of the same plan.
 		`  lifeboat drill orders-db-failover --reason "quarterly DR exercise"`)
 }
 
-// recoveryCommand is failover, failback or drill.
+func (a *app) rehearseCommand() *cobra.Command {
+	return a.recoveryCommand(rehearseKind,
+		"Rehearse a recovery plan at the table: simulate its actions, practise its decisions for real",
+		`Start a Recovery workflow that runs PLAN in rehearsal mode, with the workflow ID rehearsal-PLAN: a
+tabletop exercise. Every action step is simulated — recorded as what it would do, with its
+parameters (secrets by name only) and the targets it would reach — and never carried out; so is
+every compensation. Nothing the plan names is touched. Gates, decisions, manual steps, waits,
+escalations and notifications are real, so that the team practises its decisions and their timing:
+answer the gates with 'lifeboat approve', 'lifeboat reject' and 'lifeboat decide' as in a recovery.
+Every notification is marked [rehearsal].
+
+Whoever may start a drill of PLAN may start a rehearsal. 'lifeboat status' and 'lifeboat report'
+show how long after each gate opened each person answered. One rehearsal per plan runs at a time,
+apart from any recovery or drill of the same plan.
+
+`+recoveryFollowHelp,
+		`  lifeboat rehearse orders-db-failover --as erin --reason "quarterly tabletop exercise"`)
+}
+
+// recoveryCommand is failover, failback, drill or rehearse.
 func (a *app) recoveryCommand(k recoveryKind, short, long, example string) *cobra.Command {
 	var (
 		reason, requester, incidentAt string
@@ -125,9 +155,9 @@ func (a *app) recoveryCommand(k recoveryKind, short, long, example string) *cobr
 			}
 			switch {
 			case in.Requester == "":
-				return usageErr("--requester: say who starts the %s", k.verb)
+				return usageErr("--%s: say who starts the %s", k.whoFlag(), k.name())
 			case len(in.Requester) > approval.MaxIdentityLen:
-				return usageErr("--requester: %d bytes, at most %d", len(in.Requester), approval.MaxIdentityLen)
+				return usageErr("--%s: %d bytes, at most %d", k.whoFlag(), len(in.Requester), approval.MaxIdentityLen)
 			case len(in.Reason) > maxReasonLen:
 				return usageErr("--reason: %d bytes, at most %d", len(in.Reason), maxReasonLen)
 			}
@@ -137,7 +167,7 @@ func (a *app) recoveryCommand(k recoveryKind, short, long, example string) *cobr
 				return err
 			}
 			defer c.Close()
-			s, err := a.assert(ctx, cfg, in.Requester, cmd.Flags().Changed("requester"),
+			s, err := a.assert(ctx, cfg, in.Requester, cmd.Flags().Changed(k.whoFlag()),
 				identity.Assertion{Act: identity.ActStart, Workflow: workflows.RecoveryWorkflowID(k.mode, in.Plan), Subject: in.Plan}, time.Minute)
 			if err != nil {
 				return err
@@ -167,12 +197,16 @@ func (a *app) recoveryCommand(k recoveryKind, short, long, example string) *cobr
 			if a.output == "text" && (err == nil || recoveryFailureDetails(err, &result)) {
 				view.update(result, nil)
 			}
-			return a.finishRecovery(ctx, runOutput{startedOutput: started}, err, &result, k.verb)
+			return a.finishRecovery(ctx, runOutput{startedOutput: started}, err, &result, k.name())
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&reason, "reason", "", "why the plan runs: shown in the Web UI and the report")
-	f.StringVar(&requester, "requester", a.whoAmI(), "who starts the plan; they cannot approve its gates themselves")
+	if k.whoFlag() == "requester" {
+		f.StringVar(&requester, "requester", a.whoAmI(), "who starts the plan; they cannot approve its gates themselves")
+	} else {
+		f.StringVar(&requester, k.whoFlag(), a.whoAmI(), "who starts the "+k.name()+": your ID in the identity directory (with a signing key, the key's person); they cannot approve its gates themselves")
+	}
 	f.BoolVar(&noWait, "no-wait", false, "print the workflow ID and return at once")
 	f.StringVar(&incidentAt, "incident-at", "", "when the incident began, as an RFC 3339 time or a duration ago (15m): the data-loss window (RPO) is measured to it (default: now)")
 	return cmd
@@ -230,8 +264,11 @@ func recoveryDetails(k recoveryKind, in workflows.RecoveryInput) string {
 		fmt.Fprintf(&b, "**Reason:** %s\n\n", in.Reason)
 	}
 	fmt.Fprintf(&b, "Plan `%s` in %s mode, started with `lifeboat %s` by %s.\n", in.Plan, in.Mode, k.verb, in.Requester)
-	if in.Mode == workflows.ModeDrill {
+	switch in.Mode {
+	case workflows.ModeDrill:
 		b.WriteString("\nA drill: the steps that have a compensation are undone at the end.\n")
+	case workflows.ModeRehearsal:
+		b.WriteString("\nA rehearsal: every action is simulated, never carried out; gates, waits, escalations and notifications are real.\n")
 	}
 	return b.String()
 }
@@ -258,17 +295,20 @@ func (a *app) startRecovery(ctx context.Context, c client.Client, cfg config.Con
 		var running *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &running) {
 			what := "a recovery"
-			if k.mode == workflows.ModeDrill {
+			switch k.mode {
+			case workflows.ModeDrill:
 				what = "a drill"
+			case workflows.ModeRehearsal:
+				what = "a rehearsal"
 			}
 			return nil, startedOutput{}, exitError{exitFailure, fmt.Errorf("%s of plan %s is already running as workflow %s (run %s), and only one runs per plan at a time: follow it with 'lifeboat status %s'",
 				what, in.Plan, id, running.RunId, id)}
 		}
-		return nil, startedOutput{}, fmt.Errorf("start %s of plan %s (%s): %w", k.verb, in.Plan, id, err)
+		return nil, startedOutput{}, fmt.Errorf("start %s of plan %s (%s): %w", k.name(), in.Plan, id, err)
 	}
 	out := startedOutput{WorkflowID: run.GetID(), RunID: run.GetRunID(), URL: workflowURL(cfg, run.GetID(), run.GetRunID())}
 	if a.output == "text" {
-		fmt.Fprintf(a.stdout, "Started %s workflow %s (%s of plan %s, requested by %s)\n", workflows.RecoveryWorkflow, out.WorkflowID, k.verb, in.Plan, in.Requester)
+		fmt.Fprintf(a.stdout, "Started %s workflow %s (%s of plan %s, requested by %s)\n", workflows.RecoveryWorkflow, out.WorkflowID, k.name(), in.Plan, in.Requester)
 		if out.URL != "" {
 			fmt.Fprintf(a.stdout, "  Web UI: %s\n", out.URL)
 		}
@@ -450,8 +490,11 @@ func undone(s workflows.StepState) string {
 // the gates waiting for a decision with the command for each.
 func printRecovery(w io.Writer, r workflows.RecoveryResult, id string, gates []approval.PendingGate, now time.Time) {
 	head := "Recovery plan " + r.Plan
-	if r.Mode == workflows.ModeDrill {
+	switch r.Mode {
+	case workflows.ModeDrill:
 		head = "Drill of plan " + r.Plan
+	case workflows.ModeRehearsal:
+		head = "Rehearsal of plan " + r.Plan
 	}
 	status := r.Status
 	if status == plan.StatusFailed || status == "canceled" {
@@ -463,6 +506,9 @@ func printRecovery(w io.Writer, r workflows.RecoveryResult, id string, gates []a
 		req += ": " + r.Reason
 	}
 	fmt.Fprintln(w, req)
+	if r.Mode == workflows.ModeRehearsal {
+		fmt.Fprintln(w, "  a rehearsal: actions are simulated, never carried out; gates, waits and notifications are real")
+	}
 	if line := rtoLine(r, now); line != "" {
 		fmt.Fprintf(w, "  RTO       %s\n", line)
 	}
@@ -503,6 +549,9 @@ func printRecovery(w io.Writer, r workflows.RecoveryResult, id string, gates []a
 		for _, s := range compensated {
 			fmt.Fprintf(w, "    %s: %s\n", s.ID, oneLine(s.Compensation))
 		}
+	}
+	if r.Mode == workflows.ModeRehearsal {
+		printLatencies(w, r.DecisionLatencies())
 	}
 	if len(gates) > 0 {
 		fmt.Fprintln(w, "\n  Waiting for a decision:")
@@ -569,3 +618,23 @@ func rpoLine(r workflows.RecoveryResult) string {
 
 // oneLine keeps a table cell on one line.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// printLatencies prints how long after each gate opened each answer came, and per person how many
+// answers they gave, their median and their longest.
+func printLatencies(w io.Writer, l workflows.DecisionLatencies) {
+	if len(l.Answers) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\n  Decision latencies (from the gate's opening to the answer):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "    GATE\tWHO\tANSWER\tAFTER")
+	for _, a := range l.Answers {
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\n", a.Step, a.Identity, a.Answer, a.Latency.Human())
+	}
+	fmt.Fprintln(tw, "    \t\t\t")
+	fmt.Fprintln(tw, "    PERSON\tANSWERS\tMEDIAN\tMAX")
+	for _, p := range l.People {
+		fmt.Fprintf(tw, "    %s\t%d\t%s\t%s\n", p.Identity, p.Answers, p.Median.Human(), p.Max.Human())
+	}
+	_ = tw.Flush()
+}

@@ -29,10 +29,11 @@ func (a *app) reportCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "report WORKFLOW-ID",
 		Short: "Write the post-incident or drill report of a recovery plan's run",
-		Long: `Write the report of a recovery plan's run — a failover, a failback or a drill — for the
-post-incident review: who started it and why, the time to recover against the RTO, every step on a
-timeline, every approval and decision with who gave it, through which channel and why, what was
-undone, and the notifications sent. A run still in progress is reported as it stands.
+		Long: `Write the report of a recovery plan's run — a failover, a failback, a drill or a rehearsal —
+for the post-incident review: who started it and why, the time to recover against the RTO, every
+step on a timeline, every approval and decision with who gave it, through which channel and why,
+what was undone, and the notifications sent. A run still in progress is reported as it stands. The report
+of a rehearsal says so at the top and lists how long after each gate opened each person answered.
 
 --format html writes one self-contained page with the timeline drawn as a chart; it prints well.
 --lessons adds the lessons learned, a Markdown file written after the run; without it the report
@@ -125,7 +126,7 @@ func (a *app) readRun(ctx context.Context, c client.Client, dc converter.DataCon
 	}
 	info := desc.GetWorkflowExecutionInfo()
 	if typ := info.GetType().GetName(); typ != workflows.RecoveryWorkflow {
-		return report.Run{}, usageErr("%s is a %s workflow: reports cover the runs of recovery plans (failover, failback, drill), which are %s workflows",
+		return report.Run{}, usageErr("%s is a %s workflow: reports cover the runs of recovery plans (failover, failback, drill, rehearse), which are %s workflows",
 			workflowID, typ, workflows.RecoveryWorkflow)
 	}
 	run := report.Run{WorkflowID: info.GetExecution().GetWorkflowId(), RunID: info.GetExecution().GetRunId()}

@@ -70,6 +70,8 @@ it runs or when it completed.`,
 				State      json.RawMessage `json:"state,omitempty"`
 				// PendingGates are a Recovery workflow's open gates, with the command that decides each.
 				PendingGates []pendingGateView `json:"pending_gates,omitempty"`
+				// DecisionLatencies are, for a rehearsal, how long after each gate opened each answer came.
+				DecisionLatencies *workflows.DecisionLatencies `json:"decision_latencies,omitempty"`
 			}{
 				WorkflowID: info.GetExecution().GetWorkflowId(),
 				RunID:      info.GetExecution().GetRunId(),
@@ -126,6 +128,10 @@ it runs or when it completed.`,
 				}
 				for _, g := range rec.gates {
 					out.PendingGates = append(out.PendingGates, pendingGateView{PendingGate: g, Command: gateCommand(out.WorkflowID, g)})
+				}
+				if rec.result.Mode == workflows.ModeRehearsal {
+					l := rec.result.DecisionLatencies()
+					out.DecisionLatencies = &l
 				}
 			}
 			err = a.print(out, func(w io.Writer) {

@@ -49,14 +49,18 @@ const (
 func AlertWorkflowID(rule, fingerprint string) string { return "alert-" + rule + "-" + fingerprint }
 
 // RecoveryWorkflowID is the workflow ID of a plan's Recovery workflow in the given mode:
-// recovery-PLAN or drill-PLAN. Temporal runs one workflow per ID at a time, so one recovery and
-// one drill of a plan at most.
+// recovery-PLAN, drill-PLAN or rehearsal-PLAN. Temporal runs one workflow per ID at a time, so one
+// recovery, one drill and one rehearsal of a plan at most.
 func RecoveryWorkflowID(mode, plan string) string { return RecoveryKind(mode) + "-" + plan }
 
-// RecoveryKind is the LifeboatKind of a Recovery workflow in the given mode: recovery or drill.
+// RecoveryKind is the LifeboatKind of a Recovery workflow in the given mode: recovery, drill or
+// rehearsal.
 func RecoveryKind(mode string) string {
-	if mode == ModeDrill {
+	switch mode {
+	case ModeDrill:
 		return "drill"
+	case ModeRehearsal:
+		return "rehearsal"
 	}
 	return "recovery"
 }

@@ -30,7 +30,8 @@ const QueryStatus = "status"
 // Search attributes Lifeboat workflows set, so operators can filter in the Web UI and with
 // `temporal workflow list --query`.
 var (
-	// KindKey says what a workflow does: probe, backup, restore, verify, watchdog, recovery, drill.
+	// KindKey says what a workflow does: probe, backup, restore, verify, watchdog, recovery, drill,
+	// rehearsal.
 	KindKey = temporal.NewSearchAttributeKeyKeyword("LifeboatKind")
 	// AssetKey names the asset, service or target the workflow acts on.
 	AssetKey = temporal.NewSearchAttributeKeyKeyword("LifeboatAsset")

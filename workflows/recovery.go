@@ -28,7 +28,7 @@ const (
 // RecoveryInput starts a recovery plan from the worker's plans directory.
 type RecoveryInput struct {
 	Plan string `json:"plan"`
-	// Mode is recovery (default) or drill.
+	// Mode is recovery (default), drill or rehearsal.
 	Mode string `json:"mode,omitempty"`
 	// Requester is who started it; they cannot approve its gates themselves. Where the worker
 	// verifies identities, Assertion proves it (lifeboat token start), and Requester may be left
@@ -100,6 +100,13 @@ type StepState struct {
 	// Tried is every strategy tried, in order.
 	Strategy string        `json:"strategy,omitempty"`
 	Tried    []StrategyRun `json:"tried,omitempty"`
+	// GateOpenedAt is, for a step that waited at a gate, when the gate opened: decision latencies
+	// are measured from it.
+	GateOpenedAt time.Time `json:"gate_opened_at,omitzero"`
+	// Simulated is, in a rehearsal, what the action step would have done; SimulatedUndo what its
+	// compensation would have done.
+	Simulated     *SimulatedAction `json:"simulated,omitempty"`
+	SimulatedUndo *SimulatedAction `json:"simulated_undo,omitempty"`
 }
 
 // StrategyRun is one strategy a strategies step tried.
@@ -226,8 +233,8 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	if strings.TrimSpace(in.Requester) == "" && (r.ids == nil || in.Assertion == "") {
 		problems = append(problems, "requester: required: say who starts the plan")
 	}
-	if in.Mode != ModeRecovery && in.Mode != ModeDrill {
-		problems = append(problems, fmt.Sprintf("mode: %q is neither recovery nor drill", in.Mode))
+	if !validMode(in.Mode) {
+		problems = append(problems, fmt.Sprintf("mode: %q is none of recovery, drill and rehearsal", in.Mode))
 	}
 	if len(problems) > 0 {
 		return *st, temporal.NewNonRetryableApplicationError("invalid recovery input: "+strings.Join(problems, "; "), ErrTypeInvalidInput, nil)

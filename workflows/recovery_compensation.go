@@ -28,6 +28,10 @@ func (r *runner) compensate(ctx workflow.Context) {
 		if c == nil {
 			continue
 		}
+		if r.in.Mode == ModeRehearsal {
+			r.rehearseCompensation(dctx, c, ss)
+			continue
+		}
 		res, err := r.action(dctx, id+".compensate", c.Action, r.compensationParams(s), c.Timeout.D(), nil)
 		if err != nil {
 			ss.Compensation = "failed: " + errMessage(err)

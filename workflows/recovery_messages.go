@@ -26,7 +26,7 @@ func (r *runner) sendsMessages(ctx workflow.Context) bool {
 }
 
 func (r *runner) alert(ctx workflow.Context, m notify.Message) error {
-	m.Time = workflow.Now(ctx)
+	m, m.Time = r.marked(m), workflow.Now(ctx)
 	if m.Plan == "" && r.p != nil {
 		m.Plan = r.p.Metadata.Name
 	}

@@ -113,6 +113,9 @@ func (r *runner) runSpec(ctx workflow.Context, id string, s *plan.Step, ss *Step
 	}
 	switch s.EffectiveType() {
 	case plan.TypeAction:
+		if r.in.Mode == ModeRehearsal {
+			return r.rehearseAction(ctx, id, s, ss) // never dispatched: a rehearsal reaches no target
+		}
 		var res contract.ActionResult
 		var err error
 		if r.in.Mode == ModeDrill {
@@ -148,7 +151,7 @@ func (r *runner) runSpec(ctx workflow.Context, id string, s *plan.Step, ss *Step
 	case plan.TypeNotify:
 		m := notify.Message{Event: "plan.notice", Severity: notify.Info, Title: r.p.Metadata.Name + ": " + s.Notify.Message, Text: s.Notify.Message,
 			Fields: map[string]string{"to": strings.Join(r.people(s.Notify.To), ", "), "step": id}, Time: workflow.Now(ctx), DedupKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id}
-		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notifyOptions("step "+id)), contract.Notify, contract.NotifyInput{Message: m}).Get(ctx, nil)
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notifyOptions("step "+id)), contract.Notify, contract.NotifyInput{Message: r.marked(m)}).Get(ctx, nil)
 	case plan.TypeApproval:
 		a := s.Approval
 		expiry := approval.ExpireAbort

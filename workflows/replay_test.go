@@ -225,6 +225,19 @@ func recordHistories(t *testing.T) {
 			}
 			return run
 		}},
+		{"recovery_rehearsal_v1.json", func(file string) client.WorkflowRun {
+			// A rehearsal: the check and its compensation simulated, the gate escalated and approved.
+			run := start(file, RecoveryWorkflow, RecoveryInput{Plan: "recorded-drill", Mode: ModeRehearsal, Requester: "recorder"})
+			time.Sleep(2500 * time.Millisecond) // the gate escalates at 1s and 2s
+			for {
+				h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), UpdateName: approval.UpdateDecide,
+					Args: []any{approval.Decision{Gate: "go-ahead", Approve: true, Identity: "approver", Channel: approval.ChannelCLI}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+				if err == nil && h.Get(ctx, nil) == nil {
+					return run
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}},
 		{"alert_v1.json", func(file string) client.WorkflowRun {
 			// An alert fires (twice, as Alertmanager repeats it), starts the plan's recovery, is
 			// resolved while the recovery waits at its gate, and ends after its quiet period.

@@ -120,6 +120,8 @@ type RunningRecovery struct {
 	State *workflows.RecoveryResult `json:"state,omitempty"`
 	// Problem says why State is missing.
 	Problem string `json:"problem,omitempty"`
+	// rehearsal is set when the status query says the run is a rehearsal, which the page leaves out.
+	rehearsal bool
 }
 
 // FinishedRecovery is a Recovery workflow that has ended.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +67,12 @@ func (s *TemporalSource) Snapshot(ctx context.Context, req Request) (Snapshot, e
 		return Snapshot{}, err
 	}
 	for _, info := range running {
+		// A rehearsal touches no service: the page never shows one, nor the plans it runs as steps
+		// (their IDs begin with the rehearsal's).
+		if searchattr.Keyword(info.GetSearchAttributes(), workflows.KindKey.GetName()) == workflows.RecoveryKind(workflows.ModeRehearsal) ||
+			strings.HasPrefix(info.GetExecution().GetWorkflowId(), workflows.RecoveryWorkflowID(workflows.ModeRehearsal, "")) {
+			continue
+		}
 		r := RunningRecovery{
 			WorkflowID: info.GetExecution().GetWorkflowId(),
 			Plan:       searchattr.Keyword(info.GetSearchAttributes(), workflows.AssetKey.GetName()),
@@ -165,6 +172,7 @@ func (s *TemporalSource) Snapshot(ctx context.Context, req Request) (Snapshot, e
 			if st.Mode == workflows.ModeDrill {
 				r.Drill = true
 			}
+			r.rehearsal = st.Mode == workflows.ModeRehearsal
 		})
 	}
 	for _, asset := range dogIDs {
@@ -185,6 +193,7 @@ func (s *TemporalSource) Snapshot(ctx context.Context, req Request) (Snapshot, e
 		})
 	}
 	wg.Wait()
+	snap.Running = slices.DeleteFunc(snap.Running, func(r RunningRecovery) bool { return r.rehearsal })
 	return snap, nil
 }
 

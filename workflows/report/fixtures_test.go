@@ -194,3 +194,37 @@ func runningRecovery() (Run, Options) {
 
 // slackDelivered is a message Slack took.
 var slackDelivered = []notify.Delivery{{Notifier: "slack #dr-war-room", Route: "default", Attempts: 1}}
+
+// rehearsal is a tabletop rehearsal: its actions simulated, its gates answered by people.
+func rehearsal() (Run, Options) {
+	approve := approval.Outcome{Gate: "approve-failover", Approved: true, Waited: 4 * time.Minute, Decisions: []approval.Decision{
+		{Gate: "approve-failover", Approve: true, Identity: "bob", Channel: approval.ChannelCLI, Time: at("1m5s")},
+		{Gate: "approve-failover", Approve: true, Identity: "carol", Channel: approval.ChannelSlack, Time: at("4m5s")},
+	}}
+	decide := approval.Outcome{Gate: "repair-or-restore", Approved: true, Choice: "restore", Waited: 90 * time.Second, Decisions: []approval.Decision{
+		{Gate: "repair-or-restore", Approve: true, Choice: "restore", Identity: "carol", Channel: approval.ChannelCLI, Time: at("5m35s")},
+	}}
+	promote := workflows.SimulatedAction{Action: "postgres.promote", Params: []workflows.SimulatedParam{
+		{Name: "dsn_secret", Value: "orders-replica", Secret: true, Target: true}, {Name: "wait", Value: "60s", Default: true}},
+		Targets: []string{"dsn_secret secret orders-replica"}}
+	r := workflows.RecoveryResult{
+		Plan: "orders-db-failover", PlanSHA256: "9f2c4e0b7d1a3c5e8f6a2b4d0c1e3f5a7b9d2c4e6f8a0b1c3d5e7f9a2b4c6d8e",
+		Mode: workflows.ModeRehearsal, Requester: "erin", Reason: "quarterly tabletop",
+		Status: plan.StatusSucceeded, Objectives: plan.Objectives{RTO: units.Duration(15 * time.Minute)},
+		StartedAt: t0, FinishedAt: at("5m35s"), RTO: units.Duration(5*time.Minute + 35*time.Second), RTOMet: yes(true),
+		Steps: []workflows.StepState{
+			ran(workflows.StepState{ID: "check-replica", Type: plan.TypeAction, Action: "postgres.replication_status", Critical: true, Status: plan.StatusSucceeded,
+				Summary: "rehearsed: would run postgres.replication_status with dsn_secret=secret orders-replica; would reach dsn_secret secret orders-replica"}, "0s", "5s"),
+			ran(workflows.StepState{ID: "approve-failover", Type: plan.TypeApproval, Critical: true, Status: plan.StatusSucceeded, GateOpenedAt: at("5s"),
+				Summary: "approved by bob, carol", Approval: &approve}, "5s", "4m5s"),
+			ran(workflows.StepState{ID: "repair-or-restore", Type: plan.TypeDecision, Critical: true, Status: plan.StatusSucceeded, GateOpenedAt: at("4m5s"),
+				Summary: "chose restore", Choice: "restore", Approval: &decide}, "4m5s", "5m35s"),
+			ran(workflows.StepState{ID: "promote", Type: plan.TypeAction, Action: "postgres.promote", Critical: true, Status: plan.StatusSucceeded,
+				Summary: "rehearsed: " + promote.String(), Simulated: &promote}, "5m35s", "5m35s"),
+		},
+	}
+	notes := []Notification{
+		{Message: notify.Message{Event: "approval.requested", Severity: notify.Warning, Title: "[rehearsal] orders-db-failover: step approve-failover needs a decision", Time: at("5s")}, Deliveries: slackDelivered},
+	}
+	return Run{WorkflowID: "rehearsal-orders-db-failover", RunID: "0195e2d1-5e6f-7a8b-9c0d-1e2f3a4b5c6e", Result: r, Notifications: notes}, Options{}
+}

@@ -218,6 +218,9 @@ svg.timeline text.unstarted { fill: #777; font-style: italic; }
 <body>
 <main>
 <h1>{{.Title}} <span class="badge s-{{.StatusKey}}">{{.Status}}</span></h1>
+{{- if .Rehearsal}}
+<p class="rehearsal" style="background: #fff8e1; border-left: 4px solid #f9a825; padding: 8px 12px;"><strong>Rehearsal.</strong> {{.Rehearsal}}</p>
+{{- end}}
 <table class="facts">
 <tr><th>Plan</th><td>{{.Plan}}</td></tr>
 <tr><th>Mode</th><td>{{.Mode}}</td></tr>
@@ -342,6 +345,32 @@ svg.timeline text.unstarted { fill: #777; font-style: italic; }
 {{- end}}
 {{- else}}
 <p class="muted">No decisions were recorded.</p>
+{{- end}}
+
+{{- if .Rehearsal}}
+
+<h2>Decision latencies</h2>
+<p>How long after each gate opened its answers came.</p>
+{{- if .Answers}}
+<table>
+<thead><tr><th>gate</th><th>type</th><th>identity</th><th>answer</th><th>time</th><th>latency</th></tr></thead>
+<tbody>
+{{- range .Answers}}
+<tr><td><code>{{.Gate}}</code></td><td>{{.Type}}</td><td>{{.Identity}}</td><td>{{.Answer}}</td><td class="num">{{.Time}}</td><td class="num">{{.Latency}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+<table>
+<thead><tr><th>person</th><th>answers</th><th>median</th><th>max</th></tr></thead>
+<tbody>
+{{- range .People}}
+<tr><td>{{.Identity}}</td><td class="num">{{.Answers}}</td><td class="num">{{.Median}}</td><td class="num">{{.Max}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+{{- else}}
+<p class="muted">Nobody answered a gate.</p>
+{{- end}}
 {{- end}}
 
 <h2>Notifications</h2>

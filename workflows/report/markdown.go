@@ -19,6 +19,9 @@ func Markdown(run Run, opts Options) []byte {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 
 	p("# %s (%s)\n\n", md(v.Title), md(v.Status))
+	if v.Rehearsal != "" {
+		p("> **Rehearsal.** %s\n\n", md(v.Rehearsal))
+	}
 	p("| | |\n|---|---|\n")
 	p("| Plan | %s |\n", md(v.Plan))
 	p("| Mode | %s |\n", md(v.Mode))
@@ -80,6 +83,21 @@ func Markdown(run Run, opts Options) []byte {
 		p("\n%s\n", md(v.Ledger))
 	}
 
+	if v.Rehearsal != "" {
+		p("\n## Decision latencies\n\nHow long after each gate opened its answers came.\n\n")
+		if len(v.Answers) == 0 {
+			p("Nobody answered a gate.\n")
+		} else {
+			p("| gate | type | identity | answer | time | latency |\n|---|---|---|---|---|---|\n")
+			for _, a := range v.Answers {
+				p("| %s | %s | %s | %s | %s | %s |\n", md(a.Gate), md(a.Type), md(a.Identity), md(a.Answer), a.Time, a.Latency)
+			}
+			p("\n| person | answers | median | max |\n|---|---|---|---|\n")
+			for _, pl := range v.People {
+				p("| %s | %d | %s | %s |\n", md(pl.Identity), pl.Answers, pl.Median, pl.Max)
+			}
+		}
+	}
 	p("\n## Notifications\n\n")
 	if len(v.Notifications) == 0 {
 		p("No notifications were recorded.\n")

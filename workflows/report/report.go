@@ -124,6 +124,32 @@ type view struct {
 	Notifications []noteView
 	Lessons       string // Markdown, as written; empty when not written
 	Chart         chart
+
+	// Rehearsal says, for a rehearsal, that nothing was carried out; Answers and People are its
+	// decision latencies, per answer and per person.
+	Rehearsal string
+	Answers   []answerView
+	People    []personView
+}
+
+// rehearsalNotice heads the report of a rehearsal.
+const rehearsalNotice = "This was a rehearsal: no action was carried out. Every action step and every compensation was simulated, " +
+	"recorded as what it would have done; gates, decisions, manual steps, waits, escalations and notifications were real."
+
+type answerView struct {
+	Gate     string
+	Type     string
+	Identity string
+	Answer   string
+	Time     string
+	Latency  string
+}
+
+type personView struct {
+	Identity string
+	Answers  int
+	Median   string
+	Max      string
 }
 
 type stepView struct {
@@ -188,8 +214,11 @@ func build(run Run, opts Options) view {
 		Status: statusLabel(r.Status), StatusKey: statusKey(r.Status),
 	}
 	kind := "Recovery"
-	if v.Mode == workflows.ModeDrill {
+	switch v.Mode {
+	case workflows.ModeDrill:
 		kind = "Drill"
+	case workflows.ModeRehearsal:
+		kind = "Rehearsal"
 	}
 	v.Title = kind + " report: " + cmp.Or(r.Plan, "(unnamed plan)")
 
@@ -238,6 +267,17 @@ func build(run Run, opts Options) view {
 	for _, m := range run.Notifications {
 		v.Notifications = append(v.Notifications, noteView{Time: clock(m.Time, day), Event: m.Event, Severity: string(m.Severity), Title: m.Title,
 			Delivery: m.Delivery(), Failed: m.Refused()})
+	}
+	if v.Mode == workflows.ModeRehearsal {
+		v.Rehearsal = rehearsalNotice
+		l := r.DecisionLatencies()
+		for _, a := range l.Answers {
+			v.Answers = append(v.Answers, answerView{Gate: a.Step, Type: string(a.Type), Identity: a.Identity, Answer: a.Answer,
+				Time: clock(a.At, day), Latency: a.Latency.Human()})
+		}
+		for _, p := range l.People {
+			v.People = append(v.People, personView{Identity: p.Identity, Answers: p.Answers, Median: p.Median.Human(), Max: p.Max.Human()})
+		}
 	}
 	v.Lessons = strings.TrimSpace(string(opts.Lessons))
 	v.Chart = newChart(v.Steps, r.Objectives.RTO.D(), end.Sub(r.StartedAt))

@@ -28,6 +28,7 @@ var fixtures = []struct {
 	{"succeeded-recovery", succeededRecovery},
 	{"failed-recovery", failedRecovery},
 	{"drill-missed-rto", missedDrill},
+	{"rehearsal", rehearsal},
 }
 
 // golden compares got with testdata/name, or rewrites it with -update.
