@@ -54,6 +54,8 @@ type chartRow struct {
 }
 
 type rtoLine struct {
+	// Beyond says the objective lies past the axis: only its label is drawn.
+	Beyond bool
 	X      string
 	Y1, Y2 int
 	LabelY int
@@ -91,10 +93,17 @@ func scale(span time.Duration) (step, total time.Duration) {
 	return step, n * step
 }
 
+// rtoOnScale is how far past the run the axis stretches to show the RTO objective: an objective
+// beyond it is named above the chart instead, so that a short run's steps are not slivers.
+const rtoOnScale = 2
+
 func newChart(steps []stepView, rto, total time.Duration) chart {
-	span := max(total, rto)
+	span := total
 	for _, s := range steps {
 		span = max(span, s.end)
+	}
+	if rto > 0 && rto <= rtoOnScale*span {
+		span = max(span, rto)
 	}
 	step, span := scale(span)
 	x := func(d time.Duration) float64 { return labelWidth + float64(d)/float64(span)*plotWidth }
@@ -139,7 +148,10 @@ func newChart(steps []stepView, rto, total time.Duration) chart {
 		}
 		c.Rows = append(c.Rows, r)
 	}
-	if rto > 0 {
+	if rto > span {
+		c.RTO = &rtoLine{X: num(float64(c.Right)), LabelY: chartTop - 12, Anchor: "end", Beyond: true,
+			Label: "RTO objective " + human(rto) + ", beyond this scale →"}
+	} else if rto > 0 {
 		c.RTO = &rtoLine{X: num(x(rto)), Y1: chartTop - 8, Y2: c.Bottom, LabelY: chartTop - 12, Label: "RTO objective " + human(rto), Anchor: "middle"}
 		switch xr := x(rto); {
 		case xr > chartWidth-80:

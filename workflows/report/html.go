@@ -172,7 +172,7 @@ h1 { font-size: 1.6em; margin: 0 0 12px; }
 h2 { font-size: 1.25em; margin: 28px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 h3 { font-size: 1.05em; margin: 18px 0 6px; }
 table { border-collapse: collapse; width: 100%; margin: 6px 0; }
-th, td { text-align: left; vertical-align: top; padding: 4px 8px; border-bottom: 1px solid #e3e3e3; overflow-wrap: anywhere; }
+th, td { text-align: left; vertical-align: top; padding: 4px 8px; border-bottom: 1px solid #e3e3e3; overflow-wrap: break-word; }
 th { background: #f4f6f8; font-weight: 600; }
 table.facts th { width: 11em; background: none; }
 td.num { white-space: nowrap; font-variant-numeric: tabular-nums; }
@@ -275,7 +275,9 @@ svg.timeline text.unstarted { fill: #777; font-style: italic; }
 </g>
 {{- end}}
 {{- with .RTO}}
+{{- if not .Beyond}}
 <line class="rto" x1="{{.X}}" y1="{{.Y1}}" x2="{{.X}}" y2="{{.Y2}}"/>
+{{- end}}
 <text class="rto-label" x="{{.X}}" y="{{.LabelY}}" text-anchor="{{.Anchor}}">{{.Label}}</text>
 {{- end}}
 {{- range .Legend}}

@@ -209,6 +209,17 @@ func TestTimelineHasABarPerStepAndTheRTOLine(t *testing.T) {
 			}
 
 			lines := all(svg, func(n *html.Node) bool { return n.Data == "line" && attr(n, "class") == "rto" })
+			labels := all(svg, func(n *html.Node) bool { return attr(n, "class") == "rto-label" })
+			if len(labels) == 1 && strings.Contains(text(labels[0]), "beyond this scale") {
+				// An objective far past the run is named, not drawn, and the run fills the plot.
+				if len(lines) != 0 {
+					t.Errorf("%d RTO lines for an objective beyond the scale", len(lines))
+				}
+				if lastBarEnd < labelWidth+plotWidth/2 {
+					t.Errorf("the last bar ends at x=%v: the run is squeezed into the left half of the plot", lastBarEnd)
+				}
+				return
+			}
 			if len(lines) != 1 {
 				t.Fatalf("%d RTO lines, want 1", len(lines))
 			}
@@ -426,4 +437,20 @@ func float(t *testing.T, s string) float64 {
 		t.Fatalf("not a number: %q", s)
 	}
 	return f
+}
+
+// text is the text inside n.
+func text(n *html.Node) string {
+	var b strings.Builder
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.TextNode {
+			b.WriteString(n.Data)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return b.String()
 }
