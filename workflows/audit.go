@@ -90,19 +90,26 @@ func (l *auditLog) drain(ctx workflow.Context) {
 	}
 }
 
-// observeGates records every decision and refused decision of the run's gates.
-func (l *auditLog) observeGates(g *approval.Gates, subject func(gate string) string) {
-	if l == nil {
-		return
-	}
-	g.Observe(approval.Observer{
-		Decided: func(ctx workflow.Context, d approval.Decision) {
+// observeGates records every decision and refused decision of the run's gates in the ledger (when
+// there is one), and tells refused of every refusal (when not nil), such as the run's record.
+func (l *auditLog) observeGates(g *approval.Gates, subject func(gate string) string, refused func(approval.Refusal)) {
+	var o approval.Observer
+	if l != nil {
+		o.Decided = func(ctx workflow.Context, d approval.Decision) {
 			l.append(ctx, decisionEntry(contract.AuditKindDecision, d, subject(d.Gate), ""))
-		},
-		Refused: func(ctx workflow.Context, r approval.Refusal) {
-			l.append(ctx, decisionEntry(contract.AuditKindRefusal, r.Decision, subject(r.Gate), r.Error))
-		},
-	})
+		}
+	}
+	if l != nil || refused != nil {
+		o.Refused = func(ctx workflow.Context, r approval.Refusal) {
+			if refused != nil {
+				refused(r)
+			}
+			if l != nil {
+				l.append(ctx, decisionEntry(contract.AuditKindRefusal, r.Decision, subject(r.Gate), r.Error))
+			}
+		}
+	}
+	g.Observe(o)
 }
 
 func decisionEntry(kind string, d approval.Decision, subject, refusal string) contract.AppendAuditInput {

@@ -58,6 +58,9 @@ type Acknowledgement struct {
 	Time time.Time `json:"time"`
 }
 
+// maxRefusedRecorded bounds the refused decisions a run's record keeps.
+const maxRefusedRecorded = 50
+
 // Drill targets of a step in a drill (StepState.Drill).
 const (
 	DrillIsolated  = "isolated"     // ran against the drill targets its plan gives it
@@ -126,13 +129,16 @@ type RecoveryResult struct {
 	Identity *IdentityRecord `json:"identity,omitempty"`
 	// Audit links the run's starts, decisions, refusals, acknowledgements and overrides to their
 	// entries in the audit ledger.
-	Audit      []AuditRecord   `json:"audit,omitempty"`
-	Reason     string          `json:"reason,omitempty"`
-	Status     string          `json:"status"` // running, succeeded, failed, canceled
-	Objectives plan.Objectives `json:"objectives"`
-	Steps      []StepState     `json:"steps"`
-	StartedAt  time.Time       `json:"started_at"`
-	FinishedAt time.Time       `json:"finished_at,omitzero"`
+	Audit []AuditRecord `json:"audit,omitempty"`
+	// Refused are the decisions the run's gates refused (someone who may not decide, or whose
+	// identity did not hold), the first maxRefusedRecorded of them.
+	Refused    []approval.Refusal `json:"refused,omitempty"`
+	Reason     string             `json:"reason,omitempty"`
+	Status     string             `json:"status"` // running, succeeded, failed, canceled
+	Objectives plan.Objectives    `json:"objectives"`
+	Steps      []StepState        `json:"steps"`
+	StartedAt  time.Time          `json:"started_at"`
+	FinishedAt time.Time          `json:"finished_at,omitzero"`
 	// RTO is the time from start to the end of the last step; RTOMet compares it with the objective.
 	RTO    units.Duration `json:"rto,omitempty"`
 	RTOMet *bool          `json:"rto_met,omitempty"`
@@ -225,7 +231,11 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	if r.ids != nil {
 		gates.Enforce(r.ids.gateAuthenticator())
 	}
-	r.audit.observeGates(gates, func(gate string) string { return in.Plan + "/" + gate })
+	r.audit.observeGates(gates, func(gate string) string { return in.Plan + "/" + gate }, func(rf approval.Refusal) {
+		if len(st.Refused) < maxRefusedRecorded {
+			st.Refused = append(st.Refused, rf)
+		}
+	})
 	var problems []string
 	if strings.TrimSpace(in.Plan) == "" {
 		problems = append(problems, "plan: required")

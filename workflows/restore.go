@@ -121,7 +121,7 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 	if workflow.GetVersion(ctx, versionVerifiedIdentities, workflow.DefaultVersion, 1) == 1 {
 		ids, audit = &identities{}, newAuditLog(&st.Audit)
 		gates.Enforce(ids.gateAuthenticator())
-		audit.observeGates(gates, func(string) string { return in.Asset })
+		audit.observeGates(gates, func(string) string { return in.Asset }, nil)
 	}
 	if err := in.Validate(); err != nil {
 		return *st, temporal.NewNonRetryableApplicationError("invalid restore input: "+err.Error(), ErrTypeInvalidInput, nil)

@@ -175,21 +175,27 @@ func (s *sent) accepted(t *testing.T) approval.GateState {
 	return s.state
 }
 
-// refused fails the test unless the validator rejected the Update with an error mentioning want.
+// refused fails the test unless the Update was refused with an error mentioning want: rejected by
+// the validator, or — for a refusal the run records (someone who may not decide) — failed by the
+// handler.
 func (s *sent) refused(t *testing.T, want string) {
 	t.Helper()
 	if !s.called {
 		t.Fatal("update was never sent: the workflow ended first")
 	}
-	if s.rejected == nil {
-		t.Fatalf("update was accepted (result %+v, error %v), want a rejection mentioning %q", s.state, s.err, want)
+	err := s.rejected
+	if err == nil {
+		err = s.err
+	}
+	if err == nil {
+		t.Fatalf("update was accepted (result %+v), want a refusal mentioning %q", s.state, want)
 	}
 	var appErr *temporal.ApplicationError
-	if !errors.As(s.rejected, &appErr) || appErr.Type() != approval.ErrTypeDecisionRefused {
-		t.Errorf("rejection %v is not a %s application error", s.rejected, approval.ErrTypeDecisionRefused)
+	if !errors.As(err, &appErr) || appErr.Type() != approval.ErrTypeDecisionRefused {
+		t.Errorf("refusal %v is not a %s application error", err, approval.ErrTypeDecisionRefused)
 	}
-	if !strings.Contains(s.rejected.Error(), want) {
-		t.Errorf("rejection %q does not mention %q", s.rejected, want)
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("refusal %q does not mention %q", err, want)
 	}
 }
 
@@ -387,8 +393,10 @@ func TestQuorumNeedsDistinctIdentities(t *testing.T) {
 		t.Errorf("retried update (same ID) = %+v, want the first call's result %+v", st, want)
 	}
 	again.refused(t, `"alice" already decided`)
-	if len(bySignal.Refused) != 1 || !strings.Contains(bySignal.Refused[0].Error, `"alice" already decided`) {
-		t.Errorf("refused signals = %+v, want alice's second approval", bySignal.Refused)
+	// Both second tries are on record: by Update, then by signal.
+	if len(bySignal.Refused) != 2 || !strings.Contains(bySignal.Refused[0].Error, `"alice" already decided`) ||
+		bySignal.Refused[1].Decision.Channel != approval.ChannelSlack || !strings.Contains(bySignal.Refused[1].Error, `"alice" already decided`) {
+		t.Errorf("refused = %+v, want alice's second approval by Update and by signal", bySignal.Refused)
 	}
 	want = approval.GateState{Gate: "restore-in-place", Approvals: 2, Quorum: 2, Open: false, Approved: true}
 	if st := second.accepted(t); st != want {

@@ -212,17 +212,35 @@ func (g *Gates) State() State {
 
 // validateUpdate refuses a decision the Update handler would not record; it changes nothing.
 func (g *Gates) validateUpdate(ctx workflow.Context, d Decision) error {
-	if _, _, err := g.check(ctx, d.normalize()); err != nil {
+	if _, _, err := g.check(ctx, d.normalize()); err != nil && !recordedRefusal(err) {
 		return refusedError(err)
 	}
 	return nil
 }
 
+// recordedRefusal says whether a refusal is recorded in the run (listed in State.Refused, told to
+// the observer, in the history as the Update's failure) rather than rejected unseen by the
+// validator: someone deciding who may not (not an approver, the requester, twice) or whose
+// identity does not hold. Malformed decisions and decisions for a gate that is not open, or
+// closed, leave no trace: a client waiting for a gate asks again and again.
+func recordedRefusal(err error) bool {
+	switch RefusalKindOf(err) {
+	case RefusedNotApprover, RefusedSelfApproval, RefusedDuplicate, RefusedIdentity:
+		return true
+	}
+	return false
+}
+
 // decideUpdate records a decision. It checks again: another decision accepted in the same
-// workflow task may have closed the gate, or come from the same identity, since validation.
+// workflow task may have closed the gate, or come from the same identity, since validation. A
+// refusal that passed the validator (recordedRefusal) is listed as refused, then returned.
 func (g *Gates) decideUpdate(ctx workflow.Context, d Decision) (GateState, error) {
 	gt, d, err := g.check(ctx, d.normalize())
 	if err != nil {
+		if recordedRefusal(err) {
+			d.Time = workflow.Now(ctx)
+			g.refuse(ctx, d, err)
+		}
 		return GateState{}, refusedError(err)
 	}
 	d.Time = workflow.Now(ctx)
@@ -382,9 +400,9 @@ func (g *Gates) record(ctx workflow.Context, gt *gate, d Decision, now time.Time
 	}
 }
 
-// refuse lists a signalled decision that was not recorded.
+// refuse lists a decision that was not recorded.
 func (g *Gates) refuse(ctx workflow.Context, d Decision, err error) {
-	workflow.GetLogger(ctx).Warn("approval signal refused", "gate", d.Gate, "identity", d.Identity, "error", err.Error())
+	workflow.GetLogger(ctx).Warn("approval decision refused", "gate", d.Gate, "identity", d.Identity, "error", err.Error())
 	g.refused = append(g.refused, Refusal{Decision: d, Error: err.Error()})
 	if g.observer.Refused != nil {
 		g.observer.Refused(ctx, g.refused[len(g.refused)-1])

@@ -119,6 +119,8 @@ func failedRecovery() (Run, Options) {
 		StartedAt: t0, FinishedAt: at("7m40s"), RTO: units.Duration(7 * time.Minute),
 		Error:    "step switch-dns failed: route53: change orders.example.com: Throttling: rate exceeded",
 		Identity: &workflows.IdentityRecord{Mode: "trust-client", Warning: "identities were taken as typed (identity mode trust-client): anyone who can reach Temporal could have acted under any name"},
+		Refused: []approval.Refusal{{Decision: approval.Decision{Gate: "approve", Approve: true, Identity: "mallory", Channel: approval.ChannelCLI, Time: at("40s")},
+			Error: `gate "approve": "mallory" is not an approver (approvers: bob, carol)`}},
 		Steps: []workflows.StepState{
 			ran(workflows.StepState{ID: "check-standby", Type: plan.TypeAction, Action: "check.http", Critical: true, Status: plan.StatusSucceeded,
 				Summary: "https://standby.example.com/healthz: 200 in 84ms"}, "0s", "2s"),

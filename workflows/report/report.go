@@ -260,6 +260,11 @@ func build(run Run, opts Options) view {
 		v.Decisions = append(v.Decisions, decisionView{Gate: cmp.Or(a.Step, everyEscalation), Identity: a.Identity, Decision: "acknowledge",
 			Channel: string(a.Channel), Time: clock(a.Time, day), Reason: a.Note, Verified: yesNo(a.Verified), at: a.Time})
 	}
+	for _, rf := range r.Refused {
+		d := decision(rf.Gate, rf.Decision, day)
+		d.Decision, d.Reason = refusedPrefix+d.Decision, rf.Error
+		v.Decisions = append(v.Decisions, d)
+	}
 	slices.SortStableFunc(v.Decisions, func(a, b decisionView) int { return a.at.Compare(b.at) })
 	v.Identities, v.Ledger = identities(r), linkLedger(r, v.Decisions)
 	// Compensation runs newest first: in reverse order of the steps' ends.
@@ -438,6 +443,9 @@ func decision(gate string, d approval.Decision, day time.Time) decisionView {
 		Verified: yesNo(d.Verified), at: d.Time}
 }
 
+// refusedPrefix marks a decision the gate refused: it is listed, not counted.
+const refusedPrefix = "REFUSED "
+
 // everyEscalation stands for the gate of an acknowledgement of the whole run.
 const everyEscalation = "(every escalation)"
 
@@ -481,6 +489,8 @@ func linkLedger(r workflows.RecoveryResult, decisions []decisionView) string {
 			kind, subject = contract.AuditKindSilence, r.Plan
 		case d.Decision == "acknowledge":
 			kind = contract.AuditKindAcknowledgement
+		case strings.HasPrefix(d.Decision, refusedPrefix):
+			kind = contract.AuditKindRefusal
 		}
 		for j, a := range r.Audit {
 			if used[j] || a.Kind != kind || a.Actor != d.Identity || a.Subject != subject {
