@@ -192,6 +192,7 @@ progress on stderr. Every command prints JSON with -o json.
 	plans.GroupID = "run"
 	root.AddCommand(plans)
 	root.AddCommand(a.auditCommand())
+	root.AddCommand(a.evidenceCommand())
 	root.SetHelpCommandGroupID("local")
 	root.SetCompletionCommandGroupID("local")
 	return root
