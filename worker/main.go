@@ -362,7 +362,12 @@ func newActivities(ctx context.Context, cfg config.Config, env config.Env, c cli
 		}
 		dir = &d
 	}
+	ev, err := newEvidence(ctx, cfg, env, logger)
+	if err != nil {
+		return activities.Set{}, err
+	}
 	return activities.Set{
+		Evidence:      ev,
 		AlertRules:    &activities.AlertRules{Rules: cfg.Intake.Targets()},
 		Identities:    &activities.Identities{Directory: dir},
 		Probes:        &activities.Probes{Prober: &probe.Prober{Secrets: sec, Postgres: pgprobe.Check}, Checks: cfg.Probes.ByName(), Logger: logger},
