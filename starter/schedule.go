@@ -80,7 +80,8 @@ is attempted; the exit code is 1 when any failed or conflicts.`,
 				return err
 			}
 			defer c.Close()
-			syncer := &schedules.Syncer{Client: c, TaskQueue: cfg.Worker.TaskQueue, Owner: cfg.Schedules.Owner, CatchupWindow: cfg.Schedules.CatchupWindow.D()}
+			syncer := &schedules.Syncer{Client: c, TaskQueue: cfg.Worker.TaskQueue, Owner: cfg.Schedules.Owner, CatchupWindow: cfg.Schedules.CatchupWindow.D(),
+				Drills: cfg.Recovery.Drills}
 			plan, err := syncer.Plan(ctx, cfg.Assets)
 			if err != nil {
 				return fmt.Errorf("plan schedule sync: %w", err)

@@ -152,7 +152,7 @@ func (v Verified) Summary() string {
 var funcs = map[string]any{
 	"date": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"md": func(s string) string {
-		return strings.NewReplacer("|", `\|`, "\n", " ", "*", `\*`, "_", `\_`, "<", "&lt;").Replace(s)
+		return strings.NewReplacer("|", `\|`, "\n", " ", "*", `\*`, "<", "&lt;").Replace(s)
 	},
 	"count": func(m map[string]int, k string) int { return m[k] },
 }
