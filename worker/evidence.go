@@ -22,7 +22,7 @@ func newEvidence(ctx context.Context, cfg config.Config, env config.Env, logger 
 		ev.ScheduleRequester, ev.DrilledPlans = config.ScheduleRequester(cfg.Schedules.Owner), cfg.DrilledPlans()
 	}
 	if !cfg.Evidence.Enabled() {
-		logger.Info("evidence is off: drills and verifications leave no signed record; set evidence.location to keep them (docs/evidence.md)")
+		logger.Info("no evidence store: drills and verifications leave no signed record; set evidence.location to keep them (docs/evidence.md)")
 		return ev, nil
 	}
 	st, err := cfg.Evidence.Store(ctx, secrets.Static(cfg.Secrets), env)
