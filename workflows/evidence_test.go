@@ -7,16 +7,19 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/audit"
 	"github.com/lifeboat-dr/lifeboat/integrations/evidence"
 	"github.com/lifeboat-dr/lifeboat/integrations/identity"
 	"github.com/lifeboat-dr/lifeboat/integrations/storage"
 	"github.com/lifeboat-dr/lifeboat/integrations/storage/local"
+	"github.com/lifeboat-dr/lifeboat/integrations/units"
 )
 
 // drillEvidencePlan has a check the worker leaves out of drills, and one that runs.
@@ -181,5 +184,65 @@ func TestScheduleStartsOnlyTheDrillsTheConfigurationSchedules(t *testing.T) {
 				t.Fatalf("%v, want a refusal saying %q", err, c.refusal)
 			}
 		})
+	}
+}
+
+// A restore verification writes a verification record with every check's result; a failed check
+// fails the record.
+func TestVerificationWritesEvidence(t *testing.T) {
+	src := t.TempDir()
+	sum := writeSite(t, src, "<h1>orders</h1>")
+	assets, as := realAssets(t, src)
+	as.Offsite = nil
+	as.Verify = &asset.Verify{Schedule: asset.Schedule{Every: units.Duration(24 * time.Hour)}, Checks: []asset.Check{{File: "index.html", SHA256: sum}}}
+	assets.Catalog[as.Name] = as
+	e := newAssetEnv(t, assets)
+	e.ExecuteWorkflow(BackupWorkflow, BackupInput{Asset: "site"})
+	if err := e.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, s := evidenceStore(t, b)
+	keys := audit.Keys(s.PublicKey())
+
+	e = newAssetEnv(t, assets)
+	e.RegisterActivity(&activities.Evidence{Store: st})
+	e.ExecuteWorkflow(VerifyWorkflow, VerifyInput{Asset: "site", Trigger: "schedule verify-site"})
+	var ev Evidence
+	if err := e.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.GetWorkflowResult(&ev)
+	if ev.Record == nil || ev.Record.Error != "" || ev.Record.Outcome != evidence.OutcomePassed {
+		t.Fatalf("record: %+v", ev.Record)
+	}
+	v, err := st.Verify(t.Context(), ev.Record.ID, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := v.Record
+	if rec.Kind != evidence.KindVerification || rec.Subject != "site" || rec.StartedBy.Channel != evidence.ChannelSchedule ||
+		len(rec.Checks) != 1 || rec.Checks[0].Result != evidence.CheckPassed || rec.RPO.Met == nil || !*rec.RPO.Met || rec.RTO.Measured == nil {
+		t.Fatalf("record: %+v", rec)
+	}
+
+	as.Verify.Checks[0].SHA256 = strings.Repeat("0", 64)
+	assets.Catalog[as.Name] = as
+	e = newAssetEnv(t, assets)
+	e.RegisterActivity(&activities.Evidence{Store: st})
+	e.ExecuteWorkflow(VerifyWorkflow, VerifyInput{Asset: "site", Trigger: "alice"})
+	var appErr *temporal.ApplicationError
+	if err := e.GetWorkflowError(); !errors.As(err, &appErr) {
+		t.Fatalf("failed verification: %v", err)
+	}
+	_ = appErr.Details(&ev)
+	if ev.Record == nil || ev.Record.Outcome != evidence.OutcomeFailed {
+		t.Fatalf("record of the failed verification: %+v", ev.Record)
+	}
+	if v, err := st.Verify(t.Context(), ev.Record.ID, keys); err != nil || v.Record.Checks[0].Result != evidence.CheckFailed {
+		t.Fatalf("stored: %+v, %v", v.Record, err)
 	}
 }
