@@ -158,9 +158,7 @@ func TestDrillEvidenceAgainstTemporal(t *testing.T) {
 
 	// The drill schedule, synced from recovery.drills, starts a drill as the schedule.
 	e.expect(exitOK, []string{"drill-orders-drill", "create"}, "schedule", "sync")
-	if err := c.ScheduleClient().GetHandle(t.Context(), workflows.DrillScheduleID("orders-drill")).Trigger(t.Context(), client.ScheduleTriggerOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	e.expect(exitOK, nil, "schedule", "trigger", workflows.DrillScheduleID("orders-drill"))
 	var scheduled evidence.Verified
 	wait.For(t, 45*time.Second, "the scheduled drill's evidence", func() error {
 		list, err := st.List(context.Background(), evidence.Filter{Kind: evidence.KindDrill})
