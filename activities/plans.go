@@ -2,8 +2,6 @@ package activities
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -29,7 +27,7 @@ type Plans struct {
 	mu sync.Mutex
 	// parsed caches what a plan file's text parses to, by the text's SHA-256: every recovery loads
 	// its plan, and parsing and validating YAML costs far more than reading and hashing it.
-	parsed map[[sha256.Size]byte]*parsedPlan
+	parsed map[string]*parsedPlan
 }
 
 // parsedPlan is what one plan text parses to: its name (empty when it does not decode), and the
@@ -43,8 +41,8 @@ type parsedPlan struct {
 // maxParsedPlans bounds the cache; past it, the cache starts over.
 const maxParsedPlans = 1024
 
-func (p *Plans) parse(b []byte) (*parsedPlan, [sha256.Size]byte) {
-	sum := sha256.Sum256(b)
+func (p *Plans) parse(b []byte) (*parsedPlan, string) {
+	sum := plan.FileSHA256(b)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if pp, ok := p.parsed[sum]; ok {
@@ -60,7 +58,7 @@ func (p *Plans) parse(b []byte) (*parsedPlan, [sha256.Size]byte) {
 		pp.plan, pp.err = parsed, err
 	}
 	if p.parsed == nil || len(p.parsed) >= maxParsedPlans {
-		p.parsed = map[[sha256.Size]byte]*parsedPlan{}
+		p.parsed = map[string]*parsedPlan{}
 	}
 	p.parsed[sum] = pp
 	return pp, sum
@@ -101,7 +99,7 @@ func (p *Plans) LoadPlan(_ context.Context, in contract.LoadPlanInput) (contract
 		if in.Drill {
 			loaded = loaded.WithDrillSkips(p.DrillSkip)
 		}
-		return contract.LoadPlanResult{Plan: loaded, File: f, SHA256: hex.EncodeToString(sum[:])}, nil
+		return contract.LoadPlanResult{Plan: loaded, File: f, SHA256: sum}, nil
 	}
 	sort.Strings(names)
 	known := strings.Join(names, ", ")

@@ -7,9 +7,10 @@ import (
 )
 
 // Set is the activity structs a worker serves. Nil fields are not registered, but for Identities,
-// Audit and AlertRules: every worker answers LoadIdentity, without a directory when it has none,
-// AppendAudit, recording nothing when it has no ledger, and LoadAlertRule, knowing no rule when it
-// has none.
+// Audit, AlertRules and Evidence: every worker answers LoadIdentity, without a directory when it
+// has none, AppendAudit, recording nothing when it has no ledger, LoadAlertRule, knowing no rule
+// when it has none, and WriteEvidence and LoadDrillSchedules, writing nothing and scheduling no
+// drill when it keeps no evidence and schedules no drills.
 type Set struct {
 	Probes        *Probes
 	Assets        *Assets
@@ -20,6 +21,7 @@ type Set struct {
 	Identities    *Identities
 	Audit         *Audit
 	AlertRules    *AlertRules
+	Evidence      *Evidence
 }
 
 // Register registers the set's activities on w, under their method names (the names in package
@@ -34,7 +36,10 @@ func (s Set) Register(w worker.ActivityRegistry) {
 	if s.AlertRules == nil {
 		s.AlertRules = &AlertRules{}
 	}
-	for _, a := range []any{s.Probes, s.Assets, s.Notifications, s.Signals, s.Actions, s.Plans, s.Identities, s.Audit, s.AlertRules} {
+	if s.Evidence == nil {
+		s.Evidence = &Evidence{}
+	}
+	for _, a := range []any{s.Probes, s.Assets, s.Notifications, s.Signals, s.Actions, s.Plans, s.Identities, s.Audit, s.AlertRules, s.Evidence} {
 		if !reflect.ValueOf(a).IsNil() {
 			w.RegisterActivity(a)
 		}

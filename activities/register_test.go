@@ -48,11 +48,13 @@ func TestSetRegistersEveryStruct(t *testing.T) {
 		t.Errorf("%s is not registered: %v", contract.AppendAudit, r.methods)
 	}
 
-	// Every worker answers LoadIdentity, AppendAudit and LoadAlertRule, whether or not its set names them.
+	// Every worker answers LoadIdentity, AppendAudit, LoadAlertRule, WriteEvidence and
+	// LoadDrillSchedules, whether or not its set names them.
 	var none registry
 	Set{}.Register(&none)
 	slices.Sort(none.methods)
-	if want := []string{contract.AppendAudit, contract.LoadAlertRule, contract.LoadIdentity}; !slices.Equal(none.methods, want) {
+	want = []string{contract.AppendAudit, contract.LoadAlertRule, contract.LoadDrillSchedules, contract.LoadIdentity, contract.WriteEvidence}
+	if !slices.Equal(none.methods, want) {
 		t.Errorf("an empty set registered %v, want %v", none.methods, want)
 	}
 }

@@ -194,6 +194,7 @@ progress on stderr. Every command prints JSON with -o json.
 	root.AddCommand(plans)
 	root.AddCommand(a.auditCommand())
 	root.AddCommand(a.slaCommand())
+	root.AddCommand(a.evidenceCommand())
 	root.SetHelpCommandGroupID("local")
 	root.SetCompletionCommandGroupID("local")
 	return root

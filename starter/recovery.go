@@ -518,6 +518,9 @@ func printRecovery(w io.Writer, r workflows.RecoveryResult, id string, gates []a
 	if r.Error != "" {
 		fmt.Fprintf(w, "  error     %s\n", r.Error)
 	}
+	if r.Evidence != nil {
+		fmt.Fprintf(w, "  %s\n", r.Evidence.Line())
+	}
 	if len(r.Steps) > 0 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

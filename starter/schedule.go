@@ -80,7 +80,8 @@ is attempted; the exit code is 1 when any failed or conflicts.`,
 				return err
 			}
 			defer c.Close()
-			syncer := &schedules.Syncer{Client: c, TaskQueue: cfg.Worker.TaskQueue, Owner: cfg.Schedules.Owner, CatchupWindow: cfg.Schedules.CatchupWindow.D()}
+			syncer := &schedules.Syncer{Client: c, TaskQueue: cfg.Worker.TaskQueue, Owner: cfg.Schedules.Owner, CatchupWindow: cfg.Schedules.CatchupWindow.D(),
+				Drills: cfg.Recovery.Drills}
 			plan, err := syncer.Plan(ctx, cfg.Assets)
 			if err != nil {
 				return fmt.Errorf("plan schedule sync: %w", err)
@@ -208,7 +209,7 @@ func printSchedules(w io.Writer, entries []schedules.Entry, now time.Time) {
 // scheduleTarget is the schedule ID-OR-ASSET names: a full ID (backup-… or verify-…) as is, an
 // asset's name as its backup schedule, or its restore-drill schedule with --verify.
 func scheduleTarget(arg string, verify bool) (string, error) {
-	if strings.HasPrefix(arg, "backup-") || strings.HasPrefix(arg, "verify-") {
+	if strings.HasPrefix(arg, "backup-") || strings.HasPrefix(arg, "verify-") || strings.HasPrefix(arg, "drill-") {
 		if verify {
 			return "", usageErr("%q is a schedule ID already: --verify picks an asset's restore-drill schedule, give the asset's name with it", arg)
 		}
@@ -223,9 +224,10 @@ func scheduleTarget(arg string, verify bool) (string, error) {
 	return workflows.BackupScheduleID(arg), nil
 }
 
-const scheduleTargetHelp = `ID-OR-ASSET is a schedule ID (backup-ASSET, verify-ASSET) or an asset's name, which means its
-backup schedule, or its restore-drill schedule with --verify. (An asset whose own name starts
-with backup- or verify- is given by its schedule ID.)`
+const scheduleTargetHelp = `ID-OR-ASSET is a schedule ID (backup-ASSET, verify-ASSET, or drill-PLAN for a plan drilled on a
+schedule) or an asset's name, which means its backup schedule, or its restore-drill schedule with
+--verify. (An asset whose own name starts with backup-, verify- or drill- is given by its schedule
+ID.)`
 
 // scheduleStateCommand is pause or resume.
 func (a *app) scheduleStateCommand(verb string) *cobra.Command {

@@ -129,4 +129,7 @@ func printEvidence(w io.Writer, ev workflows.Evidence) {
 			fmt.Fprintf(w, "  tree digest   sha256:%s (%d files, %s)\n", ck.TreeSHA256, ck.Files, units.Bytes(ck.Bytes))
 		}
 	}
+	if ev.Record != nil {
+		fmt.Fprintf(w, "  %s\n", ev.Record.Line())
+	}
 }

@@ -167,12 +167,11 @@ func planVersions(dir string) (map[string]change, error) {
 		if err != nil {
 			return nil, fmt.Errorf("audit ledger: read plan %s: %w", f, err)
 		}
-		sum := sha256.Sum256(b)
 		name := "file " + filepath.Base(f)
 		if p, err := plan.Parse(b); err == nil && p.Metadata.Name != "" {
 			name = p.Metadata.Name
 		}
-		out[name] = change{kind: contract.AuditKindPlanChange, sha256: hex.EncodeToString(sum[:]), file: filepath.Base(f)}
+		out[name] = change{kind: contract.AuditKindPlanChange, sha256: plan.FileSHA256(b), file: filepath.Base(f)}
 	}
 	return out, nil
 }

@@ -163,7 +163,7 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 	}
 	if cfg.Schedules.SyncOnStart {
 		syncer := &schedules.Syncer{Client: c, TaskQueue: cfg.Worker.TaskQueue, Owner: cfg.Schedules.Owner,
-			CatchupWindow: cfg.Schedules.CatchupWindow.D(), Logger: logger}
+			CatchupWindow: cfg.Schedules.CatchupWindow.D(), Logger: logger, Drills: cfg.Recovery.Drills}
 		if _, err := syncer.Sync(ctx, cfg.Assets); err != nil {
 			// Schedules already in place keep running; the worker serves what it can.
 			logger.Error("schedules not fully synced; fix and run `lifeboat schedule sync`", "error", err)
@@ -362,7 +362,12 @@ func newActivities(ctx context.Context, cfg config.Config, env config.Env, c cli
 		}
 		dir = &d
 	}
+	ev, err := newEvidence(ctx, cfg, env, logger)
+	if err != nil {
+		return activities.Set{}, err
+	}
 	return activities.Set{
+		Evidence:      ev,
 		AlertRules:    &activities.AlertRules{Rules: cfg.Intake.Targets()},
 		Identities:    &activities.Identities{Directory: dir},
 		Probes:        &activities.Probes{Prober: &probe.Prober{Secrets: sec, Postgres: pgprobe.Check}, Checks: cfg.Probes.ByName(), Logger: logger},

@@ -161,6 +161,8 @@ type RecoveryResult struct {
 	// limit.
 	Counts  map[string]int `json:"counts,omitempty"`
 	Omitted int            `json:"omitted,omitempty"`
+	// Evidence is where a drill's signed evidence record went, or why it was not written.
+	Evidence *EvidenceRef `json:"evidence,omitempty"`
 }
 
 // maxMessageWait is how long a finished run waits for its last messages before it returns.
@@ -257,7 +259,7 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 		if err := loadIdentities(ctx, r.ids); err != nil {
 			return *st, err
 		}
-		who, rec, err := r.ids.establishStarter(ctx, in.Requester, in.Assertion, in.Plan)
+		who, rec, err := r.establishStarter(ctx)
 		st.Identity = rec
 		if err != nil {
 			r.audit.appendNow(ctx, startRefusal(in.Requester, in.Plan, in.Mode, err))
@@ -349,6 +351,7 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	for _, key := range sortedEscalations(r.escalations) {
 		r.endEscalation(dctx, key, "plan "+in.Plan+" "+st.Status)
 	}
+	r.writeDrillEvidence(dctx)
 	r.details(dctx)
 	r.finalReport(dctx, title)
 	finish(dctx, st.Status)

@@ -161,6 +161,9 @@ func (r *runner) mayStart(ctx workflow.Context) error {
 	if r.ids == nil || !r.ids.configured || workflow.GetInfo(ctx).ParentWorkflowExecution != nil {
 		return nil
 	}
+	if r.startedBySchedule() {
+		return nil // a drill schedule, which establishSchedule admitted for this plan
+	}
 	allowed := append(r.role("executors"), r.role("incident_commander")...)
 	if len(allowed) == 0 || slices.Contains(allowed, r.st.Requester) {
 		return nil

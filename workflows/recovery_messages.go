@@ -79,6 +79,9 @@ func (r *runner) finalReport(ctx workflow.Context, title string) {
 	if st.Error != "" {
 		text += ". " + st.Error
 	}
+	if st.Evidence != nil {
+		text += ". " + st.Evidence.Line()
+	}
 	text += fmt.Sprintf(". The full review: lifeboat report %s", workflow.GetInfo(ctx).WorkflowExecution.ID)
 	if r.in.Mode != ModeDrill {
 		r.update(ctx, "recovery."+map[bool]string{true: "completed", false: "failed"}[st.Status == plan.StatusSucceeded], title+" "+st.Status, text, sev)

@@ -128,6 +128,35 @@ func recordHistories(t *testing.T) {
 			t.Fatalf("back up before recording: %v", err)
 		}
 	}
+	// drillWithAck runs the recorded drill through an escalation, its acknowledgement and its gate.
+	drillWithAck := func(file string) client.WorkflowRun {
+		run := start(file, RecoveryWorkflow, RecoveryInput{Plan: "recorded-drill", Mode: ModeDrill, Requester: "recorder",
+			IncidentAt: time.Now().Add(-time.Minute)})
+		time.Sleep(2500 * time.Millisecond) // the gate escalates at 1s and 2s
+		for _, u := range []struct {
+			name string
+			arg  any
+		}{
+			{UpdateAcknowledge, Acknowledgement{Identity: "approver", Channel: approval.ChannelCLI, Step: "go-ahead", Note: "on it"}},
+			{approval.UpdateDecide, approval.Decision{Gate: "go-ahead", Approve: true, Identity: "approver", Channel: approval.ChannelCLI}},
+		} {
+			for {
+				h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), UpdateName: u.name, Args: []any{u.arg}, WaitForStage: client.WorkflowUpdateStageCompleted})
+				if err == nil {
+					err = h.Get(ctx, nil)
+				}
+				var notReady *serviceerror.WorkflowNotReady
+				if errors.As(err, &notReady) {
+					continue // the task that took it failed: send it again
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", u.name, err)
+				}
+				break
+			}
+		}
+		return run
+	}
 	// In order: the backup starts the watchdog, which is cancelled last so that its history closes.
 	runs := []struct {
 		file string
@@ -197,33 +226,12 @@ func recordHistories(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		}},
-		{"recovery_drill_ack_v2.json", func(file string) client.WorkflowRun {
-			run := start(file, RecoveryWorkflow, RecoveryInput{Plan: "recorded-drill", Mode: ModeDrill, Requester: "recorder",
-				IncidentAt: time.Now().Add(-time.Minute)})
-			time.Sleep(2500 * time.Millisecond) // the gate escalates at 1s and 2s
-			for _, u := range []struct {
-				name string
-				arg  any
-			}{
-				{UpdateAcknowledge, Acknowledgement{Identity: "approver", Channel: approval.ChannelCLI, Step: "go-ahead", Note: "on it"}},
-				{approval.UpdateDecide, approval.Decision{Gate: "go-ahead", Approve: true, Identity: "approver", Channel: approval.ChannelCLI}},
-			} {
-				for {
-					h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), UpdateName: u.name, Args: []any{u.arg}, WaitForStage: client.WorkflowUpdateStageCompleted})
-					if err == nil {
-						err = h.Get(ctx, nil)
-					}
-					var notReady *serviceerror.WorkflowNotReady
-					if errors.As(err, &notReady) {
-						continue // the task that took it failed: send it again
-					}
-					if err != nil {
-						t.Fatalf("%s: %v", u.name, err)
-					}
-					break
-				}
-			}
-			return run
+		{"recovery_drill_ack_v2.json", drillWithAck},
+		// v3: drills and verifications write their evidence record.
+		{"recovery_drill_evidence_v3.json", drillWithAck},
+		{"verify_v3.json", func(file string) client.WorkflowRun {
+			backedUp()
+			return start(file, VerifyWorkflow, VerifyInput{Asset: as.Name, Snapshot: "latest", Trigger: "recording"})
 		}},
 		{"recovery_rehearsal_v1.json", func(file string) client.WorkflowRun {
 			// A rehearsal: the check and its compensation simulated, the gate escalated and approved.

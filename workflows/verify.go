@@ -41,6 +41,8 @@ type Evidence struct {
 	FinishedAt time.Time                    `json:"finished_at,omitzero"`
 	// RestoreTime is how long the restore took: the drill's measured recovery time for this asset.
 	RestoreTime units.Duration `json:"restore_time,omitempty"`
+	// Record is where the signed evidence record went, or why it was not written.
+	Record *EvidenceRef `json:"record,omitempty"`
 }
 
 // VerifyStatus is the status query's answer while a drill runs.
@@ -75,6 +77,7 @@ func Verify(ctx workflow.Context, in VerifyInput) (Evidence, error) {
 	}
 	fail := func(step string, err error) (Evidence, error) {
 		ev.Error, ev.FinishedAt = step+": "+errMessage(err), workflow.Now(ctx)
+		writeVerifyEvidence(ctx, &ev, as.RPO)
 		st.Phase = PhaseFailed
 		setVerifyDetails(ctx, st, ev)
 		tellWatchdog(ctx, as.Name, ev)
@@ -159,6 +162,7 @@ func Verify(ctx workflow.Context, in VerifyInput) (Evidence, error) {
 	}
 
 	ev.Passed, ev.FinishedAt = true, workflow.Now(ctx)
+	writeVerifyEvidence(ctx, &ev, as.RPO)
 	st.Phase = PhaseDone
 	setVerifyDetails(ctx, st, ev)
 	tellWatchdog(ctx, as.Name, ev)

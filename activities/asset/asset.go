@@ -443,6 +443,13 @@ func (a Asset) Validate(path string) error {
 	return errors.Join(errs...)
 }
 
+// Validate returns the schedule's problems, naming it path, or nil.
+func (s Schedule) Validate(path string) error {
+	var errs []error
+	validateSchedule(s, path, &errs)
+	return errors.Join(errs...)
+}
+
 // validateSchedule checks a schedule and returns its longest gap.
 func validateSchedule(s Schedule, path string, errs *[]error) time.Duration {
 	switch {

@@ -2,6 +2,8 @@ package plan
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -517,4 +519,11 @@ func contains[T comparable](list []T, v T) bool {
 		}
 	}
 	return false
+}
+
+// FileSHA256 is a plan's version: the SHA-256 of its file's bytes, in hex. Recovery records, the
+// audit ledger's plan-change entries and evidence records all name a plan's version by it.
+func FileSHA256(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -76,6 +76,10 @@ func (s *Signer) KeyID() string { return s.id }
 // PublicKey returns the signer's public key, which verifies what it signs.
 func (s *Signer) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
 
+// Sign returns the Ed25519 signature of msg, for other signed records kept with the same key (the
+// evidence of drills).
+func (s *Signer) Sign(msg []byte) []byte { return ed25519.Sign(s.key, msg) }
+
 // sign returns the base64 signature of the bytes the hex hash encodes.
 func (s *Signer) sign(hexHash string) (string, error) {
 	sum, err := hex.DecodeString(hexHash)

@@ -69,6 +69,9 @@ type Config struct {
 	Audit Audit `yaml:"audit"`
 	// Probes are the health checks probes may run, by name, and the hosts they may reach.
 	Probes Probes `yaml:"probes"`
+	// Evidence keeps signed records of drills and verifications (docs/evidence.md); off without a
+	// location.
+	Evidence Evidence `yaml:"evidence"`
 }
 
 // Recovery configures the actions of recovery plans.
@@ -87,6 +90,9 @@ type Recovery struct {
 	// account: in drills, their steps are skipped with the reason given, instead of failing. A
 	// recovery (failover) never skips.
 	DrillSkip []plan.DrillSkip `yaml:"drill_skip"`
+	// Drills are plans drilled on Temporal Schedules (docs/evidence.md); `lifeboat schedule sync`
+	// keeps their schedules.
+	Drills []Drill `yaml:"drills"`
 }
 
 // Schedules configures how assets' schedules are kept.
@@ -327,6 +333,7 @@ func (c *Config) resolvePaths(dir string) {
 		}
 	}
 	c.Audit.resolvePaths(dir)
+	c.Evidence.resolvePaths(dir)
 	for _, a := range c.Assets {
 		for _, r := range []*asset.Repository{a.Repository, a.Offsite} {
 			if r != nil && r.Location != "" && !filepath.IsAbs(r.Location) && !strings.Contains(r.Location, ":") {
@@ -554,6 +561,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("identity.signing_key: required with slack when identities are verified: the worker signs the decisions of the Slack members it authenticated"))
 	}
 	errs = append(errs, c.Audit.Validate(c.Secrets)) // errors.Join drops a nil
+	errs = append(errs, c.Evidence.Validate(c.Secrets), c.validateDrills())
 	if c.Slack != nil {
 		if err := c.Slack.Validate("slack"); err != nil {
 			errs = append(errs, err)

@@ -1,6 +1,6 @@
-// Package schedules keeps the Temporal Schedules of protected assets in step with the
-// configuration: a backup schedule per asset, a restore-drill schedule per asset that has one, and
-// an RPO watchdog per asset. Every schedule and watchdog carries its owner, the configuration's
+// Package schedules keeps the Temporal Schedules of protected assets and scheduled drills in step
+// with the configuration: a backup schedule per asset, a restore-drill schedule per asset that has
+// one, an RPO watchdog per asset, and a drill schedule per plan of recovery.drills. Every schedule and watchdog carries its owner, the configuration's
 // schedules.owner, and a sync changes only its own.
 package schedules
 
@@ -23,6 +23,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities/asset"
 	"github.com/lifeboat-dr/lifeboat/integrations/searchattr"
+	"github.com/lifeboat-dr/lifeboat/worker/config"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -50,6 +51,10 @@ type Syncer struct {
 	// CatchupWindow defaults to DefaultCatchupWindow.
 	CatchupWindow time.Duration
 	Logger        *slog.Logger
+	// Drills are the plans drilled on schedules (recovery.drills). Their schedules start the
+	// Recovery workflow in drill mode as config.ScheduleRequester(Owner); without an owner none
+	// is made.
+	Drills []config.Drill
 }
 
 // Action is what a sync does, or would do, to one schedule or watchdog.
@@ -83,7 +88,7 @@ const (
 // Change is one line of a plan: what a sync does, or would do, to one schedule or watchdog.
 type Change struct {
 	ID    string `json:"id"`
-	Kind  string `json:"kind"` // backup, verify, watchdog
+	Kind  string `json:"kind"` // backup, verify, drill, watchdog
 	Asset string `json:"asset"`
 	// Owner is the owner recorded on the schedule or watchdog when the plan was made; empty for one
 	// that does not exist yet or carries no owner.
@@ -151,6 +156,12 @@ func (s *Syncer) Plan(ctx context.Context, assets []asset.Asset) (*Plan, error) 
 			"(a configuration without assets is never taken as a wish to remove every schedule)")
 	}
 	removing := s.Owner != "" && len(assets) > 0
+	// Drill schedules of this owner go when the configuration drills nothing but still says
+	// something: assets or other drills.
+	removingDrills := s.Owner != "" && (len(assets) > 0 || len(s.Drills) > 0)
+	if len(s.Drills) > 0 && s.Owner == "" {
+		p.Warnings = append(p.Warnings, "recovery.drills needs schedules.owner: scheduled drills start as schedule:<owner>; no drill schedule is made")
+	}
 	// owners are the owners of the schedules once the plan is applied: a watchdog with no owner
 	// recorded follows its asset's backup schedule.
 	owners := map[string]string{}
@@ -191,6 +202,22 @@ func (s *Syncer) Plan(ctx context.Context, assets []asset.Asset) (*Plan, error) 
 		p.Changes = append(p.Changes, ch)
 	}
 
+	for _, o := range s.desiredDrills() {
+		p.desired[o.ID] = o
+		ch := Change{ID: o.ID, Kind: "drill", Asset: strings.TrimPrefix(o.ID, "drill-")}
+		d, err := s.Client.ScheduleClient().GetHandle(ctx, o.ID).Describe(ctx)
+		switch {
+		case isNotFound(err):
+			ch.Action = Create
+		case err != nil:
+			return nil, fmt.Errorf("describe schedule %s: %w", o.ID, err)
+		default:
+			ch.Owner, _ = d.TypedSearchAttributes.GetKeyword(workflows.OwnerKey)
+			ch.Action, ch.Note = s.claimSchedule(ch.Asset, ch.Owner)
+		}
+		p.Changes = append(p.Changes, ch)
+	}
+
 	existing, err := s.List(ctx)
 	if err != nil {
 		return nil, err
@@ -201,7 +228,11 @@ func (s *Syncer) Plan(ctx context.Context, assets []asset.Asset) (*Plan, error) 
 		}
 		owners[e.ID] = e.Owner
 		ch := Change{ID: e.ID, Kind: e.Kind, Asset: e.Asset, Owner: e.Owner}
-		ch.Action, ch.Note = s.release(Remove, e.Owner, "", removing)
+		if e.Kind == "drill" {
+			ch.Action, ch.Note = s.release(Remove, e.Owner, "", removingDrills)
+		} else {
+			ch.Action, ch.Note = s.release(Remove, e.Owner, "", removing)
+		}
 		p.Changes = append(p.Changes, ch)
 	}
 
@@ -349,6 +380,9 @@ func kindOf(id string) string {
 	if strings.HasPrefix(id, "verify-") {
 		return "verify"
 	}
+	if strings.HasPrefix(id, "drill-") {
+		return "drill"
+	}
 	return "backup"
 }
 
@@ -405,6 +439,40 @@ func (s *Syncer) desired(as asset.Asset) []client.ScheduleOptions {
 			Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE, CatchupWindow: catchup,
 			TypedSearchAttributes: s.attributes(as.Name),
 			Note:                  managed + ": edit the asset's verify schedule in the configuration",
+		})
+	}
+	return out
+}
+
+// desiredDrills is the drill schedules of the configuration's recovery.drills.
+func (s *Syncer) desiredDrills() []client.ScheduleOptions {
+	if s.Owner == "" {
+		return nil
+	}
+	catchup := s.CatchupWindow
+	if catchup == 0 {
+		catchup = DefaultCatchupWindow
+	}
+	var out []client.ScheduleOptions
+	for _, d := range s.Drills {
+		id := workflows.DrillScheduleID(d.Plan)
+		reason := d.Reason
+		if reason == "" {
+			reason = "scheduled drill"
+		}
+		out = append(out, client.ScheduleOptions{
+			ID:   id,
+			Spec: Spec(d.Schedule),
+			Action: &client.ScheduleWorkflowAction{
+				ID: id, Workflow: workflows.RecoveryWorkflow, TaskQueue: s.TaskQueue,
+				Args: []any{workflows.RecoveryInput{Plan: d.Plan, Mode: workflows.ModeDrill, Requester: config.ScheduleRequester(s.Owner),
+					Reason: reason + " (schedule " + id + ")"}},
+				TypedSearchAttributes: temporal.NewSearchAttributes(workflows.KindKey.ValueSet(workflows.RecoveryKind(workflows.ModeDrill)), workflows.AssetKey.ValueSet(d.Plan)),
+				StaticSummary:         "Scheduled drill of plan " + d.Plan,
+			},
+			Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE, CatchupWindow: catchup,
+			TypedSearchAttributes: s.attributes(d.Plan),
+			Note:                  "managed by lifeboat for " + s.Owner + ": edit recovery.drills in the configuration",
 		})
 	}
 	return out
@@ -561,8 +629,8 @@ type Entry struct {
 	LastRunIDs []string    `json:"last_workflows,omitempty"`
 }
 
-// List returns the namespace's Lifeboat schedules (those starting Backup or Verify workflows under
-// Lifeboat's IDs), of every owner, sorted by ID. It reads visibility, which shows a change a moment
+// List returns the namespace's Lifeboat schedules (those starting Backup, Verify or, for drills,
+// Recovery workflows under Lifeboat's IDs), of every owner, sorted by ID. It reads visibility, which shows a change a moment
 // after it is made.
 func (s *Syncer) List(ctx context.Context) ([]Entry, error) {
 	it, err := s.Client.ScheduleClient().List(ctx, client.ScheduleListOptions{PageSize: 200})
@@ -581,6 +649,8 @@ func (s *Syncer) List(ctx context.Context) ([]Entry, error) {
 			kind, name = "backup", strings.TrimPrefix(e.ID, "backup-")
 		case e.WorkflowType.Name == workflows.VerifyWorkflow && strings.HasPrefix(e.ID, "verify-"):
 			kind, name = "verify", strings.TrimPrefix(e.ID, "verify-")
+		case e.WorkflowType.Name == workflows.RecoveryWorkflow && strings.HasPrefix(e.ID, "drill-"):
+			kind, name = "drill", strings.TrimPrefix(e.ID, "drill-")
 		default:
 			continue
 		}
