@@ -17,6 +17,9 @@ type Evidence struct {
 	Store *evidence.Store
 	// ConfigSHA256 is the version of the worker's configuration, recorded in every record.
 	ConfigSHA256 string
+	// PlanConfigVersion returns the version of the parts of the configuration a plan uses,
+	// recorded in every drill's record; nil records none.
+	PlanConfigVersion func(plan string) string
 	// ScheduleRequester is the identity drill schedules start drills as, and DrilledPlans the
 	// plans they drill; both empty when the configuration schedules no drills.
 	ScheduleRequester string
@@ -34,6 +37,9 @@ func (e *Evidence) WriteEvidence(ctx context.Context, in contract.WriteEvidenceI
 	}
 	rec := in.Record
 	rec.ConfigSHA256 = e.ConfigSHA256
+	if rec.Kind == evidence.KindDrill && e.PlanConfigVersion != nil {
+		rec.PlanConfigSHA256 = e.PlanConfigVersion(rec.Subject)
+	}
 	id, existed, err := e.Store.Write(ctx, rec)
 	switch {
 	case errors.Is(err, evidence.ErrInvalid):

@@ -77,6 +77,17 @@ The exit code is 3 when any service needs attention.`,
 
 // evidenceDrills opens the configuration's evidence store as the source of drills; nil when the
 // configuration has none.
-func (a *app) evidenceDrills(_ context.Context, _ config.Config) (readiness.DrillSource, error) {
-	return nil, nil
+func (a *app) evidenceDrills(ctx context.Context, cfg config.Config) (readiness.DrillSource, error) {
+	if !cfg.Evidence.Enabled() {
+		return nil, nil
+	}
+	st, err := cfg.Evidence.Store(ctx, nil, a.env)
+	if err != nil {
+		return nil, exitError{exitUsage, err}
+	}
+	keys, err := evidenceKeys(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return readiness.EvidenceDrills{Store: st, Keys: keys}, nil
 }

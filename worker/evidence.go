@@ -17,7 +17,14 @@ func newEvidence(ctx context.Context, cfg config.Config, env config.Env, logger 
 	if err != nil {
 		return nil, err
 	}
-	ev := &activities.Evidence{ConfigSHA256: version}
+	ev := &activities.Evidence{ConfigSHA256: version, PlanConfigVersion: func(name string) string {
+		// Plans are read afresh, as the run read them; a plan that no longer reads has none.
+		plans, _ := cfg.Plans()
+		if p, ok := plans[name]; ok {
+			return cfg.PlanConfigVersion(p.Plan)
+		}
+		return ""
+	}}
 	if len(cfg.Recovery.Drills) > 0 && cfg.Schedules.Owner != "" {
 		ev.ScheduleRequester, ev.DrilledPlans = config.ScheduleRequester(cfg.Schedules.Owner), cfg.DrilledPlans()
 	}

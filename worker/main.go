@@ -32,6 +32,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 	"github.com/lifeboat-dr/lifeboat/integrations/slack"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
+	"github.com/lifeboat-dr/lifeboat/worker/readiness"
 	"github.com/lifeboat-dr/lifeboat/worker/schedules"
 	"github.com/lifeboat-dr/lifeboat/worker/slackdecider"
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -146,6 +147,13 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 	}
 	workflows.RegisterWorkflows(w)
 	acts.Register(w)
+	if srv.readiness != nil && acts.Evidence.Store != nil {
+		keys, err := cfg.Evidence.Keys(ctx, secrets.Static(cfg.Secrets))
+		if err != nil {
+			return usageError{err}
+		}
+		srv.readiness.SetDrills(readiness.EvidenceDrills{Store: acts.Evidence.Store, Keys: keys})
+	}
 	if acts.Audit.Ledger != nil {
 		changes := &changeRecorder{ledger: acts.Audit.Ledger, cfg: cfg, logger: logger}
 		go changes.run(ctx)

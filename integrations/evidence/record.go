@@ -67,6 +67,10 @@ type Record struct {
 	// one its config-change entries name).
 	PlanSHA256   string `json:"plan_sha256,omitempty"`
 	ConfigSHA256 string `json:"config_sha256,omitempty"`
+	// PlanConfigSHA256 is the version of the parts of the configuration the plan uses (its
+	// recovery section, and the services and assets it recovers): readiness counts the drill
+	// for the plan only while it has not changed.
+	PlanConfigSHA256 string `json:"plan_config_sha256,omitempty"`
 	// Workflow and Run are the Temporal workflow ID and run ID.
 	Workflow string `json:"workflow"`
 	Run      string `json:"run"`

@@ -300,8 +300,7 @@ func (c Config) Plans() (map[string]PlanFile, error) {
 			errs = append(errs, fmt.Errorf("plan %s: the name %q is taken by %s", filepath.Base(f), p.Metadata.Name, other.File))
 			continue
 		}
-		sum := sha256.Sum256(b)
-		out[p.Metadata.Name] = PlanFile{Plan: p, File: filepath.Base(f), SHA256: hex.EncodeToString(sum[:])}
+		out[p.Metadata.Name] = PlanFile{Plan: p, File: filepath.Base(f), SHA256: plan.FileSHA256(b)}
 	}
 	return out, errors.Join(errs...)
 }

@@ -38,6 +38,13 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+JSONPath, h.json)
 }
 
+// SetDrills sets where drills are read from, once the evidence store is open.
+func (h *Handler) SetDrills(d DrillSource) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.Source.Drills, h.at = d, time.Time{}
+}
+
 // Report returns the current report, computed at most once per CacheTTL.
 func (h *Handler) Report(ctx context.Context) Report {
 	h.mu.Lock()
