@@ -34,6 +34,7 @@ func (r *runner) gate(ctx workflow.Context, ss *StepState, req approval.Request)
 		ss.Summary = req.Requester + " started the plan and is its only approver: nobody else can approve"
 		return errors.New(ss.Summary)
 	}
+	r.gates.OnChange(r.details) // the details name who may answer while the gate waits
 	r.details(ctx)
 	info := workflow.GetInfo(ctx).WorkflowExecution
 	ask := notify.Message{Event: "approval.requested", Severity: notify.Warning, DedupKey: gateDedupKey(ctx, ss.ID),
