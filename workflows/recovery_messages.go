@@ -193,7 +193,7 @@ func (r *runner) details(ctx workflow.Context) {
 		b.WriteString(fmt.Sprintf("| %s | %s | %s | %s | %s |\n", mdCell(s.ID), s.Type, s.Status, took, mdCell(result)))
 	}
 	if r.gates != nil {
-		if waiting := approval.Details(workflow.GetInfo(ctx).WorkflowExecution.ID, r.gates.Pending(), r.gates.Verifies()); waiting != "" {
+		if waiting := approval.Details(workflow.GetInfo(ctx).WorkflowExecution.ID, r.gates.Pending(), r.ids.requireAssertions()); waiting != "" {
 			b.WriteString("\n" + waiting)
 		}
 	}

@@ -42,8 +42,8 @@ func TemporalDecideCommand(workflowID, gate, choice string, verified bool) strin
 
 // Details is Markdown for a workflow's current details that says, for each open gate of
 // workflowID, what it waits for, who may answer, how many must, until when and what happens then,
-// and the exact commands that answer it. verified says whether decisions must be signed (see
-// Gates.Verifies). It returns "" when no gate is open.
+// and the exact commands that answer it. verified says whether decisions must carry a signed
+// assertion. It returns "" when no gate is open.
 func Details(workflowID string, pending []PendingGate, verified bool) string {
 	var b strings.Builder
 	for _, g := range pending {

@@ -365,9 +365,6 @@ func (g *Gates) Observe(o Observer) { g.observer = o }
 // (see Details) in its current details. f must not block.
 func (g *Gates) OnChange(f func(ctx workflow.Context)) { g.changed = f }
 
-// Verifies reports whether decisions must prove who they are from (see Enforce).
-func (g *Gates) Verifies() bool { return g.authenticate != nil }
-
 func (g *Gates) notifyChanged(ctx workflow.Context) {
 	if g.changed != nil {
 		g.changed(ctx)
