@@ -31,8 +31,8 @@ func TestDetailsSayWhoMayAnswerAndHow(t *testing.T) {
 			want: []string{"May answer: anyone except alice, who asked", "Deadline: none; it waits until someone decides"},
 		},
 		{
-			name: "a decision, verified",
-			gate: PendingGate{Gate: "repair-or-restore", Requester: "plan", Quorum: 1, OpenedAt: opened, Options: []string{"repair", "restore"}},
+			name:     "a decision, verified",
+			gate:     PendingGate{Gate: "repair-or-restore", Requester: "plan", Quorum: 1, OpenedAt: opened, Options: []string{"repair", "restore"}},
 			verified: true,
 			want: []string{"`lifeboat decide wf-1 --gate repair-or-restore --choice <repair|restore>`",
 				`--input '{"gate":"repair-or-restore","approve":true,"choice":"<repair|restore>","assertion":"<token>"}'`,
