@@ -61,25 +61,30 @@ func (fc *FailureConverter) ErrorToFailure(err error) *failurepb.Failure {
 	// in place, they are shared with the error that holds them.
 	f = proto.Clone(f).(*failurepb.Failure)
 	for cur := f; cur != nil; cur = cur.GetCause() {
-		if cur.GetEncodedAttributes() != nil {
-			continue // stored by a converter already, encoded: decoding would need the key
-		}
-		cur.Message = fc.redact(cur.GetMessage())
-		cur.StackTrace = fc.redact(cur.GetStackTrace())
-		switch {
-		case fc.opts.EncryptMessages:
-			if err := converter.EncodeCommonFailureAttributes(fc.opts.DataConverter, cur); err != nil {
-				cur.Message, cur.StackTrace = "failure could not be encoded: "+err.Error(), ""
-			}
-		case fc.opts.EncodeStackTraces && cur.StackTrace != "":
-			msg := cur.Message
-			if err := converter.EncodeCommonFailureAttributes(fc.opts.DataConverter, cur); err != nil {
-				cur.StackTrace = ""
-			}
-			cur.Message = msg
-		}
+		encodeOne(fc, cur)
 	}
 	return f
+}
+
+// encodeOne redacts one failure of a chain and encodes what is to be encrypted.
+func encodeOne(fc *FailureConverter, f *failurepb.Failure) {
+	if f.GetEncodedAttributes() != nil {
+		return // stored by a converter already, encoded: decoding would need the key
+	}
+	f.Message = fc.redact(f.GetMessage())
+	f.StackTrace = fc.redact(f.GetStackTrace())
+	switch {
+	case fc.opts.EncryptMessages:
+		if err := converter.EncodeCommonFailureAttributes(fc.opts.DataConverter, f); err != nil {
+			f.Message, f.StackTrace = "failure could not be encoded: "+err.Error(), ""
+		}
+	case fc.opts.EncodeStackTraces && f.StackTrace != "":
+		msg := f.Message
+		if err := converter.EncodeCommonFailureAttributes(fc.opts.DataConverter, f); err != nil {
+			f.StackTrace = ""
+		}
+		f.Message = msg
+	}
 }
 
 // FailureToError implements converter.FailureConverter: encoded attributes, from this converter
