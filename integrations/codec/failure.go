@@ -88,9 +88,15 @@ func encodeOne(fc *FailureConverter, f *failurepb.Failure) {
 }
 
 // FailureToError implements converter.FailureConverter: encoded attributes, from this converter
-// or an earlier one, are decoded with the data converter.
+// or an earlier one, are decoded with the data converter — into a copy. Temporal's converter
+// decodes them into the failure it is given, and the SDK hands it the failure of the local-activity
+// marker it is about to record: the decrypted message and stack trace would then be stored in
+// plain text beside their encrypted copy.
 func (fc *FailureConverter) FailureToError(f *failurepb.Failure) error {
-	return fc.plain.FailureToError(f)
+	if f == nil {
+		return nil
+	}
+	return fc.plain.FailureToError(proto.Clone(f).(*failurepb.Failure))
 }
 
 func (fc *FailureConverter) redact(s string) string {

@@ -90,3 +90,17 @@ func TestStackTracesAreEncryptedAndStoredFailuresKept(t *testing.T) {
 		t.Fatalf("a stored failure was changed:\n%s\nnow:\n%s", raw, prototext.Format(again))
 	}
 }
+
+// Decoding a failure leaves it as it was: the SDK decodes the failure of a local-activity marker
+// before it records the marker, so decoding in place would store the stack trace in plain text.
+func TestDecodingLeavesTheStoredFailureEncoded(t *testing.T) {
+	fc := failureConverter(t, true)
+	f := fc.ErrorToFailure(leakyError())
+	before := proto.Clone(f)
+	if err := fc.FailureToError(f); err == nil {
+		t.Fatal("no error decoded")
+	}
+	if !proto.Equal(f, before) {
+		t.Fatalf("decoding changed the failure:\n%s\nnow:\n%s", prototext.Format(before), prototext.Format(f))
+	}
+}
