@@ -343,4 +343,3 @@ func checkRawHistory(t *testing.T, s *webuiStack, id, runID string, encrypted bo
 		t.Error("no failure message was redacted: the driver's message names the database user, which is a secret here")
 	}
 }
-
