@@ -1,16 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	enumspb "go.temporal.io/api/enums/v1"
 	failurepb "go.temporal.io/api/failure/v1"
 	sdkpb "go.temporal.io/api/sdk/v1"
@@ -341,5 +346,213 @@ func checkRawHistory(t *testing.T, s *webuiStack, id, runID string, encrypted bo
 	}
 	if !redacted && !encrypted {
 		t.Error("no failure message was redacted: the driver's message names the database user, which is a secret here")
+	}
+}
+
+// chromiumBin finds headless Chromium ($CHROMIUM or chromium on the PATH); without one the test is
+// skipped, except in CI, where it fails.
+func chromiumBin(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless_shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	msg := "no Chromium binary found ($CHROMIUM, chromium on the PATH): install it with `apt-get install -y chromium`"
+	if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
+		t.Fatal(msg + "; CI is set, so the browser test must run")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// browser is headless Chromium driven over the DevTools protocol: the Web UI is a single-page
+// application that keeps polling, so a page is read once its scripts have rendered what a test
+// waits for, not at a fixed moment.
+type browser struct {
+	conn *websocket.Conn
+	next int
+}
+
+// startBrowser runs headless Chromium on a blank page and connects to it; both end with the test.
+func startBrowser(t *testing.T, bin string) *browser {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+		"--disable-background-networking", "--no-first-run", "--user-data-dir="+t.TempDir(), "--remote-debugging-port=0", "about:blank")
+	cmd.WaitDelay = 5 * time.Second
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if _, url, ok := strings.Cut(sc.Text(), "DevTools listening on "); ok {
+				found <- strings.TrimSpace(url)
+			}
+		}
+	}()
+	var wsURL string
+	select {
+	case wsURL = <-found:
+	case <-time.After(60 * time.Second):
+		t.Fatal("chromium did not start its DevTools endpoint within 60s")
+	}
+	// The page target's endpoint, from the browser's /json/list.
+	u, err := url.Parse(wsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + u.Host + "/json/list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var targets []struct {
+		Type, WebSocketDebuggerURL string
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&targets); err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range targets {
+		if tg.Type == "page" {
+			conn, _, err := websocket.DefaultDialer.Dial(tg.WebSocketDebuggerURL, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { conn.Close() })
+			return &browser{conn: conn}
+		}
+	}
+	t.Fatalf("chromium has no page target: %+v", targets)
+	return nil
+}
+
+// call sends a DevTools command and returns its result.
+func (b *browser) call(t *testing.T, method string, params any, result any) {
+	t.Helper()
+	b.next++
+	id := b.next
+	if err := b.conn.WriteJSON(map[string]any{"id": id, "method": method, "params": params}); err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	for {
+		var msg struct {
+			ID     int             `json:"id"`
+			Result json.RawMessage `json:"result"`
+			Error  *struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		_ = b.conn.SetReadDeadline(time.Now().Add(60 * time.Second))
+		if err := b.conn.ReadJSON(&msg); err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		if msg.ID != id {
+			continue // an event
+		}
+		if msg.Error != nil {
+			t.Fatalf("%s: %s", method, msg.Error.Message)
+		}
+		if result != nil {
+			if err := json.Unmarshal(msg.Result, result); err != nil {
+				t.Fatalf("%s: %v", method, err)
+			}
+		}
+		return
+	}
+}
+
+// text opens url and returns the page's visible text once it contains every one of wants, or, after
+// a minute, as it then is. Each time it looks, it first clicks the buttons and tabs labelled open
+// (such as "User Metadata"), as a person would to see what they hold.
+func (b *browser) text(t *testing.T, url string, open []string, wants ...string) string {
+	t.Helper()
+	b.call(t, "Page.navigate", map[string]any{"url": url}, nil)
+	labels, err := json.Marshal(append([]string{}, open...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `(() => {
+		const labels = ` + string(labels) + `;
+		for (const el of document.querySelectorAll('button, [role="tab"], summary, a')) {
+			const label = (el.innerText || '').trim();
+			if (labels.includes(label) && el.getAttribute('aria-selected') !== 'true' && el.getAttribute('aria-expanded') !== 'true' && !el.dataset.lifeboatOpened) {
+				el.dataset.lifeboatOpened = '1';
+				el.click();
+			}
+		}
+		// Markdown (summaries, current details) is rendered in frames of its own.
+		let text = document.body ? document.body.innerText : '';
+		for (const frame of document.querySelectorAll('iframe')) {
+			try { text += '\n' + frame.contentDocument.body.innerText; } catch (e) {}
+		}
+		return text;
+	})()`
+	deadline := time.Now().Add(60 * time.Second)
+	var text string
+	for {
+		var res struct {
+			Result struct {
+				Value string `json:"value"`
+			} `json:"result"`
+		}
+		b.call(t, "Runtime.evaluate", map[string]any{"expression": script, "returnByValue": true}, &res)
+		text = res.Result.Value
+		all := true
+		for _, w := range wants {
+			all = all && strings.Contains(text, w)
+		}
+		if all || time.Now().After(deadline) {
+			return text
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// The Web UI, opened on a waiting recovery, shows its summary and who may answer its gate, and on a
+// failed one, its failure message, readable and redacted.
+func TestWebUIPagesShowDetailsAndFailures(t *testing.T) {
+	bin := chromiumBin(t)
+	s := startWebUIStack(t, false)
+	gate := s.startRecovery(t, "recovery-webui-page-gate", "webui-gate")
+	s.waitPhase(t, gate.GetID(), workflows.PhaseApproval)
+	failed := s.startRecovery(t, "recovery-webui-page-fail", "webui-fail")
+	if err := failed.Get(context.Background(), nil); err == nil {
+		t.Fatal("the recovery succeeded; it cannot reach its database")
+	}
+	// The current details are under the page's User Metadata tab, rendered from Markdown.
+	wantGate := []string{"Recovery webui-gate, started by alice", "May answer: bob, carol", "Needs: 2 approval(s)",
+		"lifeboat approve " + gate.GetID() + " --gate approve-failover",
+		"temporal workflow update execute --workflow-id " + gate.GetID() + " --name decide"}
+	page := startBrowser(t, bin).text(t, s.uiBase+"/namespaces/default/workflows/"+gate.GetID()+"/"+gate.GetRunID()+"/history",
+		[]string{"User Metadata"}, wantGate...)
+	for _, w := range wantGate {
+		if !strings.Contains(page, w) {
+			t.Errorf("the waiting recovery's page does not show %q; it shows:\n%s", w, page)
+			break
+		}
+	}
+	wantFailure := []string{"Failure Message", "failed to connect to `user=[redacted] database=orders`"}
+	page = startBrowser(t, bin).text(t, s.uiBase+"/namespaces/default/workflows/"+failed.GetID()+"/"+failed.GetRunID()+"/history", nil, wantFailure...)
+	for _, w := range wantFailure {
+		if !strings.Contains(page, w) {
+			t.Errorf("the failed recovery's page does not show %q; it shows:\n%s", w, page)
+			break
+		}
+	}
+	for _, bad := range append([]string{"Encoded failure"}, s.secrets...) {
+		if strings.Contains(page, bad) {
+			t.Errorf("the failed recovery's page shows %q", bad)
+		}
 	}
 }
