@@ -182,6 +182,7 @@ func (a *app) runDev(ctx context.Context, o devOptions) error {
 Lifeboat is running.
 
   Temporal Web UI   %[1]s
+  Waiting for you   %[1]s/namespaces/default/workflows?query=LifeboatPhase%%3D%%22awaiting+approval%%22  (columns and views: docs/web-ui.md)
   Temporal gRPC     %[2]s
   Worker            %[3]s/healthz  %[3]s/readyz  %[3]s/metrics
   Codec endpoint    %[3]s/codec  (token in %[4]s)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/integrations/identity"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
+	"github.com/lifeboat-dr/lifeboat/worker/config"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
@@ -78,7 +79,7 @@ result is printed when the restore ends; the exit code is 3 when it failed or wa
 			in.Assertion, in.Requester = s.token, s.person
 			run, started, err := a.startAssetWorkflow(ctx, c, cfg, assetStart{
 				id: id, kind: "restore", asset: in.Asset, workflowType: workflows.RestoreWorkflow,
-				summary: restoreSummary(in), details: restoreDetails(in),
+				summary: restoreSummary(in), details: restoreDetails(in, cfg),
 			}, in)
 			if err != nil {
 				return err
@@ -194,18 +195,46 @@ func restoreSummary(in workflows.RestoreInput) string {
 	return fmt.Sprintf("Restore of %s (snapshot %s) %s, requested by %s", in.Asset, in.Snapshot, restoreWhere(in), in.Requester)
 }
 
-func restoreDetails(in workflows.RestoreInput) string {
+// restoreDetails are a restore's static details in the Web UI: what it touches and, for one in
+// place, what gates it — the asset's owners in cfg (groups expanded), or, when it has none, anyone
+// but the requester, which is what the workflow then accepts.
+func restoreDetails(in workflows.RestoreInput, cfg config.Config) string {
 	var b strings.Builder
 	if in.Path != "" {
 		fmt.Fprintf(&b, "Only `%s` of the snapshot.\n\n", in.Path)
 	}
-	if in.InPlace {
-		approvers := "the asset's owners"
-		if len(in.Approvers) > 0 {
-			approvers = strings.Join(in.Approvers, ", ")
-		}
-		fmt.Fprintf(&b, "Waits for approval by %s (quorum %d) for up to %s.\n", approvers, max(in.Quorum, 1), in.ApprovalTimeout.Human())
+	if !in.InPlace {
+		fmt.Fprintf(&b, "Restores %s, beside the live data, which it does not touch: no approval is needed.\n", restoreWhere(in))
+		return b.String()
 	}
+	quorum := max(in.Quorum, 1)
+	approvers, whose := in.Approvers, "named in the request"
+	if len(approvers) == 0 {
+		whose = "the asset's owners"
+		for _, as := range cfg.Assets {
+			if as.Name == in.Asset {
+				approvers = as.Owners
+			}
+		}
+		if expanded := cfg.Identity.Directory.Expand(approvers); len(expanded) > 0 {
+			approvers = expanded
+		}
+	}
+	var others []string
+	for _, p := range approvers {
+		if p != in.Requester {
+			others = append(others, p)
+		}
+	}
+	switch {
+	case len(approvers) == 0:
+		fmt.Fprintf(&b, "Replaces the live data once approved. %s has no owners in the configuration, so anyone but %s, who asked, may approve: %d approval(s) needed",
+			in.Asset, in.Requester, quorum)
+	default:
+		fmt.Fprintf(&b, "Replaces the live data once approved by %d of %s (%s; %s, who asked, cannot approve)",
+			quorum, strings.Join(others, ", "), whose, in.Requester)
+	}
+	fmt.Fprintf(&b, " within %s; otherwise it is not done. One rejection stops it.\n", in.ApprovalTimeout.Human())
 	return b.String()
 }
 

@@ -25,6 +25,9 @@ const AlertWorkflow = "Alert"
 // joined, so that the recovery's record can show what the alert did meanwhile.
 const SignalAlert = "alert"
 
+// alertSignalDescription is what the Web UI shows for SignalAlert on an Alert workflow.
+const alertSignalDescription = "An alert firing or resolved, sent by the alert intake (POST /alerts): a firing alert starts or joins the recovery its rule names, a resolved one starts the quiet period."
+
 // Alert statuses, as the sources report them.
 const (
 	AlertFiring   = "firing"
@@ -238,7 +241,8 @@ func Alert(ctx workflow.Context, in AlertInput) (AlertStatus, error) {
 	}
 	a.st.Runs++
 	st := &a.st
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (AlertStatus, error) { return a.status(), nil }); err != nil {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (AlertStatus, error) { return a.status(), nil },
+		workflow.QueryHandlerOptions{Description: "The alert as last seen: firing or resolved, the intake rule, and the recovery it started, if any."}); err != nil {
 		return *st, err
 	}
 	if err := setKindAndAsset(ctx, "alert", in.Plan); err != nil {
@@ -246,7 +250,7 @@ func Alert(ctx workflow.Context, in AlertInput) (AlertStatus, error) {
 	}
 	a.details(ctx)
 
-	events := workflow.GetSignalChannel(ctx, SignalAlert)
+	events := workflow.GetSignalChannelWithOptions(ctx, SignalAlert, workflow.SignalChannelOptions{Description: alertSignalDescription})
 	for handled := 0; ; {
 		if handled >= perRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			break
@@ -611,7 +615,8 @@ const MaxAlertNotes = 50
 // workflow calls it once, with the field of its record that lists them. It adds no command to
 // the history, so running recoveries replay unchanged.
 func followAlerts(ctx workflow.Context, notes *[]AlertNote) {
-	ch := workflow.GetSignalChannel(ctx, SignalAlert)
+	ch := workflow.GetSignalChannelWithOptions(ctx, SignalAlert, workflow.SignalChannelOptions{
+		Description: "An alert firing or resolved, sent by the Alert workflow that started this recovery; it is listed in the status query's alerts."})
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			var ev AlertEvent

@@ -113,7 +113,8 @@ func errMessage(err error) string {
 // followProgress applies each progress report the workflow's long activities signal, on a coroutine
 // of its own.
 func followProgress(ctx workflow.Context, apply func(ctx workflow.Context, p contract.OpProgress)) {
-	reports := workflow.GetSignalChannel(ctx, contract.SignalProgress)
+	reports := workflow.GetSignalChannelWithOptions(ctx, contract.SignalProgress, workflow.SignalChannelOptions{
+		Description: "Progress of a running step (bytes, files, rate), sent by the worker; shown in the status query and the current details."})
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			var p contract.OpProgress

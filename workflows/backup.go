@@ -65,7 +65,8 @@ const (
 // snapshot made before a later step failed still counts for the RPO.
 func Backup(ctx workflow.Context, in BackupInput) (BackupResult, error) {
 	st := &BackupResult{Asset: in.Asset, Phase: PhaseStarting, Trigger: in.Trigger, StartedAt: workflow.Now(ctx)}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (BackupResult, error) { return *st, nil }); err != nil {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (BackupResult, error) { return *st, nil },
+		workflow.QueryHandlerOptions{Description: "The backup so far: phase, snapshot, files and bytes done, and the error once it failed. `lifeboat status <workflow-id>` reads it."}); err != nil {
 		return *st, err
 	}
 	followProgress(ctx, func(ctx workflow.Context, p contract.OpProgress) {

@@ -49,6 +49,12 @@ type identities struct {
 	used map[string]bool
 }
 
+// requireAssertions reports whether decisions must carry a signed assertion: the worker's
+// directory verifies identities. False for a nil ids (a run from before identities).
+func (ids *identities) requireAssertions() bool {
+	return ids != nil && ids.configured && ids.dir.Mode == identity.Verified
+}
+
 // loadIdentities reads the worker's identity directory into the run's history, so that every
 // verification replays the same way.
 func loadIdentities(ctx workflow.Context, ids *identities) error {

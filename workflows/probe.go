@@ -162,7 +162,8 @@ func HealthProbe(ctx workflow.Context, in HealthProbeInput) (HealthProbeResult, 
 			Name: c.DisplayName(), Kind: string(c.Kind), Target: c.Target(), Optional: c.Optional, Status: StatusPending,
 		})
 	}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (HealthProbeResult, error) { return *st, nil }); err != nil {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (HealthProbeResult, error) { return *st, nil },
+		workflow.QueryHandlerOptions{Description: "The probe so far: each check's attempts and result, and whether the target is healthy. `lifeboat status <workflow-id>` reads it."}); err != nil {
 		return HealthProbeResult{}, err
 	}
 	// Kind and asset make the probe findable in the Web UI while it runs. lifeboat sets them at start;

@@ -215,7 +215,8 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	if st.IncidentAt.IsZero() {
 		st.IncidentAt = st.StartedAt
 	}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RecoveryResult, error) { return st.record(), nil }); err != nil {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (RecoveryResult, error) { return st.record(), nil },
+		workflow.QueryHandlerOptions{Description: recoveryStatusDescription}); err != nil {
 		return *st, err
 	}
 	followAlerts(ctx, &st.Alerts)

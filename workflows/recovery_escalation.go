@@ -30,7 +30,7 @@ type escalation struct {
 // handleAcknowledgements takes acknowledgements by signal and by Update (which refuses one without an
 // identity or for a step the plan does not have).
 func (r *runner) handleAcknowledgements(ctx workflow.Context) error {
-	ch := workflow.GetSignalChannel(ctx, SignalAcknowledge)
+	ch := workflow.GetSignalChannelWithOptions(ctx, SignalAcknowledge, workflow.SignalChannelOptions{Description: acknowledgeDescription})
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			var a Acknowledgement
@@ -51,7 +51,7 @@ func (r *runner) handleAcknowledgements(ctx workflow.Context) error {
 			return a, err
 		}
 		return r.acknowledge(ctx, a), nil
-	}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, a Acknowledgement) error {
+	}, workflow.UpdateHandlerOptions{Description: acknowledgeDescription, Validator: func(ctx workflow.Context, a Acknowledgement) error {
 		_, err := r.checkAcknowledgement(ctx, a)
 		return err
 	}})
@@ -363,3 +363,10 @@ func (r *runner) watchStuck(ctx workflow.Context, s *plan.Step, id string) (stop
 		r.endEscalation(ctx, dedup, "step "+id+" ended")
 	}
 }
+
+// Descriptions the Web UI and `temporal workflow metadata` show for the Recovery workflow's handlers.
+const (
+	recoveryStatusDescription = "The run so far: every step's status, result and timing, open gates, escalations, alerts and the RTO. `lifeboat status <workflow-id>` reads it."
+	acknowledgeDescription    = "Say you are on it: stops the escalations begun so far, of one step (step) or of the whole run. " +
+		`Input {"identity":"<you>","step":"<step>","note":"…"}; lifeboat ack <workflow-id> --step <step> sends it. Acknowledging does not approve a gate.`
+)

@@ -15,6 +15,10 @@ import (
 	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
 
+// versionGatePhase: a recovery's LifeboatPhase is "awaiting approval" while one of its gates waits,
+// and unset otherwise, so that the Web UI's view of workflows waiting for people lists it.
+const versionGatePhase = "gate-phase"
+
 // gate waits at an approval, decision or manual gate; anything but approval fails the step.
 func (r *runner) gate(ctx workflow.Context, ss *StepState, req approval.Request) error {
 	eligible := 0
@@ -35,6 +39,7 @@ func (r *runner) gate(ctx workflow.Context, ss *StepState, req approval.Request)
 		return errors.New(ss.Summary)
 	}
 	ss.GateOpenedAt = workflow.Now(ctx)
+	r.gates.OnChange(r.details) // the details name who may answer while the gate waits
 	r.details(ctx)
 	info := workflow.GetInfo(ctx).WorkflowExecution
 	ask := notify.Message{Event: "approval.requested", Severity: notify.Warning, DedupKey: gateDedupKey(ctx, ss.ID),
@@ -56,7 +61,16 @@ func (r *runner) gate(ctx workflow.Context, ss *StepState, req approval.Request)
 			asked = true
 		})
 	}
+	waitingPhase := workflow.GetVersion(ctx, versionGatePhase, workflow.DefaultVersion, 1) >= 1
+	if waitingPhase {
+		phase(ctx, PhaseApproval)
+	}
 	outcome, err := r.gates.Await(ctx, req)
+	if waitingPhase && len(r.gates.Pending()) == 0 {
+		if uerr := workflow.UpsertTypedSearchAttributes(ctx, PhaseKey.ValueUnset()); uerr != nil {
+			workflow.GetLogger(ctx).Warn("phase not cleared", "error", uerr)
+		}
+	}
 	ss.Approval, ss.Choice = &outcome, outcome.Choice
 	r.endEscalation(ctx, gateDedupKey(ctx, ss.ID), "step "+ss.ID+" decided")
 	decided := notify.Message{Event: "approval.decided", Severity: notify.Info, DedupKey: gateDedupKey(ctx, ss.ID),

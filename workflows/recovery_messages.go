@@ -13,6 +13,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
+	"github.com/lifeboat-dr/lifeboat/workflows/approval"
 )
 
 // sendsMessages reports whether the run announces gates and sends updates. It is looked up when first
@@ -193,6 +194,11 @@ func (r *runner) details(ctx workflow.Context) {
 			took = s.Duration.Human()
 		}
 		b.WriteString(fmt.Sprintf("| %s | %s | %s | %s | %s |\n", mdCell(s.ID), s.Type, s.Status, took, mdCell(result)))
+	}
+	if r.gates != nil {
+		if waiting := approval.Details(workflow.GetInfo(ctx).WorkflowExecution.ID, r.gates.Pending(), r.ids.requireAssertions()); waiting != "" {
+			b.WriteString("\n" + waiting)
+		}
 	}
 	workflow.SetCurrentDetails(ctx, b.String())
 }

@@ -109,7 +109,8 @@ func (in RestoreInput) Validate() error {
 // is abandoned when rejected or when nobody decides in time.
 func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 	st := &RestoreResult{Asset: in.Asset, Phase: PhaseStarting, Requester: in.Requester, InPlace: in.InPlace, StartedAt: workflow.Now(ctx)}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RestoreResult, error) { return *st, nil }); err != nil {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (RestoreResult, error) { return *st, nil },
+		workflow.QueryHandlerOptions{Description: "The restore so far: phase, snapshot, target, approval and bytes written, and the error once it failed. `lifeboat status <workflow-id>` reads it."}); err != nil {
 		return *st, err
 	}
 	gates, err := approval.New(ctx)
@@ -117,6 +118,7 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 		return *st, err
 	}
 	var ids *identities
+	gates.OnChange(func(ctx workflow.Context) { setRestoreDetails(ctx, st, gates, ids) })
 	var audit *auditLog
 	if workflow.GetVersion(ctx, versionVerifiedIdentities, workflow.DefaultVersion, 1) == 1 {
 		ids, audit = &identities{}, newAuditLog(&st.Audit)
@@ -132,7 +134,7 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 	}
 	followProgress(ctx, func(ctx workflow.Context, p contract.OpProgress) {
 		st.Progress = &p
-		setRestoreDetails(ctx, st)
+		setRestoreDetails(ctx, st, gates, ids)
 	})
 	if err := setKindAndAsset(ctx, "restore", in.Asset); err != nil {
 		return *st, err
@@ -167,7 +169,7 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 	}
 	failed := func(step string, err error) (RestoreResult, error) {
 		st.Phase, st.Error, st.FinishedAt = PhaseFailed, step+": "+errMessage(err), workflow.Now(ctx)
-		setRestoreDetails(ctx, st)
+		setRestoreDetails(ctx, st, gates, ids)
 		_ = alert(ctx, as, notify.Message{Event: "restore.failed", Severity: notify.Critical,
 			Title: "Restore of " + as.Name + " failed", Text: st.Error, Fields: map[string]string{"requester": in.Requester, "step": step}})
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
@@ -188,7 +190,7 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 		return failed("find the snapshot", err)
 	}
 	st.Snapshot = &resolved.Snapshot
-	setRestoreDetails(ctx, st)
+	setRestoreDetails(ctx, st, gates, ids)
 
 	// Work out exactly what the restore will change, and refuse what this worker must not do,
 	// before anyone is asked to approve it.
@@ -203,13 +205,13 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 			return failed("plan the restore", err)
 		}
 		st.Plan, restoreIn.Approved = &plan, &plan
-		setRestoreDetails(ctx, st)
+		setRestoreDetails(ctx, st, gates, ids)
 	}
 
 	if in.InPlace {
 		st.Phase = PhaseApproval
 		phase(ctx, PhaseApproval)
-		setRestoreDetails(ctx, st)
+		setRestoreDetails(ctx, st, gates, ids)
 		approvers := in.Approvers
 		if len(approvers) == 0 {
 			approvers = owners
@@ -264,7 +266,7 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 			default:
 				st.Error = "nobody approved within " + units.Duration(timeout).Human()
 			}
-			setRestoreDetails(ctx, st)
+			setRestoreDetails(ctx, st, gates, ids)
 			finish(ctx, ResultRejected)
 			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 				return *st, err
@@ -276,7 +278,7 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 
 	st.Phase = PhaseRestoring
 	phase(ctx, PhaseRestoring)
-	setRestoreDetails(ctx, st)
+	setRestoreDetails(ctx, st, gates, ids)
 	var restored contract.RestoreAssetResult
 	restore := func() error {
 		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, longStepOptions("restore "+as.Name)), contract.RestoreAsset, restoreIn).Get(ctx, &restored)
@@ -285,7 +287,7 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 		// A prune or an exclusive job holds the repository: wait for it on a durable timer.
 		_, err = retryWhileLocked(ctx, restore, func(msg string) {
 			st.Phase, st.Error = PhaseWaiting, msg
-			setRestoreDetails(ctx, st)
+			setRestoreDetails(ctx, st, gates, ids)
 		})
 		st.Phase, st.Error = PhaseRestoring, ""
 	} else {
@@ -296,7 +298,7 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 	}
 	st.Restored, st.Progress = &restored, nil
 	st.Phase, st.FinishedAt = PhaseDone, workflow.Now(ctx)
-	setRestoreDetails(ctx, st)
+	setRestoreDetails(ctx, st, gates, ids)
 	finish(ctx, ResultSucceeded)
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return *st, err
@@ -305,7 +307,9 @@ func Restore(ctx workflow.Context, in RestoreInput) (RestoreResult, error) {
 	return *st, nil
 }
 
-func setRestoreDetails(ctx workflow.Context, st *RestoreResult) {
+// setRestoreDetails shows the restore in the Web UI: what, from which snapshot, its progress, and
+// while it waits for approval, who may answer and how.
+func setRestoreDetails(ctx workflow.Context, st *RestoreResult, gates *approval.Gates, ids *identities) {
 	var b strings.Builder
 	kind := "Restore"
 	if st.InPlace {
@@ -318,6 +322,7 @@ func setRestoreDetails(ctx workflow.Context, st *RestoreResult) {
 	if st.Plan != nil {
 		b.WriteString("Scope: " + mdCell(st.Plan.Scope()) + "\n\n")
 	}
+	b.WriteString(approval.Details(workflow.GetInfo(ctx).WorkflowExecution.ID, gates.Pending(), ids.requireAssertions()))
 	if st.Approval != nil {
 		for _, d := range st.Approval.Decisions {
 			verb := "approved"

@@ -61,7 +61,8 @@ func Verify(ctx workflow.Context, in VerifyInput) (Evidence, error) {
 	info := workflow.GetInfo(ctx)
 	ev := Evidence{Asset: in.Asset, Trigger: in.Trigger, Workflow: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, StartedAt: workflow.Now(ctx)}
 	st := &VerifyStatus{Phase: PhaseStarting}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (VerifyStatus, error) { st.Evidence = ev; return *st, nil }); err != nil {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (VerifyStatus, error) { st.Evidence = ev; return *st, nil },
+		workflow.QueryHandlerOptions{Description: "The restore drill so far: phase, snapshot, checks passed and failed, and the evidence gathered. `lifeboat status <workflow-id>` reads it."}); err != nil {
 		return ev, err
 	}
 	followProgress(ctx, func(ctx workflow.Context, p contract.OpProgress) {

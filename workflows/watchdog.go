@@ -158,11 +158,14 @@ func RPOWatchdog(ctx workflow.Context, in RPOWatchdogInput) error {
 			FutureTimes: st.FutureTimes,
 		}
 	}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RPOStatus, error) { return status(), nil }); err != nil {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (RPOStatus, error) { return status(), nil },
+		workflow.QueryHandlerOptions{Description: "The asset's recovery point: last backup and drill, their ages against the RPO, and whether an alert is open. `lifeboat asset status <asset>` reads it."}); err != nil {
 		return err
 	}
-	backups := workflow.GetSignalChannel(ctx, SignalBackupDone)
-	verified := workflow.GetSignalChannel(ctx, SignalVerified)
+	backups := workflow.GetSignalChannelWithOptions(ctx, SignalBackupDone, workflow.SignalChannelOptions{
+		Description: "A backup of the asset finished (sent by the Backup workflow): resets the RPO clock."})
+	verified := workflow.GetSignalChannelWithOptions(ctx, SignalVerified, workflow.SignalChannelOptions{
+		Description: "A restore drill of the asset finished (sent by the Verify workflow): records when the backups were last proven restorable."})
 	onBackup := func(d BackupDone) {
 		d.Time = notLater(d.Time, "signal from "+cmp.Or(d.Workflow, "an unnamed sender"))
 		if d.Time.After(st.LastBackup) {

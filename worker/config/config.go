@@ -217,8 +217,12 @@ type Encryption struct {
 	ActiveKey string `yaml:"active_key"`
 	// Keys lists every key that may be needed to read existing histories. Never reuse an id.
 	Keys []Key `yaml:"keys"`
-	// EncodeFailures also encrypts failure messages and stack traces (default true with keys).
+	// EncodeFailures encrypts failures' stack traces (default true with keys). Messages stay
+	// readable, with every configured secret's value redacted, unless EncryptFailureMessages.
 	EncodeFailures bool `yaml:"encode_failures"`
+	// EncryptFailureMessages encrypts failure messages too (default false): the Web UI then shows
+	// "Encoded failure" in event rows and the failure panel.
+	EncryptFailureMessages bool `yaml:"encrypt_failure_messages"`
 }
 
 // Key is one encryption key: 32 bytes in base64 or hex, given inline (from ${ENV}) or in a file.

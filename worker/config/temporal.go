@@ -8,9 +8,9 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/codec"
+	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
 )
 
 // Keys returns the encryption keyring, or nil when no keys are configured. Errors name the key.
@@ -90,15 +90,19 @@ func (c Config) ClientOptions(env Env) (opts client.Options, encrypted bool, err
 	if err != nil {
 		return opts, false, err
 	}
+	// Failure messages are redacted of every configured secret's value, and stay readable so that
+	// the Web UI says what failed; stack traces are encrypted with the payloads.
+	fo := codec.FailureOptions{}
+	if len(c.Secrets) > 0 {
+		fo.Redactor = secrets.Static(c.Secrets)
+	}
 	if keys != nil {
 		opts.DataConverter = codec.New(keys).DataConverter()
-		if c.Encryption.EncodeFailures {
-			opts.FailureConverter = temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
-				DataConverter:          opts.DataConverter,
-				EncodeCommonAttributes: true,
-			})
-		}
+		fo.DataConverter = opts.DataConverter
+		fo.EncodeStackTraces = c.Encryption.EncodeFailures
+		fo.EncryptMessages = c.Encryption.EncodeFailures && c.Encryption.EncryptFailureMessages
 	}
+	opts.FailureConverter = codec.NewFailureConverter(fo)
 	return opts, keys != nil, nil
 }
 

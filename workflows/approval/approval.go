@@ -29,12 +29,7 @@ const (
 // for the only open one), for messages and hints. The codec flags let the CLI encrypt the input and
 // read the result: without them it cannot decode the gate's answer or its refusal.
 func TemporalCommand(workflowID, gate string) string {
-	input := `{"approve":true,"identity":"<you>"}`
-	if gate != "" {
-		input = fmt.Sprintf(`{"gate":%q,"approve":true,"identity":"<you>"}`, gate)
-	}
-	return fmt.Sprintf(`temporal workflow update execute --workflow-id %s --name %s --input '%s' --codec-endpoint <worker>/codec --codec-auth "Bearer <codec token>"`,
-		workflowID, UpdateDecide, input)
+	return TemporalDecideCommand(workflowID, gate, "", false)
 }
 
 // Application error types.

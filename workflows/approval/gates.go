@@ -23,6 +23,8 @@ type Gates struct {
 
 	// observer is told of what is recorded and refused (see Observe).
 	observer Observer
+	// changed is called when a gate opens, records an approval, escalates or closes (see OnChange).
+	changed func(ctx workflow.Context)
 
 	gates          []*gate // in the order they opened
 	byName         map[string]*gate
@@ -49,14 +51,15 @@ type gate struct {
 // alone, on a coroutine of its own.
 func New(ctx workflow.Context) (*Gates, error) {
 	g := &Gates{byName: map[string]*gate{}}
-	if err := workflow.SetQueryHandler(ctx, QueryApprovals, func() (State, error) { return g.State(), nil }); err != nil {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryApprovals, func() (State, error) { return g.State(), nil },
+		workflow.QueryHandlerOptions{Description: QueryApprovalsDescription}); err != nil {
 		return nil, fmt.Errorf("approval: register query %s: %w", QueryApprovals, err)
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateDecide, g.decideUpdate,
-		workflow.UpdateHandlerOptions{Validator: g.validateUpdate}); err != nil {
+		workflow.UpdateHandlerOptions{Validator: g.validateUpdate, Description: UpdateDecideDescription}); err != nil {
 		return nil, fmt.Errorf("approval: register update %s: %w", UpdateDecide, err)
 	}
-	signals := workflow.GetSignalChannel(ctx, SignalDecide)
+	signals := workflow.GetSignalChannelWithOptions(ctx, SignalDecide, workflow.SignalChannelOptions{Description: SignalDecideDescription})
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			// Generic JSON, so that a malformed signal is listed as refused rather than dropped.
@@ -106,6 +109,8 @@ func (g *Gates) Await(ctx workflow.Context, req Request) (Outcome, error) {
 	g.byName[req.Gate] = gt
 	workflow.GetLogger(ctx).Info("approval gate opened", "gate", req.Gate, "title", req.Title, "requester", req.Requester, "quorum", req.Quorum, "timeout", req.Timeout)
 	g.releaseHeld(ctx, gt)
+	g.notifyChanged(ctx)
+	defer g.notifyChanged(ctx)
 
 	remindAt := req.reminderOffsets()
 	level := 0
@@ -164,6 +169,7 @@ func (g *Gates) Await(ctx workflow.Context, req Request) (Outcome, error) {
 			gt.close(now, "expired (proceed)")
 		case ExpireEscalate:
 			gt.outcome.Escalated = true
+			g.notifyChanged(ctx)
 			level++
 			workflow.GetLogger(ctx).Warn("approval gate expired, escalating", "gate", req.Gate, "level", level)
 			req.Remind(ctx, Reminder{Level: level, Escalation: true, Waited: now.Sub(gt.openedAt), Gate: gt.pending()})
@@ -372,12 +378,24 @@ type Observer struct {
 // Observe sets who is told of decisions and refusals, such as the run's audit ledger.
 func (g *Gates) Observe(o Observer) { g.observer = o }
 
+// OnChange sets f to be called, on the workflow coroutine that made the change, whenever a gate
+// opens, records an approval, escalates or closes, so that the workflow can show who is asked
+// (see Details) in its current details. f must not block.
+func (g *Gates) OnChange(f func(ctx workflow.Context)) { g.changed = f }
+
+func (g *Gates) notifyChanged(ctx workflow.Context) {
+	if g.changed != nil {
+		g.changed(ctx)
+	}
+}
+
 // record records an admitted decision and closes the gate when it is decided.
 func (g *Gates) record(ctx workflow.Context, gt *gate, d Decision, now time.Time) {
 	d.Gate = gt.req.Gate
 	if g.observer.Decided != nil {
 		defer g.observer.Decided(ctx, d)
 	}
+	defer g.notifyChanged(ctx)
 	gt.decided[d.Identity] = true
 	gt.outcome.Decisions = append(gt.outcome.Decisions, d)
 	g.decisions = append(g.decisions, d)
