@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/lifeboat-dr/lifeboat/integrations/audit"
 	"github.com/lifeboat-dr/lifeboat/integrations/codec"
 	"github.com/lifeboat-dr/lifeboat/integrations/postgres/localpg"
 )
@@ -56,7 +57,8 @@ func (a *app) devCommand() *cobra.Command {
     are cloned afresh at every start, so each run can drill the failover again;
   - a lifeboat-worker with --config, which registers Lifeboat's search attributes.
 
-On first start it writes a development encryption key (dev.key) and a codec token (codec.token)
+On first start it writes a development encryption key (dev.key), a key that signs evidence
+(evidence.key) and a codec token (codec.token)
 into --data-dir. Temporal's own log goes to temporal.log there.`,
 		Example: `  lifeboat dev --config examples/lifeboat.yaml`,
 		Args:    usageArgs(cobra.NoArgs),
@@ -97,6 +99,9 @@ func (a *app) runDev(ctx context.Context, o devOptions) error {
 		return err
 	}
 	if _, err := ensureFile(filepath.Join(dataDir, "dev.key"), codec.GenerateKey); err != nil {
+		return err
+	}
+	if _, err := ensureFile(filepath.Join(dataDir, "evidence.key"), audit.GenerateSigningKey); err != nil {
 		return err
 	}
 	token, err := ensureFile(filepath.Join(dataDir, "codec.token"), func() string {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/lifeboat-dr/lifeboat/integrations/audit"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,9 @@ func slaExample(t *testing.T, temporalAddress string, args ...string) (stdout, s
 	t.Helper()
 	data := t.TempDir()
 	if err := os.WriteFile(filepath.Join(data, "dev.key"), []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "evidence.key"), []byte(audit.GenerateSigningKey()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := config.MapEnv(map[string]string{"LIFEBOAT_DATA_DIR": data, "TEMPORAL_ADDRESS": temporalAddress})

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -123,6 +125,7 @@ func TestEveryExamplePlanDrillsOnTheLocalStack(t *testing.T) {
 	if err := localpg.QueryRow(ctx, dsn(pgBase+2, "postgres"), "SELECT current_setting('default_transaction_read_only')", &readOnly); err != nil || readOnly != "off" {
 		t.Errorf("drill primary after the drill's teardown: read-only %q (%v), want off", readOnly, err)
 	}
+	checkReadinessAfterDrills(t, d, lifeboat)
 	log, err := os.ReadFile(filepath.Join(dataDir, "drill-commands.log"))
 	if err != nil || !strings.Contains(string(log), " orders-maintenance-on-drill\n") || !strings.Contains(string(log), " rotate-db-password-drill\n") {
 		t.Errorf("drill commands recorded: %v\n%s", err, log)
@@ -211,4 +214,93 @@ func drillExample(t *testing.T, name string, lifeboat func(...string) (string, s
 			}
 		}
 	}
+}
+
+// checkReadinessAfterDrills checks, once every example plan was drilled, that each drill left a
+// signed evidence record that verifies, that readiness (the CLI and the worker's page) counts every
+// plan as drilled with the RTO its drill measured, and that a record edited in the store fails
+// verification and no longer counts.
+func checkReadinessAfterDrills(t *testing.T, d *devStack, lifeboat func(...string) (string, string, int)) {
+	t.Helper()
+	if out, errOut, code := lifeboat("evidence", "verify"); code != 0 {
+		t.Fatalf("lifeboat evidence verify: exit %d\n%s%s", code, out, errOut)
+	}
+	type planState struct {
+		Name       string `json:"name"`
+		State      string `json:"state"`
+		LastPassed *struct {
+			RTO int64 `json:"rto"`
+		} `json:"last_passed"`
+	}
+	readiness := func() (map[string]planState, []string) {
+		out, errOut, code := lifeboat("readiness", "-o", "json")
+		if code != 0 && code != 3 {
+			t.Fatalf("lifeboat readiness: exit %d\n%s%s", code, out, errOut)
+		}
+		var r struct {
+			Plans    []planState `json:"plans"`
+			Problems []string    `json:"problems"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("readiness -o json: %v\n%s", err, out)
+		}
+		m := map[string]planState{}
+		for _, p := range r.Plans {
+			m[p.Name] = p
+		}
+		return m, r.Problems
+	}
+	plans, problems := readiness()
+	if len(plans) != 9 || len(problems) != 0 {
+		t.Errorf("readiness: %d plans, problems %v", len(plans), problems)
+	}
+	for name, p := range plans {
+		if p.State != "drilled" || p.LastPassed == nil || p.LastPassed.RTO <= 0 {
+			t.Errorf("readiness of %s after its drill: %+v", name, p)
+		}
+	}
+	page := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/readiness", d.httpPort))
+	if !strings.Contains(page, `data-plan="primary-db-lost" data-state="drilled"`) {
+		t.Errorf("the readiness page does not show primary-db-lost drilled:\n%s", page)
+	}
+
+	// An edited record: verification fails and names it, and the drill no longer counts.
+	records, err := filepath.Glob(filepath.Join(d.dataDir, "evidence", "evidence", "*_drill_primary-db-lost_*"))
+	if err != nil || len(records) != 1 {
+		t.Fatalf("the drill record of primary-db-lost: %v %v", records, err)
+	}
+	b, err := os.ReadFile(records[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(b), `"payload": "ey`, `"payload": "ez`, 1)
+	if edited == string(b) {
+		t.Fatalf("no payload to edit in %s", b)
+	}
+	if err := os.WriteFile(records[0], []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := lifeboat("evidence", "verify")
+	if code == 0 || !strings.Contains(out+errOut, "primary-db-lost") {
+		t.Errorf("lifeboat evidence verify after an edit: exit %d\n%s%s", code, out, errOut)
+	}
+	plans, problems = readiness()
+	if p := plans["primary-db-lost"]; p.State != "never drilled" || len(problems) == 0 {
+		t.Errorf("readiness of primary-db-lost with its record edited: %+v, problems %v", p, problems)
+	}
+}
+
+// httpGet returns the body of a GET of url, failing the test on any error or a status other than 200.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v\n%s", url, res.StatusCode, err, b)
+	}
+	return string(b)
 }

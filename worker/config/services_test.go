@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/lifeboat-dr/lifeboat/integrations/audit"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,6 +17,9 @@ func exampleConfig(t *testing.T) Config {
 	t.Helper()
 	data := t.TempDir()
 	if err := os.WriteFile(filepath.Join(data, "dev.key"), []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "evidence.key"), []byte(audit.GenerateSigningKey()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := Load("../../examples/lifeboat.yaml", MapEnv(map[string]string{"LIFEBOAT_DATA_DIR": data}))

@@ -1,6 +1,7 @@
 package readiness
 
 import (
+	"github.com/lifeboat-dr/lifeboat/integrations/audit"
 	"math"
 	"os"
 	"path/filepath"
@@ -19,6 +20,9 @@ func exampleInputs(t *testing.T) Inputs {
 	t.Helper()
 	data := t.TempDir()
 	if err := os.WriteFile(filepath.Join(data, "dev.key"), []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "evidence.key"), []byte(audit.GenerateSigningKey()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load("../../examples/lifeboat.yaml", config.MapEnv(map[string]string{"LIFEBOAT_DATA_DIR": data}))
