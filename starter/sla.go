@@ -15,6 +15,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
 	"github.com/lifeboat-dr/lifeboat/integrations/units"
+	"github.com/lifeboat-dr/lifeboat/worker/readiness"
 	"github.com/lifeboat-dr/lifeboat/worker/sla"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -70,8 +71,20 @@ service has none), and 2 for an unknown service or an invalid configuration.`,
 			ctx := cmd.Context()
 			out := slaOutput{}
 			var drills sla.Drills = sla.NoDrills{}
-			c, _, err := a.dial(ctx)
+			// Signed evidence, where the configuration keeps it, is what the drills proved;
+			// without it, the drills' workflows in Temporal stand in.
+			evidenceSource, err := a.evidenceDrills(ctx, cfg)
 			if err != nil {
+				return err
+			}
+			var c client.Client
+			if evidenceSource != nil {
+				list, rerr := evidenceSource.Drills(ctx)
+				if rerr != nil {
+					fmt.Fprintf(a.stderr, "warning: some drill records could not be read or verified: %v\n", rerr)
+				}
+				drills = readiness.LatestDrills(list)
+			} else if c, _, err = a.dial(ctx); err != nil {
 				out.DrillsUnread = err.Error()
 				fmt.Fprintf(a.stderr, "warning: drills not read, the estimate uses the plans' objective RTOs: %v\n", err)
 			} else {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/evidence"
 )
@@ -65,4 +66,18 @@ func drillOf(id string, r evidence.Record) Drill {
 		d.RPO = m.D()
 	}
 	return d
+}
+
+// LatestDrills answers, per plan, the RTO its latest passing, verified drill measured.
+type LatestDrills []Drill
+
+// LatestRTO returns the RTO of the plan's latest passing drill whose record verified and that
+// measured one, and when it ended.
+func (l LatestDrills) LatestRTO(plan string) (rto time.Duration, at time.Time, ok bool) {
+	for _, d := range l {
+		if d.Plan == plan && d.Verified && d.Passed && d.RTO > 0 && d.Ended.After(at) {
+			rto, at, ok = d.RTO, d.Ended, true
+		}
+	}
+	return rto, at, ok
 }
