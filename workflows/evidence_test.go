@@ -231,6 +231,14 @@ func TestVerificationWritesEvidence(t *testing.T) {
 
 	as.Verify.Checks[0].SHA256 = strings.Repeat("0", 64)
 	assets.Catalog[as.Name] = as
+	// A store of its own: in the test environment every run has the same run ID, and a second
+	// verification within the same second would take the first one's record name.
+	b2, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, s = evidenceStore(t, b2)
+	keys = audit.Keys(s.PublicKey())
 	e = newAssetEnv(t, assets)
 	e.RegisterActivity(&activities.Evidence{Store: st})
 	e.ExecuteWorkflow(VerifyWorkflow, VerifyInput{Asset: "site", Trigger: "alice"})
