@@ -336,6 +336,12 @@ func (c *Config) resolvePaths(dir string) {
 			c.Worker.RestoreRoots[i] = filepath.Join(dir, r)
 		}
 	}
+	// A secret read from a file ("file:path") names that file relative to this file too.
+	for name, v := range c.Secrets {
+		if path, ok := strings.CutPrefix(v, "file:"); ok && path != "" && !filepath.IsAbs(path) {
+			c.Secrets[name] = "file:" + filepath.Join(dir, path)
+		}
+	}
 	c.Audit.resolvePaths(dir)
 	c.Evidence.resolvePaths(dir)
 	for _, a := range c.Assets {

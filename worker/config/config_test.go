@@ -251,6 +251,10 @@ recovery:
   commands:
     local: [scripts/run, --now]
     onpath: [systemctl, restart, app]
+secrets:
+  relative: file:keys/signing.key
+  absolute: file:/etc/lifeboat/key
+  inline: not-a-file
 `)
 	t.Chdir(dir)
 	cfg, err := Load("conf/lifeboat.yaml", func(string) (string, bool) { return "", false })
@@ -260,10 +264,12 @@ recovery:
 	want := map[string]string{
 		"restore root": filepath.Join(dir, "restores"), "plans_dir": filepath.Join(dir, "conf", "plans"),
 		"local command": filepath.Join(dir, "conf", "scripts", "run"), "command on PATH": "systemctl",
+		"file secret": "file:" + filepath.Join(dir, "conf", "keys", "signing.key"), "absolute file secret": "file:/etc/lifeboat/key", "inline secret": "not-a-file",
 	}
 	got := map[string]string{
 		"restore root": cfg.Worker.RestoreRoots[0], "plans_dir": cfg.Recovery.PlansDir,
 		"local command": cfg.Recovery.Commands["local"][0], "command on PATH": cfg.Recovery.Commands["onpath"][0],
+		"file secret": cfg.Secrets["relative"], "absolute file secret": cfg.Secrets["absolute"], "inline secret": cfg.Secrets["inline"],
 	}
 	for k, w := range want {
 		if got[k] != w {
