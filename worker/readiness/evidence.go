@@ -53,6 +53,9 @@ func (e EvidenceDrills) Drills(ctx context.Context) ([]Drill, error) {
 func drillOf(id string, r evidence.Record) Drill {
 	d := Drill{ID: id, Workflow: r.Workflow, Plan: r.Subject, PlanSHA256: r.PlanSHA256, ConfigSHA256: r.PlanConfigSHA256,
 		Started: r.StartedAt, Ended: r.FinishedAt, Verified: true, Proven: r.Outcome == evidence.OutcomePassed}
+	if !d.Proven {
+		d.NotProven = r.Reasons
+	}
 	d.Passed = r.Status == "succeeded"
 	for _, c := range r.Checks {
 		if c.Result == evidence.CheckFailed {

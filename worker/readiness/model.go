@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/lifeboat-dr/lifeboat/worker/config"
@@ -52,9 +53,11 @@ type Drill struct {
 	ConfigSHA256 string    `json:"config_sha256,omitempty"`
 	Started      time.Time `json:"started"`
 	Ended        time.Time `json:"ended"`
-	// Passed: every step succeeded and no check failed. Proven: and none was skipped.
-	Passed bool `json:"passed"`
-	Proven bool `json:"proven"`
+	// Passed: every step succeeded and no check failed. Proven: and nothing was left unproven
+	// (a check skipped, an objective not measured); NotProven says what was.
+	Passed    bool     `json:"passed"`
+	Proven    bool     `json:"proven"`
+	NotProven []string `json:"not_proven,omitempty"`
 	// RTO and RPO are what the drill measured; zero when it did not measure one.
 	RTO time.Duration `json:"rto,omitempty"`
 	RPO time.Duration `json:"rpo,omitempty"`
@@ -395,7 +398,11 @@ func planReadiness(name string, pl config.PlanFile, v PlanVersion, drills []Dril
 		pr.RPOMet = &met
 	}
 	if !lp.Proven {
-		pr.Reasons = append(pr.Reasons, "its last passing drill skipped checks: what they check is not proven")
+		why := "a check was skipped"
+		if len(lp.NotProven) > 0 {
+			why = strings.Join(lp.NotProven, "; ")
+		}
+		pr.Reasons = append(pr.Reasons, "its last passing drill did not prove everything: "+why)
 	}
 	switch {
 	case pr.LastDrill != lp && !pr.LastDrill.Passed:
