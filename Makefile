@@ -9,8 +9,12 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 export GOTOOLCHAIN := local
 
-# Pinned tools, built from the Go module proxy into ./bin.
-TEMPORAL_CLI_VERSION  := v1.5.1
+# Pinned tools, built from the Go module proxy into ./bin. The temporal CLI, the Temporal server and its
+# SQL schema tool come from one module (testsuite/cluster/server/go.mod), so they build from one
+# module graph and share the build cache; their versions are read from there.
+TEMPORAL_MOD          := testsuite/cluster/server
+TEMPORAL_CLI_VERSION  := $(shell awk '$$1 == "github.com/temporalio/cli" {print $$2}' $(TEMPORAL_MOD)/go.mod)
+TEMPORAL_SERVER_VERSION := $(shell awk '$$1 == "go.temporal.io/server" {print $$2}' $(TEMPORAL_MOD)/go.mod)
 MINIO_VERSION         := v0.0.0-20260212201848-7aac2a2c5b7c
 STATICCHECK_VERSION   := v0.8.2
 WORKFLOWCHECK_VERSION := v0.6.0
@@ -23,7 +27,7 @@ RACE_PKGS := ./activities/... ./integrations/... ./workflows/... ./worker/... ./
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## build bin/lifeboat and bin/lifeboat-worker
@@ -35,9 +39,18 @@ run: build $(BIN)/.temporal-$(TEMPORAL_CLI_VERSION) ## run the local stack: Temp
 	$(BIN)/lifeboat --config $(CONFIG) dev
 
 .PHONY: test
-test: build tools ## run every test: unit, scenario (-race) and integration against real services
+test: build tools ## run every test: unit, scenario (-race), integration against real services, and the cluster tests
 	$(GO) test -race -count=1 $(RACE_PKGS)
-	$(GO) test -count=1 ./testsuite/...
+	$(GO) test -count=1 $$($(GO) list ./testsuite/... | grep -v /testsuite/cluster)
+	$(MAKE) --no-print-directory test-cluster
+
+.PHONY: test-cluster
+test-cluster: build tools ## Lifeboat on a Temporal cluster (separate frontend, history, matching, worker processes on PostgreSQL) with three workers: backups, a plan, a drill, workers killed and history restarted mid-work
+	$(GO) test -count=1 -timeout 20m ./testsuite/cluster/...
+
+.PHONY: cluster
+cluster: build tools ## run the local stack on a Temporal cluster: one process per Temporal service on PostgreSQL, 4 history shards, three Lifeboat workers (Ctrl-C stops it)
+	$(BIN)/lifeboat --config $(CONFIG) dev --cluster
 
 .PHONY: test-short
 test-short: ## unit and scenario tests only, in about a minute and a half: go test -short skips every test that starts PostgreSQL, MinIO, fake-gcs-server, a Temporal server or another process
@@ -56,12 +69,19 @@ lint: $(BIN)/.staticcheck-$(STATICCHECK_VERSION) $(BIN)/.workflowcheck-$(WORKFLO
 	GOOS=darwin GOARCH=arm64 $(GO) vet ./...
 
 .PHONY: tools
-tools: $(BIN)/.temporal-$(TEMPORAL_CLI_VERSION) $(BIN)/.minio-$(MINIO_VERSION) ## build the pinned Temporal CLI and MinIO into ./bin
+tools: $(BIN)/.temporal-$(TEMPORAL_CLI_VERSION) $(BIN)/.temporal-server-$(TEMPORAL_SERVER_VERSION) $(BIN)/.minio-$(MINIO_VERSION) ## build the pinned Temporal CLI, Temporal server, its SQL tool and MinIO into ./bin
 
 $(BIN)/.temporal-$(TEMPORAL_CLI_VERSION):
 	@echo "building temporal CLI $(TEMPORAL_CLI_VERSION) into bin/ (several minutes the first time)"
-	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
-	@rm -f $(BIN)/.temporal-* && touch $@
+	cd $(TEMPORAL_MOD) && $(GO) build -o $(BIN)/temporal github.com/temporalio/cli/cmd/temporal
+	@rm -f $(BIN)/.temporal-v* && touch $@
+
+# Built after the CLI: most of the server's packages are already in the build cache by then.
+$(BIN)/.temporal-server-$(TEMPORAL_SERVER_VERSION): $(BIN)/.temporal-$(TEMPORAL_CLI_VERSION)
+	@echo "building Temporal server $(TEMPORAL_SERVER_VERSION) and temporal-sql-tool into bin/"
+	cd $(TEMPORAL_MOD) && $(GO) build -o $(BIN)/temporal-server go.temporal.io/server/cmd/server
+	cd $(TEMPORAL_MOD) && $(GO) build -o $(BIN)/temporal-sql-tool go.temporal.io/server/cmd/tools/sql
+	@rm -f $(BIN)/.temporal-server-* && touch $@
 
 $(BIN)/.minio-$(MINIO_VERSION):
 	@echo "building MinIO $(MINIO_VERSION) into bin/ (a few minutes the first time)"

@@ -39,6 +39,8 @@ type devOptions struct {
 	workerBin    string
 	postgres     bool
 	postgresPort int
+	cluster      bool
+	workers      int
 }
 
 func (a *app) devCommand() *cobra.Command {
@@ -59,8 +61,16 @@ func (a *app) devCommand() *cobra.Command {
 
 On first start it writes a development encryption key (dev.key), a key that signs evidence
 (evidence.key) and a codec token (codec.token)
-into --data-dir. Temporal's own log goes to temporal.log there.`,
-		Example: `  lifeboat dev --config examples/lifeboat.yaml`,
+into --data-dir. Temporal's own log goes to temporal.log there.
+
+With --cluster, Temporal runs as a production cluster does instead: the Temporal server (bin/temporal-server,
+built by make tools) as separate frontend, history, matching and worker processes with four history
+shards on a PostgreSQL server of its own (the port after the example ones; schema set up with
+temporal-sql-tool), and --workers Lifeboat workers (3 unless given) on consecutive HTTP ports from
+--http-port. Plans, schedules and drills run there unchanged. The cluster has no Web UI; its logs
+are in --data-dir/cluster.`,
+		Example: `  lifeboat dev --config examples/lifeboat.yaml
+  lifeboat dev --config examples/lifeboat.yaml --cluster`,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if a.configPath == "" {
@@ -78,7 +88,9 @@ into --data-dir. Temporal's own log goes to temporal.log there.`,
 	f.StringVar(&o.temporalBin, "temporal", "", "temporal CLI binary (default: bin/temporal beside lifeboat, ./bin/temporal, or PATH)")
 	f.StringVar(&o.workerBin, "worker", "", "lifeboat-worker binary (default: beside lifeboat, or PATH)")
 	f.BoolVar(&o.postgres, "postgres", true, "start the example PostgreSQL servers")
-	f.IntVar(&o.postgresPort, "postgres-port", 15432, "port of the example database; its replica and the drill pair take the next three")
+	f.IntVar(&o.postgresPort, "postgres-port", 15432, "port of the example database; its replica and the drill pair take the next three (and the cluster's database, with --cluster, the fourth)")
+	f.BoolVar(&o.cluster, "cluster", false, "run Temporal as a cluster of one process per service on PostgreSQL, with several workers")
+	f.IntVar(&o.workers, "workers", 0, "how many Lifeboat workers to run (default 1, or 3 with --cluster)")
 	return cmd
 }
 
@@ -112,7 +124,16 @@ func (a *app) runDev(ctx context.Context, o devOptions) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range []int{o.temporalPort, o.uiPort, o.httpPort} {
+	ports := []int{o.temporalPort, o.uiPort, o.httpPort}
+	if o.cluster {
+		ports = []int{o.temporalPort}
+		for i := range o.workerCount() {
+			ports = append(ports, o.httpPort+i)
+		}
+	} else if o.workers > 1 {
+		return usageErr("lifeboat dev runs one worker beside the dev server; --workers more than 1 needs --cluster")
+	}
+	for _, p := range ports {
 		if err := portFree(o.ip, p); err != nil {
 			return err
 		}
@@ -120,11 +141,17 @@ func (a *app) runDev(ctx context.Context, o devOptions) error {
 
 	var pgEnv []string
 	var pgBanner string
+	var servers []*devServer
 	if o.postgres {
-		servers := devServers(o.postgresPort)
+		servers = devServers(o.postgresPort)
+	}
+	if o.cluster {
+		servers = append(servers, temporalDevServer(o.postgresPort+4))
+	}
+	if len(servers) > 0 {
 		env, stopPostgres, err := startDevPostgres(ctx, filepath.Join(dataDir, "postgres"), o.ip, servers)
 		switch {
-		case errors.Is(err, localpg.ErrNoBinaries):
+		case errors.Is(err, localpg.ErrNoBinaries) && !o.cluster:
 			fmt.Fprintf(a.stderr, "Not starting the example databases: %v. Plan steps that use them will fail.\n", err)
 		case err != nil:
 			return err
@@ -132,6 +159,9 @@ func (a *app) runDev(ctx context.Context, o devOptions) error {
 			defer stopPostgres()
 			pgEnv, pgBanner = env, devServersBanner(o.ip, servers)
 		}
+	}
+	if o.cluster {
+		return a.runDevCluster(ctx, o, dataDir, token, pgEnv, pgBanner)
 	}
 
 	temporalAddr := net.JoinHostPort(o.ip, strconv.Itoa(o.temporalPort))

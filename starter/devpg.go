@@ -36,6 +36,12 @@ func devServers(base int) []*devServer {
 	}
 }
 
+// temporalDevServer holds the Temporal cluster's databases in `lifeboat dev --cluster`: no example
+// data, and no variable for the worker.
+func temporalDevServer(port int) *devServer {
+	return &devServer{name: "temporal", role: "the Temporal cluster's persistence and visibility", port: port}
+}
+
 // exampleData is what a new primary of the local stack holds: the databases and tables the
 // example plans check, in the order they are created.
 var exampleData = []struct {
@@ -96,13 +102,15 @@ func startDevPostgres(ctx context.Context, dir, ip string, servers []*devServer)
 			stop()
 			return nil, nil, fmt.Errorf("PostgreSQL %s on port %d: %w (see %s)", s.name, s.port, err, logFile.Name())
 		}
-		if fresh && s.streamOf == "" {
+		if fresh && s.streamOf == "" && s.env != "" {
 			if err := seedDevServer(ctx, ip, s.port); err != nil {
 				stop()
 				return nil, nil, fmt.Errorf("PostgreSQL %s: create the example tables: %w", s.name, err)
 			}
 		}
-		env = append(env, s.env+"="+ip+":"+strconv.Itoa(s.port))
+		if s.env != "" {
+			env = append(env, s.env+"="+ip+":"+strconv.Itoa(s.port))
+		}
 	}
 	return env, stop, nil
 }
