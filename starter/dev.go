@@ -71,7 +71,7 @@ temporal-sql-tool), and --workers Lifeboat workers (3 unless given) on consecuti
 are in --data-dir/cluster.`,
 		Example: `  lifeboat dev --config examples/lifeboat.yaml
   lifeboat dev --config examples/lifeboat.yaml --cluster`,
-		Args:    usageArgs(cobra.NoArgs),
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if a.configPath == "" {
 				return usageErr("lifeboat dev needs --config (for example examples/lifeboat.yaml)")
@@ -95,9 +95,15 @@ are in --data-dir/cluster.`,
 }
 
 func (a *app) runDev(ctx context.Context, o devOptions) error {
-	temporalBin, err := findBinary(o.temporalBin, "temporal", "run `make tools` to build the pinned Temporal CLI into ./bin")
-	if err != nil {
-		return err
+	if o.workers > 1 && !o.cluster {
+		return usageErr("lifeboat dev runs one worker beside the dev server; --workers more than 1 needs --cluster")
+	}
+	var temporalBin string
+	var err error
+	if !o.cluster {
+		if temporalBin, err = findBinary(o.temporalBin, "temporal", "run `make tools` to build the pinned Temporal CLI into ./bin"); err != nil {
+			return err
+		}
 	}
 	workerBin, err := findBinary(o.workerBin, "lifeboat-worker", "run `make build`")
 	if err != nil {
@@ -130,8 +136,6 @@ func (a *app) runDev(ctx context.Context, o devOptions) error {
 		for i := range o.workerCount() {
 			ports = append(ports, o.httpPort+i)
 		}
-	} else if o.workers > 1 {
-		return usageErr("lifeboat dev runs one worker beside the dev server; --workers more than 1 needs --cluster")
 	}
 	for _, p := range ports {
 		if err := portFree(o.ip, p); err != nil {
