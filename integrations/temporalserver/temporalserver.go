@@ -424,6 +424,14 @@ global:
       client:
         serverName: {{quote .ServerName}}
         rootCaFiles: [{{quote .CAFile}}]
+    # The cluster's own clients of the frontend (the worker service, and the frontend calling
+    # itself) present the frontend's certificate.
+    systemWorker:
+      certFile: {{quote .CertFile}}
+      keyFile: {{quote .KeyFile}}
+      client:
+        serverName: {{quote .ServerName}}
+        rootCaFiles: [{{quote .CAFile}}]
 {{- end}}
 
 services:
