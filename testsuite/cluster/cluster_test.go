@@ -22,7 +22,6 @@ import (
 	"github.com/lifeboat-dr/lifeboat/testsuite/chaos"
 	"github.com/lifeboat-dr/lifeboat/testsuite/cluster"
 	"github.com/lifeboat-dr/lifeboat/testsuite/repo"
-	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
 // binDir holds lifeboat and lifeboat-worker, built for this run.
@@ -80,6 +79,22 @@ spec:
       needs: [tell]
       notify: {to: [alice, bob], message: all clear}
 `
+
+// What the tests read of the workflows' results, as a client outside Lifeboat sees them.
+type (
+	backupResult struct {
+		Snapshot *struct {
+			ID string `json:"id"`
+		} `json:"snapshot"`
+	}
+	recoveryResult struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+	}
+)
+
+// taskQueue is the task queue the workers poll: the default.
+const taskQueue = "lifeboat"
 
 // stack is the cluster, three Lifeboat workers sharing one configuration, and what they back up.
 type stack struct {
@@ -317,8 +332,8 @@ func (s *stack) backups(t *testing.T) {
 	ids := map[string]string{}
 	for _, asset := range []string{"a1", "a2", "a3"} {
 		id := "cluster-backup-" + asset
-		if _, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.DefaultTaskQueue},
-			workflows.BackupWorkflow, workflows.BackupInput{Asset: asset, Trigger: "cluster-test", SkipRetention: true}); err != nil {
+		if _, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: taskQueue},
+			"Backup", map[string]any{"asset": asset, "trigger": "cluster-test", "skip_retention": true}); err != nil {
 			t.Fatal(err)
 		}
 		ids[asset] = id
@@ -329,7 +344,7 @@ func (s *stack) backups(t *testing.T) {
 
 	workersUsed := map[string]bool{}
 	for _, asset := range []string{"a1", "a2", "a3"} {
-		var r workflows.BackupResult
+		var r backupResult
 		s.result(t, ids[asset], &r)
 		if r.Snapshot == nil {
 			t.Fatalf("backup of %s: no snapshot: %+v", asset, r)
@@ -349,11 +364,11 @@ func (s *stack) backups(t *testing.T) {
 	for _, asset := range []string{"a1", "a2", "a3"} {
 		target := filepath.Join(s.roots, "check-"+asset)
 		id := "cluster-restore-" + asset
-		if _, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.DefaultTaskQueue},
-			workflows.RestoreWorkflow, workflows.RestoreInput{Asset: asset, TargetDir: target, Requester: "cluster-test"}); err != nil {
+		if _, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: taskQueue},
+			"Restore", map[string]any{"asset": asset, "target_dir": target, "requester": "cluster-test"}); err != nil {
 			t.Fatal(err)
 		}
-		var r workflows.RestoreResult
+		var r map[string]any
 		s.result(t, id, &r)
 		s.sameTree(t, asset, target)
 	}
@@ -437,7 +452,7 @@ func (s *stack) recovery(t *testing.T) {
 	// Kill the worker running the restore step, mid-restore.
 	s.kill(t, s.runningActivity(t, id, "RestoreAsset"))
 
-	var res workflows.RecoveryResult
+	var res recoveryResult
 	s.result(t, id, &res)
 	if res.Status != "succeeded" {
 		t.Fatalf("plan ended %s: %s", res.Status, res.Error)
@@ -465,7 +480,7 @@ func (s *stack) drill(t *testing.T) {
 	}
 	id := s.startPlan(t, "drill")
 	s.approveWithTemporalCLI(t, id)
-	var res workflows.RecoveryResult
+	var res recoveryResult
 	s.result(t, id, &res)
 	if res.Status != "succeeded" {
 		t.Fatalf("drill ended %s: %s", res.Status, res.Error)

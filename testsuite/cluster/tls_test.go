@@ -85,9 +85,10 @@ assets: []
 		"no certificate":           {"TEMPORAL_TLS_SERVER_CA_CERT_PATH=" + caFile, "TEMPORAL_TLS_SERVER_NAME=temporal.test"},
 	} {
 		out, code := lifeboat(plain, env...)
-		if code == 0 || !strings.Contains(out, c.Address()) {
-			t.Errorf("with %s: exit %d, want a refusal that names the server\n%s", name, code, out)
+		if code != 4 || !strings.Contains(out, c.Address()) {
+			t.Errorf("with %s: exit %d, want 4 (Temporal unreachable) and a refusal that names the server\n%s", name, code, out)
 		}
+		t.Logf("with %s, lifeboat says: %s", name, strings.TrimSpace(out))
 	}
 	// The temporal CLI with its TLS flags sees the probe the worker ran.
 	out, err := exec.Command(repo.Bin(t, "temporal"), "workflow", "list", "--address", c.Address(),
