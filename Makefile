@@ -60,8 +60,11 @@ test-short: ## unit and scenario tests only, in about a minute and a half: go te
 chaos: tools ## the fault harness, full run (about an hour): kills, stalls, server restarts, crashes after every write, S3 faults; prints the table (CHAOS_FLAGS="-chaos.only=backup -chaos.seed=N")
 	$(GO) test -count=1 -v -timeout 6h -run TestChaos ./testsuite/chaos -chaos.full $(CHAOS_FLAGS)
 
+.PHONY: lint-tools
+lint-tools: $(BIN)/.staticcheck-$(STATICCHECK_VERSION) $(BIN)/.workflowcheck-$(WORKFLOWCHECK_VERSION)
+
 .PHONY: lint
-lint: $(BIN)/.staticcheck-$(STATICCHECK_VERSION) $(BIN)/.workflowcheck-$(WORKFLOWCHECK_VERSION) ## gofmt, go vet (Linux and macOS), staticcheck, workflowcheck
+lint: lint-tools ## gofmt, go vet (Linux and macOS), staticcheck, workflowcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
