@@ -230,9 +230,12 @@ func (s *stack) kill(t *testing.T, identity string) {
 }
 
 // lifeboat runs the CLI against the cluster.
-func (s *stack) lifeboat(args ...string) (string, error) {
+func (s *stack) lifeboat(args ...string) (string, error) { return s.lifeboatEnv(nil, args...) }
+
+// lifeboatEnv runs the CLI against the cluster with env added to its environment.
+func (s *stack) lifeboatEnv(env []string, args ...string) (string, error) {
 	cmd := exec.Command(filepath.Join(binDir, "lifeboat"), append([]string{"--config", s.config}, args...)...)
-	cmd.Env = append(os.Environ(), s.env...)
+	cmd.Env = append(append(os.Environ(), s.env...), env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
@@ -359,6 +362,20 @@ func (s *stack) backups(t *testing.T) {
 	}
 	if len(workersUsed) < 2 {
 		t.Errorf("backups ended on %d worker (%v): want several workers writing to the one repository", len(workersUsed), workersUsed)
+	}
+	// The repository holds one snapshot per backup, none twice, and checks clean with every blob
+	// read, although a writer died in the middle.
+	repoEnv := []string{"LIFEBOAT_REPO=" + s.repo, "LIFEBOAT_REPO_PASSWORD=" + repoPassword}
+	out, err := s.lifeboatEnv(repoEnv, "repo", "snapshots", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snaps []map[string]any
+	if err := json.Unmarshal([]byte(out), &snaps); err != nil || len(snaps) != 3 {
+		t.Fatalf("the repository holds %d snapshots, want 3 (%v):\n%s", len(snaps), err, out)
+	}
+	if out, err := s.lifeboatEnv(repoEnv, "repo", "check", "--read-data"); err != nil {
+		t.Fatalf("repo check after a writer was killed: %v\n%s", err, out)
 	}
 	// Every snapshot in the one repository restores byte-identical, whichever worker wrote it.
 	for _, asset := range []string{"a1", "a2", "a3"} {
