@@ -21,8 +21,8 @@ func TestConfigGivesEveryServiceItsOwnPorts(t *testing.T) {
 	}
 	next := 40000
 	c := &Cluster{cfg: Config{Dir: dir, FrontendPort: 39999, FreePort: func() (int, error) { next++; return next, nil },
-		Postgres: Postgres{Host: "127.0.0.1", Port: 5432, User: "postgres"},
-		TLS:      &TLS{CertFile: "/pki/frontend.pem", KeyFile: "/pki/frontend.key", CAFile: "/pki/ca.pem", ServerName: "temporal.test", RequireClientCert: true},
+		Postgres:      Postgres{Host: "127.0.0.1", Port: 5432, User: "postgres"},
+		TLS:           &TLS{CertFile: "/pki/frontend.pem", KeyFile: "/pki/frontend.key", CAFile: "/pki/ca.pem", ServerName: "temporal.test", RequireClientCert: true},
 		DynamicConfig: map[string]any{"limit.maxIDLength": 255, "frontend.enableUpdateWorkflowExecution": true}}}
 	c.cfg.defaults()
 	if err := c.assignPorts(); err != nil {
