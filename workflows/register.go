@@ -19,26 +19,26 @@ type Registration struct {
 	// version at their next task, so their changes go behind workflow.GetVersion and the replay
 	// tests prove the new code replays their recorded histories.
 	Versioning workflow.VersioningBehavior
-	// Why says why the type has its behavior, in the words docs/upgrading.md repeats.
+	// Why says why the type has its behavior: docs/upgrading.md lists it.
 	Why string
 }
 
 // registrations lists every Lifeboat workflow, in the order workers register them.
 var registrations = []Registration{
 	{HealthProbeWorkflow, HealthProbe, workflow.VersioningBehaviorPinned,
-		"minutes at most: a probe's attempts are bounded, and each one ends on the build that began it"},
+		"Minutes at most: a probe's attempts are bounded, and each one ends on the build that began it."},
 	{BackupWorkflow, Backup, workflow.VersioningBehaviorPinned,
-		"one build writes a snapshot from its first chunk to its last, and a retried step resumes from checkpoints that same build wrote"},
+		"One build writes a snapshot from its first chunk to its last, and a retried step resumes from checkpoints that same build wrote."},
 	{RestoreWorkflow, Restore, workflow.VersioningBehaviorAutoUpgrade,
-		"an in-place restore waits for its owners' approval, for hours if need be, longer than old workers can be relied on to stay"},
+		"An in-place restore waits for its owners' approval, for hours if need be, longer than old workers can be relied on to stay."},
 	{VerifyWorkflow, Verify, workflow.VersioningBehaviorPinned,
-		"a restore drill into scratch space, over in minutes (or once a backup holding the repository lets go)"},
+		"A restore drill into scratch space, over in minutes (or once a backup holding the repository lets go)."},
 	{RPOWatchdogWorkflow, RPOWatchdog, workflow.VersioningBehaviorAutoUpgrade,
-		"runs for as long as its asset exists, continuing as new: pinned, it would keep its first version running forever"},
+		"Runs for as long as its asset exists, continuing as new: pinned, it would keep its first version running forever."},
 	{RecoveryWorkflow, Recovery, workflow.VersioningBehaviorAutoUpgrade,
-		"recoveries, drills and rehearsals wait at approval gates for hours; an approval must be taken by whichever workers are running then"},
+		"Recoveries, drills and rehearsals wait at approval gates for hours; an approval must be taken by whichever workers are running then."},
 	{AlertWorkflow, Alert, workflow.VersioningBehaviorAutoUpgrade,
-		"lives as long as the alert fires and its quiet period lasts, continuing as new"},
+		"Lives as long as the alert fires and its quiet period lasts, continuing as new."},
 }
 
 // Registrations returns every Lifeboat workflow as workers register it.
