@@ -186,13 +186,12 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 	}
 	srv.setReady(true)
 	m.ready.Set(1)
+	started := []any{"task_queue", cfg.Worker.TaskQueue, "namespace", opts.Namespace, "address", opts.HostPort, "version", buildVersion()}
 	if deployment.UseVersioning {
-		logger.Info("worker started", "task_queue", cfg.Worker.TaskQueue, "namespace", opts.Namespace, "address", opts.HostPort, "version", buildVersion(),
-			"deployment_version", versionString(deployment.Version))
+		started = append(started, "deployment_version", versionString(deployment.Version))
 		go reportVersion(ctx, c.WorkerDeploymentClient(), deployment.Version, logger)
-	} else {
-		logger.Info("worker started", "task_queue", cfg.Worker.TaskQueue, "namespace", opts.Namespace, "address", opts.HostPort, "version", buildVersion())
 	}
+	logger.Info("worker started", started...)
 
 	var runErr error
 	select {
