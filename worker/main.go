@@ -133,6 +133,10 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 		}
 	}
 
+	deployment, err := cfg.Worker.DeploymentOptions(buildVersion())
+	if err != nil {
+		return usageError{err}
+	}
 	w := worker.New(c, cfg.Worker.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize:      cfg.Worker.MaxConcurrentActivities,
 		MaxConcurrentLocalActivityExecutionSize: cfg.Worker.MaxConcurrentLocalActivities,
@@ -140,6 +144,9 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 		// Long steps report progress in heartbeats only; sending them every 2s (rather than every
 		// 0.8 × the heartbeat timeout) keeps `lifeboat` and the Web UI current.
 		MaxHeartbeatThrottleInterval: workflows.HeartbeatEvery,
+		// With versioning on, each workflow type's registration says whether its runs stay on
+		// this version or move to the current one (workflows.Registrations).
+		DeploymentOptions: deployment,
 	})
 	acts, err := newActivities(ctx, cfg, env, c, logger)
 	if err != nil {
@@ -179,7 +186,12 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 	}
 	srv.setReady(true)
 	m.ready.Set(1)
-	logger.Info("worker started", "task_queue", cfg.Worker.TaskQueue, "namespace", opts.Namespace, "address", opts.HostPort, "version", buildVersion())
+	started := []any{"task_queue", cfg.Worker.TaskQueue, "namespace", opts.Namespace, "address", opts.HostPort, "version", buildVersion()}
+	if deployment.UseVersioning {
+		started = append(started, "deployment_version", versionString(deployment.Version))
+		go reportVersion(ctx, c.WorkerDeploymentClient(), deployment.Version, logger)
+	}
+	logger.Info("worker started", started...)
 
 	var runErr error
 	select {
@@ -246,7 +258,11 @@ func loadConfig(args []string, env config.Env, stderr io.Writer) (cfg config.Con
 			*dst = v
 		}
 	}
-	if err := cfg.Validate(); err != nil {
+	err = cfg.Validate()
+	if _, verr := cfg.Worker.DeploymentOptions(buildVersion()); verr != nil {
+		err = errors.Join(err, verr)
+	}
+	if err != nil {
 		return cfg, modeServe, usageError{fmt.Errorf("invalid configuration:\n  - %s", strings.ReplaceAll(err.Error(), "\n", "\n  - "))}
 	}
 	if !cfg.Identity.Configured() {

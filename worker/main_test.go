@@ -93,6 +93,40 @@ func TestFlagsAndCheck(t *testing.T) {
 	}
 }
 
+// With versioning on, the build ID defaults to the binary's version; a binary built without one
+// must be given a build ID, and --check says so with the other problems.
+func TestCheckVersioningNeedsABuildID(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lifeboat.yaml")
+	if err := os.WriteFile(path, []byte("identity: trust-client\nworker:\n  versioning:\n    enabled: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := func(env map[string]string) (int, string) {
+		var stdout, stderr syncBuffer
+		code := run(context.Background(), []string{"--check", "--config", path}, config.MapEnv(env), &stdout, &stderr)
+		return code, stdout.String() + stderr.String()
+	}
+	defer func(v string) { version = v }(version)
+	version = ""
+	if code, out := check(nil); code != exitUsage || !strings.Contains(out, "worker.versioning.build_id: required: this binary has no version") {
+		t.Fatalf("no version, no build ID: code %d\n%s", code, out)
+	}
+	if code, out := check(map[string]string{"LIFEBOAT_BUILD_ID": "v9.9.9"}); code != exitOK {
+		t.Fatalf("LIFEBOAT_BUILD_ID: code %d\n%s", code, out)
+	}
+	version = "v1.4.0"
+	if code, out := check(nil); code != exitOK {
+		t.Fatalf("the binary's version: code %d\n%s", code, out)
+	}
+	cfg, _, err := loadConfig([]string{"--config", path}, config.MapEnv(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := cfg.Worker.DeploymentOptions(buildVersion())
+	if err != nil || opts.Version.BuildID != "v1.4.0" || opts.Version.DeploymentName != "lifeboat" {
+		t.Fatalf("deployment options %+v, %v; want lifeboat:v1.4.0", opts, err)
+	}
+}
+
 // TestWorkerServesAndStopsCleanly runs the whole worker in-process against a real dev server: it
 // registers the search attributes, becomes ready, runs a probe with encrypted payloads, exposes
 // metrics and the codec endpoint, and stops cleanly when its context ends.

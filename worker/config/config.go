@@ -191,6 +191,9 @@ type Worker struct {
 	// scratch directory. In-place restores write where the asset's own paths are, which the asset
 	// configures.
 	RestoreRoots []string `yaml:"restore_roots"`
+	// Versioning puts the worker in a Temporal Worker Deployment, so that a new release does not
+	// change running workflows under their feet (docs/upgrading.md). Off by default.
+	Versioning Versioning `yaml:"versioning"`
 }
 
 // HTTP is the worker's one listener: /healthz, /readyz, /metrics and the codec endpoint.
@@ -293,7 +296,9 @@ func Load(path string, env Env) (Config, error) {
 		}
 		cfg.resolvePaths(filepath.Dir(abs))
 	}
-	cfg.applyEnv(env)
+	if err := cfg.applyEnv(env); err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
 	return cfg, nil
 }
 
@@ -361,9 +366,13 @@ var EnvVars = map[string]string{
 	"LIFEBOAT_LOG_FORMAT":  "log.format",
 	"LIFEBOAT_UI_URL":      "temporal.ui_url",
 	"LIFEBOAT_CODEC_TOKEN": "an extra entry in http.codec.tokens",
+
+	"LIFEBOAT_WORKER_VERSIONING": "worker.versioning.enabled (true or false)",
+	"LIFEBOAT_DEPLOYMENT_NAME":   "worker.versioning.deployment_name",
+	"LIFEBOAT_BUILD_ID":          "worker.versioning.build_id",
 }
 
-func (c *Config) applyEnv(env Env) {
+func (c *Config) applyEnv(env Env) error {
 	set := func(key string, dst *string) {
 		if v, ok := env(key); ok && v != "" {
 			*dst = v
@@ -377,6 +386,7 @@ func (c *Config) applyEnv(env Env) {
 	if v, ok := env("LIFEBOAT_CODEC_TOKEN"); ok && v != "" && !slices.Contains(c.HTTP.Codec.Tokens, v) {
 		c.HTTP.Codec.Tokens = append(c.HTTP.Codec.Tokens, v)
 	}
+	return c.Worker.Versioning.applyEnv(env)
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
@@ -448,6 +458,9 @@ func (c Config) Validate() error {
 		if r == "" || r == "/" || !filepath.IsAbs(r) {
 			bad(fmt.Sprintf("worker.restore_roots[%d]", i), "%q: give a directory other than /", r)
 		}
+	}
+	if err := c.Worker.Versioning.Validate(c.Worker.TaskQueue); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Worker.MaxConcurrentActivities < 1 {
 		bad("worker.max_concurrent_activities", "%d: must be at least 1", c.Worker.MaxConcurrentActivities)
