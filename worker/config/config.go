@@ -293,7 +293,9 @@ func Load(path string, env Env) (Config, error) {
 		}
 		cfg.resolvePaths(filepath.Dir(abs))
 	}
-	cfg.applyEnv(env)
+	if err := cfg.applyEnv(env); err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
 	return cfg, nil
 }
 
@@ -361,9 +363,11 @@ var EnvVars = map[string]string{
 	"LIFEBOAT_LOG_FORMAT":  "log.format",
 	"LIFEBOAT_UI_URL":      "temporal.ui_url",
 	"LIFEBOAT_CODEC_TOKEN": "an extra entry in http.codec.tokens",
+	// A deployment sizes the pod's termination grace period from the same value (deploy/helm).
+	"LIFEBOAT_SHUTDOWN_TIMEOUT": "worker.shutdown_timeout",
 }
 
-func (c *Config) applyEnv(env Env) {
+func (c *Config) applyEnv(env Env) error {
 	set := func(key string, dst *string) {
 		if v, ok := env(key); ok && v != "" {
 			*dst = v
@@ -377,6 +381,12 @@ func (c *Config) applyEnv(env Env) {
 	if v, ok := env("LIFEBOAT_CODEC_TOKEN"); ok && v != "" && !slices.Contains(c.HTTP.Codec.Tokens, v) {
 		c.HTTP.Codec.Tokens = append(c.HTTP.Codec.Tokens, v)
 	}
+	if v, ok := env("LIFEBOAT_SHUTDOWN_TIMEOUT"); ok && v != "" {
+		if err := c.Worker.ShutdownTimeout.UnmarshalText([]byte(v)); err != nil {
+			return fmt.Errorf("LIFEBOAT_SHUTDOWN_TIMEOUT: %w", err)
+		}
+	}
+	return nil
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
