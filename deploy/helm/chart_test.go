@@ -90,13 +90,13 @@ func checkWorker(t *testing.T, rel release, cfg config.Config, env map[string]st
 
 	grace := pod.TerminationGracePeriodSeconds
 	if grace == nil || *grace != int64(timeout+margin) {
-		t.Errorf("terminationGracePeriodSeconds %v, want %d + %d", grace, timeout, margin)
+		t.Errorf("terminationGracePeriodSeconds %s, want %d + %d", pretty(grace), timeout, margin)
 	}
 	if got := cfg.Worker.ShutdownTimeout.D(); got != time.Duration(timeout)*time.Second {
 		t.Errorf("the worker's shutdown_timeout is %s, want %ds", got, timeout)
 	}
-	if grace != nil && time.Duration(*grace)*time.Second <= cfg.Worker.ShutdownTimeout.D() {
-		t.Errorf("the grace period %ds does not outlast the worker's shutdown timeout %s", *grace, cfg.Worker.ShutdownTimeout)
+	if grace == nil || time.Duration(*grace)*time.Second <= cfg.Worker.ShutdownTimeout.D() {
+		t.Errorf("the grace period %s s does not outlast the worker's shutdown timeout %s", pretty(grace), cfg.Worker.ShutdownTimeout)
 	}
 
 	psc, sc := pod.SecurityContext, c.SecurityContext

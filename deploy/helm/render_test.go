@@ -234,5 +234,8 @@ func pretty(v any) string {
 	if o, ok := v.(runtime.Object); ok && enc.Encode(o, &b) == nil {
 		return b.String()
 	}
+	if p, ok := v.(*int64); ok && p != nil {
+		return fmt.Sprint(*p)
+	}
 	return fmt.Sprintf("%+v", v)
 }
