@@ -35,9 +35,14 @@ run: build $(BIN)/.temporal-$(TEMPORAL_CLI_VERSION) ## run the local stack: Temp
 	$(BIN)/lifeboat --config $(CONFIG) dev
 
 .PHONY: test
-test: build tools ## run every test: unit, scenario (-race) and integration against real services
+test: build tools ## run every test: unit, scenario (-race) and integration against real services, and the Helm chart's
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 ./testsuite/...
+	cd deploy && $(GO) test -count=1 ./...
+
+.PHONY: chart
+chart: ## the Helm chart's tests alone (deploy/, a module of its own): rendered as helm install does, checked strictly
+	cd deploy && $(GO) test -count=1 ./...
 
 .PHONY: test-short
 test-short: ## unit and scenario tests only, in about a minute and a half: go test -short skips every test that starts PostgreSQL, MinIO, fake-gcs-server, a Temporal server or another process
@@ -48,9 +53,10 @@ chaos: tools ## the fault harness, full run (about an hour): kills, stalls, serv
 	$(GO) test -count=1 -v -timeout 6h -run TestChaos ./testsuite/chaos -chaos.full $(CHAOS_FLAGS)
 
 .PHONY: lint
-lint: $(BIN)/.staticcheck-$(STATICCHECK_VERSION) $(BIN)/.workflowcheck-$(WORKFLOWCHECK_VERSION) ## gofmt, go vet (Linux and macOS), staticcheck, workflowcheck
+lint: $(BIN)/.staticcheck-$(STATICCHECK_VERSION) $(BIN)/.workflowcheck-$(WORKFLOWCHECK_VERSION) ## gofmt, go vet (Linux and macOS; deploy/ too), staticcheck, workflowcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	cd deploy && $(GO) vet ./...
 	$(BIN)/staticcheck ./...
 	$(BIN)/workflowcheck ./workflows/...
 	GOOS=darwin GOARCH=arm64 $(GO) vet ./...

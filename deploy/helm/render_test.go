@@ -217,16 +217,6 @@ func (r release) kinds() string {
 // fullname is the name the chart gives the release's objects.
 const fullname = releaseName + "-lifeboat"
 
-// env returns the container's environment variable name, and whether it is set.
-func envVar(c corev1.Container, name string) (corev1.EnvVar, bool) {
-	for _, e := range c.Env {
-		if e.Name == name {
-			return e, true
-		}
-	}
-	return corev1.EnvVar{}, false
-}
-
 // pretty is v as indented JSON, for failure messages.
 func pretty(v any) string {
 	var b bytes.Buffer
