@@ -450,6 +450,8 @@ func TestBadValuesAreRefused(t *testing.T) {
 		{"API key without the key", "temporal: {apiKey: true}\n", []string{"TEMPORAL_API_KEY"}},
 		{"client certificate without it", "temporal: {tls: {clientCert: true}}\nsecrets: {values: {other: value}}\n", []string{"tls.crt"}},
 		{"KEDA toward TLS without credentials", "temporal: {tls: {enabled: true}}\nkeda: {enabled: true}\n", []string{"KEDA's temporal scaler"}},
+		{"KEDA with a private CA and an API key", "temporal: {apiKey: true, tls: {ca: true}}\nsecrets: {existingSecret: s}\nkeda: {enabled: true}\n",
+			[]string{"temporal.tls.ca only when it has a client certificate"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

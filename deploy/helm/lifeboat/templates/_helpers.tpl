@@ -133,6 +133,9 @@ The settings the chart owns: they come from its values, reach the worker as envi
 {{- if and (or $t.enabled $t.ca) (not $t.clientCert) (not .Values.temporal.apiKey) -}}
 {{- fail "keda.enabled: KEDA's temporal scaler connects with TLS only with an API key (temporal.apiKey) or a client certificate (temporal.tls.clientCert); it cannot reach a server that wants TLS without either" -}}
 {{- end -}}
+{{- if and $t.ca (not $t.clientCert) -}}
+{{- fail "keda.enabled: KEDA's temporal scaler verifies the server with temporal.tls.ca only when it has a client certificate (temporal.tls.clientCert); with an API key alone it trusts the system's roots" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
