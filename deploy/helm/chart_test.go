@@ -20,9 +20,6 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
-
-	"github.com/lifeboat-dr/lifeboat/integrations/codec"
-	"github.com/lifeboat-dr/lifeboat/worker/config"
 )
 
 // values parses YAML values, as helm install -f reads them.
@@ -52,8 +49,7 @@ func TestDefaultValues(t *testing.T) {
 			t.Errorf("%d %s with the default values; rendered %s", n, kind, rel.kinds())
 		}
 	}
-	cfg, env := workerConfig(t, rel, nil)
-	checkWorker(t, rel, cfg, env, 30, 15, 8091)
+	checkWorker(t, rel, workerConfig(t, rel, nil), 30, 15, 8091)
 	dep := get[appsv1.Deployment](t, rel, fullname)
 	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 2 {
 		t.Errorf("replicas %v, want 2", dep.Spec.Replicas)
@@ -70,8 +66,9 @@ func TestDefaultValues(t *testing.T) {
 // checkWorker checks what users rely on in the worker's pod: probes on the worker's HTTP port,
 // the grace period derived from the one shutdown timeout, a non-root read-only container with
 // writable scratch space, and a Service and PodDisruptionBudget that select the pods.
-func checkWorker(t *testing.T, rel release, cfg config.Config, env map[string]string, timeout, margin, port int) {
+func checkWorker(t *testing.T, rel release, p pod, timeout, margin, port int) {
 	t.Helper()
+	env := p.env
 	dep := get[appsv1.Deployment](t, rel, fullname)
 	pod := dep.Spec.Template.Spec
 	c := pod.Containers[0]
@@ -79,8 +76,8 @@ func checkWorker(t *testing.T, rel release, cfg config.Config, env map[string]st
 	if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != int32(port) {
 		t.Errorf("ports %+v, want http on %d", c.Ports, port)
 	}
-	if env["LIFEBOAT_HTTP_LISTEN"] != fmt.Sprintf("0.0.0.0:%d", port) || cfg.HTTP.Listen != env["LIFEBOAT_HTTP_LISTEN"] {
-		t.Errorf("the worker listens on %s (env %s), the container port is %d", cfg.HTTP.Listen, env["LIFEBOAT_HTTP_LISTEN"], port)
+	if listen := p.setting("http.listen", "LIFEBOAT_HTTP_LISTEN"); listen != fmt.Sprintf("0.0.0.0:%d", port) {
+		t.Errorf("the worker listens on %s, the container port is %d", listen, port)
 	}
 	for name, p := range map[string]*corev1.Probe{"/readyz": c.ReadinessProbe, "/healthz": c.LivenessProbe} {
 		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != name || p.HTTPGet.Port != intstr.FromString("http") {
@@ -92,11 +89,15 @@ func checkWorker(t *testing.T, rel release, cfg config.Config, env map[string]st
 	if grace == nil || *grace != int64(timeout+margin) {
 		t.Errorf("terminationGracePeriodSeconds %s, want %d + %d", pretty(grace), timeout, margin)
 	}
-	if got := cfg.Worker.ShutdownTimeout.D(); got != time.Duration(timeout)*time.Second {
-		t.Errorf("the worker's shutdown_timeout is %s, want %ds", got, timeout)
+	shutdown, err := time.ParseDuration(p.setting("worker.shutdown_timeout", "LIFEBOAT_SHUTDOWN_TIMEOUT"))
+	if err != nil || shutdown != time.Duration(timeout)*time.Second {
+		t.Errorf("the worker's shutdown timeout is %s (%v), want %ds", shutdown, err, timeout)
 	}
-	if grace == nil || time.Duration(*grace)*time.Second <= cfg.Worker.ShutdownTimeout.D() {
-		t.Errorf("the grace period %s s does not outlast the worker's shutdown timeout %s", pretty(grace), cfg.Worker.ShutdownTimeout)
+	if f := p.fileValue("worker.shutdown_timeout"); f != "" && f != env["LIFEBOAT_SHUTDOWN_TIMEOUT"] && rendered(rel, "ConfigMap") {
+		t.Errorf("the rendered file says shutdown_timeout %s, the environment %s", f, env["LIFEBOAT_SHUTDOWN_TIMEOUT"])
+	}
+	if grace == nil || time.Duration(*grace)*time.Second <= shutdown {
+		t.Errorf("the grace period %s s does not outlast the worker's shutdown timeout %s", pretty(grace), shutdown)
 	}
 
 	psc, sc := pod.SecurityContext, c.SecurityContext
@@ -167,8 +168,17 @@ func TestConfigChangeRollsPods(t *testing.T) {
 	}
 	// Shutdown timeout: one value, in the configuration, the environment and the grace period.
 	rel := mustRender(t, values(t, "worker: {shutdownTimeoutSeconds: 300}\n"))
-	cfg, env := workerConfig(t, rel, nil)
-	checkWorker(t, rel, cfg, env, 300, 15, 8091)
+	checkWorker(t, rel, workerConfig(t, rel, nil), 300, 15, 8091)
+}
+
+// rendered reports whether the release renders an object of the kind.
+func rendered(rel release, kind string) bool {
+	for _, o := range rel.objects {
+		if o.kind == kind {
+			return true
+		}
+	}
+	return false
 }
 
 // tlsPair returns a CA certificate and a client certificate and key it signed, in PEM.
@@ -250,7 +260,7 @@ secrets:
     TEMPORAL_API_KEY: api-key-value
     LIFEBOAT_CODEC_TOKEN: codec-token-value
     ORDERS_DSN: postgres://orders@db/orders
-    encryption-k1: `+codec.GenerateKey()+`
+    encryption-k1: `+randomKey()+`
     repo-pass: correct horse battery staple
   env: [TEMPORAL_API_KEY, LIFEBOAT_CODEC_TOKEN, ORDERS_DSN]
 scratch: {sizeLimit: 2Gi, medium: Memory}
@@ -298,8 +308,9 @@ extraVolumeMounts: [{name: repos, mountPath: /var/lib/lifeboat}]
 // key reaching both the worker and KEDA, metrics scraped from every worker.
 func TestEveryOption(t *testing.T) {
 	rel := mustRender(t, everyOption(t))
-	cfg, env := workerConfig(t, rel, nil)
-	checkWorker(t, rel, cfg, env, 120, 20, 9091)
+	p := workerConfig(t, rel, nil)
+	env := p.env
+	checkWorker(t, rel, p, 120, 20, 9091)
 
 	dep := get[appsv1.Deployment](t, rel, fullname)
 	if dep.Spec.Replicas != nil {
@@ -309,8 +320,9 @@ func TestEveryOption(t *testing.T) {
 	if c.Image != "registry.example.com/dr/lifeboat-worker@sha256:"+strings.Repeat("ab", 32) {
 		t.Errorf("image %s", c.Image)
 	}
-	if cfg.Temporal.TLS.CertFile == "" || cfg.Temporal.TLS.CAFile == "" || cfg.Temporal.TLS.ServerName != "dr.a1b2c.tmprl.cloud" {
-		t.Errorf("temporal.tls %+v", cfg.Temporal.TLS)
+	if p.fileValue("temporal.tls.cert_file") != env["TEMPORAL_TLS_CLIENT_CERT_PATH"] || p.fileValue("temporal.tls.ca_file") != env["TEMPORAL_TLS_SERVER_CA_CERT_PATH"] ||
+		p.fileValue("temporal.tls.server_name") != "dr.a1b2c.tmprl.cloud" || env["TEMPORAL_TLS_CLIENT_CERT_PATH"] == "" {
+		t.Errorf("temporal.tls %v, environment %v", p.file["temporal"], env)
 	}
 	for k, want := range map[string]string{"TEMPORAL_API_KEY": "api-key-value", "LIFEBOAT_CODEC_TOKEN": "codec-token-value", "TEMPORAL_TLS": "true",
 		"TEMPORAL_ADDRESS": "dr.a1b2c.tmprl.cloud:7233", "TEMPORAL_NAMESPACE": "dr.a1b2c", "LIFEBOAT_TASK_QUEUE": "lifeboat-prod", "AWS_REGION": "eu-west-1"} {
@@ -318,12 +330,15 @@ func TestEveryOption(t *testing.T) {
 			t.Errorf("env %s = %q, want %q", k, env[k], want)
 		}
 	}
-	if cfg.Worker.TaskQueue != "lifeboat-prod" || cfg.Temporal.Address != "dr.a1b2c.tmprl.cloud:7233" || cfg.Secrets["orders-db"] != "postgres://orders@db/orders" {
-		t.Errorf("configuration: task queue %s, address %s, orders-db %q", cfg.Worker.TaskQueue, cfg.Temporal.Address, cfg.Secrets["orders-db"])
+	for path, want := range map[string]string{"worker.task_queue": "lifeboat-prod", "temporal.address": "dr.a1b2c.tmprl.cloud:7233",
+		"temporal.namespace": "dr.a1b2c", "secrets.orders-db": "${ORDERS_DSN}", "temporal.ui_url": "https://cloud.temporal.io/namespaces/dr.a1b2c"} {
+		if got := p.fileValue(path); got != want {
+			t.Errorf("lifeboat.yaml %s: %q, want %q", path, got, want)
+		}
 	}
-	// Numbers keep their form through the chart's YAML.
-	if cfg.Worker.MaxConcurrentLocalActivities != 2000000 {
-		t.Errorf("max_concurrent_local_activities %d", cfg.Worker.MaxConcurrentLocalActivities)
+	// Numbers keep their form through the chart's YAML (not 2e+06, which is no integer).
+	if !strings.Contains(p.raw, "max_concurrent_local_activities: 2000000\n") {
+		t.Errorf("lifeboat.yaml:\n%s", p.raw)
 	}
 	if get[appsv1.Deployment](t, rel, fullname).Spec.Template.Annotations["checksum/secret"] == "" {
 		t.Error("no checksum/secret: a changed secret would not roll the pods")
@@ -366,7 +381,7 @@ func TestEveryOption(t *testing.T) {
 	for _, err := range temporalTrigger(tr, auth) {
 		t.Error(err)
 	}
-	for k, want := range map[string]string{"endpoint": env["TEMPORAL_ADDRESS"], "namespace": env["TEMPORAL_NAMESPACE"], "taskQueue": cfg.Worker.TaskQueue,
+	for k, want := range map[string]string{"endpoint": env["TEMPORAL_ADDRESS"], "namespace": env["TEMPORAL_NAMESPACE"], "taskQueue": p.setting("worker.task_queue", "LIFEBOAT_TASK_QUEUE"),
 		"targetQueueSize": "5", "activationTargetQueueSize": "1", "queueTypes": "workflow,activity", "tlsServerName": "dr.a1b2c.tmprl.cloud"} {
 		if tr.Metadata[k] != want {
 			t.Errorf("trigger metadata %s = %q, want %q", k, tr.Metadata[k], want)
@@ -404,16 +419,16 @@ keda: {enabled: true}
 			t.Errorf("%s annotation over objects the chart does not render", a)
 		}
 	}
-	cfg, env := workerConfig(t, rel, external{
+	p := workerConfig(t, rel, external{
 		// The file names its own task queue and shutdown timeout; the chart's values win.
 		"lifeboat-config": {"lifeboat.yaml": "identity: trust-client\nworker: {task_queue: other, shutdown_timeout: 5m}\n" +
 			"encryption:\n  keys: [{id: k1, file: /etc/lifeboat/secrets/k1}]\n"},
-		"lifeboat-secrets": {"TEMPORAL_API_KEY": "key", "LIFEBOAT_CODEC_TOKEN": "token", "k1": codec.GenerateKey()},
+		"lifeboat-secrets": {"TEMPORAL_API_KEY": "key", "LIFEBOAT_CODEC_TOKEN": "token", "k1": randomKey()},
 		"lifeboat-mtls":    {"tls.crt": cert, "tls.key": key, "ca.crt": ca},
 	})
-	checkWorker(t, rel, cfg, env, 30, 15, 8091)
-	if cfg.Worker.TaskQueue != "dr" || env["TEMPORAL_TLS_CLIENT_CERT_PATH"] == "" || !strings.HasSuffix(env["TEMPORAL_TLS_CLIENT_CERT_PATH"], "/etc/lifeboat/tls/tls.crt") {
-		t.Errorf("task queue %s, client certificate %s", cfg.Worker.TaskQueue, env["TEMPORAL_TLS_CLIENT_CERT_PATH"])
+	checkWorker(t, rel, p, 30, 15, 8091)
+	if q, cert := p.setting("worker.task_queue", "LIFEBOAT_TASK_QUEUE"), p.env["TEMPORAL_TLS_CLIENT_CERT_PATH"]; q != "dr" || !strings.HasSuffix(cert, "/etc/lifeboat/tls/tls.crt") {
+		t.Errorf("task queue %s, client certificate %s", q, cert)
 	}
 	auth := get[triggerAuthentication](t, rel, fullname)
 	for _, r := range auth.Spec.SecretTargetRef {

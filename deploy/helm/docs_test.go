@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"helm.sh/helm/v4/pkg/strvals"
-
-	"github.com/lifeboat-dr/lifeboat/integrations/codec"
 )
 
 // docsFile documents the chart.
@@ -73,8 +71,8 @@ func TestDocumentedValuesRender(t *testing.T) {
 
 // documentedSecrets are the keys of the Secret that the page's values files expect.
 var documentedSecrets = map[string]map[string]string{
-	"dr-values.yaml": {"encryption-k1": codec.GenerateKey(), "LIFEBOAT_CODEC_TOKEN": "token"},
-	"secrets-values.yaml": {"encryption-k1": codec.GenerateKey(), "LIFEBOAT_CODEC_TOKEN": "token", "ORDERS_DSN": "postgres://orders@db/orders",
+	"dr-values.yaml": {"encryption-k1": randomKey(), "LIFEBOAT_CODEC_TOKEN": "token"},
+	"secrets-values.yaml": {"encryption-k1": randomKey(), "LIFEBOAT_CODEC_TOKEN": "token", "ORDERS_DSN": "postgres://orders@db/orders",
 		"repo-pass": "correct horse battery staple"},
 }
 

@@ -1,7 +1,14 @@
 package helm
 
 import (
+	"bytes"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -9,28 +16,89 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/lifeboat-dr/lifeboat/worker/config"
+	sigsyaml "sigs.k8s.io/yaml"
 )
+
+// workerBin is lifeboat-worker, built from this checkout for the test run.
+var workerBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lifeboat-chart-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	workerBin = filepath.Join(dir, "lifeboat-worker")
+	// The repository's own module, so that the worker is built as make build builds it.
+	build := exec.Command("go", "build", "-o", workerBin, "./worker")
+	build.Dir = "../.."
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build lifeboat-worker: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// pod is what the worker's container sees: its configuration file as mounted, parsed, and its
+// environment.
+type pod struct {
+	raw  string
+	file map[string]any
+	env  map[string]string
+}
+
+// setting is the worker's effective setting: the environment variable when the pod sets it (it
+// overrides the file), the file's value at path otherwise.
+func (p pod) setting(path, envName string) string {
+	if v, ok := p.env[envName]; ok && envName != "" {
+		return v
+	}
+	return p.fileValue(path)
+}
+
+// fileValue is the configuration file's value at a dotted path, as YAML would print it.
+func (p pod) fileValue(path string) string {
+	var v any = p.file
+	for k := range strings.SplitSeq(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = m[k]
+	}
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+// randomKey is an encryption key as lifeboat key generate prints one: 32 bytes in base64.
+func randomKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
 
 // external is what objects kept outside the chart hold (an existing ConfigMap or Secret): name to
 // key to value.
 type external map[string]map[string]string
 
-// workerConfig loads and validates the worker's configuration as the worker would in the pod the
-// release runs: the files its container mounts (the ConfigMap's lifeboat.yaml, each Secret's
-// keys) are written under a temporary root, its environment is resolved from the rendered Secret
-// or from ext, and absolute paths under the mounts are moved under that root. It fails the test
-// with every problem config.Load and Validate report, as `lifeboat-worker --check` would, and
-// returns the configuration and environment.
-func workerConfig(t *testing.T, rel release, ext external) (config.Config, map[string]string) {
+// workerConfig checks the worker's configuration as the worker would in the pod the release runs:
+// the files its container mounts (the ConfigMap's lifeboat.yaml, each Secret's keys) are written
+// under a temporary root, its environment is resolved from the rendered Secret or from ext, and
+// absolute paths under the mounts are moved under that root. Then `lifeboat-worker --check` runs
+// with that file and that environment alone, and the test fails with every problem it reports;
+// the TLS files the environment names must hold a certificate and key. It returns what the pod sees.
+func workerConfig(t *testing.T, rel release, ext external) pod {
 	t.Helper()
 	dep := get[appsv1.Deployment](t, rel, fullname)
-	pod := dep.Spec.Template.Spec
-	if len(pod.Containers) != 1 {
-		t.Fatalf("%d containers, want the worker alone", len(pod.Containers))
+	spec := dep.Spec.Template.Spec
+	if len(spec.Containers) != 1 {
+		t.Fatalf("%d containers, want the worker alone", len(spec.Containers))
 	}
-	c := pod.Containers[0]
+	c := spec.Containers[0]
 	root := t.TempDir()
 
 	data := func(kind, name string) map[string]string {
@@ -61,7 +129,7 @@ func workerConfig(t *testing.T, rel release, ext external) (config.Config, map[s
 	}
 
 	volumes := map[string]corev1.Volume{}
-	for _, v := range pod.Volumes {
+	for _, v := range spec.Volumes {
 		volumes[v.Name] = v
 	}
 	var mounts []string
@@ -131,20 +199,33 @@ func workerConfig(t *testing.T, rel release, ext external) (config.Config, map[s
 	}
 	writeFile(t, cfgPath, rooted.Replace(string(b)))
 
-	cfg, err := config.Load(cfgPath, config.MapEnv(env))
-	if err != nil {
-		t.Fatalf("lifeboat.yaml as the pod has it: %v\n%s", err, b)
+	var stdout, stderr bytes.Buffer
+	check := exec.Command(workerBin, "--check", "--config", cfgPath)
+	check.Env = []string{}
+	for k, v := range env {
+		check.Env = append(check.Env, k+"="+v)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("lifeboat.yaml as the pod has it is invalid:\n%v\n%s", err, b)
+	check.Stdout, check.Stderr = &stdout, &stderr
+	if err := check.Run(); err != nil || !strings.Contains(stdout.String(), "configuration is valid") {
+		t.Fatalf("lifeboat-worker --check with the pod's configuration and environment: %v\n%s%s\nlifeboat.yaml:\n%s", err, stdout.String(), stderr.String(), b)
 	}
-	if !cfg.Identity.Configured() {
-		t.Fatalf("lifeboat.yaml has no identity section: the worker would not start\n%s", b)
+	// The worker reads the TLS files of its environment only when it connects.
+	if cert, key := env["TEMPORAL_TLS_CLIENT_CERT_PATH"], env["TEMPORAL_TLS_CLIENT_KEY_PATH"]; cert != "" || key != "" {
+		if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+			t.Errorf("the client certificate the pod's environment names: %v", err)
+		}
 	}
-	if _, _, err := cfg.ClientOptions(config.MapEnv(env)); err != nil {
-		t.Fatalf("the Temporal connection from the pod's configuration and environment: %v", err)
+	if ca := env["TEMPORAL_TLS_SERVER_CA_CERT_PATH"]; ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil || !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			t.Errorf("the CA bundle the pod's environment names: no certificate (%v)", err)
+		}
 	}
-	return cfg, env
+	p := pod{raw: string(b), env: env}
+	if err := sigsyaml.Unmarshal([]byte(rooted.Replace(string(b))), &p.file); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func writeFile(t *testing.T, path, content string) {
