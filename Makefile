@@ -39,9 +39,10 @@ run: build $(BIN)/.temporal-$(TEMPORAL_CLI_VERSION) ## run the local stack: Temp
 	$(BIN)/lifeboat --config $(CONFIG) dev
 
 .PHONY: test
-test: build tools ## run every test: unit, scenario (-race), integration against real services, and the cluster tests
+test: build tools ## run every test: unit, scenario (-race), integration against real services, the Helm chart's, and the cluster tests
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 $$($(GO) list ./testsuite/... | grep -v /testsuite/cluster)
+	cd deploy && $(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory test-cluster
 
 .PHONY: test-cluster
@@ -51,6 +52,10 @@ test-cluster: build tools ## Lifeboat on a Temporal cluster (separate frontend, 
 .PHONY: cluster
 cluster: build tools ## run the local stack on a Temporal cluster: one process per Temporal service on PostgreSQL, 4 history shards, three Lifeboat workers (Ctrl-C stops it)
 	$(BIN)/lifeboat --config $(CONFIG) dev --cluster
+
+.PHONY: chart
+chart: ## the Helm chart's tests alone (deploy/, a module of its own): rendered as helm install does, checked strictly
+	cd deploy && $(GO) test -count=1 ./...
 
 .PHONY: test-short
 test-short: ## unit and scenario tests only, in about a minute and a half: go test -short skips every test that starts PostgreSQL, MinIO, fake-gcs-server, a Temporal server or another process
@@ -64,9 +69,10 @@ chaos: tools ## the fault harness, full run (about an hour): kills, stalls, serv
 lint-tools: $(BIN)/.staticcheck-$(STATICCHECK_VERSION) $(BIN)/.workflowcheck-$(WORKFLOWCHECK_VERSION)
 
 .PHONY: lint
-lint: lint-tools ## gofmt, go vet (Linux and macOS), staticcheck, workflowcheck
+lint: lint-tools ## gofmt, go vet (Linux and macOS; deploy/ too), staticcheck, workflowcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	cd deploy && $(GO) vet ./...
 	$(BIN)/staticcheck ./...
 	$(BIN)/workflowcheck ./workflows/...
 	GOOS=darwin GOARCH=arm64 $(GO) vet ./...

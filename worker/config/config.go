@@ -370,6 +370,8 @@ var EnvVars = map[string]string{
 	"LIFEBOAT_WORKER_VERSIONING": "worker.versioning.enabled (true or false)",
 	"LIFEBOAT_DEPLOYMENT_NAME":   "worker.versioning.deployment_name",
 	"LIFEBOAT_BUILD_ID":          "worker.versioning.build_id",
+	// A deployment sizes the pod's termination grace period from the same value (deploy/helm).
+	"LIFEBOAT_SHUTDOWN_TIMEOUT": "worker.shutdown_timeout",
 }
 
 func (c *Config) applyEnv(env Env) error {
@@ -385,6 +387,11 @@ func (c *Config) applyEnv(env Env) error {
 	set("LIFEBOAT_UI_URL", &c.Temporal.UIURL)
 	if v, ok := env("LIFEBOAT_CODEC_TOKEN"); ok && v != "" && !slices.Contains(c.HTTP.Codec.Tokens, v) {
 		c.HTTP.Codec.Tokens = append(c.HTTP.Codec.Tokens, v)
+	}
+	if v, ok := env("LIFEBOAT_SHUTDOWN_TIMEOUT"); ok && v != "" {
+		if err := c.Worker.ShutdownTimeout.UnmarshalText([]byte(v)); err != nil {
+			return fmt.Errorf("LIFEBOAT_SHUTDOWN_TIMEOUT: %w", err)
+		}
 	}
 	return c.Worker.Versioning.applyEnv(env)
 }

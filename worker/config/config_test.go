@@ -46,9 +46,10 @@ log:
   format: text
 `)
 	cfg, err := Load(path, MapEnv(map[string]string{
-		"ORDERS_DSN":          "postgres://orders",
-		"LIFEBOAT_TASK_QUEUE": "from-env",
-		"LIFEBOAT_LOG_LEVEL":  "debug",
+		"ORDERS_DSN":                "postgres://orders",
+		"LIFEBOAT_TASK_QUEUE":       "from-env",
+		"LIFEBOAT_LOG_LEVEL":        "debug",
+		"LIFEBOAT_SHUTDOWN_TIMEOUT": "2m",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +68,7 @@ log:
 		"single key is active":         {cfg.Encryption.ActiveKey, "k1"},
 		"key file relative to config":  {cfg.Encryption.Keys[0].File, filepath.Join(dir, "k1.key")},
 		"default kept":                 {cfg.HTTP.Listen, "127.0.0.1:8091"},
+		"env duration":                 {cfg.Worker.ShutdownTimeout.String(), "2m0s"},
 	}
 	for name, c := range checks {
 		if c[0] != c[1] {
@@ -97,6 +99,9 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(dir, "missing.yaml"), MapEnv(nil)); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("missing file: %v", err)
+	}
+	if _, err := Load("", MapEnv(map[string]string{"LIFEBOAT_SHUTDOWN_TIMEOUT": "30"})); err == nil || !strings.Contains(err.Error(), "LIFEBOAT_SHUTDOWN_TIMEOUT") {
+		t.Errorf("a shutdown timeout without a unit: %v", err)
 	}
 }
 
