@@ -66,15 +66,13 @@ func (c *Cluster) waitServing(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	last := errors.New("not answering yet")
 	for {
 		if exited := c.Exited(); exited != "" {
 			return fmt.Errorf("temporalserver: %s", exited)
 		}
-		if err := c.serving(ctx, opts); err == nil {
+		last := c.serving(ctx, opts)
+		if last == nil {
 			return nil
-		} else {
-			last = err
 		}
 		select {
 		case <-ctx.Done():
