@@ -110,7 +110,8 @@ func TestTakenPortIsNamed(t *testing.T) {
 	}
 	defer ln.Close()
 	taken := ln.Addr().(*net.TCPAddr).Port
-	c := &Cluster{cfg: Config{IP: "127.0.0.1", FrontendPort: taken - 2}}
+	// The first port after the frontend's is the taken one.
+	c := &Cluster{cfg: Config{IP: "127.0.0.1", FrontendPort: taken - 1}}
 	err = c.assignPorts()
 	if err == nil || !strings.Contains(err.Error(), "port "+strconv.Itoa(taken)+" on 127.0.0.1") {
 		t.Fatalf("assignPorts with port %d taken: %v", taken, err)
