@@ -515,7 +515,7 @@ func TestFailoverDrillAndStatusAgainstTemporal(t *testing.T) {
 			t.Fatalf("failover: exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 		}
 		for _, want := range []string{`Recovery plan orders-failover succeeded`, `RTO       \d[.\d]*s achieved, objective 10m: met`,
-			`check-primary\s+action\s+succeeded\s+[\d.]+(µs|ms)\s+connection refused\n`, `approve\s+approval\s+succeeded\s+[.\d]+s\s+approved by bob`,
+			`check-primary\s+action\s+succeeded\s+[\d.]+(µs|ms)\s+connection refused\n`, `approve\s+approval\s+succeeded\s+[.\d]+(ms|s)\s+approved by bob`,
 			`settle\s+wait\s+succeeded\s+1(\.\d+)?s`} {
 			if !regexp.MustCompile(want).MatchString(out.String()) {
 				t.Errorf("the result does not show %s:\n%s", want, out.String())
