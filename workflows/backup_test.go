@@ -36,6 +36,8 @@ type assetEnv struct {
 	mu      sync.Mutex
 	alerts  []notify.Message
 	signals []contract.SignalWithStartInput
+	// noLedger makes LoadRun (onLoadRun) answer as a worker that keeps no audit ledger.
+	noLedger bool
 }
 
 func newAssetEnv(t *testing.T, assets *activities.Assets) *assetEnv {
