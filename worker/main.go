@@ -133,14 +133,7 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 		}
 	}
 
-	w := worker.New(c, cfg.Worker.TaskQueue, worker.Options{
-		MaxConcurrentActivityExecutionSize:      cfg.Worker.MaxConcurrentActivities,
-		MaxConcurrentLocalActivityExecutionSize: cfg.Worker.MaxConcurrentLocalActivities,
-		WorkerStopTimeout:                       cfg.Worker.ShutdownTimeout.D(),
-		// Long steps report progress in heartbeats only; sending them every 2s (rather than every
-		// 0.8 × the heartbeat timeout) keeps `lifeboat` and the Web UI current.
-		MaxHeartbeatThrottleInterval: workflows.HeartbeatEvery,
-	})
+	w := worker.New(c, cfg.Worker.TaskQueue, cfg.Worker.Options())
 	acts, err := newActivities(ctx, cfg, env, c, logger)
 	if err != nil {
 		return err
