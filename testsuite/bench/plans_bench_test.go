@@ -57,6 +57,7 @@ const (
 // the real activities, and a TCP listener the plans' checks connect to.
 type planBench struct {
 	c         client.Client
+	frontend  string // host:port
 	taskQueue string
 	dir       string
 	addr      string
@@ -112,7 +113,7 @@ func startPlanBench(b *testing.B, router *notify.Router) *planBench {
 		if _, err := searchattr.Ensure(context.Background(), c, ns, workflows.SearchAttributes); err != nil {
 			b.Fatal(err)
 		}
-		pb.c = c
+		pb.c, pb.frontend = c, addr
 		fmt.Printf("\nTemporal frontend %s, namespace %s (%s)\n", addr, ns, envAddress)
 	} else {
 		attrs := map[string]string{}
@@ -121,7 +122,7 @@ func startPlanBench(b *testing.B, router *notify.Router) *planBench {
 		}
 		srv := devserver.Start(b, devserver.InMemory(), devserver.WithArgs("--dynamic-config-value", "system.enableEagerWorkflowStart=true"),
 			devserver.WithSearchAttributes(attrs))
-		pb.c, pb.serverPID = srv.Dial(b, client.Options{Logger: quiet}), srv.PID()
+		pb.c, pb.frontend, pb.serverPID = srv.Dial(b, client.Options{Logger: quiet}), srv.HostPort, srv.PID()
 		fmt.Printf("\nTemporal dev server %s, in memory (%s names another frontend)\n", srv.HostPort, envAddress)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
