@@ -132,7 +132,7 @@ func (r *Runs) LoadRun(ctx context.Context, in contract.LoadRunInput) (contract.
 	if plans == nil {
 		plans = &Plans{}
 	}
-	loaded, err := plans.LoadPlan(ctx, contract.LoadPlanInput{Plan: in.Plan, Drill: in.Drill})
+	loaded, err := plans.LoadPlan(ctx, contract.LoadPlanInput(in))
 	var app *temporal.ApplicationError
 	switch {
 	case errors.As(err, &app) && app.Type() == contract.ErrTypePlanInvalid:
