@@ -108,3 +108,39 @@ func (p *Plans) LoadPlan(_ context.Context, in contract.LoadPlanInput) (contract
 	}
 	return contract.LoadPlanResult{}, invalid(fmt.Errorf("no plan named %q in %s (plans: %s)", in.Plan, p.Dir, known))
 }
+
+// Runs gives a recovery, in one local activity, what it needs of the worker's configuration before
+// its first step: the identity directory, the plan and whether an audit ledger is kept.
+type Runs struct {
+	Plans      *Plans
+	Identities *Identities
+	Audit      *Audit
+}
+
+// LoadRun loads the identity directory (as LoadIdentity) and the plan (as LoadPlan). A plan that is
+// missing or invalid is not an error of the activity but PlanError in its result, so that the run
+// establishes, and records, who started it before it fails; other errors (a plan file that cannot
+// be read) are errors, and are retried.
+func (r *Runs) LoadRun(ctx context.Context, in contract.LoadRunInput) (contract.LoadRunResult, error) {
+	var res contract.LoadRunResult
+	id, err := r.Identities.LoadIdentity(ctx, contract.LoadIdentityInput{})
+	if err != nil {
+		return res, err
+	}
+	res.Identity, res.Ledger = id, r.Audit != nil && r.Audit.Ledger != nil
+	plans := r.Plans
+	if plans == nil {
+		plans = &Plans{}
+	}
+	loaded, err := plans.LoadPlan(ctx, contract.LoadPlanInput(in))
+	var app *temporal.ApplicationError
+	switch {
+	case errors.As(err, &app) && app.Type() == contract.ErrTypePlanInvalid:
+		res.PlanError = app.Message()
+	case err != nil:
+		return res, err
+	default:
+		res.Plan = loaded
+	}
+	return res, nil
+}

@@ -9,6 +9,9 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities/contract"
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
+	"github.com/lifeboat-dr/lifeboat/integrations/audit"
+	"github.com/lifeboat-dr/lifeboat/integrations/identity"
+	"github.com/lifeboat-dr/lifeboat/integrations/storage/local"
 )
 
 func TestLoadPlan(t *testing.T) {
@@ -108,6 +111,53 @@ spec:
 		if d := recovery.Plan.Spec.Steps[0].Drill; d == nil || d.Skip || d.With["record"] != "a.drill.example.com" {
 			t.Errorf("a recovery's plan changed by drill_skip: %+v", d)
 		}
+	}
+}
+
+// LoadRun gives a recovery the identity directory, the plan and whether a ledger is kept; a plan
+// that is missing or invalid is said in the result, so that the run can establish who started it
+// first, while a plan file that cannot be read is an error that is retried.
+func TestLoadRun(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "good.yaml"), []byte("apiVersion: lifeboat.dev/v1\nkind: RecoveryPlan\nmetadata: {name: good}\n"+
+		"spec:\n  scenario: s\n  steps:\n    - {id: pause, wait: {duration: 1s}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := audit.ParseSigningKey(audit.GenerateSigningKey())
+	ledger, err := audit.New(audit.Config{Backend: b, Signer: signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	people := &identity.Directory{Mode: identity.TrustClient, People: []identity.Person{{ID: "alice", Name: "Alice"}}}
+	ctx := context.Background()
+
+	r := &Runs{Plans: &Plans{Dir: dir}, Identities: &Identities{Directory: people}, Audit: &Audit{Ledger: ledger}}
+	got, err := r.LoadRun(ctx, contract.LoadRunInput{Plan: "good"})
+	if err != nil || got.PlanError != "" || got.Plan.Plan.Metadata.Name != "good" || len(got.Plan.SHA256) != 64 ||
+		!got.Identity.Configured || len(got.Identity.Directory.People) != 1 || !got.Ledger {
+		t.Fatalf("good: %+v, %v", got, err)
+	}
+	missing, err := r.LoadRun(ctx, contract.LoadRunInput{Plan: "missing"})
+	if err != nil || !strings.Contains(missing.PlanError, `no plan named "missing"`) || !missing.Identity.Configured {
+		t.Fatalf("missing: %+v, %v", missing, err)
+	}
+
+	// A worker of the defaults: no directory, no ledger, no plans directory.
+	none, err := (&Runs{}).LoadRun(ctx, contract.LoadRunInput{Plan: "good"})
+	if err != nil || none.Identity.Configured || none.Ledger || !strings.Contains(none.PlanError, "no plans directory") {
+		t.Fatalf("defaults: %+v, %v", none, err)
+	}
+
+	// A plan file that cannot be read: the activity fails, and Temporal retries it.
+	if err := os.Mkdir(filepath.Join(dir, "broken.yaml"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.LoadRun(ctx, contract.LoadRunInput{Plan: "good"}); err == nil || errType(err) != "" || !strings.Contains(err.Error(), "broken.yaml") {
+		t.Fatalf("an unreadable plan file: %v, want a retryable error naming it", err)
 	}
 }
 

@@ -7,10 +7,11 @@ import (
 )
 
 // Set is the activity structs a worker serves. Nil fields are not registered, but for Identities,
-// Audit, AlertRules and Evidence: every worker answers LoadIdentity, without a directory when it
-// has none, AppendAudit, recording nothing when it has no ledger, LoadAlertRule, knowing no rule
-// when it has none, and WriteEvidence and LoadDrillSchedules, writing nothing and scheduling no
-// drill when it keeps no evidence and schedules no drills.
+// Audit, AlertRules, Evidence and Runs: every worker answers LoadIdentity, without a directory when
+// it has none, AppendAudit, recording nothing when it has no ledger, LoadAlertRule, knowing no rule
+// when it has none, WriteEvidence and LoadDrillSchedules, writing nothing and scheduling no drill
+// when it keeps no evidence and schedules no drills, and LoadRun, from the set's own Plans,
+// Identities and Audit.
 type Set struct {
 	Probes        *Probes
 	Assets        *Assets
@@ -22,6 +23,7 @@ type Set struct {
 	Audit         *Audit
 	AlertRules    *AlertRules
 	Evidence      *Evidence
+	Runs          *Runs
 }
 
 // Register registers the set's activities on w, under their method names (the names in package
@@ -39,7 +41,10 @@ func (s Set) Register(w worker.ActivityRegistry) {
 	if s.Evidence == nil {
 		s.Evidence = &Evidence{}
 	}
-	for _, a := range []any{s.Probes, s.Assets, s.Notifications, s.Signals, s.Actions, s.Plans, s.Identities, s.Audit, s.AlertRules, s.Evidence} {
+	if s.Runs == nil {
+		s.Runs = &Runs{Plans: s.Plans, Identities: s.Identities, Audit: s.Audit}
+	}
+	for _, a := range []any{s.Probes, s.Assets, s.Notifications, s.Signals, s.Actions, s.Plans, s.Identities, s.Audit, s.AlertRules, s.Evidence, s.Runs} {
 		if !reflect.ValueOf(a).IsNil() {
 			w.RegisterActivity(a)
 		}

@@ -48,12 +48,12 @@ func TestSetRegistersEveryStruct(t *testing.T) {
 		t.Errorf("%s is not registered: %v", contract.AppendAudit, r.methods)
 	}
 
-	// Every worker answers LoadIdentity, AppendAudit, LoadAlertRule, WriteEvidence and
-	// LoadDrillSchedules, whether or not its set names them.
+	// Every worker answers LoadIdentity, AppendAudit, LoadAlertRule, WriteEvidence,
+	// LoadDrillSchedules and LoadRun, whether or not its set names them.
 	var none registry
 	Set{}.Register(&none)
 	slices.Sort(none.methods)
-	want = []string{contract.AppendAudit, contract.LoadAlertRule, contract.LoadDrillSchedules, contract.LoadIdentity, contract.WriteEvidence}
+	want = []string{contract.AppendAudit, contract.LoadAlertRule, contract.LoadDrillSchedules, contract.LoadIdentity, contract.LoadRun, contract.WriteEvidence}
 	if !slices.Equal(none.methods, want) {
 		t.Errorf("an empty set registered %v, want %v", none.methods, want)
 	}

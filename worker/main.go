@@ -137,17 +137,11 @@ func serve(ctx context.Context, args []string, env config.Env, stdout, stderr io
 	if err != nil {
 		return usageError{err}
 	}
-	w := worker.New(c, cfg.Worker.TaskQueue, worker.Options{
-		MaxConcurrentActivityExecutionSize:      cfg.Worker.MaxConcurrentActivities,
-		MaxConcurrentLocalActivityExecutionSize: cfg.Worker.MaxConcurrentLocalActivities,
-		WorkerStopTimeout:                       cfg.Worker.ShutdownTimeout.D(),
-		// Long steps report progress in heartbeats only; sending them every 2s (rather than every
-		// 0.8 × the heartbeat timeout) keeps `lifeboat` and the Web UI current.
-		MaxHeartbeatThrottleInterval: workflows.HeartbeatEvery,
-		// With versioning on, each workflow type's registration says whether its runs stay on
-		// this version or move to the current one (workflows.Registrations).
-		DeploymentOptions: deployment,
-	})
+	// With versioning on, each workflow type's registration says whether its runs stay on this
+	// version or move to the current one (workflows.Registrations).
+	wopts := cfg.Worker.Options()
+	wopts.DeploymentOptions = deployment
+	w := worker.New(c, cfg.Worker.TaskQueue, wopts)
 	acts, err := newActivities(ctx, cfg, env, c, logger)
 	if err != nil {
 		return err

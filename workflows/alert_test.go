@@ -71,6 +71,7 @@ func newAlertEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *recoverySta
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
+	slowMachine(env)
 	env.SetStartTime(alertStart)
 	rec := &recoveryStandIn{}
 	env.RegisterWorkflowWithOptions(Alert, workflow.RegisterOptions{Name: AlertWorkflow})
@@ -397,6 +398,7 @@ func TestAlertReasonIsBounded(t *testing.T) {
 func TestFollowAlerts(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
+	slowMachine(env)
 	env.SetStartTime(alertStart)
 	noteTaker := func(ctx workflow.Context) ([]AlertNote, error) {
 		var notes []AlertNote

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/asset"
@@ -36,6 +37,15 @@ type assetEnv struct {
 	mu      sync.Mutex
 	alerts  []notify.Message
 	signals []contract.SignalWithStartInput
+	// noLedger makes LoadRun (onLoadRun) answer as a worker that keeps no audit ledger.
+	noLedger bool
+}
+
+// slowMachine gives a workflow task 10 s of real time before the SDK reports a deadlock, rather
+// than 1 s: under the race detector on a busy machine a first workflow task can take longer, while
+// code that never yields is still caught.
+func slowMachine(e *testsuite.TestWorkflowEnvironment) {
+	e.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: 10 * time.Second})
 }
 
 func newAssetEnv(t *testing.T, assets *activities.Assets) *assetEnv {
@@ -46,6 +56,7 @@ func newAssetEnv(t *testing.T, assets *activities.Assets) *assetEnv {
 	// The default of 3s of real time is too short for a run under the race detector on a busy
 	// machine; time in the workflow is skipped anyway.
 	e.SetTestTimeout(time.Minute)
+	slowMachine(e.TestWorkflowEnvironment)
 	// Every environment is its own workflow (the default ID is shared), as jobs and locks tell them apart.
 	e.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: fmt.Sprintf("test-%d", envSeq.Add(1))})
 	if assets == nil {

@@ -4,10 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lifeboat-dr/lifeboat/activities/contract"
-
-	"github.com/stretchr/testify/mock"
-
 	"github.com/lifeboat-dr/lifeboat/activities/plan"
 )
 
@@ -52,7 +48,7 @@ func newChildPlanEnv(t *testing.T) (*assetEnv, *actionLog) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.OnActivity("LoadPlan", mock.Anything, mock.MatchedBy(func(in contract.LoadPlanInput) bool { return in.Plan == "site-db" })).Return(contract.LoadPlanResult{Plan: *child, SHA256: "def"}, nil)
+	e.onLoadRun(child, "def", nil)
 	return e, log
 }
 

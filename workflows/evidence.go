@@ -84,7 +84,7 @@ func writeEvidence(ctx workflow.Context, rec evidence.Record) *EvidenceRef {
 // writeDrillEvidence records a finished drill's evidence in st.Evidence; recoveries, and drills
 // from before evidence, record none.
 func (r *runner) writeDrillEvidence(ctx workflow.Context) {
-	if r.in.Mode != ModeDrill || workflow.GetVersion(ctx, versionDrillEvidence, workflow.DefaultVersion, 1) != 1 {
+	if r.in.Mode != ModeDrill || r.version(ctx, versionDrillEvidence) != 1 {
 		return
 	}
 	r.st.Evidence = writeEvidence(ctx, drillRecord(ctx, r.st))
@@ -197,7 +197,7 @@ func writeVerifyEvidence(ctx workflow.Context, ev *Evidence, rpo units.Duration)
 func (r *runner) establishStarter(ctx workflow.Context) (established, *IdentityRecord, error) {
 	in := r.in
 	if strings.HasPrefix(strings.TrimSpace(in.Requester), SchedulePrefix) && in.Assertion == "" && workflow.GetInfo(ctx).ParentWorkflowExecution == nil &&
-		workflow.GetVersion(ctx, versionScheduledDrill, workflow.DefaultVersion, 1) == 1 {
+		r.version(ctx, versionScheduledDrill) == 1 {
 		return r.ids.establishSchedule(ctx, strings.TrimSpace(in.Requester), in.Plan, in.Mode)
 	}
 	return r.ids.establishStarter(ctx, in.Requester, in.Assertion, in.Plan)

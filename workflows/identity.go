@@ -63,8 +63,13 @@ func loadIdentities(ctx workflow.Context, ids *identities) error {
 		contract.LoadIdentity, contract.LoadIdentityInput{}).Get(ctx, &res); err != nil {
 		return err
 	}
-	ids.loaded, ids.dir, ids.configured, ids.used = true, res.Directory, res.Configured, map[string]bool{}
+	ids.set(res)
 	return nil
+}
+
+// set takes the directory the worker gave.
+func (ids *identities) set(res contract.LoadIdentityResult) {
+	ids.loaded, ids.dir, ids.configured, ids.used = true, res.Directory, res.Configured, map[string]bool{}
 }
 
 // record says how identities are established in this run.

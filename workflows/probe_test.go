@@ -33,6 +33,7 @@ func newProbeEnv(t *testing.T, probes *activities.Probes) *testsuite.TestWorkflo
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	env := s.NewTestWorkflowEnvironment()
+	slowMachine(env)
 	RegisterWorkflows(env)
 	activities.Set{Probes: probes}.Register(env)
 	return env

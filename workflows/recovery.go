@@ -221,7 +221,8 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	}
 	followAlerts(ctx, &st.Alerts)
 	r := &runner{in: in, st: st, index: map[string]int{}, specs: map[string]*plan.Step{}}
-	if workflow.GetVersion(ctx, versionVerifiedIdentities, workflow.DefaultVersion, 1) == 1 {
+	r.fast = workflow.GetVersion(ctx, versionFastPath, workflow.DefaultVersion, 1) == 1
+	if r.version(ctx, versionVerifiedIdentities) == 1 {
 		r.ids, r.audit = &identities{}, newAuditLog(&st.Audit)
 	}
 	if err := r.handleAcknowledgements(ctx); err != nil {
@@ -256,25 +257,48 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 		return *st, err
 	}
 
-	if r.ids != nil {
+	// A fast-path run loads its plan with the identity directory, in one local activity, and
+	// leaves its start out of the ledger of a worker that keeps none (the entry would come back
+	// Skipped).
+	var loaded contract.LoadPlanResult
+	startAudit := r.audit
+	planErr := ""
+	if r.fast {
+		var lr contract.LoadRunResult
+		if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, shortStepOptions("load plan "+in.Plan+" and the identity directory")),
+			contract.LoadRun, contract.LoadRunInput{Plan: in.Plan, Drill: in.Mode == ModeDrill}).Get(ctx, &lr); err != nil {
+			return *st, err
+		}
+		r.ids.set(lr.Identity)
+		loaded, planErr = lr.Plan, lr.PlanError
+		if !lr.Ledger {
+			startAudit = nil
+		}
+	} else if r.ids != nil {
 		if err := loadIdentities(ctx, r.ids); err != nil {
 			return *st, err
 		}
+	}
+	if r.ids != nil {
 		who, rec, err := r.establishStarter(ctx)
 		st.Identity = rec
 		if err != nil {
-			r.audit.appendNow(ctx, startRefusal(in.Requester, in.Plan, in.Mode, err))
+			startAudit.appendNow(ctx, startRefusal(in.Requester, in.Plan, in.Mode, err))
 			return st.record(), err
 		}
 		in.Requester, r.in.Requester, st.Requester = who.Person, who.Person, who.Person
-		r.audit.append(ctx, contract.AppendAuditInput{Kind: contract.AuditKindStart, Actor: who.Person, Channel: rec.StartChannel, Verified: who.Verified,
+		startAudit.append(ctx, contract.AppendAuditInput{Kind: contract.AuditKindStart, Actor: who.Person, Channel: rec.StartChannel, Verified: who.Verified,
 			Subject: in.Plan, Details: map[string]string{"mode": in.Mode, "reason": in.Reason}})
 	}
 
-	var loaded contract.LoadPlanResult
-	if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, shortStepOptions("load plan "+in.Plan)), contract.LoadPlan,
-		contract.LoadPlanInput{Plan: in.Plan, Drill: in.Mode == ModeDrill}).Get(ctx, &loaded); err != nil {
-		return *st, err
+	switch {
+	case planErr != "":
+		return *st, temporal.NewNonRetryableApplicationError(planErr, contract.ErrTypePlanInvalid, nil)
+	case !r.fast:
+		if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, shortStepOptions("load plan "+in.Plan)), contract.LoadPlan,
+			contract.LoadPlanInput{Plan: in.Plan, Drill: in.Mode == ModeDrill}).Get(ctx, &loaded); err != nil {
+			return *st, err
+		}
 	}
 	p := &loaded.Plan
 	st.PlanSHA256, st.Objectives = loaded.SHA256, p.Spec.Objectives
@@ -282,9 +306,9 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	if err != nil {
 		return *st, temporal.NewNonRetryableApplicationError("plan "+in.Plan+": "+err.Error(), contract.ErrTypePlanInvalid, nil)
 	}
-	if in.Mode == ModeDrill && workflow.GetVersion(ctx, "drill-safety", workflow.DefaultVersion, 1) == 1 {
+	if in.Mode == ModeDrill && r.version(ctx, "drill-safety") == 1 {
 		actions := defaultActions
-		if workflow.GetVersion(ctx, "drill-restore-rehearsal", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		if r.version(ctx, "drill-restore-rehearsal") == workflow.DefaultVersion {
 			actions = withoutRehearsals(actions) // as drills were checked before restores were rehearsed
 		}
 		if err := plan.DrillSafety(p, actions); err != nil {
@@ -294,7 +318,7 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 	}
 	r.p, r.gates = p, gates
 	if err := r.mayStart(ctx); err != nil {
-		r.audit.appendNow(ctx, startRefusal(in.Requester, in.Plan, in.Mode, err))
+		startAudit.appendNow(ctx, startRefusal(in.Requester, in.Plan, in.Mode, err))
 		return st.record(), err
 	}
 	for i := range p.Spec.Steps {
@@ -310,9 +334,12 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryResult, error) {
 		r.watchRTO(ctx, rto)
 	}
 	title := strings.ToUpper(in.Mode[:1]) + in.Mode[1:] + " " + in.Plan
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		r.update(ctx, "recovery.started", title+" started", cmp.Or(in.Reason, p.Spec.Scenario), notify.Warning)
-	})
+	if p.Spec.Updates != nil {
+		// A plan without updates sends none: no coroutine to find that out.
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			r.update(ctx, "recovery.started", title+" started", cmp.Or(in.Reason, p.Spec.Scenario), notify.Warning)
+		})
+	}
 	r.keepUpdating(ctx)
 
 	runErr := r.run(ctx)
@@ -403,6 +430,24 @@ type runner struct {
 	// messages says whether the run announces gates and sends stakeholder updates and drill reports
 	// (runs started before those existed do not); versioned tells whether it has been looked up.
 	messages, versioned bool
+	// fast is set in runs on the fast path (versionFastPath).
+	fast bool
+}
+
+// versionFastPath marks runs that load their plan together with the identity directory in one
+// local activity (LoadRun), leave their start out of the audit ledger of a worker that keeps none,
+// and run attempts of checks that their own timeout bounds to catalog.LocalAttemptLimit as local
+// activities. Such runs also have every change of the Recovery workflow released before it
+// (runner.version), without a marker of its own.
+const versionFastPath = "fast-path"
+
+// version is workflow.GetVersion of a change released before versionFastPath, all of which are at
+// version 1: fast-path runs have it without recording it.
+func (r *runner) version(ctx workflow.Context, change string) workflow.Version {
+	if r.fast {
+		return 1
+	}
+	return workflow.GetVersion(ctx, change, workflow.DefaultVersion, 1)
 }
 
 // Names of the acknowledgement signal and update.

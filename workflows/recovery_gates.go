@@ -61,7 +61,7 @@ func (r *runner) gate(ctx workflow.Context, ss *StepState, req approval.Request)
 			asked = true
 		})
 	}
-	waitingPhase := workflow.GetVersion(ctx, versionGatePhase, workflow.DefaultVersion, 1) >= 1
+	waitingPhase := r.version(ctx, versionGatePhase) >= 1
 	if waitingPhase {
 		phase(ctx, PhaseApproval)
 	}

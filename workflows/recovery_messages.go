@@ -21,7 +21,7 @@ import (
 func (r *runner) sendsMessages(ctx workflow.Context) bool {
 	if !r.versioned {
 		r.versioned = true
-		r.messages = workflow.GetVersion(ctx, "stakeholder-messages", workflow.DefaultVersion, 1) >= 1
+		r.messages = r.version(ctx, "stakeholder-messages") >= 1
 	}
 	return r.messages
 }
@@ -164,17 +164,25 @@ func (r *runner) details(ctx workflow.Context) {
 	// A big plan shows its counts and the steps that need attention, not thousands of rows.
 	shown := st.Steps
 	if len(shown) > maxDetailRows {
-		counts := map[string]int{}
+		// Counted in an array, not a map: a plan of 10,000 steps is counted at every step's end.
+		statuses := [...]string{StepPending, StepRunning, plan.StatusSucceeded, plan.StatusFailed, plan.StatusSkipped, StepNotRun, StepCompensated}
+		var counts [len(statuses)]int
 		shown = nil
-		for _, s := range st.Steps {
-			counts[s.Status]++
+		for i := range st.Steps {
+			s := &st.Steps[i] // not a copy of each step's record
+			for j, k := range statuses {
+				if s.Status == k {
+					counts[j]++
+					break
+				}
+			}
 			if s.Status == StepRunning || s.Status == plan.StatusFailed {
-				shown = append(shown, s)
+				shown = append(shown, *s)
 			}
 		}
-		for _, k := range []string{StepPending, StepRunning, plan.StatusSucceeded, plan.StatusFailed, plan.StatusSkipped, StepNotRun, StepCompensated} {
-			if counts[k] > 0 {
-				b.WriteString(fmt.Sprintf("%d %s · ", counts[k], k))
+		for i, k := range statuses {
+			if counts[i] > 0 {
+				b.WriteString(fmt.Sprintf("%d %s · ", counts[i], k))
 			}
 		}
 		b.WriteString(fmt.Sprintf("%d steps\n\n", len(st.Steps)))

@@ -3,6 +3,8 @@ package workflows
 import (
 	"fmt"
 
+	"github.com/lifeboat-dr/lifeboat/activities/contract"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -55,6 +57,11 @@ func (r *runner) run(ctx workflow.Context) error {
 			}
 		}
 	}
+	// The run waits for its steps' ends on one selector: those run on coroutines of their own
+	// send them to finished; plain local actions (startLocal) are futures of this coroutine.
+	var d stepDone
+	waits := workflow.NewSelector(ctx)
+	waits.AddReceive(finished, func(c workflow.ReceiveChannel, _ bool) { c.Receive(actionsCtx, &d) })
 	running := 0
 	var failure error
 	for {
@@ -74,6 +81,16 @@ func (r *runner) run(ctx workflow.Context) error {
 			}
 			ss.Status, ss.StartedAt = StepRunning, workflow.Now(ctx)
 			running++
+			if f, ok := r.startLocal(actionsCtx, id); ok {
+				waits.AddFuture(f, func(f workflow.Future) {
+					var res contract.ActionResult
+					err := f.Get(actionsCtx, &res)
+					ss := r.step(id)
+					ss.Outputs, ss.Summary = res.Outputs, res.Summary
+					d = stepDone{ID: id, Err: err}
+				})
+				continue
+			}
 			stepCtx := waitsCtx
 			switch r.spec(id).EffectiveType() {
 			case plan.TypeAction, plan.TypeNotify:
@@ -88,12 +105,19 @@ func (r *runner) run(ctx workflow.Context) error {
 				finished.Send(gctx, stepDone{ID: id, Err: err})
 			})
 		}
-		r.details(ctx)
+		if !r.fast || !waits.HasPending() {
+			// The Web UI's table of steps, once the steps that ended together are all in it: a
+			// wave of a hundred checks does not write it a hundred times.
+			r.details(ctx)
+		}
 		if running == 0 {
 			return failure
 		}
-		var d stepDone
-		finished.Receive(actionsCtx, &d)
+		if r.fast {
+			waits.Select(actionsCtx)
+		} else {
+			finished.Receive(actionsCtx, &d) // as runs from before the fast path did
+		}
 		running--
 		ss := r.step(d.ID)
 		ss.FinishedAt = workflow.Now(ctx)
@@ -143,7 +167,7 @@ func (r *runner) shouldRun(ctx workflow.Context, id string) (bool, string) {
 			}
 			// A step left out of the drill does not take the steps after it out too: the drill
 			// goes on to rehearse them, as if it had succeeded (without outputs).
-			if need.Drill == DrillSkipped && workflow.GetVersion(ctx, "drill-skip-goes-on", workflow.DefaultVersion, 1) == 1 {
+			if need.Drill == DrillSkipped && r.version(ctx, "drill-skip-goes-on") == 1 {
 				continue
 			}
 			return false, "needs " + n + ", which was skipped"

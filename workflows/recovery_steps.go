@@ -118,20 +118,10 @@ func (r *runner) runSpec(ctx workflow.Context, id string, s *plan.Step, ss *Step
 		}
 		var res contract.ActionResult
 		var err error
-		if r.in.Mode == ModeDrill {
-			ss.Drill = DrillOwn
-			switch {
-			case s.Drill != nil && len(s.Drill.With) > 0:
-				ss.Drill = DrillIsolated
-			case s.Drill != nil && s.Drill.SameTargets:
-				ss.DrillNote = s.Drill.Reason
-			case defaultActions[s.Action].Effect == catalog.ReadOnly:
-				ss.DrillNote = "read-only"
-			}
-		}
+		r.drillTargets(s, ss)
 		switch s.Action {
 		case catalog.RestoreAsset.Name():
-			if r.in.Mode == ModeDrill && s.Drill == nil && workflow.GetVersion(ctx, "drill-restore-rehearsal", workflow.DefaultVersion, 1) == 1 {
+			if r.in.Mode == ModeDrill && s.Drill == nil && r.version(ctx, "drill-restore-rehearsal") == 1 {
 				ss.Drill = DrillRehearsed
 				res, err = r.rehearseRestore(ctx, id, s.With)
 				break
@@ -191,6 +181,45 @@ func (r *runner) runSpec(ctx workflow.Context, id string, s *plan.Step, ss *Step
 		return err
 	}
 	return fmt.Errorf("step %s: unknown type %q", id, s.EffectiveType())
+}
+
+// drillTargets records, in a drill, which targets action step s runs against.
+func (r *runner) drillTargets(s *plan.Step, ss *StepState) {
+	if r.in.Mode != ModeDrill {
+		return
+	}
+	ss.Drill = DrillOwn
+	switch {
+	case s.Drill != nil && len(s.Drill.With) > 0:
+		ss.Drill = DrillIsolated
+	case s.Drill != nil && s.Drill.SameTargets:
+		ss.DrillNote = s.Drill.Reason
+	case defaultActions[s.Action].Effect == catalog.ReadOnly:
+		ss.DrillNote = "read-only"
+	}
+}
+
+// startLocal starts step id as a local activity from the caller's coroutine, and returns the
+// future of its contract.ActionResult, when the step is a plain action of a fast-path run that
+// runs as one and has no escalation to watch; otherwise false, and the step runs on a coroutine
+// of its own (runStep). Every running coroutine is woken at each event of the workflow task, and
+// a wave of a hundred checks would wake a hundred of them at each check's end.
+func (r *runner) startLocal(ctx workflow.Context, id string) (workflow.Future, bool) {
+	s := r.spec(id)
+	if !r.fast || r.in.Mode == ModeRehearsal || s.EffectiveType() != plan.TypeAction || r.policy(s) != nil {
+		return nil, false
+	}
+	switch s.Action {
+	case catalog.RestoreAsset.Name(), catalog.Notify.Name():
+		return nil, false
+	}
+	with := r.params(s)
+	opts, in, local := r.actionOptions(ctx, id, s.Action, with, s.Timeout.D(), s.Retry)
+	if !local {
+		return nil, false
+	}
+	r.drillTargets(s, r.step(id))
+	return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, opts.local()), contract.RunAction, in), true
 }
 
 // asker is the requester of decision and manual gates: the plan asks, so whoever started it may
@@ -304,11 +333,47 @@ func (r *runner) people(refs []string) []string {
 }
 
 // maxLocalAction is the longest timeout of an action that runs as a local activity.
-const maxLocalAction = 5 * time.Second
+const maxLocalAction = catalog.LocalAttemptLimit
+
+// boundGrace is what an attempt of an action that bounds itself (catalog.Spec.AttemptBound) gets
+// beyond that bound, to start and report back: less than the 8 s after which a workflow task
+// that waits for local activities is renewed.
+const boundGrace = 2 * time.Second
 
 // action runs a plan action: those of the local class bounded to maxLocalAction as local
-// activities, the others as activities that heartbeat while they wait on the outside world.
+// activities, the others as activities that heartbeat while they wait on the outside world. In a
+// fast-path run, an action that bounds itself (a check's timeout parameter) to maxLocalAction runs
+// as a local activity whatever the step's timeout, which it never needs beyond boundGrace.
 func (r *runner) action(ctx workflow.Context, id, name string, with map[string]any, timeout time.Duration, retry *plan.Retry) (contract.ActionResult, error) {
+	opts, in, local := r.actionOptions(ctx, id, name, with, timeout, retry)
+	var res contract.ActionResult
+	var err error
+	if local {
+		err = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, opts.local()), contract.RunAction, in).Get(ctx, &res)
+	} else {
+		err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts.activity()), contract.RunAction, in).Get(ctx, &res)
+	}
+	return res, err
+}
+
+// attemptOptions are the timeout, retry policy and summary of an action's attempts.
+type attemptOptions struct {
+	timeout time.Duration
+	retry   *temporal.RetryPolicy
+	summary string
+}
+
+func (o attemptOptions) local() workflow.LocalActivityOptions {
+	return workflow.LocalActivityOptions{StartToCloseTimeout: o.timeout, RetryPolicy: o.retry, Summary: o.summary}
+}
+
+func (o attemptOptions) activity() workflow.ActivityOptions {
+	return workflow.ActivityOptions{StartToCloseTimeout: o.timeout, HeartbeatTimeout: 30 * time.Second, RetryPolicy: o.retry, Summary: o.summary}
+}
+
+// actionOptions says how action name of step id runs: its input, its attempts' options, and
+// whether it runs as a local activity.
+func (r *runner) actionOptions(ctx workflow.Context, id, name string, with map[string]any, timeout time.Duration, retry *plan.Retry) (attemptOptions, contract.ActionInput, bool) {
 	in := contract.ActionInput{Action: name, Params: with, Step: id}
 	spec := defaultActions[name]
 	policy := &temporal.RetryPolicy{InitialInterval: max(spec.Retry.Backoff, time.Second), BackoffCoefficient: 2, MaximumInterval: time.Minute,
@@ -320,25 +385,19 @@ func (r *runner) action(ctx workflow.Context, id, name string, with map[string]a
 			policy.MaximumInterval = max(policy.MaximumInterval, policy.InitialInterval)
 		}
 	}
-	summary := fmt.Sprintf("step %s: %s", id, name)
-	var res contract.ActionResult
-	var err error
 	if timeout == 0 {
 		timeout = cmp.Or(spec.Timeout, 30*time.Minute) // an action this worker no longer declares: the longest
 	}
 	local := spec.Class == catalog.Local
+	bounded := false
+	if bound, ok := spec.AttemptBound(with); ok && local && r.fast && bound <= maxLocalAction {
+		timeout, bounded = min(timeout, bound+boundGrace), true
+	}
 	// A local activity holds the workflow's task while it runs: the workflow answers no query
 	// (`lifeboat status`, the Web UI's current details) until it ends, and the Web UI shows no
 	// pending step. Only actions bounded to a few seconds run that way.
-	if local && timeout > maxLocalAction && workflow.GetVersion(ctx, "long-actions-as-activities", workflow.DefaultVersion, 1) == 1 {
+	if local && !bounded && timeout > maxLocalAction && r.version(ctx, "long-actions-as-activities") == 1 {
 		local = false
 	}
-	if local {
-		opts := workflow.LocalActivityOptions{StartToCloseTimeout: timeout, RetryPolicy: policy, Summary: summary}
-		err = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, opts), contract.RunAction, in).Get(ctx, &res)
-	} else {
-		opts := workflow.ActivityOptions{StartToCloseTimeout: timeout, HeartbeatTimeout: 30 * time.Second, RetryPolicy: policy, Summary: summary}
-		err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), contract.RunAction, in).Get(ctx, &res)
-	}
-	return res, err
+	return attemptOptions{timeout: timeout, retry: policy, summary: fmt.Sprintf("step %s: %s", id, name)}, in, local
 }

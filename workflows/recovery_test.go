@@ -15,6 +15,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/contract"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -78,13 +79,19 @@ type actionLog struct {
 	params  []map[string]any // each action's parameters, in the order of ran
 	results map[string]contract.ActionResult
 	errs    map[string]error
+	// attempts are the activity infos of each step's attempts: local or not, and their timeout.
+	attempts map[string][]activity.Info
 }
 
-func (l *actionLog) run(_ context.Context, in contract.ActionInput) (contract.ActionResult, error) {
+func (l *actionLog) run(ctx context.Context, in contract.ActionInput) (contract.ActionResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.ran = append(l.ran, in.Step)
 	l.params = append(l.params, in.Params)
+	if l.attempts == nil {
+		l.attempts = map[string][]activity.Info{}
+	}
+	l.attempts[in.Step] = append(l.attempts[in.Step], activity.GetInfo(ctx))
 	if err := l.errs[in.Step]; err != nil {
 		return contract.ActionResult{}, err
 	}
@@ -115,7 +122,7 @@ func newRecoveryEnvWith(t *testing.T, src string, dir *identity.Directory, slow 
 	e.RegisterActivity(&activities.Actions{})
 	e.RegisterActivity(&activities.Plans{})
 	e.RegisterActivity(&activities.Identities{Directory: dir})
-	e.OnActivity("LoadPlan", mock.Anything, mock.MatchedBy(func(in contract.LoadPlanInput) bool { return in.Plan == p.Metadata.Name })).Return(contract.LoadPlanResult{Plan: *p, SHA256: "abc"}, nil)
+	e.onLoadRun(p, "abc", dir)
 	log := &actionLog{results: map[string]contract.ActionResult{}, errs: map[string]error{}}
 	for _, m := range slow {
 		for step, d := range m {
@@ -124,6 +131,16 @@ func newRecoveryEnvWith(t *testing.T, src string, dir *identity.Directory, slow 
 	}
 	e.OnActivity("RunAction", mock.Anything, mock.Anything).Return(log.run)
 	return e, log
+}
+
+// onLoadRun answers LoadRun for plan p with p and the identity directory dir (nil: none), as a
+// worker with an audit ledger unless e.noLedger is set.
+func (e *assetEnv) onLoadRun(p *plan.Plan, sum string, dir *identity.Directory) {
+	e.OnActivity(contract.LoadRun, mock.Anything, mock.MatchedBy(func(in contract.LoadRunInput) bool { return in.Plan == p.Metadata.Name })).Return(
+		func(ctx context.Context, in contract.LoadRunInput) (contract.LoadRunResult, error) {
+			id, err := (&activities.Identities{Directory: dir}).LoadIdentity(ctx, contract.LoadIdentityInput{})
+			return contract.LoadRunResult{Identity: id, Plan: contract.LoadPlanResult{Plan: *p, SHA256: sum}, Ledger: !e.noLedger}, err
+		})
 }
 
 func approveAt(e *assetEnv, at time.Duration, gate, who string, result *error) {

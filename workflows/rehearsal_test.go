@@ -90,7 +90,7 @@ func newRehearsalEnv(t *testing.T, src string, dir *identity.Directory) *assetEn
 	e.RegisterActivity(&activities.Actions{})
 	e.RegisterActivity(&activities.Plans{})
 	e.RegisterActivity(&activities.Identities{Directory: dir})
-	e.OnActivity("LoadPlan", mock.Anything, mock.Anything).Return(contract.LoadPlanResult{Plan: *p, SHA256: "abc"}, nil)
+	e.onLoadRun(p, "abc", dir)
 	e.OnActivity("RunAction", mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.ActionInput) (contract.ActionResult, error) {
 		t.Errorf("a rehearsal dispatched action %s of step %s", in.Action, in.Step)
 		return contract.ActionResult{}, temporal.NewNonRetryableApplicationError("dispatched in a rehearsal", contract.ErrTypeActionRefused, nil)

@@ -290,6 +290,20 @@ func recordHistories(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		}},
+		// v4: the fast path — plan and identity directory in one local activity, checks bounded by
+		// their own timeout as local activities, one version marker.
+		{"recovery_v4.json", func(file string) client.WorkflowRun {
+			run := start(file, RecoveryWorkflow, RecoveryInput{Plan: "recorded", Requester: "recorder"})
+			for {
+				h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), UpdateName: approval.UpdateDecide,
+					Args: []any{approval.Decision{Gate: "go-ahead", Approve: true, Identity: "approver", Channel: approval.ChannelCLI}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+				if err == nil && h.Get(ctx, nil) == nil {
+					return run
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}},
+		{"recovery_drill_ack_v4.json", drillWithAck},
 		// An alert fires, starts the plan's recovery, is resolved while the recovery waits at its
 		// gate, and ends after its quiet period.
 		{"alert_v1.json", alertStartsRecovery},

@@ -159,7 +159,7 @@ type ASGParams struct {
 var (
 	CheckHTTP = declare[HTTPCheckParams](Spec{
 		Name: "check.http", Doc: "Request a URL and check the status code.",
-		Effect: ReadOnly, Class: Local, Timeout: shortTimeout, Retry: retryChecks,
+		Effect: ReadOnly, Class: Local, Timeout: shortTimeout, Retry: retryChecks, BoundBy: "timeout",
 		Outputs: []Output{
 			{Name: "ok", Type: Bool, Doc: "whether the status was the expected one"},
 			{Name: "status", Type: Int, Doc: "the HTTP status code (absent when no answer came)"},
@@ -168,7 +168,7 @@ var (
 	})
 	CheckTCP = declare[TCPCheckParams](Spec{
 		Name: "check.tcp", Doc: "Open a TCP connection.",
-		Effect: ReadOnly, Class: Local, Timeout: shortTimeout, Retry: retryChecks,
+		Effect: ReadOnly, Class: Local, Timeout: shortTimeout, Retry: retryChecks, BoundBy: "timeout",
 		Outputs: []Output{
 			{Name: "ok", Type: Bool, Doc: "whether the connection opened"},
 			{Name: "latency_ms", Type: Int, Doc: "how long it took, in milliseconds"},

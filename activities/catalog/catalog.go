@@ -136,6 +136,9 @@ type Spec struct {
 	Class   Class    `json:"class"`
 	// Timeout is the default time one attempt may take; a step's timeout: overrides it.
 	Timeout time.Duration `json:"timeout"`
+	// BoundBy names the duration parameter that bounds one attempt, when the action bounds itself
+	// (a check's own timeout): see AttemptBound.
+	BoundBy string `json:"bound_by,omitempty"`
 	// Retry is the default retry policy; a step's retry: overrides it.
 	Retry Retry `json:"retry"`
 	// Undo is the action that undoes this one (a step's compensate:), when there is one.
@@ -145,6 +148,33 @@ type Spec struct {
 	Rehearsal string `json:"rehearsal,omitempty"`
 
 	params reflect.Type
+}
+
+// LocalAttemptLimit is the longest an attempt of an action of the local class may take to run as a
+// local activity, which holds its workflow's task: the workflow answers no query (`lifeboat
+// status`, the Web UI's current details) until the attempt ends. Longer ones run as activities.
+const LocalAttemptLimit = 5 * time.Second
+
+// AttemptBound is how long one attempt with the parameters with can run at most, when the action
+// bounds itself (BoundBy): that parameter's value, or its default. False for an action that does
+// not, or a value that is not a duration (which validation reports).
+func (s Spec) AttemptBound(with map[string]any) (time.Duration, bool) {
+	p, ok := s.Param(s.BoundBy)
+	if s.BoundBy == "" || !ok || p.Type != Duration {
+		return 0, false
+	}
+	raw, set := with[p.Name]
+	if !set || raw == nil {
+		if p.Default == "" {
+			return 0, false
+		}
+		raw = defaultValue(p)
+	}
+	v, msg := convert(p, raw)
+	if msg != "" {
+		return 0, false
+	}
+	return v.(time.Duration), true
 }
 
 // Param returns the parameter called name.
@@ -502,6 +532,9 @@ func declare[P any](s Spec) Action[P] {
 			}
 		}
 		s.Params = append(s.Params, p)
+	}
+	if p, ok := s.Param(s.BoundBy); s.BoundBy != "" && (!ok || p.Type != Duration || p.Default == "") {
+		panic(fmt.Sprintf("catalog: %s: bound_by %q is not a duration parameter with a default", s.Name, s.BoundBy))
 	}
 	for _, o := range s.Outputs {
 		if o.Doc == "" || o.Type == "" {

@@ -224,3 +224,30 @@ func declaredTypes(t *testing.T) map[string]string {
 	}
 	return out
 }
+
+// A check bounds its own attempts by its timeout parameter, given or by default; an action that
+// does not bound itself, or a value that is not a duration, gives no bound.
+func TestAttemptBound(t *testing.T) {
+	for _, tc := range []struct {
+		action string
+		with   map[string]any
+		want   time.Duration
+	}{
+		{"check.tcp", map[string]any{"address": "db:5432"}, 5 * time.Second},
+		{"check.tcp", map[string]any{"address": "db:5432", "timeout": "2s"}, 2 * time.Second},
+		{"check.tcp", map[string]any{"address": "db:5432", "timeout": "1m"}, time.Minute},
+		{"check.http", map[string]any{"url": "https://status.example.com"}, 10 * time.Second},
+		{"check.tcp", map[string]any{"address": "db:5432", "timeout": 3}, 0},
+		{"check.dns", map[string]any{"name": "db.example.com"}, 0},
+		{"postgres.promote", map[string]any{"dsn_secret": "db"}, 0},
+	} {
+		s, ok := Lookup(tc.action)
+		if !ok {
+			t.Fatalf("no action %s", tc.action)
+		}
+		got, bounded := s.AttemptBound(tc.with)
+		if got != tc.want || bounded != (tc.want > 0) {
+			t.Errorf("%s %v: %s, %v; want %s", tc.action, tc.with, got, bounded, tc.want)
+		}
+	}
+}

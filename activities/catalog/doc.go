@@ -25,8 +25,11 @@ read the same declarations, so this page lists exactly what they accept.
   ` + "`drill.with`" + ` replacing at least one of its targets (marked ◎) with an isolated one, ` + "`drill.skip`" + `, or
   ` + "`drill.same_targets`" + ` — the last two with a ` + "`reason`" + `. A plan that breaks this fails validation, and a drill
   of it is refused when it starts.
-- **Runs as**: a *local activity* runs in the workflow's worker without a task queue round trip; an
-  *activity* heartbeats and may run on any worker; a *child workflow* has its own record.
+- **Runs as**: a *local activity* runs in the workflow's worker without a task queue round trip, and
+  holds the workflow's task while it runs (` + "`lifeboat status`" + ` waits for it), so an action of that class
+  runs as one only while an attempt is bounded to ` + localLimit + `: by the step's ` + "`timeout:`" + `, or by the
+  action's own timeout where it has one; otherwise, and for the *activity* class, it runs as an
+  activity, which heartbeats and may run on any worker; a *child workflow* has its own record.
 - **Timeout** and **retry** are the defaults; a step's ` + "`timeout:`" + ` and ` + "`retry:`" + ` override them.
 - **Outputs** are what later steps' conditions test: ` + "`steps.<id>.outputs.<name>`" + `. A condition on an
   output the action does not declare is a validation error.
@@ -39,7 +42,7 @@ read the same declarations, so this page lists exactly what they accept.
 	for _, s := range All() {
 		fmt.Fprintf(&b, "\n## %s\n\n%s\n\n", s.Name, s.Doc)
 		fmt.Fprintf(&b, "- Effect: %s. In a drill it %s.\n", s.Effect, s.DrillRule())
-		fmt.Fprintf(&b, "- Runs as: %s; timeout %s; %s.\n", s.Class, units.Duration(s.Timeout).Human(), retryText(s.Retry))
+		fmt.Fprintf(&b, "- Runs as: %s; timeout %s; %s.\n", runsAs(s), units.Duration(s.Timeout).Human(), retryText(s.Retry))
 		if s.Undo != "" {
 			fmt.Fprintf(&b, "- Undone by: [`%s`](#%s) (as the step's `compensate:`).\n", s.Undo, anchor(s.Undo))
 		}
@@ -59,7 +62,7 @@ read the same declarations, so this page lists exactly what they accept.
 func Text(w io.Writer, s Spec) {
 	fmt.Fprintf(w, "%s — %s\n\n", s.Name, s.Doc)
 	fmt.Fprintf(w, "Effect:   %s; in a drill it %s\n", s.Effect, s.DrillRule())
-	fmt.Fprintf(w, "Runs as:  %s, timeout %s, %s\n", s.Class, units.Duration(s.Timeout).Human(), retryText(s.Retry))
+	fmt.Fprintf(w, "Runs as:  %s, timeout %s, %s\n", runsAs(s), units.Duration(s.Timeout).Human(), retryText(s.Retry))
 	if s.Undo != "" {
 		fmt.Fprintf(w, "Undone by: %s\n", s.Undo)
 	}
@@ -71,6 +74,20 @@ func Text(w io.Writer, s Spec) {
 	for _, o := range s.Outputs {
 		fmt.Fprintf(w, "  %-20s %-8s %s\n", o.Name, o.Type, o.Doc)
 	}
+}
+
+// localLimit is LocalAttemptLimit as the documentation writes it.
+var localLimit = units.Duration(LocalAttemptLimit).Human()
+
+// runsAs says how a step of the action runs: for the local class, when it is a local activity.
+func runsAs(s Spec) string {
+	if s.Class != Local {
+		return string(s.Class)
+	}
+	if p, ok := s.Param(s.BoundBy); ok {
+		return fmt.Sprintf("%s while its %s (default %s) or the step's timeout: is %s or less, otherwise activity", s.Class, p.Name, p.Default, localLimit)
+	}
+	return fmt.Sprintf("%s when the step's timeout: is %s or less, otherwise activity", s.Class, localLimit)
 }
 
 func paramFlags(p Param) string {

@@ -25,6 +25,7 @@ const (
 	ProbeCheck      = "ProbeCheck"
 	LoadPlan        = "LoadPlan"
 	LoadIdentity    = "LoadIdentity"
+	LoadRun         = "LoadRun"
 	LoadAlertRule   = "LoadAlertRule"
 	RunAction       = "RunAction"
 	PlanRestore     = "PlanRestore"
@@ -252,6 +253,26 @@ type LoadPlanResult struct {
 	File string    `json:"file"`
 	// SHA256 identifies the plan's exact text, for the report.
 	SHA256 string `json:"sha256"`
+}
+
+// LoadRunInput names the plan a recovery runs, as LoadPlanInput does.
+type LoadRunInput struct {
+	Plan string `json:"plan"`
+	// Drill asks for the plan as a drill runs it: with the worker's drill_skip rules applied.
+	Drill bool `json:"drill,omitempty"`
+}
+
+// LoadRunResult is what a recovery needs of the worker's configuration before its first step, read
+// in one local activity: the identity directory, the plan, and whether the worker keeps an audit
+// ledger.
+type LoadRunResult struct {
+	Identity LoadIdentityResult `json:"identity"`
+	// Plan is the validated plan, unless PlanError says why it could not be loaded: the run
+	// establishes who started it before it reports that.
+	Plan      LoadPlanResult `json:"plan"`
+	PlanError string         `json:"plan_error,omitempty"`
+	// Ledger is true when the worker appends to an audit ledger (AppendAudit records something).
+	Ledger bool `json:"ledger"`
 }
 
 // ErrTypeProbeMisconfigured is the application error type of a check that cannot be attempted at all.

@@ -122,7 +122,7 @@ func BenchmarkNotificationLatency(b *testing.B) {
 					marker := fmt.Sprintf("bench-run-%d", start.UnixNano()+int64(i))
 					t0 := time.Now()
 					run, err := pb.c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
-						ID: "bench-notify-" + marker, TaskQueue: "bench", EnableEagerStart: true,
+						ID: "bench-notify-" + marker, TaskQueue: pb.taskQueue, EnableEagerStart: true,
 						TypedSearchAttributes: temporal.NewSearchAttributes(workflows.KindKey.ValueSet("recovery"), workflows.AssetKey.ValueSet("announced")),
 					}, workflows.RecoveryWorkflow, workflows.RecoveryInput{Plan: "announced", Requester: "bench", Reason: marker})
 					if err == nil {

@@ -136,6 +136,13 @@ func (s *Server) start(t testing.TB) error {
 	return nil
 }
 
+// PID is the running server process's ID, for reading the CPU time and memory it uses.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc.PID()
+}
+
 // Kill ends the server with SIGKILL, as a crash of its machine would — no shutdown, nothing
 // flushed beyond what SQLite had committed — and waits for the process to exit. Killing a server
 // that is not running is not an error.

@@ -68,6 +68,9 @@ func StartProcess(t testing.TB, name string, cmd *exec.Cmd, stop os.Signal) *Pro
 // Done is closed when the process has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
+// PID is the process's ID, for reading what the system accounts to it (CPU time, memory).
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
 // Err returns how the process exited; call it only after Done is closed.
 func (p *Process) Err() error { return p.err }
 

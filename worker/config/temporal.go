@@ -8,9 +8,11 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/lifeboat-dr/lifeboat/integrations/codec"
 	"github.com/lifeboat-dr/lifeboat/integrations/secrets"
+	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
 // Keys returns the encryption keyring, or nil when no keys are configured. Errors name the key.
@@ -120,4 +122,16 @@ func (e envLookup) Environ() []string {
 		}
 	}
 	return out
+}
+
+// Options are the Temporal worker's options: the configured limits, the shutdown grace, and
+// heartbeats of long steps sent every workflows.HeartbeatEvery (rather than every 0.8 × the
+// heartbeat timeout), which keeps `lifeboat` and the Web UI current.
+func (w Worker) Options() worker.Options {
+	return worker.Options{
+		MaxConcurrentActivityExecutionSize:      w.MaxConcurrentActivities,
+		MaxConcurrentLocalActivityExecutionSize: w.MaxConcurrentLocalActivities,
+		WorkerStopTimeout:                       w.ShutdownTimeout.D(),
+		MaxHeartbeatThrottleInterval:            workflows.HeartbeatEvery,
+	}
 }
