@@ -24,6 +24,10 @@ CONFIG ?= examples/lifeboat.yaml
 # Packages whose tests run under the race detector; the end-to-end suites under testsuite/ start
 # real servers and run without it.
 RACE_PKGS := ./activities/... ./integrations/... ./workflows/... ./worker/... ./starter/...
+# Test binaries are linked without DWARF (a sixth of each link; stack traces keep their names), and
+# the pinned tools without symbol tables either.
+TEST_FLAGS := -count=1 -ldflags=-w
+TOOL_LDFLAGS := -ldflags "-s -w"
 
 .PHONY: help
 help: ## list the targets
@@ -40,14 +44,14 @@ run: build $(BIN)/.temporal-$(TEMPORAL_CLI_VERSION) ## run the local stack: Temp
 
 .PHONY: test
 test: build tools ## run every test: unit, scenario (-race), integration against real services, the Helm chart's, and the cluster tests
-	$(GO) test -race -count=1 $(RACE_PKGS)
-	$(GO) test -count=1 $$($(GO) list ./testsuite/... | grep -v /testsuite/cluster)
-	cd deploy && $(GO) test -count=1 ./...
+	$(GO) test -race $(TEST_FLAGS) $(RACE_PKGS)
+	$(GO) test $(TEST_FLAGS) $$($(GO) list ./testsuite/... | grep -v /testsuite/cluster)
+	cd deploy && $(GO) test $(TEST_FLAGS) ./...
 	$(MAKE) --no-print-directory test-cluster
 
 .PHONY: test-cluster
 test-cluster: build tools ## Lifeboat on a Temporal cluster (separate frontend, history, matching, worker processes on PostgreSQL) with three workers: backups, a plan, a drill, workers killed and history restarted mid-work
-	$(GO) test -count=1 -timeout 20m ./testsuite/cluster/...
+	$(GO) test $(TEST_FLAGS) -timeout 20m ./testsuite/cluster/...
 
 .PHONY: cluster
 cluster: build tools ## run the local stack on a Temporal cluster: one process per Temporal service on PostgreSQL, 4 history shards, three Lifeboat workers (Ctrl-C stops it)
@@ -82,19 +86,19 @@ tools: $(BIN)/.temporal-$(TEMPORAL_CLI_VERSION) $(BIN)/.temporal-server-$(TEMPOR
 
 $(BIN)/.temporal-$(TEMPORAL_CLI_VERSION):
 	@echo "building temporal CLI $(TEMPORAL_CLI_VERSION) into bin/ (several minutes the first time)"
-	cd $(TEMPORAL_MOD) && $(GO) build -o $(BIN)/temporal github.com/temporalio/cli/cmd/temporal
+	cd $(TEMPORAL_MOD) && $(GO) build $(TOOL_LDFLAGS) -o $(BIN)/temporal github.com/temporalio/cli/cmd/temporal
 	@rm -f $(BIN)/.temporal-v* && touch $@
 
 # Built after the CLI: most of the server's packages are already in the build cache by then.
 $(BIN)/.temporal-server-$(TEMPORAL_SERVER_VERSION): $(BIN)/.temporal-$(TEMPORAL_CLI_VERSION)
 	@echo "building Temporal server $(TEMPORAL_SERVER_VERSION) and temporal-sql-tool into bin/"
-	cd $(TEMPORAL_MOD) && $(GO) build -o $(BIN)/temporal-server go.temporal.io/server/cmd/server
-	cd $(TEMPORAL_MOD) && $(GO) build -o $(BIN)/temporal-sql-tool go.temporal.io/server/cmd/tools/sql
+	cd $(TEMPORAL_MOD) && $(GO) build $(TOOL_LDFLAGS) -o $(BIN)/temporal-server go.temporal.io/server/cmd/server
+	cd $(TEMPORAL_MOD) && $(GO) build $(TOOL_LDFLAGS) -o $(BIN)/temporal-sql-tool go.temporal.io/server/cmd/tools/sql
 	@rm -f $(BIN)/.temporal-server-* && touch $@
 
 $(BIN)/.minio-$(MINIO_VERSION):
 	@echo "building MinIO $(MINIO_VERSION) into bin/ (a few minutes the first time)"
-	GOBIN=$(BIN) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
+	GOBIN=$(BIN) $(GO) install $(TOOL_LDFLAGS) github.com/minio/minio@$(MINIO_VERSION)
 	@rm -f $(BIN)/.minio-* && touch $@
 
 $(BIN)/.staticcheck-$(STATICCHECK_VERSION):
@@ -113,8 +117,12 @@ bench: build tools ## restore vs Debian's restic (local, MinIO, fake-gcs-server)
 	$(GO) test -count=1 -run '^$$' -bench 'HealthProbe' -benchtime 1x -timeout 30m ./testsuite/bench/
 
 .PHONY: bench-plans
-bench-plans: build tools ## recovery plans on a real dev server (LIFEBOAT_BENCH_TEMPORAL_ADDRESS: another frontend): 1,000 at once against the bare ceiling, 50/s for a minute, one plan of 10,000 steps
+bench-plans: build tools ## recovery plans on a dev server, then on a cluster (LIFEBOAT_BENCH_TEMPORAL_ADDRESS: another frontend instead): 1,000 at once against the bare ceiling, 50/s for a minute, one plan of 10,000 steps
 	$(GO) test -count=1 -run '^$$' -bench 'RecoveryPlan' -benchtime 1x -timeout 60m ./testsuite/bench/
+	@if [ -z "$$LIFEBOAT_BENCH_TEMPORAL_ADDRESS" ]; then \
+	  echo "--- the same on a Temporal cluster (frontend, history, matching, worker on PostgreSQL)"; \
+	  LIFEBOAT_BENCH_CLUSTER=1 $(GO) test -count=1 -run '^$$' -bench 'RecoveryPlan' -benchtime 1x -timeout 60m ./testsuite/bench/; \
+	fi
 
 .PHONY: bench-notify
 bench-notify: build tools ## notification latency: recovery start to the message accepted by Slack, and falling back to SMS when Slack answers 500

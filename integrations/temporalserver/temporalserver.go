@@ -302,6 +302,20 @@ func (c *Cluster) proc(service string) (*process, error) {
 	return p, nil
 }
 
+// PIDs are the services' process IDs, in the order of Services, for reading the CPU time and
+// memory they use.
+func (c *Cluster) PIDs() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var pids []int
+	for _, s := range Services {
+		if p, ok := c.procs[s]; ok {
+			pids = append(pids, p.cmd.Process.Pid)
+		}
+	}
+	return pids
+}
+
 // Kill ends service's process with SIGKILL, as a crash would.
 func (c *Cluster) Kill(service string) error {
 	p, err := c.proc(service)

@@ -36,6 +36,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/contract"
 	"github.com/lifeboat-dr/lifeboat/integrations/notify"
 	"github.com/lifeboat-dr/lifeboat/integrations/searchattr"
+	"github.com/lifeboat-dr/lifeboat/testsuite/cluster"
 	"github.com/lifeboat-dr/lifeboat/testsuite/devserver"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -47,10 +48,15 @@ import (
 // always this process: eager workflow start hands the first workflow task to a worker of the
 // client that starts the workflow. Another server must allow eager start (dynamic config
 // system.enableEagerWorkflowStart) for the figures to compare; the server's CPU time is only
-// accounted for the dev server.
+// accounted for the dev server and the cluster.
+//
+// LIFEBOAT_BENCH_CLUSTER=1 runs them on a Temporal cluster they start instead (testsuite/cluster:
+// frontend, history, matching and worker processes on PostgreSQL, four history shards), with eager
+// start allowed; its services' CPU time is accounted together.
 const (
 	envAddress   = "LIFEBOAT_BENCH_TEMPORAL_ADDRESS"
 	envNamespace = "LIFEBOAT_BENCH_TEMPORAL_NAMESPACE"
+	envCluster   = "LIFEBOAT_BENCH_CLUSTER"
 )
 
 // planBench is a Temporal frontend, a worker in this process running the Recovery workflow with
@@ -61,9 +67,10 @@ type planBench struct {
 	taskQueue string
 	dir       string
 	addr      string
-	// serverPID is the dev server's process, whose CPU time is accounted; 0 for another frontend.
-	serverPID int
-	begun     firstSteps
+	// serverPIDs are the dev server's or the cluster's processes, whose CPU time is accounted;
+	// none for another frontend.
+	serverPIDs []int
+	begun      firstSteps
 }
 
 // firstSteps notes when each workflow's first step began.
@@ -103,7 +110,15 @@ func (f *firstSteps) reset() {
 func startPlanBench(b *testing.B, router *notify.Router) *planBench {
 	quiet := sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
 	pb := &planBench{dir: b.TempDir(), taskQueue: fmt.Sprintf("bench-%d", time.Now().UnixNano())}
-	if addr := os.Getenv(envAddress); addr != "" {
+	if os.Getenv(envCluster) == "1" {
+		cl := cluster.Start(b, cluster.WithDynamicConfig("system.enableEagerWorkflowStart", true))
+		c := cl.Dial(b)
+		if _, err := searchattr.Ensure(context.Background(), c, cl.Namespace(), workflows.SearchAttributes); err != nil {
+			b.Fatal(err)
+		}
+		pb.c, pb.frontend, pb.serverPIDs = c, cl.Address(), cl.PIDs()
+		fmt.Printf("\nTemporal cluster %s (frontend, history, matching, worker on PostgreSQL; %s=1)\n", cl.Address(), envCluster)
+	} else if addr := os.Getenv(envAddress); addr != "" {
 		ns := cmp.Or(os.Getenv(envNamespace), "default")
 		c, err := client.Dial(client.Options{HostPort: addr, Namespace: ns, Logger: quiet})
 		if err != nil {
@@ -122,7 +137,7 @@ func startPlanBench(b *testing.B, router *notify.Router) *planBench {
 		}
 		srv := devserver.Start(b, devserver.InMemory(), devserver.WithArgs("--dynamic-config-value", "system.enableEagerWorkflowStart=true"),
 			devserver.WithSearchAttributes(attrs))
-		pb.c, pb.frontend, pb.serverPID = srv.Dial(b, client.Options{Logger: quiet}), srv.HostPort, srv.PID()
+		pb.c, pb.frontend, pb.serverPIDs = srv.Dial(b, client.Options{Logger: quiet}), srv.HostPort, []int{srv.PID()}
 		fmt.Printf("\nTemporal dev server %s, in memory (%s names another frontend)\n", srv.HostPort, envAddress)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -357,26 +372,26 @@ func (pb *planBench) meter() (stop func() usage) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	resetPeakRSS()
-	self, server := selfCPU(), procCPU(pb.serverPID)
+	self, server := selfCPU(), pb.serverCPU()
 	return func() usage {
-		return usage{cpuSelf: selfCPU() - self, cpuServer: procCPU(pb.serverPID) - server, peakRSS: peakRSS()}
+		return usage{cpuSelf: selfCPU() - self, cpuServer: pb.serverCPU() - server, peakRSS: peakRSS()}
 	}
 }
 
 // settle lets the server finish what the last phase left it (visibility updates, history
 // clean-up) and the disk write back what it holds, so that the next phase starts from quiet: it
-// waits until the dev server uses less than a fifth of a core, at most 20 s.
+// waits until the server uses less than a fifth of a core, at most 20 s.
 func (pb *planBench) settle() {
 	syscall.Sync()
-	if pb.serverPID == 0 {
+	if len(pb.serverPIDs) == 0 {
 		time.Sleep(3 * time.Second)
 		return
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		before := procCPU(pb.serverPID)
+		before := pb.serverCPU()
 		time.Sleep(500 * time.Millisecond)
-		if procCPU(pb.serverPID)-before < 100*time.Millisecond {
+		if pb.serverCPU()-before < 100*time.Millisecond {
 			return
 		}
 	}
@@ -781,14 +796,14 @@ func perWorkflow(d time.Duration, n int) float64 {
 }
 
 func serverCPU(pb *planBench, d time.Duration, n int) string {
-	if pb.serverPID == 0 {
+	if len(pb.serverPIDs) == 0 {
 		return "—"
 	}
 	return fmt.Sprintf("%.2f", perWorkflow(d, n))
 }
 
 func serverSeconds(pb *planBench, d time.Duration) string {
-	if pb.serverPID == 0 {
+	if len(pb.serverPIDs) == 0 {
 		return "—"
 	}
 	return fmt.Sprintf("%.1fs", d.Seconds())
@@ -799,6 +814,15 @@ func rss(n int64) string {
 		return "—"
 	}
 	return sizeHuman(n)
+}
+
+// serverCPU is the CPU time the server's processes have used.
+func (pb *planBench) serverCPU() time.Duration {
+	var d time.Duration
+	for _, pid := range pb.serverPIDs {
+		d += procCPU(pid)
+	}
+	return d
 }
 
 // selfCPU is the CPU time, user and system, this process has used.
