@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
@@ -110,5 +111,23 @@ func TestAMissingPlanIsReportedAfterTheStarterIsEstablished(t *testing.T) {
 		if !errors.As(err, &appErr) || appErr.Type() != tc.kind || !appErr.NonRetryable() || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want a non-retryable %s error containing %q", tc.requester, err, tc.kind, tc.want)
 		}
+	}
+}
+
+// A fast-path run of checks alone, on a real server, ends in the workflow task that started it: its
+// checks and its plan's loading are local activities. TestReplay replays the same history against
+// the current code, which must issue exactly these commands.
+func TestAFastRunOfChecksEndsInItsFirstWorkflowTask(t *testing.T) {
+	h := historyFiles(t)["recovery_checks_v4.json"]
+	if h == nil {
+		t.Fatal("no history recovery_checks_v4.json: record it with go test ./workflows -run TestReplay -record")
+	}
+	counts := map[enumspb.EventType]int{}
+	for _, e := range h.Events {
+		counts[e.GetEventType()]++
+	}
+	if counts[enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED] != 1 || counts[enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED] != 0 ||
+		counts[enumspb.EVENT_TYPE_MARKER_RECORDED] != 5 || counts[enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED] != 1 {
+		t.Errorf("events by type: %v; want one workflow task, no activity task, five markers (the version, the plan, three checks), completed", counts)
 	}
 }

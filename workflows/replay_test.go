@@ -77,6 +77,9 @@ func recordHistories(t *testing.T) {
 	}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
 	defer up.Close()
+	if err := os.WriteFile(filepath.Join(plansDir, "recorded-checks.yaml"), []byte(fmt.Sprintf(recordedChecksPlan, up.Listener.Addr())), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -304,6 +307,10 @@ func recordHistories(t *testing.T) {
 			}
 		}},
 		{"recovery_drill_ack_v4.json", drillWithAck},
+		// v4: a plan of checks alone ends in the workflow task that started it.
+		{"recovery_checks_v4.json", func(file string) client.WorkflowRun {
+			return start(file, RecoveryWorkflow, RecoveryInput{Plan: "recorded-checks", Requester: "recorder"})
+		}},
 		// An alert fires, starts the plan's recovery, is resolved while the recovery waits at its
 		// gate, and ends after its quiet period.
 		{"alert_v1.json", alertStartsRecovery},
@@ -404,6 +411,20 @@ spec:
     - id: tell
       needs: [settle]
       notify: {to: [approver], message: "recorded plan done"}
+`
+
+// recordedChecksPlan is a plan of checks alone, with an RTO; its %s is an open TCP address.
+const recordedChecksPlan = `
+apiVersion: lifeboat.dev/v1
+kind: RecoveryPlan
+metadata: {name: recorded-checks}
+spec:
+  scenario: Recorded for replay tests
+  objectives: {rto: 10m}
+  steps:
+    - {id: a, action: check.tcp, with: {address: "%[1]s"}}
+    - {id: b, action: check.tcp, with: {address: "%[1]s"}}
+    - {id: c, action: check.tcp, with: {address: "%[1]s"}, needs: [a, b]}
 `
 
 // recordedDrillPlan is the plan of the recorded drill: a check run against its drill target, a gate
