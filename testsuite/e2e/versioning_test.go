@@ -164,16 +164,17 @@ spec:
     - {id: alice, name: Alice, channels: {email: alice@example.com}}
     - {id: bob, name: Bob, channels: {email: bob@example.com}}
   steps:
+    # A timeout over 5s makes each check an activity, whose history names the worker that ran it.
     - id: before
       action: check.tcp
-      with: {address: "%[1]s"}
+      with: {address: "%[1]s", timeout: 30s}
     - id: go-ahead
       needs: [before]
       approval: {approvers: [alice, bob], timeout: 30m}
     - id: after
       needs: [go-ahead]
       action: check.tcp
-      with: {address: "%[1]s"}
+      with: {address: "%[1]s", timeout: 30s}
 `, open.Addr()))
 	configPath := filepath.Join(dir, "lifeboat.yaml")
 	writeFile(t, configPath, fmt.Sprintf(`
