@@ -648,7 +648,7 @@ func BenchmarkRecoveryPlansSteady(b *testing.B) {
 	fmt.Fprintf(w, "\n%d workflows offered at %d/s for %s (check, wait %s, check), each sent at its scheduled time; latencies from that time\n",
 		all[0].n, rate, span, hold)
 	fmt.Fprintf(w, "bare: the same steps and nothing else; bare+history: the same recording what a recovery's history holds besides its steps;\n")
-	fmt.Fprintf(w, "lifeboat: the Recovery workflow running them as a plan; each on a dev server of its own\n\n")
+	fmt.Fprintf(w, "lifeboat: the Recovery workflow running them as a plan; each kind on a new server (dev server or cluster) of its own\n\n")
 	fmt.Fprintln(w, "\tinitiation p50\tp95\tp99\tmax\tanswered p99\tsent late > 50ms\tresent\trunning at once (max)\tCPU ms/wf: self\tserver\tpeak RSS\t")
 	for _, r := range all {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%.2f\t%s\t%s\t\n", r.kind, ms(pct(r.initiation, 50)), ms(pct(r.initiation, 95)), ms(pct(r.initiation, 99)),

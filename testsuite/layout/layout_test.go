@@ -1,6 +1,7 @@
 // Package layout checks the project's import rules: the layers (starter → worker → workflows →
 // activities → integrations), workflows free of vendor SDKs, tests that drive Lifeboat from
-// outside, and notification channels that stand apart from the notify core and from each other.
+// outside, and notification channels that stand apart from the notify core and from each other;
+// and that every package builds for macOS as far as types go.
 package layout
 
 import (
