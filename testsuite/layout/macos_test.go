@@ -45,17 +45,24 @@ func TestEveryPackageTypeChecksForMacOS(t *testing.T) {
 		if _, err := c.check(p.ImportPath); err != nil {
 			continue // reported once, below
 		}
-		// Test files: the package with its internal tests, then the external test package.
+		// Test files: the package with its internal tests, then the external test package, which
+		// sees the package with its internal tests (an export_test.go's names).
 		if len(p.TestGoFiles) > 0 {
-			if _, err := c.checkFiles(p, p.ImportPath, append(slices.Clone(p.GoFiles), p.TestGoFiles...), true); err != nil && err != errImportFailed {
-				t.Errorf("%s (with its tests): %v", p.ImportPath, err)
+			withTests, err := c.checkFiles(p, p.ImportPath, append(slices.Clone(p.GoFiles), p.TestGoFiles...), true)
+			if err != nil {
+				if err != errImportFailed {
+					t.Errorf("%s (with its tests): %v", p.ImportPath, err)
+				}
+				continue
 			}
+			c.underTest, c.variants = withTests, map[string]*types.Package{}
 		}
 		if len(p.XTestGoFiles) > 0 {
 			if _, err := c.checkFiles(p, p.ImportPath+"_test", p.XTestGoFiles, true); err != nil && err != errImportFailed {
 				t.Errorf("%s_test: %v", p.ImportPath, err)
 			}
 		}
+		c.underTest, c.variants = nil, nil
 	}
 	for _, err := range c.errs {
 		t.Error(err)
@@ -73,6 +80,7 @@ type listedPackage struct {
 	GoFiles      []string
 	TestGoFiles  []string
 	XTestGoFiles []string
+	Imports      []string
 	ImportMap    map[string]string
 	Module       *struct{ Main bool }
 	Error        *struct{ Err string }
@@ -82,7 +90,7 @@ type listedPackage struct {
 // darwin/arm64 without cgo.
 func listForMacOS(t *testing.T) []*listedPackage {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-e", "-deps", "-test", "-json=ImportPath,Dir,GoFiles,TestGoFiles,XTestGoFiles,ImportMap,Module,Error", "./...")
+	cmd := exec.Command("go", "list", "-e", "-deps", "-test", "-json=ImportPath,Dir,GoFiles,TestGoFiles,XTestGoFiles,Imports,ImportMap,Module,Error", "./...")
 	cmd.Dir = rootDir(t)
 	cmd.Env = append(os.Environ(), "GOOS=darwin", "GOARCH=arm64", "CGO_ENABLED=0")
 	var out, stderr bytes.Buffer
@@ -138,6 +146,57 @@ type macChecker struct {
 	failed map[string]bool
 	// errs are the packages that do not type-check, each once.
 	errs []error
+	// underTest, while an external test package is checked, is the package it tests with its
+	// internal test files (an export_test.go's names). The external test package, and every
+	// package between them (as go test rebuilds them), see it instead of the package alone;
+	// variants holds those packages, checked again against it.
+	underTest *types.Package
+	variants  map[string]*types.Package
+}
+
+// dependsOn reports whether path imports target, directly or not.
+func (c *macChecker) dependsOn(path, target string, seen map[string]bool) bool {
+	if path == target {
+		return true
+	}
+	if seen[path] {
+		return false
+	}
+	seen[path] = true
+	lp, ok := c.byPath[path]
+	if !ok {
+		return false
+	}
+	for _, imp := range lp.Imports {
+		if c.dependsOn(imp, target, seen) {
+			return true
+		}
+	}
+	return false
+}
+
+// importFor is the package an import of resolved stands for in the package being checked.
+func (c *macChecker) importFor(resolved string) (*types.Package, error) {
+	u := c.underTest
+	if u == nil || resolved == "unsafe" {
+		return c.check(resolved)
+	}
+	if resolved == u.Path() {
+		return u, nil
+	}
+	if p, ok := c.variants[resolved]; ok {
+		return p, nil
+	}
+	if !c.dependsOn(resolved, u.Path(), map[string]bool{}) {
+		return c.check(resolved)
+	}
+	lp := c.byPath[resolved]
+	p, err := c.checkFiles(lp, resolved, lp.GoFiles, lp.Module != nil && lp.Module.Main)
+	if err != nil {
+		return nil, err
+	}
+	c.variants[resolved] = p
+	return p, nil
 }
 
 func (c *macChecker) check(path string) (*types.Package, error) {
@@ -182,7 +241,7 @@ func (c *macChecker) checkFiles(lp *listedPackage, path string, files []string, 
 	importFailed := false
 	conf := types.Config{
 		Importer: importerFunc(func(imp string) (*types.Package, error) {
-			p, err := c.check(resolve(lp, imp))
+			p, err := c.importFor(resolve(lp, imp))
 			importFailed = importFailed || err != nil
 			return p, err
 		}),
