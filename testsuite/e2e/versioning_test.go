@@ -334,6 +334,36 @@ log:
 		}
 		return err
 	})
+	// The server refuses to ramp a version that does not yet poll every task queue the current
+	// one does: the worker registers its workflow and activity queues one after the other.
+	wait.For(t, 30*time.Second, "2.0.0 polls every task queue 1.0.0 does", func() error {
+		h := c.WorkerDeploymentClient().GetHandle("lifeboat")
+		queues := func(build string) (map[string]bool, error) {
+			d, err := h.DescribeVersion(ctx, client.WorkerDeploymentDescribeVersionOptions{BuildID: build})
+			if err != nil {
+				return nil, err
+			}
+			m := map[string]bool{}
+			for _, q := range d.Info.TaskQueuesInfos {
+				m[fmt.Sprintf("%s (%v)", q.Name, q.Type)] = true
+			}
+			return m, nil
+		}
+		v1q, err := queues("1.0.0")
+		if err != nil {
+			return err
+		}
+		v2q, err := queues("2.0.0")
+		if err != nil {
+			return err
+		}
+		for q := range v1q {
+			if !v2q[q] {
+				return fmt.Errorf("2.0.0 does not poll %s yet", q)
+			}
+		}
+		return nil
+	})
 	mustDoc("ramp", "1.0.0", "2.0.0")
 	if current, ramping, percent := routing(); current != "1.0.0" || ramping != "2.0.0" || percent != 10 {
 		t.Fatalf("after the ramp: current %q, ramping %q at %v%%", current, ramping, percent)
