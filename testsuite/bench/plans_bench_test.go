@@ -487,10 +487,10 @@ func (pb *planBench) runBurst(b *testing.B, k kind, n, inFlight int) burst {
 // in a row; every step a real TCP check). Three rounds of each (LIFEBOAT_BENCH_ROUNDS), alternating,
 // the order reversed every other round, with sync(2) and a quiet server before each round. It
 // reports, per round and as medians, the time until every workflow had begun its first step and
-// until all had ended, throughput, the latency
-// from the burst and from each start request to the first step, CPU time per workflow of this
-// process (worker and client) and of the dev server, and the peak RSS of this process; and the
-// Recovery workflow's throughput as a fraction of the bare one's, with the target of 0.9.
+// until all had ended, throughput, the latency from the burst and from each start request to the
+// first step, CPU time per workflow of this process (worker and client) and of the dev server,
+// and the peak RSS of this process; and the Recovery workflow's throughput as a fraction of the
+// bare one's, with the target of 0.9.
 func BenchmarkRecoveryPlans(b *testing.B) {
 	size, rounds := envInt(b, "LIFEBOAT_BENCH_BURST", 1000), envInt(b, "LIFEBOAT_BENCH_ROUNDS", 3)
 	inFlight := envInt(b, "LIFEBOAT_BENCH_IN_FLIGHT", 64)
