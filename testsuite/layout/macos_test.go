@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lifeboat-dr/lifeboat/testsuite/repo"
 )
 
 // TestEveryPackageTypeChecksForMacOS type-checks every package of the module, and every package
@@ -91,7 +93,7 @@ type listedPackage struct {
 func listForMacOS(t *testing.T) []*listedPackage {
 	t.Helper()
 	cmd := exec.Command("go", "list", "-e", "-deps", "-test", "-json=ImportPath,Dir,GoFiles,TestGoFiles,XTestGoFiles,Imports,ImportMap,Module,Error", "./...")
-	cmd.Dir = rootDir(t)
+	cmd.Dir = repo.Root(t)
 	cmd.Env = append(os.Environ(), "GOOS=darwin", "GOARCH=arm64", "CGO_ENABLED=0")
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
@@ -117,25 +119,6 @@ func listForMacOS(t *testing.T) []*listedPackage {
 		pkgs = append(pkgs, p)
 	}
 	return pkgs
-}
-
-// rootDir is the module's root, where go.mod is.
-func rootDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
 }
 
 // macChecker type-checks packages from source, each once, dependencies first.
